@@ -1,0 +1,136 @@
+//! Define-by-run autograd.
+//!
+//! Every recorded op becomes a [`Node`] holding its [`Op`] (from the one op IR), edges to the
+//! nodes (or leaves) that produced its inputs, and the tensors its backward rule needs.
+//! [`backward`] walks the graph in topological order and applies each op's rule
+//! (`crate::ops::backward`), written with ordinary tensor ops so `create_graph` works.
+
+mod engine;
+mod grad_mode;
+
+pub use engine::{backward, grad};
+pub use grad_mode::{enable_grad, is_grad_enabled, no_grad, set_grad_enabled, with_no_grad, GradModeGuard};
+
+use crate::ops::Op;
+use crate::tensor::TensorImpl;
+use crate::{DType, Error, Result, Tensor};
+use std::sync::{Arc, Mutex, Weak};
+
+/// Where the gradient of one input goes.
+pub(crate) enum Edge {
+    /// Output `idx` of another node.
+    Node(Arc<Node>, usize),
+    /// A leaf tensor that requires grad.
+    Leaf(Arc<TensorImpl>),
+}
+
+pub(crate) struct Saved {
+    pub tensors: Vec<Tensor>,
+    /// Outputs, detached (re-attached on demand under `create_graph`).
+    pub outputs: Vec<Tensor>,
+}
+
+/// One recorded op in the graph.
+pub struct Node {
+    /// The op, with its attributes.
+    pub op: Op,
+    pub(crate) edges: Vec<Option<Edge>>,
+    pub(crate) input_meta: Vec<(Vec<usize>, DType)>,
+    pub(crate) out_meta: Vec<(Vec<usize>, DType)>,
+    pub(crate) saved: Mutex<Option<Saved>>,
+    pub(crate) outputs: Mutex<Vec<Weak<TensorImpl>>>,
+}
+
+/// What a backward rule sees.
+pub struct Ctx<'a> {
+    pub(crate) node: &'a Arc<Node>,
+    pub(crate) saved: &'a Saved,
+    /// True when the rule must build a differentiable graph (`create_graph`).
+    pub create_graph: bool,
+}
+
+impl Ctx<'_> {
+    /// Saved tensor `i` (as the forward stored it).
+    pub fn saved(&self, i: usize) -> &Tensor {
+        &self.saved.tensors[i]
+    }
+    /// Output `i` of the forward; under `create_graph` it is re-attached to this node.
+    pub fn output(&self, i: usize) -> Tensor {
+        let o = &self.saved.outputs[i];
+        if self.create_graph {
+            o.attach(self.node.clone(), i)
+        } else {
+            o.clone()
+        }
+    }
+    /// Whether input `i` needs a gradient.
+    pub fn needs(&self, i: usize) -> bool {
+        self.node.edges[i].is_some()
+    }
+    /// Shape of input `i`.
+    pub fn input_shape(&self, i: usize) -> &[usize] {
+        &self.node.input_meta[i].0
+    }
+    /// Shape of output `i`.
+    pub fn output_shape(&self, i: usize) -> &[usize] {
+        &self.node.out_meta[i].0
+    }
+    /// Errors under `create_graph` for ops whose backward is a fused kernel.
+    pub fn no_double_backward(&self, op: &str) -> Result<()> {
+        if self.create_graph {
+            return Err(Error::Autograd(format!(
+                "double backward (create_graph=True) through {op} is not supported: its backward is a fused kernel"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// True when an op over these inputs must be recorded.
+pub(crate) fn needs_record(inputs: &[&Tensor]) -> bool {
+    is_grad_enabled() && inputs.iter().any(|t| t.requires_grad())
+}
+
+/// Records `op` over `inputs` producing `outputs`, if any input requires grad and grad mode is
+/// on; returns the outputs (attached to the new node when recorded). Non-float outputs are never
+/// attached.
+pub(crate) fn record(op: Op, inputs: &[&Tensor], outputs: Vec<Tensor>, saved: Vec<Tensor>, save_outputs: bool) -> Vec<Tensor> {
+    if !needs_record(inputs) {
+        return outputs;
+    }
+    let edges = inputs
+        .iter()
+        .map(|t| {
+            if !t.requires_grad() {
+                None
+            } else if let Some((n, i)) = t.grad_fn() {
+                Some(Edge::Node(n.clone(), *i))
+            } else {
+                Some(Edge::Leaf(t.0.clone()))
+            }
+        })
+        .collect();
+    let node = Arc::new(Node {
+        op,
+        edges,
+        input_meta: inputs.iter().map(|t| (t.shape().to_vec(), t.dtype())).collect(),
+        out_meta: outputs.iter().map(|t| (t.shape().to_vec(), t.dtype())).collect(),
+        saved: Mutex::new(Some(Saved {
+            tensors: saved,
+            outputs: if save_outputs { outputs.iter().map(|o| o.detach()).collect() } else { Vec::new() },
+        })),
+        outputs: Mutex::new(Vec::new()),
+    });
+    let outs: Vec<Tensor> = outputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| if o.dtype().is_float() { o.attach(node.clone(), i) } else { o })
+        .collect();
+    *node.outputs.lock().unwrap() = outs.iter().map(|o| Arc::downgrade(&o.0)).collect();
+    outs
+}
+
+/// [`record`] for a single output.
+pub(crate) fn record1(op: Op, inputs: &[&Tensor], out: Tensor, saved: Vec<Tensor>, save_output: bool) -> Tensor {
+    record(op, inputs, vec![out], saved, save_output).pop().expect("one output")
+}

@@ -1,0 +1,116 @@
+//! Scalar math written so loops over it vectorise: branch-free exp/tanh for f32, libm for
+//! erf, std for f64.
+
+use crate::tensor::Element;
+
+/// Float element types kernels compute in (f32 and f64; f16/bf16 compute through f32).
+pub trait Float: num_traits::Float + Element + Send + Sync + std::iter::Sum {
+    fn exp_(self) -> Self;
+    fn tanh_(self) -> Self;
+    fn erf_(self) -> Self;
+    fn c(v: f64) -> Self;
+}
+
+/// exp(x) for f32, ~1 ulp, branch-free (vectorises).
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let xc = x.clamp(-87.5, 88.7);
+    let n = (xc * LOG2E).round();
+    let r = xc - n * LN2_HI - n * LN2_LO;
+    // exp(r) on [-ln2/2, ln2/2], minimax degree 6.
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (0.166_666_67 + r * (0.041_666_03 + r * (0.008_333_44 + r * (0.001_393_95 + r * 0.000_198_4))))));
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let y = p * scale;
+    let y = if x < -87.5 { 0.0 } else { y };
+    let y = if x > 88.7 { f32::INFINITY } else { y };
+    if x.is_nan() {
+        x
+    } else {
+        y
+    }
+}
+
+/// tanh(x) for f32, branch-free.
+#[inline(always)]
+pub fn tanh_f32(x: f32) -> f32 {
+    let ax = x.abs().min(9.0);
+    let e = exp_f32(2.0 * ax);
+    let t = 1.0 - 2.0 / (e + 1.0);
+    let x2 = x * x;
+    let small = x * (1.0 + x2 * (-0.333_333_34 + x2 * (0.133_333_33 + x2 * -0.053_968_254)));
+    let t = t.copysign(x);
+    let y = if ax < 0.0625 { small } else { t };
+    if x.is_nan() {
+        x
+    } else {
+        y
+    }
+}
+
+impl Float for f32 {
+    #[inline(always)]
+    fn exp_(self) -> f32 {
+        exp_f32(self)
+    }
+    #[inline(always)]
+    fn tanh_(self) -> f32 {
+        tanh_f32(self)
+    }
+    #[inline(always)]
+    fn erf_(self) -> f32 {
+        libm::erff(self)
+    }
+    #[inline(always)]
+    fn c(v: f64) -> f32 {
+        v as f32
+    }
+}
+
+impl Float for f64 {
+    #[inline(always)]
+    fn exp_(self) -> f64 {
+        self.exp()
+    }
+    #[inline(always)]
+    fn tanh_(self) -> f64 {
+        self.tanh()
+    }
+    #[inline(always)]
+    fn erf_(self) -> f64 {
+        libm::erf(self)
+    }
+    #[inline(always)]
+    fn c(v: f64) -> f64 {
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn fast_exp_and_tanh_are_accurate() {
+        let mut x = -90.0f32;
+        while x < 90.0 {
+            let e = exp_f32(x) as f64;
+            let r = (x as f64).exp();
+            if r > 1e-37 && r < 1e38 {
+                assert!(((e - r) / r).abs() < 4e-7, "exp({x}) = {e} vs {r}");
+            }
+            let t = tanh_f32(x) as f64;
+            let rt = (x as f64).tanh();
+            assert!((t - rt).abs() <= 2e-7 * rt.abs().max(1e-3), "tanh({x}) = {t} vs {rt}");
+            x += 0.01731;
+        }
+        assert!(exp_f32(f32::NAN).is_nan());
+        assert_eq!(exp_f32(-100.0), 0.0);
+        assert_eq!(exp_f32(100.0), f32::INFINITY);
+        assert!(tanh_f32(1e-6) == 1e-6);
+    }
+}

@@ -1,0 +1,119 @@
+//! Matrix products through the `gemm` crate. Transposed and broadcast operands are passed as
+//! strides, never copied.
+
+use super::threads;
+use crate::tensor::{CpuStorage, Layout};
+use crate::{Error, Result};
+use gemm::Parallelism;
+use half::{bf16, f16};
+use rayon::prelude::*;
+
+/// Offsets of every batch entry for a layout whose last two dims are the matrix.
+fn batch_offsets(l: &Layout) -> Vec<usize> {
+    let r = l.rank();
+    let bshape = &l.shape[..r - 2];
+    let bstr = &l.strides[..r - 2];
+    let nb: usize = bshape.iter().product();
+    let mut out = Vec::with_capacity(nb);
+    let mut idx = vec![0usize; bshape.len()];
+    for _ in 0..nb {
+        out.push(l.offset + idx.iter().zip(bstr).map(|(i, s)| i * s).sum::<usize>());
+        for d in (0..idx.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < bshape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    out
+}
+
+struct Mat {
+    rs: isize,
+    cs: isize,
+}
+
+fn strides(l: &Layout) -> Mat {
+    let r = l.rank();
+    Mat { rs: l.strides[r - 2] as isize, cs: l.strides[r - 1] as isize }
+}
+
+/// `C = A @ B` for batched A [..., n, k] and B [..., k, m] with equal batch shapes.
+fn run<T: Copy + Send + Sync + 'static + Default>(a: &[T], la: &Layout, b: &[T], lb: &Layout, zero: T, one: T) -> Vec<T> {
+    let r = la.rank();
+    let (n, k, m) = (la.shape[r - 2], la.shape[r - 1], lb.shape[r - 1]);
+    let oa = batch_offsets(la);
+    let ob = batch_offsets(lb);
+    let nb = oa.len();
+    let (sa, sb) = (strides(la), strides(lb));
+    let mut out = vec![T::default(); nb * n * m];
+    if n == 0 || m == 0 {
+        return out;
+    }
+    let nt = threads::get_num_threads();
+    let flops = 2 * n * m * k;
+    let ap = a.as_ptr() as usize;
+    let bp = b.as_ptr() as usize;
+    let one_mat = |dst: &mut [T], i: usize, par: Parallelism| {
+        // SAFETY: offsets and strides come from valid layouts over `a` and `b`; `dst` is a
+        // dense n x m block.
+        unsafe {
+            gemm::gemm(
+                n,
+                m,
+                k,
+                dst.as_mut_ptr(),
+                1,
+                m as isize,
+                false,
+                (ap as *const T).add(oa[i]),
+                sa.cs,
+                sa.rs,
+                (bp as *const T).add(ob[i]),
+                sb.cs,
+                sb.rs,
+                zero,
+                one,
+                false,
+                false,
+                false,
+                par,
+            )
+        }
+    };
+    if nt > 1 && nb > 1 && flops < (1 << 22) {
+        threads::pool().install(|| out.par_chunks_mut(n * m).enumerate().for_each(|(i, d)| one_mat(d, i, Parallelism::None)));
+    } else {
+        let par = if nt > 1 && flops >= (1 << 16) { Parallelism::Rayon(nt) } else { Parallelism::None };
+        threads::pool().install(|| {
+            for (i, d) in out.chunks_mut(n * m).enumerate() {
+                one_mat(d, i, par);
+            }
+        });
+    }
+    out
+}
+
+/// Batched matmul over storages of one float dtype.
+pub fn matmul(a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
+    use CpuStorage as S;
+    Ok(match (a, b) {
+        (S::F32(x), S::F32(y)) => S::F32(run(x, la, y, lb, 0.0f32, 1.0f32)),
+        (S::F64(x), S::F64(y)) => S::F64(run(x, la, y, lb, 0.0f64, 1.0f64)),
+        (S::F16(x), S::F16(y)) => S::F16(run(x, la, y, lb, f16::ZERO, f16::ONE)),
+        (S::BF16(_), S::BF16(_)) => {
+            let x = super::elementwise::cast(a, la, crate::DType::F32);
+            let y = super::elementwise::cast(b, lb, crate::DType::F32);
+            let r = matmul(&x, &Layout::contiguous(&la.shape), &y, &Layout::contiguous(&lb.shape))?;
+            let S::F32(r) = r else { unreachable!() };
+            S::BF16(r.into_iter().map(bf16::from_f32).collect())
+        }
+        _ => {
+            return Err(Error::dtype(
+                "matmul",
+                format!("expected floating-point operands of one dtype, got {} and {}", a.dtype(), b.dtype()),
+            ))
+        }
+    })
+}

@@ -1,0 +1,13 @@
+//! The CPU backend: kernels over [`crate::tensor::CpuStorage`].
+
+pub mod conv;
+pub mod copy;
+pub mod elementwise;
+pub mod index;
+pub mod math;
+pub mod matmul;
+pub mod norm;
+pub mod reduce;
+pub mod rnn;
+pub mod strided;
+pub mod threads;

@@ -1,0 +1,77 @@
+//! The CPU thread pool (`set_num_threads`) and the size thresholds for going parallel.
+
+use std::sync::{Arc, RwLock};
+
+static POOL: RwLock<Option<Arc<rayon::ThreadPool>>> = RwLock::new(None);
+
+/// Elements below which elementwise kernels stay on one thread.
+pub const PAR_THRESHOLD: usize = 1 << 15;
+
+fn build(n: usize) -> Arc<rayon::ThreadPool> {
+    Arc::new(rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build().expect("rayon pool"))
+}
+
+/// The pool every CPU kernel runs on.
+pub fn pool() -> Arc<rayon::ThreadPool> {
+    if let Some(p) = POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        return p.clone();
+    }
+    let mut w = POOL.write().unwrap_or_else(|e| e.into_inner());
+    w.get_or_insert_with(|| {
+        let n = std::env::var("DEEPSEEK_NUM_THREADS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        build(n)
+    })
+    .clone()
+}
+
+/// Sets the number of CPU threads used by kernels (PyTorch's `torch.set_num_threads`).
+pub fn set_num_threads(n: usize) {
+    *POOL.write().unwrap_or_else(|e| e.into_inner()) = Some(build(n));
+}
+
+/// The number of CPU threads kernels use.
+pub fn get_num_threads() -> usize {
+    pool().current_num_threads()
+}
+
+/// Runs `f` inside the pool when `work` is large enough to pay for threads.
+pub fn par<R: Send>(work: usize, f: impl FnOnce() -> R + Send) -> R {
+    if work >= PAR_THRESHOLD && rayon::current_thread_index().is_none() {
+        pool().install(f)
+    } else {
+        f()
+    }
+}
+
+/// Runs `f` compiled for AVX-512 (or AVX2+FMA) when the CPU has it, so that plain loops
+/// written in `f` vectorise wide. Falls back to the baseline build otherwise.
+#[inline(always)]
+pub fn simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl") {
+            // SAFETY: the CPU supports the features enabled on `avx512`.
+            return unsafe { avx512(f) };
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports the features enabled on `avx2`.
+            return unsafe { avx2(f) };
+        }
+    }
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi1,bmi2,f16c")]
+unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,bmi1,bmi2,f16c")]
+unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}

@@ -1,0 +1,304 @@
+//! The [`Tensor`] type: a cheap-to-clone handle on shared storage plus a layout.
+
+mod creation;
+mod display;
+mod dtype;
+mod device;
+pub(crate) mod layout;
+pub(crate) mod rng;
+mod storage;
+
+pub use creation::TensorOptions;
+pub use device::Device;
+pub use dtype::DType;
+pub use layout::{broadcast_shapes, Layout};
+pub use rng::{get_rng_state, manual_seed, set_rng_state, Generator};
+pub use storage::{CpuStorage, Element, Storage};
+
+use crate::autograd::{self, Node};
+use crate::{Error, Result};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// A gradient hook: sees the gradient flowing into a tensor and may replace it.
+pub type Hook = Arc<dyn Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync>;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) struct TensorImpl {
+    pub(crate) id: u64,
+    pub(crate) storage: Arc<RwLock<Storage>>,
+    pub(crate) layout: Layout,
+    pub(crate) dtype: DType,
+    pub(crate) device: Device,
+    /// The node that produced this tensor and which of its outputs it is.
+    pub(crate) grad_fn: Option<(Arc<Node>, usize)>,
+    pub(crate) requires_grad: AtomicBool,
+    pub(crate) grad: Mutex<Option<Tensor>>,
+    pub(crate) hooks: Mutex<Vec<Hook>>,
+    pub(crate) retains_grad: AtomicBool,
+}
+
+/// An n-dimensional array with autograd. Cloning is cheap (an `Arc`); views share storage.
+///
+/// ```
+/// use deepseek::prelude::*;
+/// let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
+/// let b = a.matmul(&a.t()?)?;
+/// assert_eq!(b.to_vec::<f32>()?, vec![5.0, 11.0, 11.0, 25.0]);
+/// # Ok::<(), deepseek::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Arc<TensorImpl>);
+
+impl Tensor {
+    /// Wraps a storage and layout into a new tensor (no autograd history).
+    pub fn from_storage(storage: Storage, layout: Layout, device: Device) -> Tensor {
+        let dtype = storage.dtype();
+        Self::from_shared(Arc::new(RwLock::new(storage)), layout, dtype, device)
+    }
+
+    pub(crate) fn from_shared(storage: Arc<RwLock<Storage>>, layout: Layout, dtype: DType, device: Device) -> Tensor {
+        Tensor(Arc::new(TensorImpl {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            storage,
+            layout,
+            dtype,
+            device,
+            grad_fn: None,
+            requires_grad: AtomicBool::new(false),
+            grad: Mutex::new(None),
+            hooks: Mutex::new(Vec::new()),
+            retains_grad: AtomicBool::new(false),
+        }))
+    }
+
+    /// A contiguous CPU tensor over a fresh buffer.
+    pub(crate) fn from_cpu(s: CpuStorage, shape: &[usize]) -> Tensor {
+        debug_assert_eq!(s.len(), shape.iter().product::<usize>());
+        Self::from_storage(Storage::Cpu(s), Layout::contiguous(shape), Device::Cpu)
+    }
+
+    /// A tensor sharing this one's storage with another layout (no autograd history).
+    pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
+        Self::from_shared(self.0.storage.clone(), layout, self.0.dtype, self.0.device)
+    }
+
+    /// The same data attached to a graph node as output `idx`.
+    pub(crate) fn attach(&self, node: Arc<Node>, idx: usize) -> Tensor {
+        Tensor(Arc::new(TensorImpl {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            storage: self.0.storage.clone(),
+            layout: self.0.layout.clone(),
+            dtype: self.0.dtype,
+            device: self.0.device,
+            grad_fn: Some((node, idx)),
+            requires_grad: AtomicBool::new(true),
+            grad: Mutex::new(None),
+            hooks: Mutex::new(Vec::new()),
+            retains_grad: AtomicBool::new(false),
+        }))
+    }
+
+    /// A unique id of this tensor handle (for graphs and optimizer state).
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.0.layout.shape
+    }
+    /// Alias of [`Tensor::shape`].
+    pub fn dims(&self) -> &[usize] {
+        &self.0.layout.shape
+    }
+    /// Size along one dim (negative dims count from the end).
+    pub fn size(&self, dim: isize) -> Result<usize> {
+        Ok(self.shape()[self.dim(dim)?])
+    }
+    /// Number of dims.
+    pub fn rank(&self) -> usize {
+        self.0.layout.shape.len()
+    }
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.0.layout.numel()
+    }
+    pub fn dtype(&self) -> DType {
+        self.0.dtype
+    }
+    pub fn device(&self) -> Device {
+        self.0.device
+    }
+    pub fn layout(&self) -> &Layout {
+        &self.0.layout
+    }
+    /// Strides in elements.
+    pub fn stride(&self) -> &[usize] {
+        &self.0.layout.strides
+    }
+    pub fn is_contiguous(&self) -> bool {
+        self.0.layout.is_contiguous()
+    }
+    /// True when both tensors share one storage.
+    pub fn shares_storage(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.0.storage, &other.0.storage)
+    }
+    pub(crate) fn dim(&self, d: isize) -> Result<usize> {
+        layout::norm_dim("dim", d, self.rank())
+    }
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Storage> {
+        self.0.storage.read().unwrap_or_else(|e| e.into_inner())
+    }
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Storage> {
+        self.0.storage.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    // ---------------------------------------------------------------- autograd state
+
+    /// Whether gradients flow to this tensor.
+    pub fn requires_grad(&self) -> bool {
+        self.0.requires_grad.load(Ordering::Relaxed)
+    }
+    /// Sets `requires_grad` on a leaf (PyTorch's `requires_grad_`); returns `self` for chaining.
+    pub fn requires_grad_(&self, on: bool) -> Result<Tensor> {
+        if !self.is_leaf() && !on {
+            return Err(Error::Autograd(
+                "you can only change requires_grad flags of leaf tensors; use detach() for a non-leaf".into(),
+            ));
+        }
+        if on && !self.dtype().is_float() {
+            return Err(Error::dtype(
+                "requires_grad_",
+                format!("only floating-point tensors can require gradients, got {}", self.dtype()),
+            ));
+        }
+        self.0.requires_grad.store(on, Ordering::Relaxed);
+        Ok(self.clone())
+    }
+    /// True for tensors not produced by a recorded op.
+    pub fn is_leaf(&self) -> bool {
+        self.0.grad_fn.is_none()
+    }
+    /// The name of the op that produced this tensor, if recorded.
+    pub fn grad_fn_name(&self) -> Option<String> {
+        self.0.grad_fn.as_ref().map(|(n, _)| n.op.name().to_string())
+    }
+    pub(crate) fn grad_fn(&self) -> Option<&(Arc<Node>, usize)> {
+        self.0.grad_fn.as_ref()
+    }
+    /// The accumulated gradient (leaves, and non-leaves after `retain_grad`).
+    pub fn grad(&self) -> Option<Tensor> {
+        self.0.grad.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    /// Replaces the accumulated gradient (`None` clears it).
+    pub fn set_grad(&self, g: Option<Tensor>) -> Result<()> {
+        if let Some(g) = &g {
+            if g.shape() != self.shape() {
+                return Err(Error::shape(
+                    "set_grad",
+                    format!("gradient of shape {:?} for a tensor of shape {:?}", g.shape(), self.shape()),
+                ));
+            }
+        }
+        *self.0.grad.lock().unwrap_or_else(|e| e.into_inner()) = g;
+        Ok(())
+    }
+    /// Clears the gradient (PyTorch's `set_to_none=True`).
+    pub fn zero_grad(&self) {
+        *self.0.grad.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+    /// Keeps the gradient of a non-leaf tensor in `.grad()` after backward.
+    pub fn retain_grad(&self) {
+        self.0.retains_grad.store(true, Ordering::Relaxed);
+    }
+    pub(crate) fn retains_grad(&self) -> bool {
+        self.0.retains_grad.load(Ordering::Relaxed)
+    }
+    /// Registers a hook called with this tensor's gradient during backward; it may return a
+    /// replacement gradient.
+    pub fn register_hook(&self, f: impl Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync + 'static) -> Result<()> {
+        if !self.requires_grad() {
+            return Err(Error::Autograd("cannot register a hook on a tensor that doesn't require gradient".into()));
+        }
+        self.0.hooks.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::new(f));
+        Ok(())
+    }
+    pub(crate) fn hooks(&self) -> Vec<Hook> {
+        self.0.hooks.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    /// A tensor sharing this one's data but cut from the graph.
+    pub fn detach(&self) -> Tensor {
+        self.with_layout(self.0.layout.clone())
+    }
+    /// Backward from a scalar: accumulates d(self)/d(leaf) into every leaf's `.grad()`.
+    pub fn backward(&self) -> Result<()> {
+        autograd::backward(&[self.clone()], &[None], false, false)
+    }
+    /// Backward with an explicit output gradient and PyTorch's `retain_graph`/`create_graph`.
+    pub fn backward_with(&self, grad: Option<&Tensor>, retain_graph: bool, create_graph: bool) -> Result<()> {
+        autograd::backward(&[self.clone()], &[grad.cloned()], retain_graph || create_graph, create_graph)
+    }
+
+    // ---------------------------------------------------------------- data out
+
+    /// The elements in row-major order as `Vec<T>`; `T` must match the dtype.
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        if T::DTYPE != self.dtype() {
+            return Err(Error::dtype(
+                "to_vec",
+                format!("tensor has dtype {}, asked for {}", self.dtype(), T::DTYPE),
+            ));
+        }
+        let c = self.contiguous()?;
+        let g = c.read();
+        let Storage::Cpu(s) = &*g;
+        let r = c.0.layout.offset..c.0.layout.offset + c.numel();
+        Ok(T::slice(s).expect("dtype checked")[r].to_vec())
+    }
+    /// The elements converted to f64, row-major.
+    pub fn to_vec_f64(&self) -> Result<Vec<f64>> {
+        let c = self.contiguous()?;
+        let g = c.read();
+        let Storage::Cpu(s) = &*g;
+        let r = c.0.layout.offset..c.0.layout.offset + c.numel();
+        Ok(crate::with_storage!(s, |v: T| v[r].iter().map(|x| x.to_f64()).collect()))
+    }
+    /// The value of a one-element tensor as f64.
+    pub fn item(&self) -> Result<f64> {
+        if self.numel() != 1 {
+            return Err(Error::value(
+                "item",
+                format!("a tensor with {} elements (shape {:?}) cannot be converted to a scalar", self.numel(), self.shape()),
+            ));
+        }
+        Ok(self.to_vec_f64()?[0])
+    }
+    /// Runs `f` over the contiguous elements of this tensor's data.
+    pub(crate) fn with_contiguous_cpu<R>(&self, f: impl FnOnce(&CpuStorage, usize) -> R) -> Result<R> {
+        let c = self.contiguous()?;
+        let g = c.read();
+        let Storage::Cpu(s) = &*g;
+        Ok(f(s, c.0.layout.offset))
+    }
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor[{:?}, {}, {}]", self.shape(), self.dtype(), self.device())
+    }
+}
+
+impl Tensor {
+    /// Copies `src` (broadcast to self's shape, converted to self's dtype) into self, in place.
+    /// Refused on a leaf that requires grad while grad mode is on (as in PyTorch).
+    pub fn copy_(&self, src: &Tensor) -> Result<()> {
+        if self.requires_grad() && self.is_leaf() && autograd::is_grad_enabled() {
+            return Err(Error::Autograd(
+                "a leaf tensor that requires grad is being used in an in-place operation (wrap it in no_grad)".into(),
+            ));
+        }
+        let s = src.to_dtype(self.dtype())?.expand(self.shape())?;
+        crate::backend::copy_into(self, &s)
+    }
+}
