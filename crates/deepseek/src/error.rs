@@ -38,23 +38,41 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub(crate) fn shape(op: impl Into<String>, msg: impl Into<String>) -> Self {
-        Error::Shape { op: op.into(), msg: msg.into() }
+        Error::Shape {
+            op: op.into(),
+            msg: msg.into(),
+        }
     }
     pub(crate) fn dtype(op: impl Into<String>, msg: impl Into<String>) -> Self {
-        Error::DType { op: op.into(), msg: msg.into() }
+        Error::DType {
+            op: op.into(),
+            msg: msg.into(),
+        }
     }
     pub(crate) fn index(op: impl Into<String>, msg: impl Into<String>) -> Self {
-        Error::Index { op: op.into(), msg: msg.into() }
+        Error::Index {
+            op: op.into(),
+            msg: msg.into(),
+        }
     }
     pub(crate) fn value(op: impl Into<String>, msg: impl Into<String>) -> Self {
-        Error::Value { op: op.into(), msg: msg.into() }
+        Error::Value {
+            op: op.into(),
+            msg: msg.into(),
+        }
     }
     pub(crate) fn device(op: impl Into<String>, msg: impl Into<String>) -> Self {
-        Error::Device { op: op.into(), msg: msg.into() }
+        Error::Device {
+            op: op.into(),
+            msg: msg.into(),
+        }
     }
     /// An I/O or file-format error naming the file.
     pub fn io(path: impl Into<String>, msg: impl Into<String>) -> Self {
-        Error::Io { path: path.into(), msg: msg.into() }
+        Error::Io {
+            path: path.into(),
+            msg: msg.into(),
+        }
     }
 }
 

@@ -17,13 +17,17 @@
 pub mod autograd;
 pub mod backend;
 mod error;
+pub mod nn;
 pub mod ops;
+pub mod optim;
 pub mod tensor;
 
 pub use autograd::{enable_grad, is_grad_enabled, no_grad, set_grad_enabled, with_no_grad};
 pub use backend::cpu::threads::{get_num_threads, set_num_threads};
 pub use error::{Error, Result};
-pub use tensor::{get_rng_state, manual_seed, set_rng_state, DType, Device, Layout, Tensor, TensorOptions};
+pub use tensor::{
+    get_rng_state, manual_seed, set_rng_state, DType, Device, Layout, Tensor, TensorOptions,
+};
 
 /// The names most programs need.
 pub mod prelude {

@@ -39,7 +39,12 @@ fn run_hooks(t: &Tensor, mut g: Tensor) -> Result<Tensor> {
 
 /// Computes gradients of `roots` (with output gradients `grads`; `None` means ones for a
 /// scalar) and accumulates them into the `.grad()` of every leaf that requires grad.
-pub fn backward(roots: &[Tensor], grads: &[Option<Tensor>], retain_graph: bool, create_graph: bool) -> Result<()> {
+pub fn backward(
+    roots: &[Tensor],
+    grads: &[Option<Tensor>],
+    retain_graph: bool,
+    create_graph: bool,
+) -> Result<()> {
     run(roots, grads, retain_graph, create_graph, None).map(|_| ())
 }
 
@@ -54,10 +59,19 @@ pub fn grad(
 ) -> Result<Vec<Option<Tensor>>> {
     for t in inputs {
         if !t.requires_grad() {
-            return Err(Error::Autograd("one of the inputs does not require grad".into()));
+            return Err(Error::Autograd(
+                "one of the inputs does not require grad".into(),
+            ));
         }
     }
-    run(roots, grads, retain_graph || create_graph, create_graph, Some(inputs)).map(|r| r.unwrap_or_default())
+    run(
+        roots,
+        grads,
+        retain_graph || create_graph,
+        create_graph,
+        Some(inputs),
+    )
+    .map(|r| r.unwrap_or_default())
 }
 
 fn run(
@@ -68,9 +82,15 @@ fn run(
     capture: Option<&[Tensor]>,
 ) -> Result<Option<Vec<Option<Tensor>>>> {
     if roots.len() != grads.len() {
-        return Err(Error::Autograd(format!("{} outputs but {} gradients", roots.len(), grads.len())));
+        return Err(Error::Autograd(format!(
+            "{} outputs but {} gradients",
+            roots.len(),
+            grads.len()
+        )));
     }
-    let _mode = super::grad_mode::GradModeGuard { prev: super::set_grad_enabled(create_graph) };
+    let _mode = super::grad_mode::GradModeGuard {
+        prev: super::set_grad_enabled(create_graph),
+    };
 
     // Seed gradients.
     let mut buffers: HashMap<NodeKey, Vec<Option<Tensor>>> = HashMap::new();
@@ -87,7 +107,11 @@ fn run(
                 if g.shape() != r.shape() {
                     return Err(Error::shape(
                         "backward",
-                        format!("gradient of shape {:?} given for an output of shape {:?}", g.shape(), r.shape()),
+                        format!(
+                            "gradient of shape {:?} given for an output of shape {:?}",
+                            g.shape(),
+                            r.shape()
+                        ),
                     ));
                 }
                 g.clone()
@@ -105,7 +129,9 @@ fn run(
         };
         match r.grad_fn() {
             Some((n, i)) => {
-                let b = buffers.entry(Arc::as_ptr(n)).or_insert_with(|| vec![None; n.out_meta.len()]);
+                let b = buffers
+                    .entry(Arc::as_ptr(n))
+                    .or_insert_with(|| vec![None; n.out_meta.len()]);
                 add_opt(&mut b[*i], g)?;
                 root_nodes.push(n.clone());
             }
@@ -162,26 +188,28 @@ fn run(
 
     while let Some(node) = ready.pop() {
         let key = Arc::as_ptr(&node);
-        let mut out_grads = buffers.remove(&key).unwrap_or_else(|| vec![None; node.out_meta.len()]);
+        let mut out_grads = buffers
+            .remove(&key)
+            .unwrap_or_else(|| vec![None; node.out_meta.len()]);
 
         // Hooks and retain_grad of the node's live outputs.
         let outs: Vec<_> = node.outputs.lock().unwrap().clone();
         for (i, w) in outs.iter().enumerate() {
-            if let (Some(g), Some(t)) = (out_grads[i].take(), w.upgrade()) {
-                let t = Tensor(t);
-                let g = run_hooks(&t, g)?;
-                if t.retains_grad() {
-                    let mut slot = t.0.grad.lock().unwrap();
-                    let gg = if create_graph { g.clone() } else { g.detach() };
-                    *slot = Some(match slot.take() {
-                        None => gg,
-                        Some(a) => a.add(&gg)?,
-                    });
-                }
-                out_grads[i] = Some(g);
-            } else if let Some(g) = out_grads[i].take() {
-                out_grads[i] = Some(g);
+            let Some(t) = w.upgrade() else { continue };
+            let Some(g) = out_grads[i].take() else {
+                continue;
+            };
+            let t = Tensor(t);
+            let g = run_hooks(&t, g)?;
+            if t.retains_grad() {
+                let mut slot = t.0.grad.lock().unwrap();
+                let gg = if create_graph { g.clone() } else { g.detach() };
+                *slot = Some(match slot.take() {
+                    None => gg,
+                    Some(a) => a.add(&gg)?,
+                });
             }
+            out_grads[i] = Some(g);
         }
         for (i, g) in out_grads.iter().enumerate() {
             if let (Some(&k), Some(g)) = (cap_node.get(&(key, i)), g) {
@@ -198,7 +226,11 @@ fn run(
                     node.op.name()
                 ))
             })?;
-            let ctx = Ctx { node: &node, saved, create_graph };
+            let ctx = Ctx {
+                node: &node,
+                saved,
+                create_graph,
+            };
             let g = crate::ops::backward(&node.op, &ctx, &out_grads)?;
             drop(saved_guard);
             if g.len() != node.edges.len() {
@@ -233,7 +265,9 @@ fn run(
                 Edge::Node(c, i) => {
                     let k = Arc::as_ptr(c);
                     if let Some(g) = g {
-                        let b = buffers.entry(k).or_insert_with(|| vec![None; c.out_meta.len()]);
+                        let b = buffers
+                            .entry(k)
+                            .or_insert_with(|| vec![None; c.out_meta.len()]);
                         add_opt(&mut b[*i], g)?;
                     }
                     let d = deps.get_mut(&k).expect("counted");
@@ -259,7 +293,10 @@ fn run(
             }
         }
         if !create_graph {
-            captured = captured.into_iter().map(|g| g.map(|g| g.detach())).collect();
+            captured = captured
+                .into_iter()
+                .map(|g| g.map(|g| g.detach()))
+                .collect();
         }
         return Ok(Some(captured));
     }
@@ -286,7 +323,13 @@ fn accumulate_leaf(leaves: &mut HashMap<u64, LeafGrad>, leaf: &Tensor, g: Tensor
     match leaves.get_mut(&leaf.id()) {
         Some(lg) => lg.grad = lg.grad.add(&g)?,
         None => {
-            leaves.insert(leaf.id(), LeafGrad { leaf: leaf.clone(), grad: g });
+            leaves.insert(
+                leaf.id(),
+                LeafGrad {
+                    leaf: leaf.clone(),
+                    grad: g,
+                },
+            );
         }
     }
     Ok(())

@@ -34,12 +34,16 @@ impl Drop for GradModeGuard {
 /// let _g = deepseek::no_grad();
 /// ```
 pub fn no_grad() -> GradModeGuard {
-    GradModeGuard { prev: set_grad_enabled(false) }
+    GradModeGuard {
+        prev: set_grad_enabled(false),
+    }
 }
 
 /// Enables graph recording until the guard drops.
 pub fn enable_grad() -> GradModeGuard {
-    GradModeGuard { prev: set_grad_enabled(true) }
+    GradModeGuard {
+        prev: set_grad_enabled(true),
+    }
 }
 
 /// Runs `f` without recording the graph.

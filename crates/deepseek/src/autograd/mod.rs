@@ -9,7 +9,9 @@ mod engine;
 mod grad_mode;
 
 pub use engine::{backward, grad};
-pub use grad_mode::{enable_grad, is_grad_enabled, no_grad, set_grad_enabled, with_no_grad, GradModeGuard};
+pub use grad_mode::{
+    enable_grad, is_grad_enabled, no_grad, set_grad_enabled, with_no_grad, GradModeGuard,
+};
 
 use crate::ops::Op;
 use crate::tensor::TensorImpl;
@@ -94,7 +96,13 @@ pub(crate) fn needs_record(inputs: &[&Tensor]) -> bool {
 /// Records `op` over `inputs` producing `outputs`, if any input requires grad and grad mode is
 /// on; returns the outputs (attached to the new node when recorded). Non-float outputs are never
 /// attached.
-pub(crate) fn record(op: Op, inputs: &[&Tensor], outputs: Vec<Tensor>, saved: Vec<Tensor>, save_outputs: bool) -> Vec<Tensor> {
+pub(crate) fn record(
+    op: Op,
+    inputs: &[&Tensor],
+    outputs: Vec<Tensor>,
+    saved: Vec<Tensor>,
+    save_outputs: bool,
+) -> Vec<Tensor> {
     if !needs_record(inputs) {
         return outputs;
     }
@@ -113,24 +121,48 @@ pub(crate) fn record(op: Op, inputs: &[&Tensor], outputs: Vec<Tensor>, saved: Ve
     let node = Arc::new(Node {
         op,
         edges,
-        input_meta: inputs.iter().map(|t| (t.shape().to_vec(), t.dtype())).collect(),
-        out_meta: outputs.iter().map(|t| (t.shape().to_vec(), t.dtype())).collect(),
+        input_meta: inputs
+            .iter()
+            .map(|t| (t.shape().to_vec(), t.dtype()))
+            .collect(),
+        out_meta: outputs
+            .iter()
+            .map(|t| (t.shape().to_vec(), t.dtype()))
+            .collect(),
         saved: Mutex::new(Some(Saved {
             tensors: saved,
-            outputs: if save_outputs { outputs.iter().map(|o| o.detach()).collect() } else { Vec::new() },
+            outputs: if save_outputs {
+                outputs.iter().map(|o| o.detach()).collect()
+            } else {
+                Vec::new()
+            },
         })),
         outputs: Mutex::new(Vec::new()),
     });
     let outs: Vec<Tensor> = outputs
         .into_iter()
         .enumerate()
-        .map(|(i, o)| if o.dtype().is_float() { o.attach(node.clone(), i) } else { o })
+        .map(|(i, o)| {
+            if o.dtype().is_float() {
+                o.attach(node.clone(), i)
+            } else {
+                o
+            }
+        })
         .collect();
     *node.outputs.lock().unwrap() = outs.iter().map(|o| Arc::downgrade(&o.0)).collect();
     outs
 }
 
 /// [`record`] for a single output.
-pub(crate) fn record1(op: Op, inputs: &[&Tensor], out: Tensor, saved: Vec<Tensor>, save_output: bool) -> Tensor {
-    record(op, inputs, vec![out], saved, save_output).pop().expect("one output")
+pub(crate) fn record1(
+    op: Op,
+    inputs: &[&Tensor],
+    out: Tensor,
+    saved: Vec<Tensor>,
+    save_output: bool,
+) -> Tensor {
+    record(op, inputs, vec![out], saved, save_output)
+        .pop()
+        .expect("one output")
 }

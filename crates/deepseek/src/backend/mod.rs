@@ -36,14 +36,22 @@ pub(crate) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> R
     let ga = cpu(a);
     let gb = cpu(b);
     let (Storage::Cpu(sa), Storage::Cpu(sb)) = (&*ga, &*gb);
-    Ok(out(cpu::elementwise::binary(op, sa, a.layout(), sb, b.layout(), shape)?, shape))
+    Ok(out(
+        cpu::elementwise::binary(op, sa, a.layout(), sb, b.layout(), shape)?,
+        shape,
+    ))
 }
 
 pub(crate) fn where_(c: &Tensor, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let (gc, ga, gb) = (cpu(c), cpu(a), cpu(b));
     let (Storage::Cpu(sc), Storage::Cpu(sa), Storage::Cpu(sb)) = (&*gc, &*ga, &*gb);
-    let CpuStorage::Bool(cv) = sc else { return Err(Error::dtype("where", "condition must be a bool tensor")) };
-    Ok(out(cpu::elementwise::where_(cv, c.layout(), sa, a.layout(), sb, b.layout(), shape)?, shape))
+    let CpuStorage::Bool(cv) = sc else {
+        return Err(Error::dtype("where", "condition must be a bool tensor"));
+    };
+    Ok(out(
+        cpu::elementwise::where_(cv, c.layout(), sa, a.layout(), sb, b.layout(), shape)?,
+        shape,
+    ))
 }
 
 pub(crate) fn cast(x: &Tensor, dt: DType) -> Result<Tensor> {
@@ -82,7 +90,12 @@ pub(crate) fn cat(ts: &[Tensor], dim: usize, shape: &[usize]) -> Result<Tensor> 
     Ok(out(dst, shape))
 }
 
-pub(crate) fn pad(x: &Tensor, pads: &[(usize, usize)], shape: &[usize], value: f64) -> Result<Tensor> {
+pub(crate) fn pad(
+    x: &Tensor,
+    pads: &[(usize, usize)],
+    shape: &[usize],
+    value: f64,
+) -> Result<Tensor> {
     let mut dst = CpuStorage::full(x.dtype(), shape.iter().product(), value);
     let mut view = Layout::contiguous(shape);
     for (d, &(a, _)) in pads.iter().enumerate() {
@@ -96,7 +109,11 @@ pub(crate) fn pad(x: &Tensor, pads: &[(usize, usize)], shape: &[usize], value: f
 
 /// Copies `src` into `dst`'s view in place (shapes equal, dtypes equal, distinct storages).
 pub(crate) fn copy_into(dst: &Tensor, src: &Tensor) -> Result<()> {
-    let src = if src.shares_storage(dst) { src.contiguous_copy()? } else { src.clone() };
+    let src = if src.shares_storage(dst) {
+        src.contiguous_copy()?
+    } else {
+        src.clone()
+    };
     let gs = cpu(&src);
     let mut gd = dst.write();
     let (Storage::Cpu(d), Storage::Cpu(s)) = (&mut *gd, &*gs);
@@ -114,16 +131,28 @@ pub(crate) fn index_select(x: &Tensor, dim: usize, idx: &[i64]) -> Result<Tensor
     let Storage::Cpu(s) = &*g;
     let mut shape = x.shape().to_vec();
     shape[dim] = idx.len();
-    Ok(out(cpu::index::index_select(s, x.layout(), dim, idx)?, &shape))
+    Ok(out(
+        cpu::index::index_select(s, x.layout(), dim, idx)?,
+        &shape,
+    ))
 }
 
 pub(crate) fn gather(x: &Tensor, dim: usize, idx: &[i64], ishape: &[usize]) -> Result<Tensor> {
     let g = cpu(x);
     let Storage::Cpu(s) = &*g;
-    Ok(out(cpu::index::gather(s, x.layout(), dim, idx, ishape)?, ishape))
+    Ok(out(
+        cpu::index::gather(s, x.layout(), dim, idx, ishape)?,
+        ishape,
+    ))
 }
 
-pub(crate) fn scatter_add(base: &Tensor, dim: usize, idx: &[i64], ishape: &[usize], src: &Tensor) -> Result<Tensor> {
+pub(crate) fn scatter_add(
+    base: &Tensor,
+    dim: usize,
+    idx: &[i64],
+    ishape: &[usize],
+    src: &Tensor,
+) -> Result<Tensor> {
     let b = base.contiguous_copy()?.detach();
     {
         let gs = cpu(src);
@@ -149,7 +178,9 @@ pub(crate) fn index_add(base: &Tensor, dim: usize, idx: &[i64], src: &Tensor) ->
 
 /// A contiguous sub-range of a storage as an owned storage (cheap when `off == 0` and whole).
 fn slice_from(s: &CpuStorage, off: usize, n: usize) -> CpuStorage {
-    crate::with_storage!(s, |v: T| <T as crate::tensor::Element>::into_storage(v[off..off + n].to_vec()))
+    crate::with_storage!(s, |v: T| <T as crate::tensor::Element>::into_storage(
+        v[off..off + n].to_vec()
+    ))
 }
 
 pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
@@ -158,5 +189,319 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     shape.push(b.shape()[r - 1]);
     let (ga, gb) = (cpu(a), cpu(b));
     let (Storage::Cpu(sa), Storage::Cpu(sb)) = (&*ga, &*gb);
-    Ok(out(cpu::matmul::matmul(sa, a.layout(), sb, b.layout())?, &shape))
+    Ok(out(
+        cpu::matmul::matmul(sa, a.layout(), sb, b.layout())?,
+        &shape,
+    ))
+}
+
+/// Softmax / log-softmax over the last dim (any layout in, contiguous out).
+pub(crate) fn softmax_last(x: &Tensor, log: bool) -> Result<Tensor> {
+    let n = *x.shape().last().unwrap_or(&1);
+    let c = x.contiguous()?;
+    let g = cpu(&c);
+    let Storage::Cpu(s) = &*g;
+    let off = c.layout().offset;
+    let len = c.numel();
+    let r = match s {
+        CpuStorage::F32(v) => CpuStorage::F32(cpu::norm::softmax_rows(&v[off..off + len], n, log)),
+        CpuStorage::F64(v) => CpuStorage::F64(cpu::norm::softmax_rows(&v[off..off + len], n, log)),
+        _ => {
+            let f = cpu::elementwise::cast(s, c.layout(), DType::F32);
+            let CpuStorage::F32(v) = f else {
+                unreachable!()
+            };
+            let r = CpuStorage::F32(cpu::norm::softmax_rows(&v, n, log));
+            cpu::elementwise::cast(&r, &Layout::contiguous(x.shape()), x.dtype())
+        }
+    };
+    Ok(out(r, x.shape()))
+}
+
+/// Layer norm over the trailing `n` elements: (y, mean, rstd); mean/rstd have one entry per row.
+pub(crate) fn layer_norm(
+    x: &Tensor,
+    n: usize,
+    w: Option<&Tensor>,
+    b: Option<&Tensor>,
+    eps: f64,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let dt = x.dtype();
+    let (x32, w32, b32) = if matches!(dt, DType::F32 | DType::F64) {
+        (
+            x.contiguous()?,
+            w.map(|t| t.contiguous()).transpose()?,
+            b.map(|t| t.contiguous()).transpose()?,
+        )
+    } else {
+        (
+            x.to_dtype(DType::F32)?.contiguous()?,
+            w.map(|t| t.to_dtype(DType::F32)?.contiguous())
+                .transpose()?,
+            b.map(|t| t.to_dtype(DType::F32)?.contiguous())
+                .transpose()?,
+        )
+    };
+    let rows = if n == 0 { 0 } else { x.numel() / n };
+    let gx = cpu(&x32);
+    let Storage::Cpu(sx) = &*gx;
+    let gw = w32.as_ref().map(cpu);
+    let gb = b32.as_ref().map(cpu);
+    macro_rules! go {
+        ($V:ident) => {{
+            let xs = match sx {
+                CpuStorage::$V(v) => &v[x32.layout().offset..x32.layout().offset + x32.numel()],
+                _ => unreachable!(),
+            };
+            let ws = match (&gw, &w32) {
+                (Some(g), Some(t)) => {
+                    let Storage::Cpu(CpuStorage::$V(v)) = &**g else {
+                        return Err(Error::dtype(
+                            "layer_norm",
+                            "weight dtype differs from input",
+                        ));
+                    };
+                    Some(&v[t.layout().offset..t.layout().offset + n])
+                }
+                _ => None,
+            };
+            let bs = match (&gb, &b32) {
+                (Some(g), Some(t)) => {
+                    let Storage::Cpu(CpuStorage::$V(v)) = &**g else {
+                        return Err(Error::dtype("layer_norm", "bias dtype differs from input"));
+                    };
+                    Some(&v[t.layout().offset..t.layout().offset + n])
+                }
+                _ => None,
+            };
+            let (y, m, r) = cpu::norm::layer_norm_rows(xs, n, ws, bs, eps);
+            (CpuStorage::$V(y), CpuStorage::$V(m), CpuStorage::$V(r))
+        }};
+    }
+    let (y, m, r) = match x32.dtype() {
+        DType::F32 => go!(F32),
+        DType::F64 => go!(F64),
+        _ => unreachable!(),
+    };
+    let y = out(y, x.shape()).to_dtype(dt)?;
+    Ok((y, out(m, &[rows]), out(r, &[rows])))
+}
+
+fn contiguous_vec<T: crate::tensor::Element>(t: &Tensor) -> Result<Vec<T>> {
+    t.to_vec::<T>()
+}
+
+/// conv2d forward on contiguous float inputs of one dtype.
+pub(crate) fn conv2d(x: &Tensor, w: &Tensor, gm: &cpu::conv::ConvGeom) -> Result<Tensor> {
+    let shape = [gm.n, gm.o, gm.ho, gm.wo];
+    Ok(match x.dtype() {
+        DType::F64 => out(
+            CpuStorage::F64(cpu::conv::conv2d_fwd(
+                &contiguous_vec::<f64>(x)?,
+                &contiguous_vec::<f64>(w)?,
+                gm,
+                0.0,
+                1.0,
+            )),
+            &shape,
+        ),
+        DType::F32 => out(
+            CpuStorage::F32(cpu::conv::conv2d_fwd(
+                &contiguous_vec::<f32>(x)?,
+                &contiguous_vec::<f32>(w)?,
+                gm,
+                0.0,
+                1.0,
+            )),
+            &shape,
+        ),
+        dt => conv2d(&x.to_dtype(DType::F32)?, &w.to_dtype(DType::F32)?, gm)?.to_dtype(dt)?,
+    })
+}
+
+/// conv2d backward: (dx, dw).
+pub(crate) fn conv2d_backward(
+    x: &Tensor,
+    w: &Tensor,
+    dy: &Tensor,
+    gm: &cpu::conv::ConvGeom,
+    need_dx: bool,
+    need_dw: bool,
+) -> Result<(Tensor, Tensor)> {
+    macro_rules! go {
+        ($T:ty, $V:ident) => {{
+            let (dx, dw) = cpu::conv::conv2d_bwd(
+                &contiguous_vec::<$T>(x)?,
+                &contiguous_vec::<$T>(w)?,
+                &contiguous_vec::<$T>(dy)?,
+                gm,
+                need_dx,
+                need_dw,
+                0.0,
+                1.0,
+            );
+            let dx = if need_dx {
+                out(CpuStorage::$V(dx), x.shape())
+            } else {
+                x.zeros_like()?
+            };
+            let dw = if need_dw {
+                out(CpuStorage::$V(dw), w.shape())
+            } else {
+                w.zeros_like()?
+            };
+            (dx, dw)
+        }};
+    }
+    Ok(match x.dtype() {
+        DType::F64 => go!(f64, F64),
+        DType::F32 => go!(f32, F32),
+        dt => {
+            let (a, b) = conv2d_backward(
+                &x.to_dtype(DType::F32)?,
+                &w.to_dtype(DType::F32)?,
+                &dy.to_dtype(DType::F32)?,
+                gm,
+                need_dx,
+                need_dw,
+            )?;
+            (a.to_dtype(dt)?, b.to_dtype(dt)?)
+        }
+    })
+}
+
+/// 2-D pooling of x [N, C, H, W] -> (y, argmax-within-plane for max pooling).
+pub(crate) fn pool2d(
+    x: &Tensor,
+    ho: usize,
+    wo: usize,
+    a: &crate::ops::Pool2dAttrs,
+) -> Result<(Tensor, Tensor)> {
+    let s = x.shape();
+    let (nc, h, w) = (s[0] * s[1], s[2], s[3]);
+    let shape = [s[0], s[1], ho, wo];
+    let (y, idx) = match x.dtype() {
+        DType::F64 => {
+            let (y, i) = cpu::conv::pool2d(&contiguous_vec::<f64>(x)?, nc, h, w, ho, wo, a);
+            (out(CpuStorage::F64(y), &shape), i)
+        }
+        DType::F32 => {
+            let (y, i) = cpu::conv::pool2d(&contiguous_vec::<f32>(x)?, nc, h, w, ho, wo, a);
+            (out(CpuStorage::F32(y), &shape), i)
+        }
+        dt if dt.is_float() => {
+            let (y, i) = pool2d(&x.to_dtype(DType::F32)?, ho, wo, a)?;
+            return Ok((y.to_dtype(dt)?, i));
+        }
+        dt => {
+            return Err(Error::dtype(
+                "pool2d",
+                format!("expected a floating-point input, got {dt}"),
+            ))
+        }
+    };
+    let n = idx.len();
+    Ok((y, out(CpuStorage::I64(idx), &[n])))
+}
+
+/// Average-pooling backward.
+pub(crate) fn avg_pool2d_backward(
+    dy: &Tensor,
+    in_shape: &[usize],
+    a: &crate::ops::Pool2dAttrs,
+) -> Result<Tensor> {
+    let s = dy.shape();
+    let d = dy.to_dtype(DType::F64)?.to_vec::<f64>()?;
+    let dx = cpu::conv::avg_pool2d_bwd(&d, s[0] * s[1], in_shape[2], in_shape[3], s[2], s[3], a);
+    out(CpuStorage::F64(dx), in_shape).to_dtype(dy.dtype())
+}
+
+/// One LSTM layer over time-major x [T, B, I]: (out, h_T, c_T, gates, cells).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn lstm_layer(
+    x: &Tensor,
+    h0: &Tensor,
+    c0: &Tensor,
+    w_ih: &Tensor,
+    w_hh: &Tensor,
+    bias: &Tensor,
+    d: cpu::rnn::LstmDims,
+) -> Result<[Tensor; 5]> {
+    macro_rules! go {
+        ($T:ty, $V:ident) => {{
+            let (o, h, c, g, cs) = cpu::rnn::lstm_forward::<$T>(
+                d,
+                &x.to_vec()?,
+                &h0.to_vec()?,
+                &c0.to_vec()?,
+                &w_ih.to_vec()?,
+                &w_hh.to_vec()?,
+                &bias.to_vec()?,
+            );
+            [
+                out(CpuStorage::$V(o), &[d.t, d.b, d.h]),
+                out(CpuStorage::$V(h), &[d.b, d.h]),
+                out(CpuStorage::$V(c), &[d.b, d.h]),
+                out(CpuStorage::$V(g), &[d.t, d.b, 4 * d.h]),
+                out(CpuStorage::$V(cs), &[d.t, d.b, d.h]),
+            ]
+        }};
+    }
+    Ok(match x.dtype() {
+        DType::F32 => go!(f32, F32),
+        DType::F64 => go!(f64, F64),
+        dt => {
+            return Err(Error::dtype(
+                "lstm",
+                format!("expected float32 or float64 input, got {dt}"),
+            ))
+        }
+    })
+}
+
+/// Backward of [`lstm_layer`]: (dx, dh0, dc0, dw_ih, dw_hh, db).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn lstm_layer_backward(
+    saved: &[Tensor],
+    d: cpu::rnn::LstmDims,
+    dout: Option<&Tensor>,
+    dh: Option<&Tensor>,
+    dc: Option<&Tensor>,
+) -> Result<[Tensor; 6]> {
+    let [x, h0, c0, w_ih, w_hh, gates, cells, outp] = saved else {
+        return Err(Error::Autograd("lstm: bad saved state".into()));
+    };
+    macro_rules! go {
+        ($T:ty, $V:ident) => {{
+            let o = |t: Option<&Tensor>| t.map(|t| t.to_vec::<$T>()).transpose();
+            let (dov, dhv, dcv) = (o(dout)?, o(dh)?, o(dc)?);
+            let g = cpu::rnn::lstm_backward::<$T>(
+                d,
+                &x.to_vec()?,
+                &h0.to_vec()?,
+                &c0.to_vec()?,
+                &w_ih.to_vec()?,
+                &w_hh.to_vec()?,
+                &gates.to_vec()?,
+                &cells.to_vec()?,
+                &outp.to_vec()?,
+                dov.as_deref(),
+                dhv.as_deref(),
+                dcv.as_deref(),
+            );
+            [
+                out(CpuStorage::$V(g.dx), x.shape()),
+                out(CpuStorage::$V(g.dh0), h0.shape()),
+                out(CpuStorage::$V(g.dc0), c0.shape()),
+                out(CpuStorage::$V(g.dw_ih), w_ih.shape()),
+                out(CpuStorage::$V(g.dw_hh), w_hh.shape()),
+                out(CpuStorage::$V(g.db), &[4 * d.h]),
+            ]
+        }};
+    }
+    Ok(match x.dtype() {
+        DType::F32 => go!(f32, F32),
+        DType::F64 => go!(f64, F64),
+        dt => return Err(Error::dtype("lstm", format!("unsupported dtype {dt}"))),
+    })
 }

@@ -65,7 +65,11 @@ pub(crate) fn apply(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     if a.device() != b.device() {
         return Err(Error::device(
             op.name(),
-            format!("expected both tensors on the same device, got {} and {}", a.device(), b.device()),
+            format!(
+                "expected both tensors on the same device, got {} and {}",
+                a.device(),
+                b.device()
+            ),
         ));
     }
     let shape = broadcast_shapes(op.name(), a.shape(), b.shape())?;
@@ -73,7 +77,11 @@ pub(crate) fn apply(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     match op {
         BinaryOp::Div | BinaryOp::Pow if !dt.is_float() => dt = DType::F32,
         BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => dt = DType::Bool,
-        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul if dt == DType::Bool && op != BinaryOp::Mul => dt = DType::I64,
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul
+            if dt == DType::Bool && op != BinaryOp::Mul =>
+        {
+            dt = DType::I64
+        }
         _ => {}
     }
     let a = a.to_dtype(dt)?;
@@ -86,16 +94,31 @@ pub(crate) fn apply(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
         BinaryOp::Add | BinaryOp::Sub => vec![],
         _ => vec![a.clone(), b.clone()],
     };
-    Ok(record1(Op::Binary(op), &[&a, &b], out, saved, op == BinaryOp::Pow))
+    Ok(record1(
+        Op::Binary(op),
+        &[&a, &b],
+        out,
+        saved,
+        op == BinaryOp::Pow,
+    ))
 }
 
-pub(crate) fn backward(op: BinaryOp, ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+pub(crate) fn backward(
+    op: BinaryOp,
+    ctx: &Ctx,
+    grads: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
     use BinaryOp::*;
-    let Some(g) = &grads[0] else { return Ok(vec![None, None]) };
+    let Some(g) = &grads[0] else {
+        return Ok(vec![None, None]);
+    };
     let (sa, sb) = (ctx.input_shape(0).to_vec(), ctx.input_shape(1).to_vec());
     let (ga, gb): (Option<Tensor>, Option<Tensor>) = match op {
         Add => (Some(g.clone()), Some(g.clone())),
-        Sub => (Some(g.clone()), if ctx.needs(1) { Some(g.neg()?) } else { None }),
+        Sub => (
+            Some(g.clone()),
+            if ctx.needs(1) { Some(g.neg()?) } else { None },
+        ),
         Mul => {
             let (a, b) = (ctx.saved(0), ctx.saved(1));
             (
@@ -106,7 +129,11 @@ pub(crate) fn backward(op: BinaryOp, ctx: &Ctx, grads: &[Option<Tensor>]) -> Res
         Div => {
             let (a, b) = (ctx.saved(0), ctx.saved(1));
             let ga = g.div(b)?;
-            let gb = if ctx.needs(1) { Some(ga.mul(a)?.div(b)?.neg()?) } else { None };
+            let gb = if ctx.needs(1) {
+                Some(ga.mul(a)?.div(b)?.neg()?)
+            } else {
+                None
+            };
             (Some(ga), gb)
         }
         Maximum | Minimum => {
@@ -116,7 +143,10 @@ pub(crate) fn backward(op: BinaryOp, ctx: &Ctx, grads: &[Option<Tensor>]) -> Res
             let base = Tensor::where_cond(&tie, &half, g)?;
             let a_loses = if op == Maximum { a.lt(b)? } else { a.gt(b)? };
             let b_loses = if op == Maximum { a.gt(b)? } else { a.lt(b)? };
-            (Some(base.masked_fill(&a_loses, 0.0)?), Some(base.masked_fill(&b_loses, 0.0)?))
+            (
+                Some(base.masked_fill(&a_loses, 0.0)?),
+                Some(base.masked_fill(&b_loses, 0.0)?),
+            )
         }
         Pow => {
             let (a, b) = (ctx.saved(0), ctx.saved(1));
@@ -138,7 +168,14 @@ pub(crate) fn backward(op: BinaryOp, ctx: &Ctx, grads: &[Option<Tensor>]) -> Res
         }
         Rem => {
             let (a, b) = (ctx.saved(0), ctx.saved(1));
-            (Some(g.clone()), if ctx.needs(1) { Some(g.mul(&a.floor_divide(b)?)?.neg()?) } else { None })
+            (
+                Some(g.clone()),
+                if ctx.needs(1) {
+                    Some(g.mul(&a.floor_divide(b)?)?.neg()?)
+                } else {
+                    None
+                },
+            )
         }
         FloorDiv => (Some(g.zeros_like()?), Some(g.zeros_like()?)),
         Eq | Ne | Lt | Le | Gt | Ge | And | Or | Xor => (None, None),
@@ -243,8 +280,16 @@ impl Tensor {
     /// A 0-d tensor holding `v` in the dtype `x` would have after scalar promotion.
     pub(crate) fn scalar_like(v: f64, x: &Tensor) -> Result<Tensor> {
         let is_float = v.fract() != 0.0 || !v.is_finite();
-        let dt = if x.dtype() == DType::Bool && !is_float { DType::Bool } else { DType::promote_scalar(x.dtype(), is_float) };
-        let dt = if dt == DType::Bool && v != 0.0 && v != 1.0 { DType::I64 } else { dt };
+        let dt = if x.dtype() == DType::Bool && !is_float {
+            DType::Bool
+        } else {
+            DType::promote_scalar(x.dtype(), is_float)
+        };
+        let dt = if dt == DType::Bool && v != 0.0 && v != 1.0 {
+            DType::I64
+        } else {
+            dt
+        };
         Tensor::full(&[], v, dt)?.to_device(x.device())
     }
 }

@@ -10,7 +10,10 @@ impl Tensor {
     /// `cond ? a : b` elementwise with broadcasting (PyTorch's `torch.where`).
     pub fn where_cond(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         if cond.dtype() != DType::Bool {
-            return Err(Error::dtype("where", format!("condition must be a bool tensor, got {}", cond.dtype())));
+            return Err(Error::dtype(
+                "where",
+                format!("condition must be a bool tensor, got {}", cond.dtype()),
+            ));
         }
         let s = broadcast_shapes("where", cond.shape(), a.shape())?;
         let shape = broadcast_shapes("where", &s, b.shape())?;
@@ -20,18 +23,31 @@ impl Tensor {
         if !needs_record(&[&a, &b]) {
             return Ok(out);
         }
-        Ok(record1(Op::Where, &[cond, &a, &b], out, vec![cond.clone()], false))
+        Ok(record1(
+            Op::Where,
+            &[cond, &a, &b],
+            out,
+            vec![cond.clone()],
+            false,
+        ))
     }
     /// Elements where `mask` is true replaced by `value`.
     pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Tensor> {
         if mask.dtype() != DType::Bool {
-            return Err(Error::dtype("masked_fill", format!("mask must be a bool tensor, got {}", mask.dtype())));
+            return Err(Error::dtype(
+                "masked_fill",
+                format!("mask must be a bool tensor, got {}", mask.dtype()),
+            ));
         }
         let shape = broadcast_shapes("masked_fill", self.shape(), mask.shape())?;
         if shape != self.shape() {
             return Err(Error::shape(
                 "masked_fill",
-                format!("mask of shape {:?} cannot be broadcast to the input's shape {:?}", mask.shape(), self.shape()),
+                format!(
+                    "mask of shape {:?} cannot be broadcast to the input's shape {:?}",
+                    mask.shape(),
+                    self.shape()
+                ),
             ));
         }
         let v = Tensor::full(&[], value, self.dtype())?;
@@ -41,7 +57,10 @@ impl Tensor {
     pub fn index_select(&self, dim: isize, index: &Tensor) -> Result<Tensor> {
         let d = self.dim(dim)?;
         if index.rank() > 1 {
-            return Err(Error::shape("index_select", format!("index must be 0-d or 1-d, got shape {:?}", index.shape())));
+            return Err(Error::shape(
+                "index_select",
+                format!("index must be 0-d or 1-d, got shape {:?}", index.shape()),
+            ));
         }
         let idx = backend::indices(index, "index_select")?;
         let out = backend::index_select(self, d, &idx)?;
@@ -49,7 +68,13 @@ impl Tensor {
             return Ok(out);
         }
         let index = index.reshape(&[idx.len()])?;
-        Ok(record1(Op::IndexSelect { dim: d }, &[self, &index], out, vec![index.clone()], false))
+        Ok(record1(
+            Op::IndexSelect { dim: d },
+            &[self, &index],
+            out,
+            vec![index.clone()],
+            false,
+        ))
     }
     /// `out[i][j] = self[i][index[i][j]]` along `dim` (PyTorch's `gather`).
     pub fn gather(&self, dim: isize, index: &Tensor) -> Result<Tensor> {
@@ -59,7 +84,13 @@ impl Tensor {
         if !needs_record(&[self]) {
             return Ok(out);
         }
-        Ok(record1(Op::Gather { dim: d }, &[self, index], out, vec![index.clone()], false))
+        Ok(record1(
+            Op::Gather { dim: d },
+            &[self, index],
+            out,
+            vec![index.clone()],
+            false,
+        ))
     }
     /// `gather` after broadcasting self and index against each other except along `dim`.
     pub fn take_along_dim(&self, index: &Tensor, dim: isize) -> Result<Tensor> {
@@ -85,7 +116,15 @@ impl Tensor {
     pub fn scatter_add(&self, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
         let d = self.dim(dim)?;
         if index.rank() != self.rank() || src.rank() != self.rank() {
-            return Err(Error::shape("scatter_add", format!("self {:?}, index {:?} and src {:?} must have the same rank", self.shape(), index.shape(), src.shape())));
+            return Err(Error::shape(
+                "scatter_add",
+                format!(
+                    "self {:?}, index {:?} and src {:?} must have the same rank",
+                    self.shape(),
+                    index.shape(),
+                    src.shape()
+                ),
+            ));
         }
         let src = src.to_dtype(self.dtype())?;
         let idx = backend::indices(index, "scatter_add")?;
@@ -93,7 +132,13 @@ impl Tensor {
         if !needs_record(&[self, &src]) {
             return Ok(out);
         }
-        Ok(record1(Op::ScatterAdd { dim: d }, &[self, index, &src], out, vec![index.clone()], false))
+        Ok(record1(
+            Op::ScatterAdd { dim: d },
+            &[self, index, &src],
+            out,
+            vec![index.clone()],
+            false,
+        ))
     }
     /// A copy of self with `src.select(dim, i)` added at `self.select(dim, index[i])`.
     pub fn index_add(&self, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
@@ -102,7 +147,15 @@ impl Tensor {
         let mut expect = self.shape().to_vec();
         expect[d] = idx.len();
         if src.shape() != expect.as_slice() {
-            return Err(Error::shape("index_add", format!("source of shape {:?} does not match {expect:?} (self {:?}, {} indices)", src.shape(), self.shape(), idx.len())));
+            return Err(Error::shape(
+                "index_add",
+                format!(
+                    "source of shape {:?} does not match {expect:?} (self {:?}, {} indices)",
+                    src.shape(),
+                    self.shape(),
+                    idx.len()
+                ),
+            ));
         }
         let src = src.to_dtype(self.dtype())?;
         let out = backend::index_add(self, d, &idx, &src)?;
@@ -110,7 +163,13 @@ impl Tensor {
             return Ok(out);
         }
         let index = index.reshape(&[idx.len()])?;
-        Ok(record1(Op::IndexAdd { dim: d }, &[self, &index, &src], out, vec![index.clone()], false))
+        Ok(record1(
+            Op::IndexAdd { dim: d },
+            &[self, &index, &src],
+            out,
+            vec![index.clone()],
+            false,
+        ))
     }
     /// Lower triangle of the last two dims (elements above `diagonal` zeroed).
     pub fn tril(&self, diagonal: i64) -> Result<Tensor> {
@@ -122,7 +181,10 @@ impl Tensor {
     }
     fn tri(&self, k: i64, lower: bool) -> Result<Tensor> {
         if self.rank() < 2 {
-            return Err(Error::shape(if lower { "tril" } else { "triu" }, format!("input must have at least 2 dims, got {:?}", self.shape())));
+            return Err(Error::shape(
+                if lower { "tril" } else { "triu" },
+                format!("input must have at least 2 dims, got {:?}", self.shape()),
+            ));
         }
         let (n, m) = (self.shape()[self.rank() - 2], self.shape()[self.rank() - 1]);
         let mut mask = vec![false; n * m];
@@ -136,7 +198,11 @@ impl Tensor {
     }
     /// Rows of `weight` ([num, dim]) looked up by integer `indices` of any shape
     /// (PyTorch's `F.embedding`); rows at `padding_idx` receive no gradient.
-    pub fn embedding(weight: &Tensor, indices: &Tensor, padding_idx: Option<i64>) -> Result<Tensor> {
+    pub fn embedding(
+        weight: &Tensor,
+        indices: &Tensor,
+        padding_idx: Option<i64>,
+    ) -> Result<Tensor> {
         if !matches!(indices.dtype(), DType::I64 | DType::I32 | DType::U8) {
             return Err(Error::dtype(
                 "Embedding",
@@ -144,14 +210,23 @@ impl Tensor {
             ));
         }
         if weight.rank() != 2 {
-            return Err(Error::shape("Embedding", format!("weight must be 2-D [num_embeddings, dim], got {:?}", weight.shape())));
+            return Err(Error::shape(
+                "Embedding",
+                format!(
+                    "weight must be 2-D [num_embeddings, dim], got {:?}",
+                    weight.shape()
+                ),
+            ));
         }
         let num = weight.shape()[0];
         let pad = match padding_idx {
             Some(p) => {
                 let q = if p < 0 { p + num as i64 } else { p };
                 if q < 0 || q >= num as i64 {
-                    return Err(Error::index("Embedding", format!("padding_idx {p} must be within num_embeddings {num}")));
+                    return Err(Error::index(
+                        "Embedding",
+                        format!("padding_idx {p} must be within num_embeddings {num}"),
+                    ));
                 }
                 Some(q as usize)
             }
@@ -160,7 +235,10 @@ impl Tensor {
         let idx = backend::indices(indices, "Embedding")?;
         for &i in &idx {
             if i < 0 || i >= num as i64 {
-                return Err(Error::index("Embedding", format!("index {i} is out of range for an embedding of {num} rows")));
+                return Err(Error::index(
+                    "Embedding",
+                    format!("index {i} is out of range for an embedding of {num} rows"),
+                ));
             }
         }
         let rows = backend::index_select(weight, 0, &idx)?;
@@ -171,22 +249,50 @@ impl Tensor {
             return Ok(out);
         }
         let flat = indices.reshape(&[idx.len()])?.to_dtype(DType::I64)?;
-        Ok(record1(Op::Embedding { padding_idx: pad }, &[weight, indices], out, vec![flat], false))
+        Ok(record1(
+            Op::Embedding { padding_idx: pad },
+            &[weight, indices],
+            out,
+            vec![flat],
+            false,
+        ))
     }
 }
 
 pub(crate) fn where_backward(ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-    let Some(g) = &grads[0] else { return Ok(vec![None, None, None]) };
+    let Some(g) = &grads[0] else {
+        return Ok(vec![None, None, None]);
+    };
     let c = ctx.saved(0);
     let z = Tensor::zeros(&[], g.dtype())?;
-    let ga = if ctx.needs(1) { Some(reduce_to_shape(&Tensor::where_cond(c, g, &z)?, ctx.input_shape(1))?) } else { None };
-    let gb = if ctx.needs(2) { Some(reduce_to_shape(&Tensor::where_cond(c, &z, g)?, ctx.input_shape(2))?) } else { None };
+    let ga = if ctx.needs(1) {
+        Some(reduce_to_shape(
+            &Tensor::where_cond(c, g, &z)?,
+            ctx.input_shape(1),
+        )?)
+    } else {
+        None
+    };
+    let gb = if ctx.needs(2) {
+        Some(reduce_to_shape(
+            &Tensor::where_cond(c, &z, g)?,
+            ctx.input_shape(2),
+        )?)
+    } else {
+        None
+    };
     Ok(vec![None, ga, gb])
 }
 
-pub(crate) fn backward(op: &Op, ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+pub(crate) fn backward(
+    op: &Op,
+    ctx: &Ctx,
+    grads: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
     let n_in = ctx.node.edges.len();
-    let Some(g) = &grads[0] else { return Ok(vec![None; n_in]) };
+    let Some(g) = &grads[0] else {
+        return Ok(vec![None; n_in]);
+    };
     let idx = ctx.saved(0);
     let zeros = || Tensor::zeros(ctx.input_shape(0), g.dtype());
     Ok(match op {
@@ -195,12 +301,20 @@ pub(crate) fn backward(op: &Op, ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<V
         Op::ScatterAdd { dim } => vec![
             if ctx.needs(0) { Some(g.clone()) } else { None },
             None,
-            if ctx.needs(2) { Some(g.gather(*dim as isize, idx)?.pad_to(ctx.input_shape(2))?) } else { None },
+            if ctx.needs(2) {
+                Some(g.gather(*dim as isize, idx)?.pad_to(ctx.input_shape(2))?)
+            } else {
+                None
+            },
         ],
         Op::IndexAdd { dim } => vec![
             if ctx.needs(0) { Some(g.clone()) } else { None },
             None,
-            if ctx.needs(2) { Some(g.index_select(*dim as isize, idx)?) } else { None },
+            if ctx.needs(2) {
+                Some(g.index_select(*dim as isize, idx)?)
+            } else {
+                None
+            },
         ],
         Op::Embedding { padding_idx } => {
             let d = ctx.input_shape(0)[1];
@@ -218,7 +332,12 @@ pub(crate) fn backward(op: &Op, ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<V
 impl Tensor {
     /// Zero-pads self at the end of each dim up to `shape` (gradients of scatter sources).
     fn pad_to(&self, shape: &[usize]) -> Result<Tensor> {
-        let pads: Vec<(usize, usize)> = self.shape().iter().zip(shape).map(|(a, b)| (0, b - a)).collect();
+        let pads: Vec<(usize, usize)> = self
+            .shape()
+            .iter()
+            .zip(shape)
+            .map(|(a, b)| (0, b - a))
+            .collect();
         self.pad_dims(&pads, 0.0)
     }
 }

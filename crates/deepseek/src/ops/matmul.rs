@@ -12,14 +12,30 @@ fn bmm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if !needs_record(&[a, b]) {
         return Ok(out);
     }
-    Ok(record1(Op::Matmul, &[a, b], out, vec![a.clone(), b.clone()], false))
+    Ok(record1(
+        Op::Matmul,
+        &[a, b],
+        out,
+        vec![a.clone(), b.clone()],
+        false,
+    ))
 }
 
 pub(crate) fn backward(ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-    let Some(g) = &grads[0] else { return Ok(vec![None, None]) };
+    let Some(g) = &grads[0] else {
+        return Ok(vec![None, None]);
+    };
     let (a, b) = (ctx.saved(0), ctx.saved(1));
-    let ga = if ctx.needs(0) { Some(bmm(g, &b.transpose(-1, -2)?)?) } else { None };
-    let gb = if ctx.needs(1) { Some(bmm(&a.transpose(-1, -2)?, g)?) } else { None };
+    let ga = if ctx.needs(0) {
+        Some(bmm(g, &b.transpose(-1, -2)?)?)
+    } else {
+        None
+    };
+    let gb = if ctx.needs(1) {
+        Some(bmm(&a.transpose(-1, -2)?, g)?)
+    } else {
+        None
+    };
     Ok(vec![ga, gb])
 }
 
@@ -29,17 +45,40 @@ impl Tensor {
     pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
         let (a, b) = (self, other);
         if a.rank() == 0 || b.rank() == 0 {
-            bail_shape!("matmul", "both arguments need at least 1 dim, got shapes {:?} and {:?}", a.shape(), b.shape());
+            bail_shape!(
+                "matmul",
+                "both arguments need at least 1 dim, got shapes {:?} and {:?}",
+                a.shape(),
+                b.shape()
+            );
         }
         if !a.dtype().is_float() || !b.dtype().is_float() {
-            return Err(Error::dtype("matmul", format!("expected floating-point tensors, got {} and {}", a.dtype(), b.dtype())));
+            return Err(Error::dtype(
+                "matmul",
+                format!(
+                    "expected floating-point tensors, got {} and {}",
+                    a.dtype(),
+                    b.dtype()
+                ),
+            ));
         }
         let dt = DType::promote(a.dtype(), b.dtype());
         let (a, b) = (&a.to_dtype(dt)?, &b.to_dtype(dt)?);
         let k_a = a.shape()[a.rank() - 1];
-        let k_b = if b.rank() == 1 { b.shape()[0] } else { b.shape()[b.rank() - 2] };
+        let k_b = if b.rank() == 1 {
+            b.shape()[0]
+        } else {
+            b.shape()[b.rank() - 2]
+        };
         if k_a != k_b {
-            bail_shape!("matmul", "shapes {:?} and {:?} cannot be multiplied ({} vs {})", a.shape(), b.shape(), k_a, k_b);
+            bail_shape!(
+                "matmul",
+                "shapes {:?} and {:?} cannot be multiplied ({} vs {})",
+                a.shape(),
+                b.shape(),
+                k_a,
+                k_b
+            );
         }
         match (a.rank(), b.rank()) {
             (1, 1) => return bmm(&a.unsqueeze(0)?, &b.unsqueeze(1)?)?.reshape(&[]),
@@ -72,8 +111,17 @@ impl Tensor {
     }
     /// `x @ weight.T + bias` (PyTorch's `F.linear`; weight is [out, in]).
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-        if weight.rank() != 2 || self.rank() == 0 || self.shape()[self.rank() - 1] != weight.shape()[1] {
-            bail_shape!("linear", "input of shape {:?} does not fit weight of shape {:?} (expected [..., {}])", self.shape(), weight.shape(), weight.shape().get(1).copied().unwrap_or(0));
+        if weight.rank() != 2
+            || self.rank() == 0
+            || self.shape()[self.rank() - 1] != weight.shape()[1]
+        {
+            bail_shape!(
+                "linear",
+                "input of shape {:?} does not fit weight of shape {:?} (expected [..., {}])",
+                self.shape(),
+                weight.shape(),
+                weight.shape().get(1).copied().unwrap_or(0)
+            );
         }
         let y = self.matmul(&weight.t()?)?;
         match bias {
@@ -96,7 +144,14 @@ pub fn einsum(equation: &str, ops: &[Tensor]) -> Result<Tensor> {
     };
     let terms: Vec<&str> = lhs.split(',').collect();
     if terms.len() != ops.len() {
-        return Err(Error::value("einsum", format!("equation '{equation}' has {} operands but {} tensors were given", terms.len(), ops.len())));
+        return Err(Error::value(
+            "einsum",
+            format!(
+                "equation '{equation}' has {} operands but {} tensors were given",
+                terms.len(),
+                ops.len()
+            ),
+        ));
     }
     if terms.iter().any(|t| t.contains('.')) {
         return Err(Error::value("einsum", "ellipsis ('...') is not supported"));
@@ -104,7 +159,11 @@ pub fn einsum(equation: &str, ops: &[Tensor]) -> Result<Tensor> {
     let mut sizes: std::collections::BTreeMap<char, usize> = std::collections::BTreeMap::new();
     for (t, x) in terms.iter().zip(ops) {
         if t.len() != x.rank() {
-            bail_shape!("einsum", "subscripts '{t}' do not match operand of shape {:?}", x.shape());
+            bail_shape!(
+                "einsum",
+                "subscripts '{t}' do not match operand of shape {:?}",
+                x.shape()
+            );
         }
         for (c, &s) in t.chars().zip(x.shape()) {
             if let Some(&old) = sizes.get(&c) {
@@ -121,7 +180,11 @@ pub fn einsum(equation: &str, ops: &[Tensor]) -> Result<Tensor> {
         Some(r) => r.chars().collect(),
         None => {
             let all: String = terms.concat();
-            let mut v: Vec<char> = sizes.keys().copied().filter(|c| all.matches(*c).count() == 1).collect();
+            let mut v: Vec<char> = sizes
+                .keys()
+                .copied()
+                .filter(|c| all.matches(*c).count() == 1)
+                .collect();
             v.sort();
             v
         }
@@ -130,36 +193,85 @@ pub fn einsum(equation: &str, ops: &[Tensor]) -> Result<Tensor> {
     for t in &terms {
         let mut seen = std::collections::HashSet::new();
         if !t.chars().all(|c| seen.insert(c)) {
-            return Err(Error::value("einsum", format!("repeated subscripts in one operand ('{t}') are not supported")));
+            return Err(Error::value(
+                "einsum",
+                format!("repeated subscripts in one operand ('{t}') are not supported"),
+            ));
         }
     }
     let permute_to = |x: &Tensor, from: &[char], to: &[char]| -> Result<Tensor> {
-        let p: Vec<isize> = to.iter().map(|c| from.iter().position(|d| d == c).unwrap() as isize).collect();
+        let p: Vec<isize> = to
+            .iter()
+            .map(|c| from.iter().position(|d| d == c).unwrap() as isize)
+            .collect();
         x.permute(&p)
     };
     if ops.len() == 1 {
         let t: Vec<char> = terms[0].chars().collect();
-        let sum: Vec<isize> = t.iter().enumerate().filter(|(_, c)| !out.contains(c)).map(|(i, _)| i as isize).collect();
-        let x = if sum.is_empty() { ops[0].clone() } else { ops[0].sum_dim(&sum, false)? };
+        let sum: Vec<isize> = t
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !out.contains(c))
+            .map(|(i, _)| i as isize)
+            .collect();
+        let x = if sum.is_empty() {
+            ops[0].clone()
+        } else {
+            ops[0].sum_dim(&sum, false)?
+        };
         let rest: Vec<char> = t.iter().copied().filter(|c| out.contains(c)).collect();
         return permute_to(&x, &rest, &out);
     }
     let (ta, tb): (Vec<char>, Vec<char>) = (terms[0].chars().collect(), terms[1].chars().collect());
     // Sum out letters that appear in only one operand and not in the output.
     let reduce_own = |x: &Tensor, t: &[char], other: &[char]| -> Result<(Tensor, Vec<char>)> {
-        let dims: Vec<isize> = t.iter().enumerate().filter(|(_, c)| !out.contains(c) && !other.contains(c)).map(|(i, _)| i as isize).collect();
-        let keep: Vec<char> = t.iter().copied().filter(|c| out.contains(c) || other.contains(c)).collect();
-        Ok((if dims.is_empty() { x.clone() } else { x.sum_dim(&dims, false)? }, keep))
+        let dims: Vec<isize> = t
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !out.contains(c) && !other.contains(c))
+            .map(|(i, _)| i as isize)
+            .collect();
+        let keep: Vec<char> = t
+            .iter()
+            .copied()
+            .filter(|c| out.contains(c) || other.contains(c))
+            .collect();
+        Ok((
+            if dims.is_empty() {
+                x.clone()
+            } else {
+                x.sum_dim(&dims, false)?
+            },
+            keep,
+        ))
     };
     let (a, ta) = reduce_own(&ops[0], &ta, &tb)?;
     let (b, tb) = reduce_own(&ops[1], &tb, &ta)?;
-    let batch: Vec<char> = out.iter().copied().filter(|c| ta.contains(c) && tb.contains(c)).collect();
-    let contract: Vec<char> = ta.iter().copied().filter(|c| tb.contains(c) && !out.contains(c)).collect();
+    let batch: Vec<char> = out
+        .iter()
+        .copied()
+        .filter(|c| ta.contains(c) && tb.contains(c))
+        .collect();
+    let contract: Vec<char> = ta
+        .iter()
+        .copied()
+        .filter(|c| tb.contains(c) && !out.contains(c))
+        .collect();
     let only_a: Vec<char> = ta.iter().copied().filter(|c| !tb.contains(c)).collect();
     let only_b: Vec<char> = tb.iter().copied().filter(|c| !ta.contains(c)).collect();
     let prod = |cs: &[char]| cs.iter().map(|c| sizes[c]).product::<usize>();
-    let pa: Vec<char> = batch.iter().chain(&only_a).chain(&contract).copied().collect();
-    let pb: Vec<char> = batch.iter().chain(&contract).chain(&only_b).copied().collect();
+    let pa: Vec<char> = batch
+        .iter()
+        .chain(&only_a)
+        .chain(&contract)
+        .copied()
+        .collect();
+    let pb: Vec<char> = batch
+        .iter()
+        .chain(&contract)
+        .chain(&only_b)
+        .copied()
+        .collect();
     let a = permute_to(&a, &ta, &pa)?;
     let b = permute_to(&b, &tb, &pb)?;
     let full = |x: &Tensor, cs: &[char]| -> Result<Tensor> {
@@ -169,7 +281,12 @@ pub fn einsum(equation: &str, ops: &[Tensor]) -> Result<Tensor> {
     let a = full(&a, &pa)?.reshape(&[prod(&batch), prod(&only_a), prod(&contract)])?;
     let b = full(&b, &pb)?.reshape(&[prod(&batch), prod(&contract), prod(&only_b)])?;
     let r = a.matmul(&b)?;
-    let rc: Vec<char> = batch.iter().chain(&only_a).chain(&only_b).copied().collect();
+    let rc: Vec<char> = batch
+        .iter()
+        .chain(&only_a)
+        .chain(&only_b)
+        .copied()
+        .collect();
     let rs: Vec<usize> = rc.iter().map(|c| sizes[c]).collect();
     permute_to(&r.reshape(&rs)?, &rc, &out)
 }

@@ -30,7 +30,9 @@ use crate::{DType, Result, Tensor};
 pub enum PoolKind {
     Max,
     /// Average; `count_include_pad` as in PyTorch.
-    Avg { count_include_pad: bool },
+    Avg {
+        count_include_pad: bool,
+    },
 }
 
 /// Attributes of a 2-D pooling op. Adaptive pooling is expressed by `adaptive` (output size),
@@ -67,7 +69,11 @@ pub enum Op {
     /// Dtype conversion.
     Cast(DType),
     /// Reduction over `dims` (resolved, sorted).
-    Reduce { op: ReduceOp, dims: Vec<usize>, keepdim: bool },
+    Reduce {
+        op: ReduceOp,
+        dims: Vec<usize>,
+        keepdim: bool,
+    },
     /// Inclusive prefix sum along `dim`.
     Cumsum { dim: usize },
     /// A view with a new shape over the same elements.
@@ -77,7 +83,12 @@ pub enum Op {
     /// A broadcast view.
     Expand { shape: Vec<usize> },
     /// A strided view `start, start+step, ...` (`len` elements) along `dim`.
-    Slice { dim: usize, start: usize, len: usize, step: usize },
+    Slice {
+        dim: usize,
+        start: usize,
+        len: usize,
+        step: usize,
+    },
     /// A contiguous copy.
     Contiguous,
     /// Concatenation along `dim`.
@@ -85,7 +96,10 @@ pub enum Op {
     /// Split into pieces of `sizes` along `dim` (one output per piece).
     Split { dim: usize, sizes: Vec<usize> },
     /// Constant padding: `(before, after)` per dim.
-    Pad { pads: Vec<(usize, usize)>, value: f64 },
+    Pad {
+        pads: Vec<(usize, usize)>,
+        value: f64,
+    },
     /// Rows of `x` picked by an index vector along `dim`.
     IndexSelect { dim: usize },
     /// `out[i][j] = x[i][idx[i][j]]` along `dim`.
@@ -103,7 +117,12 @@ pub enum Op {
     /// Log-softmax along `dim`.
     LogSoftmax { dim: usize },
     /// Layer norm over the trailing `n` elements (inputs x, weight?, bias?).
-    LayerNorm { n: usize, eps: f64, has_weight: bool, has_bias: bool },
+    LayerNorm {
+        n: usize,
+        eps: f64,
+        has_weight: bool,
+        has_bias: bool,
+    },
     /// 2-D convolution (inputs x, weight); bias is a separate add.
     Conv2d(Conv2dAttrs),
     /// 2-D pooling (max, average, adaptive average).
@@ -111,8 +130,6 @@ pub enum Op {
     /// One LSTM layer over all timesteps (inputs x[T,B,I], h0, c0, w_ih, w_hh, bias);
     /// outputs (out[T,B,H], h_T, c_T).
     LstmLayer { hidden: usize },
-    /// Elementwise multiply by a fixed random mask scaled by 1/(1-p) (inputs x, mask).
-    Dropout { p: f64 },
 }
 
 impl Op {
@@ -150,13 +167,16 @@ impl Op {
                 (PoolKind::Avg { .. }, true) => "adaptive_avg_pool2d",
             },
             Op::LstmLayer { .. } => "lstm",
-            Op::Dropout { .. } => "dropout",
         }
     }
 }
 
 /// Applies the backward rule of `op`: output gradients in, input gradients out.
-pub(crate) fn backward(op: &Op, ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+pub(crate) fn backward(
+    op: &Op,
+    ctx: &Ctx,
+    grads: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
     match op {
         Op::Unary(u) => unary::backward(*u, ctx, grads),
         Op::Binary(b) => binary::backward(*b, ctx, grads),
@@ -180,11 +200,15 @@ pub(crate) fn backward(op: &Op, ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<V
         Op::Matmul => matmul::backward(ctx, grads),
         Op::Softmax { dim } => activation::softmax_backward(*dim, ctx, grads),
         Op::LogSoftmax { dim } => activation::log_softmax_backward(*dim, ctx, grads),
-        Op::LayerNorm { n, eps, has_weight, has_bias } => norm::layer_norm_backward(*n, *eps, *has_weight, *has_bias, ctx, grads),
+        Op::LayerNorm {
+            n,
+            eps,
+            has_weight,
+            has_bias,
+        } => norm::layer_norm_backward(*n, *eps, *has_weight, *has_bias, ctx, grads),
         Op::Conv2d(a) => conv::conv2d_backward(a, ctx, grads),
         Op::Pool2d(a) => conv::pool2d_backward(a, ctx, grads),
         Op::LstmLayer { .. } => rnn::lstm_layer_backward(ctx, grads),
-        Op::Dropout { p } => activation::dropout_backward(*p, ctx, grads),
     }
 }
 
@@ -200,6 +224,10 @@ pub(crate) fn reduce_to_shape(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
             dims.push((lead + i) as isize);
         }
     }
-    let r = if dims.is_empty() { g.clone() } else { g.sum_dims(&dims, true)? };
+    let r = if dims.is_empty() {
+        g.clone()
+    } else {
+        g.sum_dims(&dims, true)?
+    };
     r.reshape(shape)
 }

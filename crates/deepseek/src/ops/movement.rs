@@ -21,13 +21,24 @@ impl Tensor {
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
         let n: usize = shape.iter().product();
         if n != self.numel() {
-            bail_shape!("reshape", "shape {shape:?} is invalid for input of shape {:?} ({} elements)", self.shape(), self.numel());
+            bail_shape!(
+                "reshape",
+                "shape {shape:?} is invalid for input of shape {:?} ({} elements)",
+                self.shape(),
+                self.numel()
+            );
         }
         if shape == self.shape() {
             return Ok(self.clone());
         }
         match self.layout().view(shape) {
-            Some(l) => Ok(view_op(self, l, Op::Reshape { shape: shape.to_vec() })),
+            Some(l) => Ok(view_op(
+                self,
+                l,
+                Op::Reshape {
+                    shape: shape.to_vec(),
+                },
+            )),
             None => self.contiguous()?.reshape(shape),
         }
     }
@@ -54,10 +65,20 @@ impl Tensor {
     /// Reorders dims (a view).
     pub fn permute(&self, dims: &[isize]) -> Result<Tensor> {
         if dims.len() != self.rank() {
-            bail_shape!("permute", "number of dims {} does not match the rank {} of shape {:?}", dims.len(), self.rank(), self.shape());
+            bail_shape!(
+                "permute",
+                "number of dims {} does not match the rank {} of shape {:?}",
+                dims.len(),
+                self.rank(),
+                self.shape()
+            );
         }
         let d = crate::tensor::layout::norm_dims("permute", dims, self.rank())?;
-        Ok(view_op(self, self.layout().permute(&d), Op::Permute { dims: d }))
+        Ok(view_op(
+            self,
+            self.layout().permute(&d),
+            Op::Permute { dims: d },
+        ))
     }
     /// Swaps two dims (a view).
     pub fn transpose(&self, d0: isize, d1: isize) -> Result<Tensor> {
@@ -71,7 +92,13 @@ impl Tensor {
         match self.rank() {
             0 | 1 => Ok(self.clone()),
             2 => self.transpose(0, 1),
-            r => Err(Error::shape("t", format!("t() expects a tensor with <= 2 dims, got {r} (shape {:?})", self.shape()))),
+            r => Err(Error::shape(
+                "t",
+                format!(
+                    "t() expects a tensor with <= 2 dims, got {r} (shape {:?})",
+                    self.shape()
+                ),
+            )),
         }
     }
     /// Broadcasts to `shape` without copying (stride 0 on expanded dims).
@@ -80,17 +107,36 @@ impl Tensor {
             return Ok(self.clone());
         }
         let l = self.layout().expand("expand", shape)?;
-        Ok(view_op(self, l, Op::Expand { shape: shape.to_vec() }))
+        Ok(view_op(
+            self,
+            l,
+            Op::Expand {
+                shape: shape.to_vec(),
+            },
+        ))
     }
     /// `expand` with PyTorch's `-1` meaning "keep this dim".
     pub fn expand_infer(&self, shape: &[isize]) -> Result<Tensor> {
         let k = shape.len().checked_sub(self.rank()).ok_or_else(|| {
-            Error::shape("expand", format!("the number of sizes {} must be >= the rank of {:?}", shape.len(), self.shape()))
+            Error::shape(
+                "expand",
+                format!(
+                    "the number of sizes {} must be >= the rank of {:?}",
+                    shape.len(),
+                    self.shape()
+                ),
+            )
         })?;
         let s: Vec<usize> = shape
             .iter()
             .enumerate()
-            .map(|(i, &v)| if v == -1 && i >= k { self.shape()[i - k] } else { v.max(0) as usize })
+            .map(|(i, &v)| {
+                if v == -1 && i >= k {
+                    self.shape()[i - k]
+                } else {
+                    v.max(0) as usize
+                }
+            })
             .collect();
         self.expand(&s)
     }
@@ -108,12 +154,25 @@ impl Tensor {
         let n = self.shape()[d] as isize;
         let clamp = |v: isize| if v < 0 { (v + n).max(0) } else { v.min(n) };
         let (s, e) = (clamp(start), clamp(end));
-        let len = if e > s { ((e - s) as usize).div_ceil(step) } else { 0 };
+        let len = if e > s {
+            ((e - s) as usize).div_ceil(step)
+        } else {
+            0
+        };
         let s = s as usize;
         if s == 0 && len == self.shape()[d] && step == 1 {
             return Ok(self.clone());
         }
-        Ok(view_op(self, self.layout().slice(d, s, len, step), Op::Slice { dim: d, start: s, len, step }))
+        Ok(view_op(
+            self,
+            self.layout().slice(d, s, len, step),
+            Op::Slice {
+                dim: d,
+                start: s,
+                len,
+                step,
+            },
+        ))
     }
     /// `len` elements from `start` along `dim` (PyTorch's `narrow`).
     pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Result<Tensor> {
@@ -121,7 +180,11 @@ impl Tensor {
         if start + len > self.shape()[d] {
             return Err(Error::index(
                 "narrow",
-                format!("start ({start}) + length ({len}) exceeds dimension size ({}) of shape {:?}", self.shape()[d], self.shape()),
+                format!(
+                    "start ({start}) + length ({len}) exceeds dimension size ({}) of shape {:?}",
+                    self.shape()[d],
+                    self.shape()
+                ),
             ));
         }
         self.slice(d as isize, start as isize, (start + len) as isize, 1)
@@ -132,7 +195,10 @@ impl Tensor {
         let n = self.shape()[d] as isize;
         let j = if i < 0 { i + n } else { i };
         if j < 0 || j >= n {
-            return Err(Error::index("select", format!("index {i} is out of bounds for dimension {d} with size {n}")));
+            return Err(Error::index(
+                "select",
+                format!("index {i} is out of bounds for dimension {d} with size {n}"),
+            ));
         }
         self.slice(d as isize, j, j + 1, 1)?.squeeze_dim(d as isize)
     }
@@ -207,17 +273,31 @@ impl Tensor {
             return Ok(self.clone());
         }
         crate::backend::check_device(device)?;
-        Err(Error::device("to", format!("device {device} is not supported by this build")))
+        Err(Error::device(
+            "to",
+            format!("device {device} is not supported by this build"),
+        ))
     }
     /// Concatenates along `dim`; all other dims must match.
     pub fn cat(tensors: &[Tensor], dim: isize) -> Result<Tensor> {
-        let first = tensors.first().ok_or_else(|| Error::value("cat", "expected a non-empty list of tensors"))?;
+        let first = tensors
+            .first()
+            .ok_or_else(|| Error::value("cat", "expected a non-empty list of tensors"))?;
         let d = first.dim(dim)?;
-        let dt = tensors.iter().fold(first.dtype(), |a, t| DType::promote(a, t.dtype()));
+        let dt = tensors
+            .iter()
+            .fold(first.dtype(), |a, t| DType::promote(a, t.dtype()));
         let mut total = 0;
         for (i, t) in tensors.iter().enumerate() {
             if t.rank() != first.rank() {
-                bail_shape!("cat", "tensor {i} has rank {} but tensor 0 has rank {} (shapes {:?} and {:?})", t.rank(), first.rank(), t.shape(), first.shape());
+                bail_shape!(
+                    "cat",
+                    "tensor {i} has rank {} but tensor 0 has rank {} (shapes {:?} and {:?})",
+                    t.rank(),
+                    first.rank(),
+                    t.shape(),
+                    first.shape()
+                );
             }
             for k in 0..t.rank() {
                 if k != d && t.shape()[k] != first.shape()[k] {
@@ -225,11 +305,17 @@ impl Tensor {
                 }
             }
             if t.device() != first.device() {
-                return Err(Error::device("cat", "all tensors must be on the same device"));
+                return Err(Error::device(
+                    "cat",
+                    "all tensors must be on the same device",
+                ));
             }
             total += t.shape()[d];
         }
-        let ts: Vec<Tensor> = tensors.iter().map(|t| t.to_dtype(dt)).collect::<Result<_>>()?;
+        let ts: Vec<Tensor> = tensors
+            .iter()
+            .map(|t| t.to_dtype(dt))
+            .collect::<Result<_>>()?;
         let mut shape = first.shape().to_vec();
         shape[d] = total;
         let out = backend::cat(&ts, d, &shape)?;
@@ -241,21 +327,30 @@ impl Tensor {
     }
     /// Stacks equal-shaped tensors along a new dim.
     pub fn stack(tensors: &[Tensor], dim: isize) -> Result<Tensor> {
-        let first = tensors.first().ok_or_else(|| Error::value("stack", "expected a non-empty list of tensors"))?;
+        let first = tensors
+            .first()
+            .ok_or_else(|| Error::value("stack", "expected a non-empty list of tensors"))?;
         for (i, t) in tensors.iter().enumerate() {
             if t.shape() != first.shape() {
                 bail_shape!("stack", "stack expects each tensor to be equal size, but got {:?} at entry 0 and {:?} at entry {i}", first.shape(), t.shape());
             }
         }
         let d = norm_dim("stack", dim, first.rank() + 1)? as isize;
-        let us: Vec<Tensor> = tensors.iter().map(|t| t.unsqueeze(d)).collect::<Result<_>>()?;
+        let us: Vec<Tensor> = tensors
+            .iter()
+            .map(|t| t.unsqueeze(d))
+            .collect::<Result<_>>()?;
         Tensor::cat(&us, d)
     }
     /// Splits into pieces of the given sizes along `dim` (views; one graph node).
     pub fn split_sizes(&self, sizes: &[usize], dim: isize) -> Result<Vec<Tensor>> {
         let d = self.dim(dim)?;
         if sizes.iter().sum::<usize>() != self.shape()[d] {
-            bail_shape!("split", "split sizes {sizes:?} do not sum to dimension {d} of shape {:?}", self.shape());
+            bail_shape!(
+                "split",
+                "split sizes {sizes:?} do not sum to dimension {d} of shape {:?}",
+                self.shape()
+            );
         }
         let mut outs = Vec::with_capacity(sizes.len());
         let mut start = 0;
@@ -266,7 +361,16 @@ impl Tensor {
         if !needs_record(&[self]) {
             return Ok(outs);
         }
-        Ok(record(Op::Split { dim: d, sizes: sizes.to_vec() }, &[self], outs, vec![], false))
+        Ok(record(
+            Op::Split {
+                dim: d,
+                sizes: sizes.to_vec(),
+            },
+            &[self],
+            outs,
+            vec![],
+            false,
+        ))
     }
     /// Splits into pieces of `size` (the last may be smaller) along `dim`.
     pub fn split(&self, size: usize, dim: isize) -> Result<Vec<Tensor>> {
@@ -292,13 +396,22 @@ impl Tensor {
     pub fn unbind(&self, dim: isize) -> Result<Vec<Tensor>> {
         let d = self.dim(dim)?;
         let parts = self.split(1, d as isize)?;
-        parts.into_iter().map(|p| p.squeeze_dim(d as isize)).collect()
+        parts
+            .into_iter()
+            .map(|p| p.squeeze_dim(d as isize))
+            .collect()
     }
     /// Constant padding like `F.pad`: `pad` lists (before, after) pairs from the last dim
     /// backwards.
     pub fn pad(&self, pad: &[usize], value: f64) -> Result<Tensor> {
         if pad.len() % 2 != 0 || pad.len() / 2 > self.rank() {
-            bail_value!("pad", "padding length {} must be even and at most 2 * rank ({}) for shape {:?}", pad.len(), 2 * self.rank(), self.shape());
+            bail_value!(
+                "pad",
+                "padding length {} must be even and at most 2 * rank ({}) for shape {:?}",
+                pad.len(),
+                2 * self.rank(),
+                self.shape()
+            );
         }
         let mut pads = vec![(0usize, 0usize); self.rank()];
         for (i, p) in pad.chunks(2).enumerate() {
@@ -308,12 +421,26 @@ impl Tensor {
     }
     /// Constant padding with one (before, after) pair per dim.
     pub fn pad_dims(&self, pads: &[(usize, usize)], value: f64) -> Result<Tensor> {
-        let shape: Vec<usize> = self.shape().iter().zip(pads).map(|(s, (a, b))| s + a + b).collect();
+        let shape: Vec<usize> = self
+            .shape()
+            .iter()
+            .zip(pads)
+            .map(|(s, (a, b))| s + a + b)
+            .collect();
         let out = backend::pad(self, pads, &shape, value)?;
         if !needs_record(&[self]) {
             return Ok(out);
         }
-        Ok(record1(Op::Pad { pads: pads.to_vec(), value }, &[self], out, vec![], false))
+        Ok(record1(
+            Op::Pad {
+                pads: pads.to_vec(),
+                value,
+            },
+            &[self],
+            out,
+            vec![],
+            false,
+        ))
     }
     /// Reverses the order of elements along `dim`.
     pub fn flip(&self, dim: isize) -> Result<Tensor> {
@@ -325,7 +452,12 @@ impl Tensor {
     /// Repeats the tensor along each dim (PyTorch's `repeat`).
     pub fn repeat(&self, reps: &[usize]) -> Result<Tensor> {
         if reps.len() < self.rank() {
-            bail_value!("repeat", "number of repeat dims {} can not be smaller than the rank {}", reps.len(), self.rank());
+            bail_value!(
+                "repeat",
+                "number of repeat dims {} can not be smaller than the rank {}",
+                reps.len(),
+                self.rank()
+            );
         }
         let k = reps.len() - self.rank();
         let mut src_shape = vec![1; k];
@@ -341,16 +473,25 @@ impl Tensor {
             un_shape.push(src_shape[i]);
         }
         let out_shape: Vec<usize> = reps.iter().zip(&src_shape).map(|(r, s)| r * s).collect();
-        x.reshape(&un_shape)?.expand(&ex_shape)?.contiguous()?.reshape(&out_shape)
+        x.reshape(&un_shape)?
+            .expand(&ex_shape)?
+            .contiguous()?
+            .reshape(&out_shape)
     }
 }
 
 pub(crate) fn cast_backward(ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-    let Some(g) = &grads[0] else { return Ok(vec![None]) };
+    let Some(g) = &grads[0] else {
+        return Ok(vec![None]);
+    };
     Ok(vec![Some(g.to_dtype(ctx.node.input_meta[0].1)?)])
 }
 
-pub(crate) fn backward(op: &Op, ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+pub(crate) fn backward(
+    op: &Op,
+    ctx: &Ctx,
+    grads: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
     let in_shape = ctx.input_shape(0).to_vec();
     match op {
         Op::Split { dim, sizes } => {
@@ -367,14 +508,18 @@ pub(crate) fn backward(op: &Op, ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<V
             return Ok(vec![Some(Tensor::cat(&parts, *dim as isize)?)]);
         }
         Op::Cat { dim } => {
-            let Some(g) = &grads[0] else { return Ok(vec![None; ctx.node.edges.len()]) };
+            let Some(g) = &grads[0] else {
+                return Ok(vec![None; ctx.node.edges.len()]);
+            };
             let sizes: Vec<usize> = ctx.node.input_meta.iter().map(|(s, _)| s[*dim]).collect();
             let parts = g.split_sizes(&sizes, *dim as isize)?;
             return Ok(parts.into_iter().map(Some).collect());
         }
         _ => {}
     }
-    let Some(g) = &grads[0] else { return Ok(vec![None]) };
+    let Some(g) = &grads[0] else {
+        return Ok(vec![None]);
+    };
     let gi = match op {
         Op::Reshape { .. } => g.reshape(&in_shape)?,
         Op::Permute { dims } => {
@@ -386,7 +531,12 @@ pub(crate) fn backward(op: &Op, ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<V
         }
         Op::Expand { .. } => reduce_to_shape(g, &in_shape)?,
         Op::Contiguous => g.clone(),
-        Op::Slice { dim, start, len, step } => {
+        Op::Slice {
+            dim,
+            start,
+            len,
+            step,
+        } => {
             if *step == 1 {
                 let mut pads = vec![(0, 0); in_shape.len()];
                 pads[*dim] = (*start, in_shape[*dim] - start - len);
@@ -414,12 +564,18 @@ mod tests {
     use crate::Tensor;
     #[test]
     fn views_share_storage() {
-        let a = Tensor::arange(0.0, 24.0, 1.0, crate::DType::F32).unwrap().reshape(&[2, 3, 4]).unwrap();
+        let a = Tensor::arange(0.0, 24.0, 1.0, crate::DType::F32)
+            .unwrap()
+            .reshape(&[2, 3, 4])
+            .unwrap();
         let t = a.transpose(0, 2).unwrap();
         assert!(t.shares_storage(&a));
         let s = a.slice(2, 0, 4, 2).unwrap();
         assert!(s.shares_storage(&a));
-        assert_eq!(s.to_vec::<f32>().unwrap(), vec![0., 2., 4., 6., 8., 10., 12., 14., 16., 18., 20., 22.]);
+        assert_eq!(
+            s.to_vec::<f32>().unwrap(),
+            vec![0., 2., 4., 6., 8., 10., 12., 14., 16., 18., 20., 22.]
+        );
         let e = a.slice(0, 0, 1, 1).unwrap().expand(&[3, 3, 4]).unwrap();
         assert!(e.shares_storage(&a));
     }

@@ -47,7 +47,12 @@ fn reduced_shape(shape: &[usize], dims: &[usize], keepdim: bool) -> Vec<usize> {
     out
 }
 
-pub(crate) fn apply(x: &Tensor, op: ReduceOp, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
+pub(crate) fn apply(
+    x: &Tensor,
+    op: ReduceOp,
+    dims: Option<&[isize]>,
+    keepdim: bool,
+) -> Result<Tensor> {
     let mut dims = match dims {
         None => (0..x.rank()).collect(),
         Some(d) => norm_dims(op.name(), d, x.rank())?,
@@ -56,7 +61,10 @@ pub(crate) fn apply(x: &Tensor, op: ReduceOp, dims: Option<&[isize]>, keepdim: b
     let x = if op == ReduceOp::Mean && !x.dtype().is_float() {
         return Err(Error::dtype(
             "mean",
-            format!("mean(): could not infer output dtype; input dtype must be floating point, got {}", x.dtype()),
+            format!(
+                "mean(): could not infer output dtype; input dtype must be floating point, got {}",
+                x.dtype()
+            ),
         ));
     } else {
         x.clone()
@@ -68,7 +76,13 @@ pub(crate) fn apply(x: &Tensor, op: ReduceOp, dims: Option<&[isize]>, keepdim: b
     }
     let saves = matches!(op, ReduceOp::Max | ReduceOp::Min | ReduceOp::Prod);
     let saved = if saves { vec![x.clone()] } else { vec![] };
-    Ok(record1(Op::Reduce { op, dims, keepdim }, &[&x], out, saved, saves))
+    Ok(record1(
+        Op::Reduce { op, dims, keepdim },
+        &[&x],
+        out,
+        saved,
+        saves,
+    ))
 }
 
 /// `g` (of the reduced shape) reshaped to keepdim form and expanded to `shape`.
@@ -78,8 +92,16 @@ fn expand_back(g: &Tensor, shape: &[usize], dims: &[usize], keepdim: bool) -> Re
     g.expand(shape)
 }
 
-pub(crate) fn backward(op: ReduceOp, dims: &[usize], keepdim: bool, ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-    let Some(g) = &grads[0] else { return Ok(vec![None]) };
+pub(crate) fn backward(
+    op: ReduceOp,
+    dims: &[usize],
+    keepdim: bool,
+    ctx: &Ctx,
+    grads: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
+    let Some(g) = &grads[0] else {
+        return Ok(vec![None]);
+    };
     let shape = ctx.input_shape(0).to_vec();
     let gi = match op {
         ReduceOp::Sum => expand_back(g, &shape, dims, keepdim)?,
@@ -91,7 +113,8 @@ pub(crate) fn backward(op: ReduceOp, dims: &[usize], keepdim: bool, ctx: &Ctx, g
             let x = ctx.saved(0);
             let y = expand_back(&ctx.output(0), &shape, dims, keepdim)?;
             let mask = x.eq(&y)?.to_dtype(g.dtype())?;
-            let count = mask.sum_dim(&dims.iter().map(|&d| d as isize).collect::<Vec<_>>(), true)?;
+            let count =
+                mask.sum_dim(&dims.iter().map(|&d| d as isize).collect::<Vec<_>>(), true)?;
             let gk = expand_back(g, &shape, dims, keepdim)?;
             gk.mul(&mask)?.div(&count.expand(&shape)?)?
         }
@@ -100,8 +123,14 @@ pub(crate) fn backward(op: ReduceOp, dims: &[usize], keepdim: bool, ctx: &Ctx, g
             let idims: Vec<isize> = dims.iter().map(|&d| d as isize).collect();
             let y = expand_back(&ctx.output(0), &shape, dims, keepdim)?;
             let is_zero = x.eq_scalar(0.0)?;
-            let zeros = is_zero.to_dtype(DType::F32)?.sum_dim(&idims, true)?.expand(&shape)?;
-            let prod_nz = x.masked_fill(&is_zero, 1.0)?.prod_dims(&idims, true)?.expand(&shape)?;
+            let zeros = is_zero
+                .to_dtype(DType::F32)?
+                .sum_dim(&idims, true)?
+                .expand(&shape)?;
+            let prod_nz = x
+                .masked_fill(&is_zero, 1.0)?
+                .prod_dims(&idims, true)?
+                .expand(&shape)?;
             let at_nonzero = y.div(x)?.masked_fill(&zeros.ne_scalar(0.0)?, 0.0)?;
             let at_zero = prod_nz.masked_fill(&zeros.ne_scalar(1.0)?, 0.0)?;
             let d = Tensor::where_cond(&is_zero, &at_zero, &at_nonzero)?;
@@ -112,8 +141,14 @@ pub(crate) fn backward(op: ReduceOp, dims: &[usize], keepdim: bool, ctx: &Ctx, g
     Ok(vec![Some(gi)])
 }
 
-pub(crate) fn cumsum_backward(dim: usize, _ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-    let Some(g) = &grads[0] else { return Ok(vec![None]) };
+pub(crate) fn cumsum_backward(
+    dim: usize,
+    _ctx: &Ctx,
+    grads: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
+    let Some(g) = &grads[0] else {
+        return Ok(vec![None]);
+    };
     let d = dim as isize;
     Ok(vec![Some(g.flip(d)?.cumsum(d)?.flip(d)?)])
 }
@@ -167,14 +202,24 @@ impl Tensor {
     pub fn argmax(&self, dim: Option<isize>, keepdim: bool) -> Result<Tensor> {
         match dim {
             Some(d) => apply(self, ReduceOp::ArgMax, Some(&[d]), keepdim),
-            None => apply(&self.reshape(&[self.numel()])?, ReduceOp::ArgMax, Some(&[0]), false),
+            None => apply(
+                &self.reshape(&[self.numel()])?,
+                ReduceOp::ArgMax,
+                Some(&[0]),
+                false,
+            ),
         }
     }
     /// Index of the minimum along `dim`.
     pub fn argmin(&self, dim: Option<isize>, keepdim: bool) -> Result<Tensor> {
         match dim {
             Some(d) => apply(self, ReduceOp::ArgMin, Some(&[d]), keepdim),
-            None => apply(&self.reshape(&[self.numel()])?, ReduceOp::ArgMin, Some(&[0]), false),
+            None => apply(
+                &self.reshape(&[self.numel()])?,
+                ReduceOp::ArgMin,
+                Some(&[0]),
+                false,
+            ),
         }
     }
     /// `(values, indices)` of the maximum along `dim` (PyTorch's `max(dim)`).
@@ -211,7 +256,12 @@ impl Tensor {
         }
     }
     /// Variance over `dims` with `correction` (1 = unbiased), like `torch.var`.
-    pub fn var_dim(&self, dims: Option<&[isize]>, correction: f64, keepdim: bool) -> Result<Tensor> {
+    pub fn var_dim(
+        &self,
+        dims: Option<&[isize]>,
+        correction: f64,
+        keepdim: bool,
+    ) -> Result<Tensor> {
         let all: Vec<isize> = (0..self.rank() as isize).collect();
         let dims = dims.unwrap_or(&all);
         let nd = norm_dims("var", dims, self.rank())?;
@@ -221,7 +271,12 @@ impl Tensor {
         ss.mul_scalar(1.0 / (n as f64 - correction).max(0.0))
     }
     /// Standard deviation over `dims` with `correction`.
-    pub fn std_dim(&self, dims: Option<&[isize]>, correction: f64, keepdim: bool) -> Result<Tensor> {
+    pub fn std_dim(
+        &self,
+        dims: Option<&[isize]>,
+        correction: f64,
+        keepdim: bool,
+    ) -> Result<Tensor> {
         self.var_dim(dims, correction, keepdim)?.sqrt()
     }
     /// `torch.linalg.vector_norm`: `ord` may be any p > 0, `inf`, `-inf` or 0.
@@ -234,7 +289,9 @@ impl Tensor {
         } else if ord == f64::NEG_INFINITY {
             a.amin(dims, keepdim)
         } else if ord == 0.0 {
-            a.ne_scalar(0.0)?.to_dtype(self.dtype())?.sum_dim(dims, keepdim)
+            a.ne_scalar(0.0)?
+                .to_dtype(self.dtype())?
+                .sum_dim(dims, keepdim)
         } else if ord == 2.0 {
             self.square()?.sum_dim(dims, keepdim)?.sqrt()
         } else if ord == 1.0 {

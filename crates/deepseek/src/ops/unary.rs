@@ -27,24 +27,42 @@ pub enum UnaryOp {
     /// GELU with the tanh approximation.
     GeluTanh,
     Silu,
-    Softplus { beta: f64, threshold: f64 },
+    Softplus {
+        beta: f64,
+        threshold: f64,
+    },
     Sin,
     Cos,
     Reciprocal,
     Square,
     Erf,
-    Elu { alpha: f64 },
-    LeakyRelu { slope: f64 },
+    Elu {
+        alpha: f64,
+    },
+    LeakyRelu {
+        slope: f64,
+    },
     /// `x ** exponent`.
-    PowScalar { exponent: f64 },
+    PowScalar {
+        exponent: f64,
+    },
     /// `clamp(x, min, max)`; NaN bounds mean "none".
-    Clamp { min: f64, max: f64 },
+    Clamp {
+        min: f64,
+        max: f64,
+    },
     /// `x + c`.
-    AddScalar { c: f64 },
+    AddScalar {
+        c: f64,
+    },
     /// `x * c`.
-    MulScalar { c: f64 },
+    MulScalar {
+        c: f64,
+    },
     /// `c ** x`.
-    RPowScalar { c: f64 },
+    RPowScalar {
+        c: f64,
+    },
 }
 
 impl UnaryOp {
@@ -87,12 +105,25 @@ impl UnaryOp {
     /// Ops that keep integer dtypes (others need a float input; ints are promoted to f32).
     pub fn int_ok(&self) -> bool {
         use UnaryOp::*;
-        matches!(self, Neg | Abs | Sign | Relu | Square | Clamp { .. } | Floor | Ceil | Round)
+        matches!(
+            self,
+            Neg | Abs | Sign | Relu | Square | Clamp { .. } | Floor | Ceil | Round
+        )
     }
     /// Whether the op saves its output (not its input) for backward.
     fn saves_output(&self) -> bool {
         use UnaryOp::*;
-        matches!(self, Exp | Expm1 | Sqrt | Rsqrt | Sigmoid | Tanh | Reciprocal | Elu { .. } | RPowScalar { .. })
+        matches!(
+            self,
+            Exp | Expm1
+                | Sqrt
+                | Rsqrt
+                | Sigmoid
+                | Tanh
+                | Reciprocal
+                | Elu { .. }
+                | RPowScalar { .. }
+        )
     }
 }
 
@@ -117,9 +148,15 @@ pub(crate) fn apply(x: &Tensor, op: UnaryOp) -> Result<Tensor> {
     Ok(record1(Op::Unary(op), &[&x], out, saved, saves_out))
 }
 
-pub(crate) fn backward(op: UnaryOp, ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+pub(crate) fn backward(
+    op: UnaryOp,
+    ctx: &Ctx,
+    grads: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
     use UnaryOp::*;
-    let Some(g) = &grads[0] else { return Ok(vec![None]) };
+    let Some(g) = &grads[0] else {
+        return Ok(vec![None]);
+    };
     let x = || ctx.saved(0).clone();
     let y = || ctx.output(0);
     let gi = match op {
@@ -143,19 +180,35 @@ pub(crate) fn backward(op: UnaryOp, ctx: &Ctx, grads: &[Option<Tensor>]) -> Resu
         }
         Gelu => {
             let x = x();
-            let cdf = x.mul_scalar(std::f64::consts::FRAC_1_SQRT_2)?.erf()?.add_scalar(1.0)?.mul_scalar(0.5)?;
-            let pdf = x.square()?.mul_scalar(-0.5)?.exp()?.mul_scalar(1.0 / (2.0 * std::f64::consts::PI).sqrt())?;
+            let cdf = x
+                .mul_scalar(std::f64::consts::FRAC_1_SQRT_2)?
+                .erf()?
+                .add_scalar(1.0)?
+                .mul_scalar(0.5)?;
+            let pdf = x
+                .square()?
+                .mul_scalar(-0.5)?
+                .exp()?
+                .mul_scalar(1.0 / (2.0 * std::f64::consts::PI).sqrt())?;
             g.mul(&cdf.add(&x.mul(&pdf)?)?)?
         }
         GeluTanh => {
             let x = x();
             let k = (2.0 / std::f64::consts::PI).sqrt();
             let x2 = x.square()?;
-            let u = x.mul(&x2.mul_scalar(0.044715)?.add_scalar(1.0)?)?.mul_scalar(k)?;
+            let u = x
+                .mul(&x2.mul_scalar(0.044715)?.add_scalar(1.0)?)?
+                .mul_scalar(k)?;
             let t = u.tanh()?;
-            let du = x2.mul_scalar(3.0 * 0.044715)?.add_scalar(1.0)?.mul_scalar(k)?;
+            let du = x2
+                .mul_scalar(3.0 * 0.044715)?
+                .add_scalar(1.0)?
+                .mul_scalar(k)?;
             let left = t.add_scalar(1.0)?.mul_scalar(0.5)?;
-            let right = x.mul_scalar(0.5)?.mul(&t.square()?.neg()?.add_scalar(1.0)?)?.mul(&du)?;
+            let right = x
+                .mul_scalar(0.5)?
+                .mul(&t.square()?.neg()?.add_scalar(1.0)?)?
+                .mul(&du)?;
             g.mul(&left.add(&right)?)?
         }
         Silu => {
@@ -180,7 +233,12 @@ pub(crate) fn backward(op: UnaryOp, ctx: &Ctx, grads: &[Option<Tensor>]) -> Resu
         Square => g.mul(&x().mul_scalar(2.0)?)?,
         Erf => {
             let x = x();
-            g.mul(&x.square()?.neg()?.exp()?.mul_scalar(2.0 / std::f64::consts::PI.sqrt())?)?
+            g.mul(
+                &x.square()?
+                    .neg()?
+                    .exp()?
+                    .mul_scalar(2.0 / std::f64::consts::PI.sqrt())?,
+            )?
         }
         Elu { alpha } => {
             let y = y();
@@ -277,7 +335,10 @@ impl Tensor {
         match approximate {
             "none" => apply(self, UnaryOp::Gelu),
             "tanh" => apply(self, UnaryOp::GeluTanh),
-            a => Err(Error::value("gelu", format!("approximate must be 'none' or 'tanh', got '{a}'"))),
+            a => Err(Error::value(
+                "gelu",
+                format!("approximate must be 'none' or 'tanh', got '{a}'"),
+            )),
         }
     }
     /// `log(1 + e^(beta x)) / beta`, linear above `threshold`.
@@ -290,7 +351,12 @@ impl Tensor {
     }
     /// Leaky ReLU with `negative_slope`.
     pub fn leaky_relu(&self, negative_slope: f64) -> Result<Tensor> {
-        apply(self, UnaryOp::LeakyRelu { slope: negative_slope })
+        apply(
+            self,
+            UnaryOp::LeakyRelu {
+                slope: negative_slope,
+            },
+        )
     }
     /// `x ** exponent` for a scalar exponent.
     pub fn powf(&self, exponent: f64) -> Result<Tensor> {
@@ -303,9 +369,18 @@ impl Tensor {
     /// Clamps into `[min, max]`; either bound may be `None`.
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Result<Tensor> {
         if min.is_none() && max.is_none() {
-            return Err(Error::value("clamp", "at least one of min and max must be given"));
+            return Err(Error::value(
+                "clamp",
+                "at least one of min and max must be given",
+            ));
         }
-        apply(self, UnaryOp::Clamp { min: min.unwrap_or(f64::NAN), max: max.unwrap_or(f64::NAN) })
+        apply(
+            self,
+            UnaryOp::Clamp {
+                min: min.unwrap_or(f64::NAN),
+                max: max.unwrap_or(f64::NAN),
+            },
+        )
     }
     /// `x + c` (PyTorch's scalar promotion: a fractional `c` makes integer tensors f32).
     pub fn add_scalar(&self, c: f64) -> Result<Tensor> {
@@ -321,7 +396,11 @@ impl Tensor {
     }
     /// `x / c`.
     pub fn div_scalar(&self, c: f64) -> Result<Tensor> {
-        let x = if self.dtype().is_float() { self.clone() } else { self.to_dtype(DType::F32)? };
+        let x = if self.dtype().is_float() {
+            self.clone()
+        } else {
+            self.to_dtype(DType::F32)?
+        };
         apply(&x, UnaryOp::MulScalar { c: 1.0 / c })
     }
 }

@@ -16,7 +16,11 @@ pub struct TensorOptions {
 
 impl Default for TensorOptions {
     fn default() -> Self {
-        TensorOptions { dtype: DType::F32, device: Device::Cpu, requires_grad: false }
+        TensorOptions {
+            dtype: DType::F32,
+            device: Device::Cpu,
+            requires_grad: false,
+        }
     }
 }
 
@@ -37,12 +41,18 @@ impl TensorOptions {
 
 impl From<DType> for TensorOptions {
     fn from(d: DType) -> Self {
-        TensorOptions { dtype: d, ..Default::default() }
+        TensorOptions {
+            dtype: d,
+            ..Default::default()
+        }
     }
 }
 impl From<Device> for TensorOptions {
     fn from(d: Device) -> Self {
-        TensorOptions { device: d, ..Default::default() }
+        TensorOptions {
+            device: d,
+            ..Default::default()
+        }
     }
 }
 impl From<()> for TensorOptions {
@@ -53,7 +63,11 @@ impl From<()> for TensorOptions {
 
 fn finish(s: CpuStorage, shape: &[usize], o: TensorOptions) -> Result<Tensor> {
     let t = Tensor::from_cpu(s, shape);
-    let t = if o.device != Device::Cpu { t.to_device(o.device)? } else { t };
+    let t = if o.device != Device::Cpu {
+        t.to_device(o.device)?
+    } else {
+        t
+    };
     if o.requires_grad {
         t.requires_grad_(true)?;
     }
@@ -67,7 +81,10 @@ impl Tensor {
         if data.len() != n {
             return Err(Error::shape(
                 "from_vec",
-                format!("{} elements given for shape {shape:?} ({n} elements)", data.len()),
+                format!(
+                    "{} elements given for shape {shape:?} ({n} elements)",
+                    data.len()
+                ),
             ));
         }
         Ok(Tensor::from_cpu(T::into_storage(data), shape))
@@ -81,19 +98,32 @@ impl Tensor {
         Tensor::from_cpu(T::into_storage(vec![v]), &[])
     }
     /// A tensor from f64 values converted to `dtype`.
-    pub fn from_f64s(data: &[f64], shape: &[usize], opts: impl Into<TensorOptions>) -> Result<Tensor> {
+    pub fn from_f64s(
+        data: &[f64],
+        shape: &[usize],
+        opts: impl Into<TensorOptions>,
+    ) -> Result<Tensor> {
         let o = opts.into();
         let n: usize = shape.iter().product();
         if data.len() != n {
-            return Err(Error::shape("tensor", format!("{} elements given for shape {shape:?}", data.len())));
+            return Err(Error::shape(
+                "tensor",
+                format!("{} elements given for shape {shape:?}", data.len()),
+            ));
         }
-        let s = crate::with_dtype!(o.dtype, |T| T::into_storage(data.iter().map(|&v| T::from_f64(v)).collect()));
+        let s = crate::with_dtype!(o.dtype, |T| T::into_storage(
+            data.iter().map(|&v| T::from_f64(v)).collect()
+        ));
         finish(s, shape, o)
     }
     /// Every element `value`.
     pub fn full(shape: &[usize], value: f64, opts: impl Into<TensorOptions>) -> Result<Tensor> {
         let o = opts.into();
-        finish(CpuStorage::full(o.dtype, shape.iter().product(), value), shape, o)
+        finish(
+            CpuStorage::full(o.dtype, shape.iter().product(), value),
+            shape,
+            o,
+        )
     }
     /// Zeros.
     pub fn zeros(shape: &[usize], opts: impl Into<TensorOptions>) -> Result<Tensor> {
@@ -105,7 +135,12 @@ impl Tensor {
         Self::full(shape, 1.0, opts)
     }
     /// `start, start+step, ...` below `end` (like `torch.arange`).
-    pub fn arange(start: f64, end: f64, step: f64, opts: impl Into<TensorOptions>) -> Result<Tensor> {
+    pub fn arange(
+        start: f64,
+        end: f64,
+        step: f64,
+        opts: impl Into<TensorOptions>,
+    ) -> Result<Tensor> {
         if step == 0.0 || !step.is_finite() {
             bail_value!("arange", "step must be nonzero and finite, got {step}");
         }
@@ -114,7 +149,12 @@ impl Tensor {
         Self::from_f64s(&v, &[n], opts)
     }
     /// `steps` points evenly from `start` to `end` inclusive.
-    pub fn linspace(start: f64, end: f64, steps: usize, opts: impl Into<TensorOptions>) -> Result<Tensor> {
+    pub fn linspace(
+        start: f64,
+        end: f64,
+        steps: usize,
+        opts: impl Into<TensorOptions>,
+    ) -> Result<Tensor> {
         let v: Vec<f64> = match steps {
             0 => vec![],
             1 => vec![start],
@@ -122,7 +162,13 @@ impl Tensor {
                 let st = (end - start) / (steps - 1) as f64;
                 // PyTorch fills the second half from the end for symmetry.
                 (0..steps)
-                    .map(|i| if i < steps / 2 { start + st * i as f64 } else { end - st * (steps - 1 - i) as f64 })
+                    .map(|i| {
+                        if i < steps / 2 {
+                            start + st * i as f64
+                        } else {
+                            end - st * (steps - 1 - i) as f64
+                        }
+                    })
                     .collect()
             }
         };
@@ -141,10 +187,19 @@ impl Tensor {
         Self::uniform(shape, 0.0, 1.0, opts)
     }
     /// Uniform in [lo, hi).
-    pub fn uniform(shape: &[usize], lo: f64, hi: f64, opts: impl Into<TensorOptions>) -> Result<Tensor> {
+    pub fn uniform(
+        shape: &[usize],
+        lo: f64,
+        hi: f64,
+        opts: impl Into<TensorOptions>,
+    ) -> Result<Tensor> {
         let o = opts.into();
         if !o.dtype.is_float() {
-            bail_value!("rand", "random floats need a floating-point dtype, got {}", o.dtype);
+            bail_value!(
+                "rand",
+                "random floats need a floating-point dtype, got {}",
+                o.dtype
+            );
         }
         let n: usize = shape.iter().product();
         let v: Vec<f64> = with_rng(|g| (0..n).map(|_| lo + (hi - lo) * g.uniform()).collect());
@@ -155,17 +210,31 @@ impl Tensor {
         Self::normal(shape, 0.0, 1.0, opts)
     }
     /// Normal with `mean` and `std`.
-    pub fn normal(shape: &[usize], mean: f64, std: f64, opts: impl Into<TensorOptions>) -> Result<Tensor> {
+    pub fn normal(
+        shape: &[usize],
+        mean: f64,
+        std: f64,
+        opts: impl Into<TensorOptions>,
+    ) -> Result<Tensor> {
         let o = opts.into();
         if !o.dtype.is_float() {
-            bail_value!("randn", "random floats need a floating-point dtype, got {}", o.dtype);
+            bail_value!(
+                "randn",
+                "random floats need a floating-point dtype, got {}",
+                o.dtype
+            );
         }
         let n: usize = shape.iter().product();
         let v: Vec<f64> = with_rng(|g| (0..n).map(|_| mean + std * g.normal()).collect());
         Self::from_f64s(&v, shape, o)
     }
     /// Integers uniform in [low, high) (default dtype i64 when `opts` says f32).
-    pub fn randint(low: i64, high: i64, shape: &[usize], opts: impl Into<TensorOptions>) -> Result<Tensor> {
+    pub fn randint(
+        low: i64,
+        high: i64,
+        shape: &[usize],
+        opts: impl Into<TensorOptions>,
+    ) -> Result<Tensor> {
         let mut o = opts.into();
         if high <= low {
             bail_value!("randint", "high ({high}) must be greater than low ({low})");
@@ -175,7 +244,11 @@ impl Tensor {
         }
         let n: usize = shape.iter().product();
         let span = (high - low) as u64;
-        let v: Vec<f64> = with_rng(|g| (0..n).map(|_| (low + g.below(span) as i64) as f64).collect());
+        let v: Vec<f64> = with_rng(|g| {
+            (0..n)
+                .map(|_| (low + g.below(span) as i64) as f64)
+                .collect()
+        });
         Self::from_f64s(&v, shape, o)
     }
     /// A random permutation of `0..n` (i64).
@@ -211,6 +284,10 @@ impl Tensor {
     }
     /// This tensor's dtype and device as options.
     pub fn opts(&self) -> TensorOptions {
-        TensorOptions { dtype: self.dtype(), device: self.device(), requires_grad: false }
+        TensorOptions {
+            dtype: self.dtype(),
+            device: self.device(),
+            requires_grad: false,
+        }
     }
 }

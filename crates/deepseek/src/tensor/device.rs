@@ -25,7 +25,10 @@ impl Device {
                 return Ok(Device::Cuda(n));
             }
         }
-        Err(crate::Error::value("device", format!("unknown device string '{s}' (expected 'cpu', 'cuda' or 'cuda:N')")))
+        Err(crate::Error::value(
+            "device",
+            format!("unknown device string '{s}' (expected 'cpu', 'cuda' or 'cuda:N')"),
+        ))
     }
     pub fn is_cpu(self) -> bool {
         self == Device::Cpu

@@ -32,7 +32,11 @@ pub fn norm_dim(op: &str, dim: isize, rank: usize) -> Result<usize> {
     if d < 0 || d >= r {
         return Err(crate::Error::index(
             op,
-            format!("dimension {dim} out of range for a tensor of rank {rank} (expected [{}, {}])", -r, r - 1),
+            format!(
+                "dimension {dim} out of range for a tensor of rank {rank} (expected [{}, {}])",
+                -r,
+                r - 1
+            ),
         ));
     }
     Ok(d as usize)
@@ -56,14 +60,25 @@ pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Result<Vec<usize>
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
             db
         } else {
-            bail_shape!(op, "shapes {a:?} and {b:?} cannot be broadcast together (dim {i}: {da} vs {db})");
+            bail_shape!(
+                op,
+                "shapes {a:?} and {b:?} cannot be broadcast together (dim {i}: {da} vs {db})"
+            );
         };
     }
     Ok(out)
@@ -72,7 +87,11 @@ pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Result<Vec<usize>
 impl Layout {
     /// A contiguous row-major layout at offset 0.
     pub fn contiguous(shape: &[usize]) -> Layout {
-        Layout { shape: shape.to_vec(), strides: contiguous_strides(shape), offset: 0 }
+        Layout {
+            shape: shape.to_vec(),
+            strides: contiguous_strides(shape),
+            offset: 0,
+        }
     }
     pub fn rank(&self) -> usize {
         self.shape.len()
@@ -110,7 +129,11 @@ impl Layout {
         let k = n - self.rank();
         for i in 0..self.rank() {
             if self.shape[i] == shape[i + k] {
-                out[i + k] = if self.shape[i] == 1 { 0 } else { self.strides[i] };
+                out[i + k] = if self.shape[i] == 1 {
+                    0
+                } else {
+                    self.strides[i]
+                };
             } else if self.shape[i] == 1 {
                 out[i + k] = 0;
             } else {
@@ -142,11 +165,19 @@ impl Layout {
     }
     pub fn expand(&self, op: &str, shape: &[usize]) -> Result<Layout> {
         let strides = self.broadcast_strides(op, shape)?;
-        Ok(Layout { shape: shape.to_vec(), strides, offset: self.offset })
+        Ok(Layout {
+            shape: shape.to_vec(),
+            strides,
+            offset: self.offset,
+        })
     }
     pub fn unsqueeze(&self, dim: usize) -> Layout {
         let mut l = self.clone();
-        let st = if dim < self.rank() { self.strides[dim] * self.shape[dim] } else { 1 };
+        let st = if dim < self.rank() {
+            self.strides[dim] * self.shape[dim]
+        } else {
+            1
+        };
         l.shape.insert(dim, 1);
         l.strides.insert(dim, st);
         l
@@ -161,11 +192,20 @@ impl Layout {
     /// `view` rule: each group of merged dims must be contiguous with itself).
     pub fn view(&self, shape: &[usize]) -> Option<Layout> {
         if self.is_contiguous() {
-            return Some(Layout { shape: shape.to_vec(), strides: contiguous_strides(shape), offset: self.offset });
+            return Some(Layout {
+                shape: shape.to_vec(),
+                strides: contiguous_strides(shape),
+                offset: self.offset,
+            });
         }
         // General case: walk both shapes, matching chunks of equal element counts.
-        let old: Vec<(usize, usize)> =
-            self.shape.iter().copied().zip(self.strides.iter().copied()).filter(|(s, _)| *s != 1).collect();
+        let old: Vec<(usize, usize)> = self
+            .shape
+            .iter()
+            .copied()
+            .zip(self.strides.iter().copied())
+            .filter(|(s, _)| *s != 1)
+            .collect();
         let mut new_strides = vec![0usize; shape.len()];
         let mut oi = 0;
         let mut ni = 0;
@@ -208,7 +248,11 @@ impl Layout {
             oi = oj + 1;
             ni = nj + 1;
         }
-        Some(Layout { shape: shape.to_vec(), strides: new_strides, offset: self.offset })
+        Some(Layout {
+            shape: shape.to_vec(),
+            strides: new_strides,
+            offset: self.offset,
+        })
     }
 }
 
@@ -231,11 +275,17 @@ pub fn infer_shape(op: &str, shape: &[isize], numel: usize, from: &[usize]) -> R
     let mut out: Vec<usize> = shape.iter().map(|&s| s.max(0) as usize).collect();
     if let Some(i) = infer {
         if known == 0 || numel % known != 0 {
-            bail_shape!(op, "shape {shape:?} is invalid for input of shape {from:?} ({numel} elements)");
+            bail_shape!(
+                op,
+                "shape {shape:?} is invalid for input of shape {from:?} ({numel} elements)"
+            );
         }
         out[i] = numel / known;
     } else if known != numel {
-        bail_shape!(op, "shape {shape:?} is invalid for input of shape {from:?} ({numel} elements)");
+        bail_shape!(
+            op,
+            "shape {shape:?} is invalid for input of shape {from:?} ({numel} elements)"
+        );
     }
     Ok(out)
 }
@@ -253,7 +303,10 @@ mod tests {
     }
     #[test]
     fn broadcast() {
-        assert_eq!(broadcast_shapes("t", &[4, 1, 5], &[3, 1]).unwrap(), vec![4, 3, 5]);
+        assert_eq!(
+            broadcast_shapes("t", &[4, 1, 5], &[3, 1]).unwrap(),
+            vec![4, 3, 5]
+        );
         assert!(broadcast_shapes("t", &[4, 2], &[3]).is_err());
     }
 }

@@ -1,9 +1,9 @@
 //! The [`Tensor`] type: a cheap-to-clone handle on shared storage plus a layout.
 
 mod creation;
+mod device;
 mod display;
 mod dtype;
-mod device;
 pub(crate) mod layout;
 pub(crate) mod rng;
 mod storage;
@@ -58,7 +58,12 @@ impl Tensor {
         Self::from_shared(Arc::new(RwLock::new(storage)), layout, dtype, device)
     }
 
-    pub(crate) fn from_shared(storage: Arc<RwLock<Storage>>, layout: Layout, dtype: DType, device: Device) -> Tensor {
+    pub(crate) fn from_shared(
+        storage: Arc<RwLock<Storage>>,
+        layout: Layout,
+        dtype: DType,
+        device: Device,
+    ) -> Tensor {
         Tensor(Arc::new(TensorImpl {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             storage,
@@ -170,7 +175,10 @@ impl Tensor {
         if on && !self.dtype().is_float() {
             return Err(Error::dtype(
                 "requires_grad_",
-                format!("only floating-point tensors can require gradients, got {}", self.dtype()),
+                format!(
+                    "only floating-point tensors can require gradients, got {}",
+                    self.dtype()
+                ),
             ));
         }
         self.0.requires_grad.store(on, Ordering::Relaxed);
@@ -182,14 +190,21 @@ impl Tensor {
     }
     /// The name of the op that produced this tensor, if recorded.
     pub fn grad_fn_name(&self) -> Option<String> {
-        self.0.grad_fn.as_ref().map(|(n, _)| n.op.name().to_string())
+        self.0
+            .grad_fn
+            .as_ref()
+            .map(|(n, _)| n.op.name().to_string())
     }
     pub(crate) fn grad_fn(&self) -> Option<&(Arc<Node>, usize)> {
         self.0.grad_fn.as_ref()
     }
     /// The accumulated gradient (leaves, and non-leaves after `retain_grad`).
     pub fn grad(&self) -> Option<Tensor> {
-        self.0.grad.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0
+            .grad
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
     /// Replaces the accumulated gradient (`None` clears it).
     pub fn set_grad(&self, g: Option<Tensor>) -> Result<()> {
@@ -197,7 +212,11 @@ impl Tensor {
             if g.shape() != self.shape() {
                 return Err(Error::shape(
                     "set_grad",
-                    format!("gradient of shape {:?} for a tensor of shape {:?}", g.shape(), self.shape()),
+                    format!(
+                        "gradient of shape {:?} for a tensor of shape {:?}",
+                        g.shape(),
+                        self.shape()
+                    ),
                 ));
             }
         }
@@ -217,15 +236,28 @@ impl Tensor {
     }
     /// Registers a hook called with this tensor's gradient during backward; it may return a
     /// replacement gradient.
-    pub fn register_hook(&self, f: impl Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync + 'static) -> Result<()> {
+    pub fn register_hook(
+        &self,
+        f: impl Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync + 'static,
+    ) -> Result<()> {
         if !self.requires_grad() {
-            return Err(Error::Autograd("cannot register a hook on a tensor that doesn't require gradient".into()));
+            return Err(Error::Autograd(
+                "cannot register a hook on a tensor that doesn't require gradient".into(),
+            ));
         }
-        self.0.hooks.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::new(f));
+        self.0
+            .hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::new(f));
         Ok(())
     }
     pub(crate) fn hooks(&self) -> Vec<Hook> {
-        self.0.hooks.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0
+            .hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
     /// A tensor sharing this one's data but cut from the graph.
     pub fn detach(&self) -> Tensor {
@@ -236,8 +268,18 @@ impl Tensor {
         autograd::backward(&[self.clone()], &[None], false, false)
     }
     /// Backward with an explicit output gradient and PyTorch's `retain_graph`/`create_graph`.
-    pub fn backward_with(&self, grad: Option<&Tensor>, retain_graph: bool, create_graph: bool) -> Result<()> {
-        autograd::backward(&[self.clone()], &[grad.cloned()], retain_graph || create_graph, create_graph)
+    pub fn backward_with(
+        &self,
+        grad: Option<&Tensor>,
+        retain_graph: bool,
+        create_graph: bool,
+    ) -> Result<()> {
+        autograd::backward(
+            &[self.clone()],
+            &[grad.cloned()],
+            retain_graph || create_graph,
+            create_graph,
+        )
     }
 
     // ---------------------------------------------------------------- data out
@@ -262,20 +304,30 @@ impl Tensor {
         let g = c.read();
         let Storage::Cpu(s) = &*g;
         let r = c.0.layout.offset..c.0.layout.offset + c.numel();
-        Ok(crate::with_storage!(s, |v: T| v[r].iter().map(|x| x.to_f64()).collect()))
+        Ok(crate::with_storage!(s, |v: T| v[r]
+            .iter()
+            .map(|x| x.to_f64())
+            .collect()))
     }
     /// The value of a one-element tensor as f64.
     pub fn item(&self) -> Result<f64> {
         if self.numel() != 1 {
             return Err(Error::value(
                 "item",
-                format!("a tensor with {} elements (shape {:?}) cannot be converted to a scalar", self.numel(), self.shape()),
+                format!(
+                    "a tensor with {} elements (shape {:?}) cannot be converted to a scalar",
+                    self.numel(),
+                    self.shape()
+                ),
             ));
         }
         Ok(self.to_vec_f64()?[0])
     }
     /// Runs `f` over the contiguous elements of this tensor's data.
-    pub(crate) fn with_contiguous_cpu<R>(&self, f: impl FnOnce(&CpuStorage, usize) -> R) -> Result<R> {
+    pub(crate) fn with_contiguous_cpu<R>(
+        &self,
+        f: impl FnOnce(&CpuStorage, usize) -> R,
+    ) -> Result<R> {
         let c = self.contiguous()?;
         let g = c.read();
         let Storage::Cpu(s) = &*g;
@@ -285,7 +337,13 @@ impl Tensor {
 
 impl std::fmt::Debug for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Tensor[{:?}, {}, {}]", self.shape(), self.dtype(), self.device())
+        write!(
+            f,
+            "Tensor[{:?}, {}, {}]",
+            self.shape(),
+            self.dtype(),
+            self.device()
+        )
     }
 }
 

@@ -20,7 +20,14 @@ impl Generator {
     /// A generator from a seed.
     pub fn new(seed: u64) -> Self {
         let mut x = seed;
-        Generator { s: [splitmix(&mut x), splitmix(&mut x), splitmix(&mut x), splitmix(&mut x)] }
+        Generator {
+            s: [
+                splitmix(&mut x),
+                splitmix(&mut x),
+                splitmix(&mut x),
+                splitmix(&mut x),
+            ],
+        }
     }
     /// Next 64 random bits.
     #[inline]

@@ -84,14 +84,46 @@ element!(f64, F64, F64, |x| x, |y| y);
 macro_rules! with_storage {
     ($s:expr, |$v:ident: $T:ident| $body:expr) => {
         match $s {
-            $crate::tensor::CpuStorage::Bool($v) => { #[allow(dead_code)] type $T = bool; $body }
-            $crate::tensor::CpuStorage::U8($v) => { #[allow(dead_code)] type $T = u8; $body }
-            $crate::tensor::CpuStorage::I32($v) => { #[allow(dead_code)] type $T = i32; $body }
-            $crate::tensor::CpuStorage::I64($v) => { #[allow(dead_code)] type $T = i64; $body }
-            $crate::tensor::CpuStorage::F16($v) => { #[allow(dead_code)] type $T = half::f16; $body }
-            $crate::tensor::CpuStorage::BF16($v) => { #[allow(dead_code)] type $T = half::bf16; $body }
-            $crate::tensor::CpuStorage::F32($v) => { #[allow(dead_code)] type $T = f32; $body }
-            $crate::tensor::CpuStorage::F64($v) => { #[allow(dead_code)] type $T = f64; $body }
+            $crate::tensor::CpuStorage::Bool($v) => {
+                #[allow(dead_code)]
+                type $T = bool;
+                $body
+            }
+            $crate::tensor::CpuStorage::U8($v) => {
+                #[allow(dead_code)]
+                type $T = u8;
+                $body
+            }
+            $crate::tensor::CpuStorage::I32($v) => {
+                #[allow(dead_code)]
+                type $T = i32;
+                $body
+            }
+            $crate::tensor::CpuStorage::I64($v) => {
+                #[allow(dead_code)]
+                type $T = i64;
+                $body
+            }
+            $crate::tensor::CpuStorage::F16($v) => {
+                #[allow(dead_code)]
+                type $T = half::f16;
+                $body
+            }
+            $crate::tensor::CpuStorage::BF16($v) => {
+                #[allow(dead_code)]
+                type $T = half::bf16;
+                $body
+            }
+            $crate::tensor::CpuStorage::F32($v) => {
+                #[allow(dead_code)]
+                type $T = f32;
+                $body
+            }
+            $crate::tensor::CpuStorage::F64($v) => {
+                #[allow(dead_code)]
+                type $T = f64;
+                $body
+            }
         }
     };
 }
@@ -102,14 +134,46 @@ macro_rules! with_storage {
 macro_rules! with_dtype {
     ($dt:expr, |$T:ident| $body:expr) => {
         match $dt {
-            $crate::DType::Bool => { #[allow(dead_code)] type $T = bool; $body }
-            $crate::DType::U8 => { #[allow(dead_code)] type $T = u8; $body }
-            $crate::DType::I32 => { #[allow(dead_code)] type $T = i32; $body }
-            $crate::DType::I64 => { #[allow(dead_code)] type $T = i64; $body }
-            $crate::DType::F16 => { #[allow(dead_code)] type $T = half::f16; $body }
-            $crate::DType::BF16 => { #[allow(dead_code)] type $T = half::bf16; $body }
-            $crate::DType::F32 => { #[allow(dead_code)] type $T = f32; $body }
-            $crate::DType::F64 => { #[allow(dead_code)] type $T = f64; $body }
+            $crate::DType::Bool => {
+                #[allow(dead_code)]
+                type $T = bool;
+                $body
+            }
+            $crate::DType::U8 => {
+                #[allow(dead_code)]
+                type $T = u8;
+                $body
+            }
+            $crate::DType::I32 => {
+                #[allow(dead_code)]
+                type $T = i32;
+                $body
+            }
+            $crate::DType::I64 => {
+                #[allow(dead_code)]
+                type $T = i64;
+                $body
+            }
+            $crate::DType::F16 => {
+                #[allow(dead_code)]
+                type $T = half::f16;
+                $body
+            }
+            $crate::DType::BF16 => {
+                #[allow(dead_code)]
+                type $T = half::bf16;
+                $body
+            }
+            $crate::DType::F32 => {
+                #[allow(dead_code)]
+                type $T = f32;
+                $body
+            }
+            $crate::DType::F64 => {
+                #[allow(dead_code)]
+                type $T = f64;
+                $body
+            }
         }
     };
 }

@@ -1,1 +1,465 @@
-//! wip
+//! Convolution as im2col + gemm, and 2-D pooling windows.
+
+use super::threads;
+use crate::ops::{Conv2dAttrs, Pool2dAttrs, PoolKind};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Geometry of one conv2d call.
+#[derive(Clone, Copy)]
+pub struct ConvGeom {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub ho: usize,
+    pub wo: usize,
+    pub a: Conv2dAttrs,
+}
+
+impl ConvGeom {
+    fn cg(&self) -> usize {
+        self.c / self.a.groups
+    }
+    fn og(&self) -> usize {
+        self.o / self.a.groups
+    }
+    fn k(&self) -> usize {
+        self.cg() * self.kh * self.kw
+    }
+    fn l(&self) -> usize {
+        self.ho * self.wo
+    }
+}
+
+/// Unfolds group `g` of one image [C, H, W] into cols [Cg*kh*kw, Ho*Wo].
+fn im2col<T: Copy + Default>(x: &[T], gm: &ConvGeom, g: usize, cols: &mut [T]) {
+    let (l, a) = (gm.l(), gm.a);
+    let mut row = 0;
+    for ci in g * gm.cg()..(g + 1) * gm.cg() {
+        let plane = &x[ci * gm.h * gm.w..(ci + 1) * gm.h * gm.w];
+        for ki in 0..gm.kh {
+            for kj in 0..gm.kw {
+                let dst = &mut cols[row * l..(row + 1) * l];
+                for oh in 0..gm.ho {
+                    let ih =
+                        (oh * a.stride[0] + ki * a.dilation[0]) as isize - a.padding[0] as isize;
+                    let d = &mut dst[oh * gm.wo..(oh + 1) * gm.wo];
+                    if ih < 0 || ih >= gm.h as isize {
+                        d.fill(T::default());
+                        continue;
+                    }
+                    let src = &plane[ih as usize * gm.w..(ih as usize + 1) * gm.w];
+                    for (ow, v) in d.iter_mut().enumerate() {
+                        let iw = (ow * a.stride[1] + kj * a.dilation[1]) as isize
+                            - a.padding[1] as isize;
+                        *v = if iw < 0 || iw >= gm.w as isize {
+                            T::default()
+                        } else {
+                            src[iw as usize]
+                        };
+                    }
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+/// Folds cols back, adding into one image's group-`g` planes of dx.
+fn col2im<T: Copy + std::ops::AddAssign>(cols: &[T], gm: &ConvGeom, g: usize, dx: &mut [T]) {
+    let (l, a) = (gm.l(), gm.a);
+    let mut row = 0;
+    for ci in g * gm.cg()..(g + 1) * gm.cg() {
+        let plane = &mut dx[ci * gm.h * gm.w..(ci + 1) * gm.h * gm.w];
+        for ki in 0..gm.kh {
+            for kj in 0..gm.kw {
+                let src = &cols[row * l..(row + 1) * l];
+                for oh in 0..gm.ho {
+                    let ih =
+                        (oh * a.stride[0] + ki * a.dilation[0]) as isize - a.padding[0] as isize;
+                    if ih < 0 || ih >= gm.h as isize {
+                        continue;
+                    }
+                    let dst = &mut plane[ih as usize * gm.w..(ih as usize + 1) * gm.w];
+                    for ow in 0..gm.wo {
+                        let iw = (ow * a.stride[1] + kj * a.dilation[1]) as isize
+                            - a.padding[1] as isize;
+                        if iw >= 0 && iw < gm.w as isize {
+                            dst[iw as usize] += src[oh * gm.wo + ow];
+                        }
+                    }
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+/// Row-major gemm: C[m,n] (+)= A[m,k] (strides ars, acs) @ B[k,n] (strides brs, bcs).
+#[allow(clippy::too_many_arguments)]
+unsafe fn mm<T: 'static + Copy>(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: *mut T,
+    a: *const T,
+    ars: isize,
+    acs: isize,
+    b: *const T,
+    brs: isize,
+    bcs: isize,
+    accumulate: bool,
+    zero: T,
+    one: T,
+    par: Parallelism,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        c,
+        1,
+        n as isize,
+        accumulate,
+        a,
+        acs,
+        ars,
+        b,
+        bcs,
+        brs,
+        if accumulate { one } else { zero },
+        one,
+        false,
+        false,
+        false,
+        par,
+    )
+}
+
+fn par_for(nt: usize) -> Parallelism {
+    if nt > 1 {
+        Parallelism::Rayon(nt)
+    } else {
+        Parallelism::None
+    }
+}
+
+/// Forward: x [N,C,H,W], w [O,Cg,kh,kw] (both contiguous) -> y [N,O,Ho,Wo].
+pub fn conv2d_fwd<T: Copy + Default + Send + Sync + 'static>(
+    x: &[T],
+    w: &[T],
+    gm: &ConvGeom,
+    zero: T,
+    one: T,
+) -> Vec<T> {
+    let (k, l, og) = (gm.k(), gm.l(), gm.og());
+    let mut y = vec![T::default(); gm.n * gm.o * l];
+    let nt = threads::get_num_threads();
+    let per_image = |xi: &[T], yi: &mut [T], par: Parallelism| {
+        let mut cols = vec![T::default(); k * l];
+        for g in 0..gm.a.groups {
+            im2col(xi, gm, g, &mut cols);
+            // SAFETY: all buffers are dense and sized by the geometry.
+            unsafe {
+                mm(
+                    og,
+                    l,
+                    k,
+                    yi[g * og * l..].as_mut_ptr(),
+                    w[g * og * k..].as_ptr(),
+                    k as isize,
+                    1,
+                    cols.as_ptr(),
+                    l as isize,
+                    1,
+                    false,
+                    zero,
+                    one,
+                    par,
+                )
+            };
+        }
+    };
+    let xs = gm.c * gm.h * gm.w;
+    threads::pool().install(|| {
+        if gm.n >= nt && nt > 1 {
+            y.par_chunks_mut(gm.o * l)
+                .enumerate()
+                .for_each(|(i, yi)| per_image(&x[i * xs..(i + 1) * xs], yi, Parallelism::None));
+        } else {
+            for (i, yi) in y.chunks_mut(gm.o * l).enumerate() {
+                per_image(&x[i * xs..(i + 1) * xs], yi, par_for(nt));
+            }
+        }
+    });
+    y
+}
+
+/// Backward: given dy, returns (dx, dw).
+pub fn conv2d_bwd<T>(
+    x: &[T],
+    w: &[T],
+    dy: &[T],
+    gm: &ConvGeom,
+    need_dx: bool,
+    need_dw: bool,
+    zero: T,
+    one: T,
+) -> (Vec<T>, Vec<T>)
+where
+    T: Copy + Default + Send + Sync + 'static + std::ops::AddAssign,
+{
+    let (k, l, og) = (gm.k(), gm.l(), gm.og());
+    let xs = gm.c * gm.h * gm.w;
+    let wn = gm.o * k;
+    let nt = threads::get_num_threads();
+    let mut dx = vec![T::default(); if need_dx { gm.n * xs } else { 0 }];
+    let per_image = |i: usize, dxi: Option<&mut [T]>, dw: &mut [T]| {
+        let xi = &x[i * xs..(i + 1) * xs];
+        let dyi = &dy[i * gm.o * l..(i + 1) * gm.o * l];
+        let mut cols = vec![T::default(); k * l];
+        let mut dxi = dxi;
+        for g in 0..gm.a.groups {
+            let dyg = &dyi[g * og * l..(g + 1) * og * l];
+            if need_dw {
+                im2col(xi, gm, g, &mut cols);
+                // dW_g [og, k] += dy_g [og, l] @ cols^T [l, k]
+                // SAFETY: dense buffers sized by the geometry.
+                unsafe {
+                    mm(
+                        og,
+                        k,
+                        l,
+                        dw[g * og * k..].as_mut_ptr(),
+                        dyg.as_ptr(),
+                        l as isize,
+                        1,
+                        cols.as_ptr(),
+                        1,
+                        l as isize,
+                        true,
+                        zero,
+                        one,
+                        Parallelism::None,
+                    )
+                };
+            }
+            if let Some(d) = dxi.as_deref_mut() {
+                // cols [k, l] = W_g^T [k, og] @ dy_g [og, l]
+                // SAFETY: as above.
+                unsafe {
+                    mm(
+                        k,
+                        l,
+                        og,
+                        cols.as_mut_ptr(),
+                        w[g * og * k..].as_ptr(),
+                        1,
+                        k as isize,
+                        dyg.as_ptr(),
+                        l as isize,
+                        1,
+                        false,
+                        zero,
+                        one,
+                        Parallelism::None,
+                    )
+                };
+                col2im(&cols, gm, g, d);
+            }
+        }
+    };
+    let dw = threads::pool().install(|| {
+        if need_dx {
+            dx.par_chunks_mut(xs)
+                .enumerate()
+                .fold(
+                    || vec![T::default(); if need_dw { wn } else { 0 }],
+                    |mut acc, (i, dxi)| {
+                        per_image(i, Some(dxi), &mut acc);
+                        acc
+                    },
+                )
+                .reduce(|| vec![T::default(); if need_dw { wn } else { 0 }], add_vec)
+        } else {
+            (0..gm.n)
+                .into_par_iter()
+                .fold(
+                    || vec![T::default(); wn],
+                    |mut acc, i| {
+                        per_image(i, None, &mut acc);
+                        acc
+                    },
+                )
+                .reduce(|| vec![T::default(); wn], add_vec)
+        }
+    });
+    (dx, dw)
+}
+
+fn add_vec<T: Copy + std::ops::AddAssign>(mut a: Vec<T>, b: Vec<T>) -> Vec<T> {
+    if a.is_empty() {
+        return b;
+    }
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+    a
+}
+
+/// Output size of one pooled/convolved dim.
+pub fn out_size(n: usize, k: usize, s: usize, p: usize, d: usize, ceil: bool) -> usize {
+    let eff = d * (k - 1) + 1;
+    let span = (n + 2 * p).saturating_sub(eff);
+    let mut o = if ceil { span.div_ceil(s) } else { span / s } + 1;
+    if ceil && (o - 1) * s >= n + p {
+        o -= 1;
+    }
+    o
+}
+
+/// Window [start, end) of output index `o` in one dim, and the divisor span for avg pooling.
+fn window(o: usize, n: usize, out: usize, a: &Pool2dAttrs, dim: usize) -> (isize, isize, isize) {
+    if let Some(_os) = a.adaptive {
+        let s = (o * n) / out;
+        let e = ((o + 1) * n).div_ceil(out);
+        return (s as isize, e as isize, (e - s) as isize);
+    }
+    let s = (o * a.stride[dim]) as isize - a.padding[dim] as isize;
+    let e = s + ((a.kernel[dim] - 1) * a.dilation[dim] + 1) as isize;
+    let pad_end = (n + a.padding[dim]) as isize;
+    let span = e.min(pad_end) - s;
+    (s, e, span)
+}
+
+/// Pooling over x [NC, H, W] -> (y [NC, Ho, Wo], argmax indices for max pooling).
+pub fn pool2d<T: Copy + PartialOrd + Send + Sync + Into<f64> + From<f32>>(
+    x: &[T],
+    nc: usize,
+    h: usize,
+    w: usize,
+    ho: usize,
+    wo: usize,
+    a: &Pool2dAttrs,
+) -> (Vec<T>, Vec<i64>) {
+    let is_max = a.kind == PoolKind::Max;
+    let mut y = vec![T::from(0.0); nc * ho * wo];
+    let mut idx = vec![0i64; if is_max { nc * ho * wo } else { 0 }];
+    let body = |p: usize, yp: &mut [T], ip: &mut [i64]| {
+        let plane = &x[p * h * w..(p + 1) * h * w];
+        for oh in 0..ho {
+            let (hs, he, hspan) = window(oh, h, ho, a, 0);
+            for ow in 0..wo {
+                let (ws, we, wspan) = window(ow, w, wo, a, 1);
+                let o = oh * wo + ow;
+                if is_max {
+                    let (dh, dw) = if a.adaptive.is_some() {
+                        (1, 1)
+                    } else {
+                        (a.dilation[0] as isize, a.dilation[1] as isize)
+                    };
+                    let mut best: Option<(T, usize)> = None;
+                    let mut ih = hs;
+                    while ih < he {
+                        if ih >= 0 && ih < h as isize {
+                            let mut iw = ws;
+                            while iw < we {
+                                if iw >= 0 && iw < w as isize {
+                                    let j = ih as usize * w + iw as usize;
+                                    let v = plane[j];
+                                    #[allow(clippy::eq_op)]
+                                    let better = match best {
+                                        None => true,
+                                        Some((b, _)) => v > b || (v != v && b == b),
+                                    };
+                                    if better {
+                                        best = Some((v, j));
+                                    }
+                                }
+                                iw += dw;
+                            }
+                        }
+                        ih += dh;
+                    }
+                    let (v, j) = best.unwrap_or((T::from(f32::NEG_INFINITY), 0));
+                    yp[o] = v;
+                    ip[o] = j as i64;
+                } else {
+                    let (h0, h1) = (hs.max(0), he.min(h as isize));
+                    let (w0, w1) = (ws.max(0), we.min(w as isize));
+                    let mut s = 0.0f64;
+                    for ih in h0..h1 {
+                        for iw in w0..w1 {
+                            s += plane[ih as usize * w + iw as usize].into();
+                        }
+                    }
+                    let div = match a.kind {
+                        PoolKind::Avg {
+                            count_include_pad: true,
+                        } if a.adaptive.is_none() => hspan * wspan,
+                        _ => (h1 - h0) * (w1 - w0),
+                    };
+                    yp[o] = T::from((s / div.max(1) as f64) as f32);
+                }
+            }
+        }
+    };
+    let hw = ho * wo;
+    if hw == 0 {
+        return (y, idx);
+    }
+    threads::pool().install(|| {
+        if is_max {
+            y.par_chunks_mut(hw)
+                .zip(idx.par_chunks_mut(hw))
+                .enumerate()
+                .for_each(|(p, (yp, ip))| body(p, yp, ip));
+        } else {
+            y.par_chunks_mut(hw)
+                .enumerate()
+                .for_each(|(p, yp)| body(p, yp, &mut []));
+        }
+    });
+    (y, idx)
+}
+
+/// Average-pooling backward: spreads dy over each window.
+pub fn avg_pool2d_bwd(
+    dy: &[f64],
+    nc: usize,
+    h: usize,
+    w: usize,
+    ho: usize,
+    wo: usize,
+    a: &Pool2dAttrs,
+) -> Vec<f64> {
+    let mut dx = vec![0.0f64; nc * h * w];
+    for p in 0..nc {
+        let plane = &mut dx[p * h * w..(p + 1) * h * w];
+        for oh in 0..ho {
+            let (hs, he, hspan) = window(oh, h, ho, a, 0);
+            for ow in 0..wo {
+                let (ws, we, wspan) = window(ow, w, wo, a, 1);
+                let (h0, h1) = (hs.max(0), he.min(h as isize));
+                let (w0, w1) = (ws.max(0), we.min(w as isize));
+                let div = match a.kind {
+                    PoolKind::Avg {
+                        count_include_pad: true,
+                    } if a.adaptive.is_none() => hspan * wspan,
+                    _ => (h1 - h0) * (w1 - w0),
+                };
+                let g = dy[p * ho * wo + oh * wo + ow] / div.max(1) as f64;
+                for ih in h0..h1 {
+                    for iw in w0..w1 {
+                        plane[ih as usize * w + iw as usize] += g;
+                    }
+                }
+            }
+        }
+    }
+    dx
+}

@@ -6,7 +6,11 @@ use crate::{Error, Result};
 
 /// Copies `src` (layout `ls`) into the view `ld` of `dst`; shapes must be equal.
 pub fn copy_into<T: Element>(dst: &mut [T], ld: &Layout, src: &[T], ls: &Layout) {
-    let rows = Rows::<2>::new(&ld.shape, [&ld.strides, &ls.strides], [ld.offset, ls.offset]);
+    let rows = Rows::<2>::new(
+        &ld.shape,
+        [&ld.strides, &ls.strides],
+        [ld.offset, ls.offset],
+    );
     let inner = rows.inner;
     let [id, is] = rows.istr;
     if ld.numel() == 0 {
@@ -24,9 +28,19 @@ pub fn copy_into<T: Element>(dst: &mut [T], ld: &Layout, src: &[T], ls: &Layout)
 }
 
 /// Same as [`copy_into`] over untyped storages of one dtype.
-pub fn copy_storage(dst: &mut CpuStorage, ld: &Layout, src: &CpuStorage, ls: &Layout) -> Result<()> {
+pub fn copy_storage(
+    dst: &mut CpuStorage,
+    ld: &Layout,
+    src: &CpuStorage,
+    ls: &Layout,
+) -> Result<()> {
     crate::with_storage!(dst, |d: T| {
-        let s = T::slice(src).ok_or_else(|| Error::dtype("copy_", format!("cannot copy {} into {}", src.dtype(), T::DTYPE)))?;
+        let s = T::slice(src).ok_or_else(|| {
+            Error::dtype(
+                "copy_",
+                format!("cannot copy {} into {}", src.dtype(), T::DTYPE),
+            )
+        })?;
         copy_into(d, ld, s, ls);
         Ok(())
     })

@@ -11,7 +11,11 @@ use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// `out[i] = f(src[i])` over any layout; output contiguous.
-pub fn map_unary<T: Copy + Send + Sync, U: Send + Sync>(src: &[T], l: &Layout, f: impl Fn(T) -> U + Sync + Send + Copy) -> Vec<U> {
+pub fn map_unary<T: Copy + Send + Sync, U: Send + Sync>(
+    src: &[T],
+    l: &Layout,
+    f: impl Fn(T) -> U + Sync + Send + Copy,
+) -> Vec<U> {
     let n = l.numel();
     if let Some(r) = l.contiguous_range() {
         let s = &src[r];
@@ -26,7 +30,11 @@ pub fn map_unary<T: Copy + Send + Sync, U: Send + Sync>(src: &[T], l: &Layout, f
             let t = threads::get_num_threads();
             if n >= threads::PAR_THRESHOLD && t > 1 {
                 let ch = n.div_ceil(t * 4).next_multiple_of(1024);
-                threads::pool().install(|| out.par_chunks_mut(ch).zip(s.par_chunks(ch)).for_each(|(o, s)| body(o, s)));
+                threads::pool().install(|| {
+                    out.par_chunks_mut(ch)
+                        .zip(s.par_chunks(ch))
+                        .for_each(|(o, s)| body(o, s))
+                });
             } else {
                 body(out, s);
             }
@@ -108,7 +116,11 @@ pub fn map_binary<A: Copy + Send + Sync, B: Copy + Send + Sync, U: Send + Sync>(
                 let dst = &mut chunk[(r - r0) * inner..(r - r0 + 1) * inner];
                 simd(|| match (ia, ib) {
                     (1, 1) => {
-                        for ((d, x), y) in dst.iter_mut().zip(&a[oa..oa + inner]).zip(&b[ob..ob + inner]) {
+                        for ((d, x), y) in dst
+                            .iter_mut()
+                            .zip(&a[oa..oa + inner])
+                            .zip(&b[ob..ob + inner])
+                        {
                             d.write(f(*x, *y));
                         }
                     }
@@ -136,7 +148,10 @@ pub fn map_binary<A: Copy + Send + Sync, B: Copy + Send + Sync, U: Send + Sync>(
 }
 
 fn low_to_f32<T: Element>(v: &[T], l: &Layout) -> (Vec<f32>, Layout) {
-    (map_unary(v, l, |x: T| x.to_f32()), Layout::contiguous(&l.shape))
+    (
+        map_unary(v, l, |x: T| x.to_f32()),
+        Layout::contiguous(&l.shape),
+    )
 }
 
 fn unary_float<T: Float>(op: UnaryOp, v: &[T], l: &Layout) -> Vec<T> {
@@ -152,7 +167,15 @@ fn unary_float<T: Float>(op: UnaryOp, v: &[T], l: &Layout) -> Vec<T> {
         Sqrt => map_unary(v, l, |x: T| x.sqrt()),
         Rsqrt => map_unary(v, l, |x: T| one / x.sqrt()),
         Abs => map_unary(v, l, |x: T| x.abs()),
-        Sign => map_unary(v, l, |x: T| if x > zero { one } else if x < zero { -one } else { x * zero }),
+        Sign => map_unary(v, l, |x: T| {
+            if x > zero {
+                one
+            } else if x < zero {
+                -one
+            } else {
+                x * zero
+            }
+        }),
         Floor => map_unary(v, l, |x: T| x.floor()),
         Ceil => map_unary(v, l, |x: T| x.ceil()),
         Round => map_unary(v, l, |x: T| {
@@ -163,19 +186,37 @@ fn unary_float<T: Float>(op: UnaryOp, v: &[T], l: &Layout) -> Vec<T> {
                 r
             }
         }),
-        Relu => map_unary(v, l, |x: T| if x > zero { x } else if x.is_nan() { x } else { zero }),
+        Relu => map_unary(v, l, |x: T| {
+            if x > zero {
+                x
+            } else if x.is_nan() {
+                x
+            } else {
+                zero
+            }
+        }),
         Sigmoid => map_unary(v, l, |x: T| one / (one + (-x).exp_())),
         Tanh => map_unary(v, l, |x: T| x.tanh_()),
-        Gelu => map_unary(v, l, |x: T| half * x * (one + (x * c(std::f64::consts::FRAC_1_SQRT_2)).erf_())),
+        Gelu => map_unary(v, l, |x: T| {
+            half * x * (one + (x * c(std::f64::consts::FRAC_1_SQRT_2)).erf_())
+        }),
         GeluTanh => {
             let k = c((2.0 / std::f64::consts::PI).sqrt());
             let a = c(0.044715);
-            map_unary(v, l, move |x: T| half * x * (one + (k * (x + a * x * x * x)).tanh_()))
+            map_unary(v, l, move |x: T| {
+                half * x * (one + (k * (x + a * x * x * x)).tanh_())
+            })
         }
         Silu => map_unary(v, l, |x: T| x / (one + (-x).exp_())),
         Softplus { beta, threshold } => {
             let (b, t) = (c(beta), c(threshold));
-            map_unary(v, l, move |x: T| if x * b > t { x } else { (one + (x * b).exp_()).ln() / b })
+            map_unary(v, l, move |x: T| {
+                if x * b > t {
+                    x
+                } else {
+                    (one + (x * b).exp_()).ln() / b
+                }
+            })
         }
         Sin => map_unary(v, l, |x: T| x.sin()),
         Cos => map_unary(v, l, |x: T| x.cos()),
@@ -184,7 +225,11 @@ fn unary_float<T: Float>(op: UnaryOp, v: &[T], l: &Layout) -> Vec<T> {
         Erf => map_unary(v, l, |x: T| x.erf_()),
         Elu { alpha } => {
             let a = c(alpha);
-            map_unary(v, l, move |x: T| if x > zero { x } else { a * (x.exp_() - one) })
+            map_unary(
+                v,
+                l,
+                move |x: T| if x > zero { x } else { a * (x.exp_() - one) },
+            )
         }
         LeakyRelu { slope } => {
             let s = c(slope);
@@ -231,7 +276,11 @@ fn unary_float<T: Float>(op: UnaryOp, v: &[T], l: &Layout) -> Vec<T> {
     }
 }
 
-fn unary_int<T: Element + num_traits::PrimInt + num_traits::Signed>(op: UnaryOp, v: &[T], l: &Layout) -> Result<Vec<T>> {
+fn unary_int<T: Element + num_traits::PrimInt + num_traits::Signed>(
+    op: UnaryOp,
+    v: &[T],
+    l: &Layout,
+) -> Result<Vec<T>> {
     use UnaryOp::*;
     let z = T::zero();
     Ok(match op {
@@ -259,7 +308,12 @@ fn unary_int<T: Element + num_traits::PrimInt + num_traits::Signed>(op: UnaryOp,
             let k = T::from_f64(c);
             map_unary(v, l, move |x: T| x * k)
         }
-        _ => return Err(Error::dtype(op.name(), format!("not implemented for integer dtype {}", T::DTYPE))),
+        _ => {
+            return Err(Error::dtype(
+                op.name(),
+                format!("not implemented for integer dtype {}", T::DTYPE),
+            ))
+        }
     })
 }
 
@@ -283,11 +337,20 @@ pub fn unary(op: UnaryOp, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
             let y = unary_int(op, &x, &Layout::contiguous(&l.shape))?;
             CpuStorage::U8(y.into_iter().map(|v| v as u8).collect())
         }
-        CpuStorage::Bool(_) => return Err(Error::dtype(op.name(), "not implemented for bool tensors")),
+        CpuStorage::Bool(_) => {
+            return Err(Error::dtype(op.name(), "not implemented for bool tensors"))
+        }
     })
 }
 
-fn binary_num<T>(op: BinaryOp, a: &[T], la: &Layout, b: &[T], lb: &Layout, shape: &[usize]) -> Result<CpuStorage>
+fn binary_num<T>(
+    op: BinaryOp,
+    a: &[T],
+    la: &Layout,
+    b: &[T],
+    lb: &Layout,
+    shape: &[usize],
+) -> Result<CpuStorage>
 where
     T: Element + num_traits::Num,
 {
@@ -312,7 +375,9 @@ where
                 y
             }
         })?),
-        Pow => T::into_storage(map_binary(a, la, b, lb, shape, |x: T, y: T| T::from_f64(x.to_f64().powf(y.to_f64())))?),
+        Pow => T::into_storage(map_binary(a, la, b, lb, shape, |x: T, y: T| {
+            T::from_f64(x.to_f64().powf(y.to_f64()))
+        })?),
         Rem | FloorDiv => {
             if !is_float && b.iter().any(|v| v.to_f64() == 0.0) {
                 return Err(Error::value(op.name(), "integer division by zero"));
@@ -324,7 +389,9 @@ where
                     T::from_f64(if is_float { r } else { r.round() })
                 })?)
             } else {
-                T::into_storage(map_binary(a, la, b, lb, shape, |x: T, y: T| T::from_f64((x.to_f64() / y.to_f64()).floor()))?)
+                T::into_storage(map_binary(a, la, b, lb, shape, |x: T, y: T| {
+                    T::from_f64((x.to_f64() / y.to_f64()).floor())
+                })?)
             }
         }
         Eq => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x == y)?),
@@ -339,7 +406,14 @@ where
 }
 
 /// Binary op; both inputs already have the same dtype.
-pub fn binary(op: BinaryOp, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout, shape: &[usize]) -> Result<CpuStorage> {
+pub fn binary(
+    op: BinaryOp,
+    a: &CpuStorage,
+    la: &Layout,
+    b: &CpuStorage,
+    lb: &Layout,
+    shape: &[usize],
+) -> Result<CpuStorage> {
     use CpuStorage as S;
     Ok(match (a, b) {
         (S::F32(x), S::F32(y)) => binary_num(op, x, la, y, lb, shape)?,
@@ -376,7 +450,11 @@ pub fn binary(op: BinaryOp, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &La
         _ => {
             return Err(Error::dtype(
                 op.name(),
-                format!("internal: operands of different dtypes {} and {}", a.dtype(), b.dtype()),
+                format!(
+                    "internal: operands of different dtypes {} and {}",
+                    a.dtype(),
+                    b.dtype()
+                ),
             ))
         }
     })
@@ -385,22 +463,38 @@ pub fn binary(op: BinaryOp, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &La
 /// Converts any layout of `s` to a contiguous buffer of `dt`.
 pub fn cast(s: &CpuStorage, l: &Layout, dt: DType) -> CpuStorage {
     if s.dtype() == dt {
-        return with_storage!(s, |v: T| T::into_storage(to_contiguous(v, &l.shape, &l.strides, l.offset)));
+        return with_storage!(s, |v: T| T::into_storage(to_contiguous(
+            v, &l.shape, &l.strides, l.offset
+        )));
     }
-    with_storage!(s, |v: S| crate::with_dtype!(dt, |D| D::into_storage(map_unary(v, l, |x: S| convert::<S, D>(x)))))
+    with_storage!(s, |v: S| crate::with_dtype!(dt, |D| D::into_storage(
+        map_unary(v, l, |x: S| convert::<S, D>(x))
+    )))
 }
 
 #[inline(always)]
 fn convert<S: Element, D: Element>(x: S) -> D {
     match (S::DTYPE, D::DTYPE) {
-        (_, DType::Bool) => D::from_f64(if x.to_f64() != 0.0 || x.to_f64().is_nan() { 1.0 } else { 0.0 }),
+        (_, DType::Bool) => D::from_f64(if x.to_f64() != 0.0 || x.to_f64().is_nan() {
+            1.0
+        } else {
+            0.0
+        }),
         (DType::F32, _) | (DType::F16, _) | (DType::BF16, _) => D::from_f32(x.to_f32()),
         _ => D::from_f64(x.to_f64()),
     }
 }
 
 /// `where(cond, a, b)` with all three broadcast to `shape`; `a` and `b` share a dtype.
-pub fn where_(c: &[bool], lc: &Layout, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout, shape: &[usize]) -> Result<CpuStorage> {
+pub fn where_(
+    c: &[bool],
+    lc: &Layout,
+    a: &CpuStorage,
+    la: &Layout,
+    b: &CpuStorage,
+    lb: &Layout,
+    shape: &[usize],
+) -> Result<CpuStorage> {
     let n: usize = shape.iter().product();
     let sc = lc.broadcast_strides("where", shape)?;
     let sa = la.broadcast_strides("where", shape)?;
@@ -409,7 +503,8 @@ pub fn where_(c: &[bool], lc: &Layout, a: &CpuStorage, la: &Layout, b: &CpuStora
     let inner = rows.inner;
     let [ic, ia, ib] = rows.istr;
     with_storage!(a, |av: T| {
-        let bv = T::slice(b).ok_or_else(|| Error::dtype("where", "internal: branches of different dtypes"))?;
+        let bv = T::slice(b)
+            .ok_or_else(|| Error::dtype("where", "internal: branches of different dtypes"))?;
         let out: Vec<T> = alloc_with(n, |out| {
             if n == 0 {
                 return;
@@ -418,7 +513,11 @@ pub fn where_(c: &[bool], lc: &Layout, a: &CpuStorage, la: &Layout, b: &CpuStora
                 rows.for_range(r0..r0 + chunk.len() / inner, |r, [oc, oa, ob]| {
                     let dst = &mut chunk[(r - r0) * inner..(r - r0 + 1) * inner];
                     for (j, d) in dst.iter_mut().enumerate() {
-                        d.write(if c[oc + j * ic] { av[oa + j * ia] } else { bv[ob + j * ib] });
+                        d.write(if c[oc + j * ic] {
+                            av[oa + j * ia]
+                        } else {
+                            bv[ob + j * ib]
+                        });
                     }
                 })
             });

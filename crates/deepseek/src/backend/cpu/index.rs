@@ -8,7 +8,10 @@ use crate::{with_storage, Error, Result};
 fn check(op: &str, i: i64, n: usize) -> Result<usize> {
     let j = if i < 0 { i + n as i64 } else { i };
     if j < 0 || j >= n as i64 {
-        return Err(Error::index(op, format!("index {i} is out of bounds for dimension with size {n}")));
+        return Err(Error::index(
+            op,
+            format!("index {i} is out of bounds for dimension with size {n}"),
+        ));
     }
     Ok(j as usize)
 }
@@ -16,20 +19,30 @@ fn check(op: &str, i: i64, n: usize) -> Result<usize> {
 /// Reads an index tensor (any integer dtype) as contiguous i64 values.
 pub fn indices(s: &CpuStorage, l: &Layout, op: &str) -> Result<Vec<i64>> {
     match s {
-        CpuStorage::I64(_) | CpuStorage::I32(_) | CpuStorage::U8(_) => {
-            Ok(with_storage!(s, |v: T| super::strided::to_contiguous(v, &l.shape, &l.strides, l.offset)
+        CpuStorage::I64(_) | CpuStorage::I32(_) | CpuStorage::U8(_) => Ok(with_storage!(
+            s,
+            |v: T| super::strided::to_contiguous(v, &l.shape, &l.strides, l.offset)
                 .into_iter()
                 .map(|x: T| x.to_f64() as i64)
-                .collect()))
-        }
-        _ => Err(Error::dtype(op, format!("indices must be an integer tensor (int64), got {}", s.dtype()))),
+                .collect()
+        )),
+        _ => Err(Error::dtype(
+            op,
+            format!(
+                "indices must be an integer tensor (int64), got {}",
+                s.dtype()
+            ),
+        )),
     }
 }
 
 /// `out = x.index_select(dim, idx)`; `out_shape` has `dim` replaced by the index count.
 pub fn index_select(x: &CpuStorage, lx: &Layout, dim: usize, idx: &[i64]) -> Result<CpuStorage> {
     let n = lx.shape[dim];
-    let idx: Vec<usize> = idx.iter().map(|&i| check("index_select", i, n)).collect::<Result<_>>()?;
+    let idx: Vec<usize> = idx
+        .iter()
+        .map(|&i| check("index_select", i, n))
+        .collect::<Result<_>>()?;
     let outer: usize = lx.shape[..dim].iter().product();
     let inner: usize = lx.shape[dim + 1..].iter().product();
     with_storage!(x, |v: T| {
@@ -56,13 +69,34 @@ pub fn index_select(x: &CpuStorage, lx: &Layout, dim: usize, idx: &[i64]) -> Res
 }
 
 /// `out[p] = x[p with p[dim] = idx[p]]` over the index tensor's shape.
-pub fn gather(x: &CpuStorage, lx: &Layout, dim: usize, idx: &[i64], ishape: &[usize]) -> Result<CpuStorage> {
+pub fn gather(
+    x: &CpuStorage,
+    lx: &Layout,
+    dim: usize,
+    idx: &[i64],
+    ishape: &[usize],
+) -> Result<CpuStorage> {
     if ishape.len() != lx.rank() {
-        return Err(Error::shape("gather", format!("index rank {} differs from input rank {} (input {:?}, index {:?})", ishape.len(), lx.rank(), lx.shape, ishape)));
+        return Err(Error::shape(
+            "gather",
+            format!(
+                "index rank {} differs from input rank {} (input {:?}, index {:?})",
+                ishape.len(),
+                lx.rank(),
+                lx.shape,
+                ishape
+            ),
+        ));
     }
     for d in 0..ishape.len() {
         if d != dim && ishape[d] > lx.shape[d] {
-            return Err(Error::shape("gather", format!("index {ishape:?} is larger than input {:?} in dimension {d}", lx.shape)));
+            return Err(Error::shape(
+                "gather",
+                format!(
+                    "index {ishape:?} is larger than input {:?} in dimension {d}",
+                    lx.shape
+                ),
+            ));
         }
     }
     let n = lx.shape[dim];
@@ -95,7 +129,15 @@ pub fn gather(x: &CpuStorage, lx: &Layout, dim: usize, idx: &[i64], ishape: &[us
 }
 
 /// `base` (contiguous copy) with `src[p]` added at `p with p[dim] = idx[p]`.
-pub fn scatter_add(base: &mut CpuStorage, lb: &Layout, dim: usize, idx: &[i64], ishape: &[usize], src: &CpuStorage, ls: &Layout) -> Result<()> {
+pub fn scatter_add(
+    base: &mut CpuStorage,
+    lb: &Layout,
+    dim: usize,
+    idx: &[i64],
+    ishape: &[usize],
+    src: &CpuStorage,
+    ls: &Layout,
+) -> Result<()> {
     let n = lb.shape[dim];
     let mut bs = lb.strides.clone();
     let sd = bs[dim];
@@ -104,14 +146,21 @@ pub fn scatter_add(base: &mut CpuStorage, lb: &Layout, dim: usize, idx: &[i64], 
     let ss: Vec<usize> = ls.strides.clone();
     for d in 0..ishape.len() {
         if ishape[d] > ls.shape[d] || (d != dim && ishape[d] > lb.shape[d]) {
-            return Err(Error::shape("scatter_add", format!("index {ishape:?} is larger than src {:?} or self {:?}", ls.shape, lb.shape)));
+            return Err(Error::shape(
+                "scatter_add",
+                format!(
+                    "index {ishape:?} is larger than src {:?} or self {:?}",
+                    ls.shape, lb.shape
+                ),
+            ));
         }
     }
     let rows = Rows::<3>::new(ishape, [&bs, &istr, &ss], [lb.offset, 0, ls.offset]);
     let inner = rows.inner;
     let [ib, ii, is] = rows.istr;
     with_storage!(base, |b: T| {
-        let s = T::slice(src).ok_or_else(|| Error::dtype("scatter_add", "src and self must have the same dtype"))?;
+        let s = T::slice(src)
+            .ok_or_else(|| Error::dtype("scatter_add", "src and self must have the same dtype"))?;
         let mut err = None;
         rows.for_range(0..rows.rows(), |_, [ob, oi, os]| {
             for j in 0..inner {
@@ -131,20 +180,38 @@ pub fn scatter_add(base: &mut CpuStorage, lb: &Layout, dim: usize, idx: &[i64], 
 }
 
 /// Contiguous `base` with `src.select(dim, i)` added at `base.select(dim, idx[i])`.
-pub fn index_add(base: &mut CpuStorage, shape: &[usize], dim: usize, idx: &[i64], src: &CpuStorage) -> Result<()> {
+pub fn index_add(
+    base: &mut CpuStorage,
+    shape: &[usize],
+    dim: usize,
+    idx: &[i64],
+    src: &CpuStorage,
+) -> Result<()> {
     let n = shape[dim];
     let outer: usize = shape[..dim].iter().product();
     let inner: usize = shape[dim + 1..].iter().product();
-    let idx: Vec<usize> = idx.iter().map(|&i| check("index_add", i, n)).collect::<Result<_>>()?;
+    let idx: Vec<usize> = idx
+        .iter()
+        .map(|&i| check("index_add", i, n))
+        .collect::<Result<_>>()?;
     let m = idx.len();
     with_storage!(base, |b: T| {
-        let s = T::slice(src).ok_or_else(|| Error::dtype("index_add", "source and self must have the same dtype"))?;
+        let s = T::slice(src)
+            .ok_or_else(|| Error::dtype("index_add", "source and self must have the same dtype"))?;
         add_rows(b, s, outer, n, m, inner, &idx);
         Ok(())
     })
 }
 
-fn add_rows<T: Element>(b: &mut [T], s: &[T], outer: usize, n: usize, m: usize, inner: usize, idx: &[usize]) {
+fn add_rows<T: Element>(
+    b: &mut [T],
+    s: &[T],
+    outer: usize,
+    n: usize,
+    m: usize,
+    inner: usize,
+    idx: &[usize],
+) {
     // f32 fast path (the embedding/LSTM backward hot loop).
     if let (Some(bf), Some(sf)) = (f32::slice_mut_from(b), f32::slice_from(s)) {
         for o in 0..outer {

@@ -24,7 +24,9 @@ pub fn exp_f32(x: f32) -> f32 {
     let p = 1.0
         + r * (1.0
             + r * (0.5
-                + r * (0.166_666_67 + r * (0.041_666_03 + r * (0.008_333_44 + r * (0.001_393_95 + r * 0.000_198_4))))));
+                + r * (0.166_666_67
+                    + r * (0.041_666_03
+                        + r * (0.008_333_44 + r * (0.001_393_95 + r * 0.000_198_4))))));
     let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
     let y = p * scale;
     let y = if x < -87.5 { 0.0 } else { y };
@@ -105,7 +107,10 @@ mod tests {
             }
             let t = tanh_f32(x) as f64;
             let rt = (x as f64).tanh();
-            assert!((t - rt).abs() <= 2e-7 * rt.abs().max(1e-3), "tanh({x}) = {t} vs {rt}");
+            assert!(
+                (t - rt).abs() <= 2e-7 * rt.abs().max(1e-3),
+                "tanh({x}) = {t} vs {rt}"
+            );
             x += 0.01731;
         }
         assert!(exp_f32(f32::NAN).is_nan());

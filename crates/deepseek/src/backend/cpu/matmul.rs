@@ -36,11 +36,21 @@ struct Mat {
 
 fn strides(l: &Layout) -> Mat {
     let r = l.rank();
-    Mat { rs: l.strides[r - 2] as isize, cs: l.strides[r - 1] as isize }
+    Mat {
+        rs: l.strides[r - 2] as isize,
+        cs: l.strides[r - 1] as isize,
+    }
 }
 
 /// `C = A @ B` for batched A [..., n, k] and B [..., k, m] with equal batch shapes.
-fn run<T: Copy + Send + Sync + 'static + Default>(a: &[T], la: &Layout, b: &[T], lb: &Layout, zero: T, one: T) -> Vec<T> {
+fn run<T: Copy + Send + Sync + 'static + Default>(
+    a: &[T],
+    la: &Layout,
+    b: &[T],
+    lb: &Layout,
+    zero: T,
+    one: T,
+) -> Vec<T> {
     let r = la.rank();
     let (n, k, m) = (la.shape[r - 2], la.shape[r - 1], lb.shape[r - 1]);
     let oa = batch_offsets(la);
@@ -83,9 +93,17 @@ fn run<T: Copy + Send + Sync + 'static + Default>(a: &[T], la: &Layout, b: &[T],
         }
     };
     if nt > 1 && nb > 1 && flops < (1 << 22) {
-        threads::pool().install(|| out.par_chunks_mut(n * m).enumerate().for_each(|(i, d)| one_mat(d, i, Parallelism::None)));
+        threads::pool().install(|| {
+            out.par_chunks_mut(n * m)
+                .enumerate()
+                .for_each(|(i, d)| one_mat(d, i, Parallelism::None))
+        });
     } else {
-        let par = if nt > 1 && flops >= (1 << 16) { Parallelism::Rayon(nt) } else { Parallelism::None };
+        let par = if nt > 1 && flops >= (1 << 16) {
+            Parallelism::Rayon(nt)
+        } else {
+            Parallelism::None
+        };
         threads::pool().install(|| {
             for (i, d) in out.chunks_mut(n * m).enumerate() {
                 one_mat(d, i, par);
@@ -105,14 +123,23 @@ pub fn matmul(a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Resul
         (S::BF16(_), S::BF16(_)) => {
             let x = super::elementwise::cast(a, la, crate::DType::F32);
             let y = super::elementwise::cast(b, lb, crate::DType::F32);
-            let r = matmul(&x, &Layout::contiguous(&la.shape), &y, &Layout::contiguous(&lb.shape))?;
+            let r = matmul(
+                &x,
+                &Layout::contiguous(&la.shape),
+                &y,
+                &Layout::contiguous(&lb.shape),
+            )?;
             let S::F32(r) = r else { unreachable!() };
             S::BF16(r.into_iter().map(bf16::from_f32).collect())
         }
         _ => {
             return Err(Error::dtype(
                 "matmul",
-                format!("expected floating-point operands of one dtype, got {} and {}", a.dtype(), b.dtype()),
+                format!(
+                    "expected floating-point operands of one dtype, got {} and {}",
+                    a.dtype(),
+                    b.dtype()
+                ),
             ))
         }
     })

@@ -29,14 +29,30 @@ fn plan<T: Copy + Send + Sync>(v: &[T], l: &Layout, dims: &[usize]) -> (Option<V
             let (a, b) = (ds[0], ds[ds.len() - 1] + 1);
             let outer: usize = l.shape[..a].iter().product();
             let inner: usize = l.shape[b..].iter().product();
-            return (None, Plan { data_offset: l.offset, outer, r, inner });
+            return (
+                None,
+                Plan {
+                    data_offset: l.offset,
+                    outer,
+                    r,
+                    inner,
+                },
+            );
         }
     }
     let kept: Vec<usize> = (0..rank).filter(|d| !dims.contains(d)).collect();
     let perm: Vec<usize> = kept.iter().chain(dims.iter()).copied().collect();
     let pl = l.permute(&perm);
     let c = to_contiguous(v, &pl.shape, &pl.strides, pl.offset);
-    (Some(c), Plan { data_offset: 0, outer: outer_total, r, inner: 1 })
+    (
+        Some(c),
+        Plan {
+            data_offset: 0,
+            outer: outer_total,
+            r,
+            inner: 1,
+        },
+    )
 }
 
 fn reduce_typed<T: Element, A: Copy + Send + Sync>(
@@ -140,20 +156,59 @@ pub fn reduce(op: ReduceOp, s: &CpuStorage, l: &Layout, dims: &[usize]) -> Resul
     }
     let r: usize = dims.iter().map(|&d| l.shape[d]).product();
     if r == 0 && matches!(op, Max | Min | ArgMax | ArgMin) {
-        return Err(Error::value(op.name(), format!("cannot reduce over an empty dimension (shape {:?})", l.shape)));
+        return Err(Error::value(
+            op.name(),
+            format!(
+                "cannot reduce over an empty dimension (shape {:?})",
+                l.shape
+            ),
+        ));
     }
     Ok(match s {
         CpuStorage::F32(v) => float_reduce(op, v, l, dims, r),
         CpuStorage::F64(v) => float_reduce(op, v, l, dims, r),
         _ => with_storage!(s, |v: T| {
             match op {
-                Sum => CpuStorage::I64(reduce_typed(v, l, dims, 0i64, |a, x: T| a + x.to_f64() as i64, |a, b| a + b)),
-                Prod => CpuStorage::I64(reduce_typed(v, l, dims, 1i64, |a, x: T| a * x.to_f64() as i64, |a, b| a * b)),
-                Max => T::into_storage(reduce_typed(v, l, dims, v_first(v, l), |a: T, x: T| if x > a { x } else { a }, |a, b| if b > a { b } else { a })),
-                Min => T::into_storage(reduce_typed(v, l, dims, v_first(v, l), |a: T, x: T| if x < a { x } else { a }, |a, b| if b < a { b } else { a })),
+                Sum => CpuStorage::I64(reduce_typed(
+                    v,
+                    l,
+                    dims,
+                    0i64,
+                    |a, x: T| a + x.to_f64() as i64,
+                    |a, b| a + b,
+                )),
+                Prod => CpuStorage::I64(reduce_typed(
+                    v,
+                    l,
+                    dims,
+                    1i64,
+                    |a, x: T| a * x.to_f64() as i64,
+                    |a, b| a * b,
+                )),
+                Max => T::into_storage(reduce_typed(
+                    v,
+                    l,
+                    dims,
+                    v_first(v, l),
+                    |a: T, x: T| if x > a { x } else { a },
+                    |a, b| if b > a { b } else { a },
+                )),
+                Min => T::into_storage(reduce_typed(
+                    v,
+                    l,
+                    dims,
+                    v_first(v, l),
+                    |a: T, x: T| if x < a { x } else { a },
+                    |a, b| if b < a { b } else { a },
+                )),
                 ArgMax => CpuStorage::I64(arg_typed(v, l, dims, true)),
                 ArgMin => CpuStorage::I64(arg_typed(v, l, dims, false)),
-                Mean => return Err(Error::dtype("mean", format!("mean needs a floating-point input, got {}", T::DTYPE))),
+                Mean => {
+                    return Err(Error::dtype(
+                        "mean",
+                        format!("mean needs a floating-point input, got {}", T::DTYPE),
+                    ))
+                }
             }
         }),
     })
@@ -167,19 +222,66 @@ fn v_first<T: Element>(v: &[T], l: &Layout) -> T {
     }
 }
 
-fn float_reduce<T: super::math::Float>(op: ReduceOp, v: &[T], l: &Layout, dims: &[usize], r: usize) -> CpuStorage {
+fn float_reduce<T: super::math::Float>(
+    op: ReduceOp,
+    v: &[T],
+    l: &Layout,
+    dims: &[usize],
+    r: usize,
+) -> CpuStorage {
     use ReduceOp::*;
-    let nan_max = |a: T, x: T| if x > a || x.is_nan() || a.is_nan() { if a.is_nan() { a } else { x } } else { a };
-    let nan_min = |a: T, x: T| if x < a || x.is_nan() || a.is_nan() { if a.is_nan() { a } else { x } } else { a };
+    let nan_max = |a: T, x: T| {
+        if x > a || x.is_nan() || a.is_nan() {
+            if a.is_nan() {
+                a
+            } else {
+                x
+            }
+        } else {
+            a
+        }
+    };
+    let nan_min = |a: T, x: T| {
+        if x < a || x.is_nan() || a.is_nan() {
+            if a.is_nan() {
+                a
+            } else {
+                x
+            }
+        } else {
+            a
+        }
+    };
     match op {
-        Sum => T::into_storage(reduce_typed(v, l, dims, T::zero(), |a, x| a + x, |a, b| a + b)),
+        Sum => T::into_storage(reduce_typed(
+            v,
+            l,
+            dims,
+            T::zero(),
+            |a, x| a + x,
+            |a, b| a + b,
+        )),
         Mean => {
             let s = reduce_typed(v, l, dims, T::zero(), |a, x| a + x, |a, b| a + b);
             let k = T::c(1.0 / r as f64);
             T::into_storage(s.into_iter().map(|x| x * k).collect())
         }
-        Prod => T::into_storage(reduce_typed(v, l, dims, T::one(), |a, x| a * x, |a, b| a * b)),
-        Max => T::into_storage(reduce_typed(v, l, dims, T::neg_infinity(), nan_max, nan_max)),
+        Prod => T::into_storage(reduce_typed(
+            v,
+            l,
+            dims,
+            T::one(),
+            |a, x| a * x,
+            |a, b| a * b,
+        )),
+        Max => T::into_storage(reduce_typed(
+            v,
+            l,
+            dims,
+            T::neg_infinity(),
+            nan_max,
+            nan_max,
+        )),
         Min => T::into_storage(reduce_typed(v, l, dims, T::infinity(), nan_min, nan_min)),
         ArgMax => CpuStorage::I64(arg_typed(v, l, dims, true)),
         ArgMin => CpuStorage::I64(arg_typed(v, l, dims, false)),
@@ -206,15 +308,26 @@ pub fn cumsum(s: &CpuStorage, l: &Layout, dim: usize) -> CpuStorage {
         cast(&c, &cl, c.dtype())
     };
     let out = match s {
-        CpuStorage::F32(v) => CpuStorage::F32(scan(&to_contiguous(v, &pl.shape, &pl.strides, pl.offset), n, |a, b| a + b)),
-        CpuStorage::F64(v) => CpuStorage::F64(scan(&to_contiguous(v, &pl.shape, &pl.strides, pl.offset), n, |a, b| a + b)),
+        CpuStorage::F32(v) => CpuStorage::F32(scan(
+            &to_contiguous(v, &pl.shape, &pl.strides, pl.offset),
+            n,
+            |a, b| a + b,
+        )),
+        CpuStorage::F64(v) => CpuStorage::F64(scan(
+            &to_contiguous(v, &pl.shape, &pl.strides, pl.offset),
+            n,
+            |a, b| a + b,
+        )),
         CpuStorage::F16(_) | CpuStorage::BF16(_) => {
             let f = cast(s, l, DType::F32);
             let r = cumsum(&f, &Layout::contiguous(&l.shape), dim);
             return cast(&r, &Layout::contiguous(&l.shape), s.dtype());
         }
         _ => with_storage!(s, |v: T| {
-            let c: Vec<i64> = to_contiguous(v, &pl.shape, &pl.strides, pl.offset).into_iter().map(|x: T| x.to_f64() as i64).collect();
+            let c: Vec<i64> = to_contiguous(v, &pl.shape, &pl.strides, pl.offset)
+                .into_iter()
+                .map(|x: T| x.to_f64() as i64)
+                .collect();
             CpuStorage::I64(scan(&c, n, |a, b| a + b))
         }),
     };

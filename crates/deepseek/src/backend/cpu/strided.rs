@@ -32,7 +32,13 @@ impl<const K: usize> Rows<K> {
             merged.push((s, st));
         }
         let (inner, istr) = merged.pop().unwrap_or((1, [0; K]));
-        Rows { outer: merged.iter().map(|d| d.0).collect(), ostr: merged.iter().map(|d| d.1).collect(), inner, istr, base: offsets }
+        Rows {
+            outer: merged.iter().map(|d| d.0).collect(),
+            ostr: merged.iter().map(|d| d.1).collect(),
+            inner,
+            istr,
+            base: offsets,
+        }
     }
     /// Number of rows (product of the outer dims).
     pub fn rows(&self) -> usize {
@@ -82,7 +88,12 @@ pub fn alloc_with<U>(n: usize, fill: impl FnOnce(&mut [MaybeUninit<U>])) -> Vec<
 }
 
 /// Copies the elements of a strided view into a new contiguous vector.
-pub fn to_contiguous<T: Copy + Send + Sync>(src: &[T], shape: &[usize], strides: &[usize], offset: usize) -> Vec<T> {
+pub fn to_contiguous<T: Copy + Send + Sync>(
+    src: &[T],
+    shape: &[usize],
+    strides: &[usize],
+    offset: usize,
+) -> Vec<T> {
     let n: usize = shape.iter().product();
     let rows = Rows::<1>::new(shape, [strides], [offset]);
     let inner = rows.inner;
@@ -113,7 +124,12 @@ pub fn to_contiguous<T: Copy + Send + Sync>(src: &[T], shape: &[usize], strides:
 
 /// Splits `out` (rows of `inner` elements) into chunks of whole rows and runs `body` on each,
 /// in parallel when large.
-pub fn par_rows<U: Send>(out: &mut [U], inner: usize, nrows: usize, body: impl Fn(&mut [U], usize) + Sync) {
+pub fn par_rows<U: Send>(
+    out: &mut [U],
+    inner: usize,
+    nrows: usize,
+    body: impl Fn(&mut [U], usize) + Sync,
+) {
     use rayon::prelude::*;
     let n = inner * nrows;
     let threads = super::threads::get_num_threads();
@@ -123,6 +139,8 @@ pub fn par_rows<U: Send>(out: &mut [U], inner: usize, nrows: usize, body: impl F
     }
     let per = nrows.div_ceil(threads * 4).max(1);
     super::threads::pool().install(|| {
-        out.par_chunks_mut(per * inner).enumerate().for_each(|(i, c)| body(c, i * per));
+        out.par_chunks_mut(per * inner)
+            .enumerate()
+            .for_each(|(i, c)| body(c, i * per));
     });
 }

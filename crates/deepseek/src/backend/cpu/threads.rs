@@ -8,7 +8,12 @@ static POOL: RwLock<Option<Arc<rayon::ThreadPool>>> = RwLock::new(None);
 pub const PAR_THRESHOLD: usize = 1 << 15;
 
 fn build(n: usize) -> Arc<rayon::ThreadPool> {
-    Arc::new(rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build().expect("rayon pool"))
+    Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+            .expect("rayon pool"),
+    )
 }
 
 /// The pool every CPU kernel runs on.
@@ -21,7 +26,11 @@ pub fn pool() -> Arc<rayon::ThreadPool> {
         let n = std::env::var("DEEPSEEK_NUM_THREADS")
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
         build(n)
     })
     .clone()

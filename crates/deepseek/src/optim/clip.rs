@@ -1,0 +1,284 @@
+//! Gradient clipping (PyTorch's `torch.nn.utils.clip_grad_norm_` / `clip_grad_value_`).
+
+use crate::tensor::{CpuStorage, Storage};
+use crate::{Error, Result, Tensor};
+
+/// The `ord`-norm of values given as f64 (PyTorch's `vector_norm` semantics: `inf` is the
+/// max of |x|, `-inf` the min, 0 counts non-zeros, otherwise `(sum |x|^ord)^(1/ord)`).
+fn norm_of(vals: impl Iterator<Item = f64>, ord: f64) -> f64 {
+    if ord == f64::INFINITY {
+        vals.fold(0.0, |m: f64, x| {
+            if x.abs() > m || x.is_nan() {
+                x.abs()
+            } else {
+                m
+            }
+        })
+    } else if ord == f64::NEG_INFINITY {
+        vals.fold(f64::INFINITY, |m: f64, x| {
+            if x.abs() < m || x.is_nan() {
+                x.abs()
+            } else {
+                m
+            }
+        })
+    } else if ord == 0.0 {
+        vals.filter(|x| *x != 0.0).count() as f64
+    } else if ord == 1.0 {
+        vals.map(f64::abs).sum()
+    } else if ord == 2.0 {
+        vals.map(|x| x * x).sum::<f64>().sqrt()
+    } else {
+        vals.map(|x| x.abs().powf(ord)).sum::<f64>().powf(1.0 / ord)
+    }
+}
+
+/// The `ord`-norm of one gradient tensor (fast path: contiguous f32).
+fn tensor_norm(g: &Tensor, ord: f64) -> Result<f64> {
+    if g.is_contiguous() && g.dtype() == crate::DType::F32 {
+        let (n, off) = (g.numel(), g.layout().offset);
+        let r = g.read();
+        let Storage::Cpu(CpuStorage::F32(v)) = &*r else {
+            unreachable!("dtype checked")
+        };
+        return Ok(norm_of(v[off..off + n].iter().map(|&x| x as f64), ord));
+    }
+    Ok(norm_of(g.to_vec_f64()?.into_iter(), ord))
+}
+
+/// Applies `f` to every element of `g` in place (fast path: contiguous f32).
+fn map_in_place(
+    g: &Tensor,
+    f: impl Fn(f32) -> f32 + Sync,
+    f64f: impl Fn(f64) -> f64,
+) -> Result<()> {
+    let _ng = crate::no_grad();
+    if g.is_contiguous() && g.dtype() == crate::DType::F32 {
+        let n = g.numel();
+        let off = g.layout().offset;
+        let mut w = g.write();
+        let Storage::Cpu(CpuStorage::F32(v)) = &mut *w else {
+            unreachable!("dtype checked")
+        };
+        let s = &mut v[off..off + n];
+        crate::backend::cpu::threads::simd(|| s.iter_mut().for_each(|x| *x = f(*x)));
+        return Ok(());
+    }
+    let vals: Vec<f64> = g.to_vec_f64()?.into_iter().map(f64f).collect();
+    g.copy_(&Tensor::from_vec(vals, g.shape())?)
+}
+
+/// Clips the gradients of `params` in place so that their joint `norm_type`-norm is at most
+/// `max_norm`, and returns the joint norm before clipping (PyTorch's `clip_grad_norm_`).
+///
+/// The joint norm is the norm of the per-parameter norms (`norm_type = f64::INFINITY` takes
+/// the largest |g|). When it exceeds `max_norm`, every gradient is multiplied by
+/// `max_norm / (total_norm + 1e-6)`. Parameters without a gradient are ignored; with none at
+/// all the result is 0.
+///
+/// ```
+/// use deepseek::prelude::*;
+/// let p = Tensor::zeros(&[2], DType::F32)?.requires_grad_(true)?;
+/// p.set_grad(Some(Tensor::from_vec(vec![3.0f32, 4.0], &[2])?))?;
+/// let total = deepseek::optim::clip_grad_norm_(&[p.clone()], 1.0, 2.0)?;
+/// assert_eq!(total, 5.0);
+/// let g = p.grad().unwrap().to_vec::<f32>()?;
+/// assert!((g[0] - 0.6).abs() < 1e-6 && (g[1] - 0.8).abs() < 1e-6);
+/// # Ok::<(), deepseek::Error>(())
+/// ```
+pub fn clip_grad_norm_(params: &[Tensor], max_norm: f64, norm_type: f64) -> Result<f64> {
+    let grads: Vec<Tensor> = params.iter().filter_map(|p| p.grad()).collect();
+    if grads.is_empty() {
+        return Ok(0.0);
+    }
+    let norms = grads
+        .iter()
+        .map(|g| tensor_norm(g, norm_type))
+        .collect::<Result<Vec<f64>>>()?;
+    let total = norm_of(norms.into_iter(), norm_type);
+    let coef = max_norm / (total + 1e-6);
+    // PyTorch multiplies by min(coef, 1), so a NaN norm spreads into the gradients.
+    if coef < 1.0 || coef.is_nan() {
+        let cf = coef as f32;
+        for g in &grads {
+            map_in_place(g, |x| x * cf, |x| x * coef)?;
+        }
+    }
+    Ok(total)
+}
+
+/// Clamps every gradient of `params` in place into `[-clip_value, clip_value]` (PyTorch's
+/// `clip_grad_value_`).
+///
+/// ```
+/// use deepseek::prelude::*;
+/// let p = Tensor::zeros(&[3], DType::F32)?.requires_grad_(true)?;
+/// p.set_grad(Some(Tensor::from_vec(vec![-2.0f32, 0.5, 3.0], &[3])?))?;
+/// deepseek::optim::clip_grad_value_(&[p.clone()], 1.0)?;
+/// assert_eq!(p.grad().unwrap().to_vec::<f32>()?, vec![-1.0, 0.5, 1.0]);
+/// # Ok::<(), deepseek::Error>(())
+/// ```
+pub fn clip_grad_value_(params: &[Tensor], clip_value: f64) -> Result<()> {
+    if clip_value.is_nan() {
+        return Err(Error::value("clip_grad_value_", "clip_value is NaN"));
+    }
+    let (lo, hi) = (-clip_value, clip_value);
+    let (lo32, hi32) = (lo as f32, hi as f32);
+    for g in params.iter().filter_map(|p| p.grad()) {
+        // min(max(x, lo), hi) as torch.clamp: NaN stays NaN, and lo > hi gives hi.
+        let clamp32 = |x: f32| {
+            let y = if x < lo32 { lo32 } else { x };
+            if y > hi32 {
+                hi32
+            } else {
+                y
+            }
+        };
+        let clamp64 = |x: f64| {
+            let y = if x < lo { lo } else { x };
+            if y > hi {
+                hi
+            } else {
+                y
+            }
+        };
+        map_in_place(&g, clamp32, clamp64)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::test_util::{assert_close, grad};
+
+    // Expected values from PyTorch 2.15 (grad as in sgd.rs's tests):
+    //
+    // for norm, mx in [(2.0, 1.0), (float('inf'), 0.3), (1.0, 100.0), (3.0, 0.5)]:
+    //     a = torch.zeros(6, requires_grad=True); b = torch.zeros(4, requires_grad=True)
+    //     a.grad = grad(6, 1); b.grad = grad(4, 2, 3) * 3
+    //     tot = torch.nn.utils.clip_grad_norm_([a, b], mx, norm)
+    //     print(norm, mx, tot.item(), a.grad.tolist(), b.grad.tolist())
+    #[test]
+    fn clip_grad_norm_matches_torch() {
+        #[rustfmt::skip]
+        type Case = (f64, f64, f64, [f32; 6], [f32; 4]); // norm_type, max_norm, total, grads
+        let cases: [Case; 4] = [
+            (
+                2.0,
+                1.0,
+                1.7000000476837158,
+                [
+                    -0.11764699,
+                    0.29411748,
+                    0.058823496,
+                    -0.17647049,
+                    0.23529398,
+                    0.0,
+                ],
+                [0.0, -0.70588195, 0.5294115, -0.17647049],
+            ),
+            (
+                f64::INFINITY,
+                0.3,
+                1.2000000476837158,
+                [
+                    -0.049999963,
+                    0.1249999,
+                    0.024999982,
+                    -0.07499994,
+                    0.09999993,
+                    0.0,
+                ],
+                [0.0, -0.29999977, 0.22499983, -0.07499994],
+            ),
+            (
+                1.0,
+                100.0,
+                3.9000000953674316,
+                [-0.2, 0.5, 0.1, -0.3, 0.4, 0.0],
+                [0.0, -1.2, 0.90000004, -0.3],
+            ),
+            (
+                3.0,
+                0.5,
+                1.3940222263336182,
+                [
+                    -0.071734816,
+                    0.17933704,
+                    0.035867408,
+                    -0.10760223,
+                    0.14346963,
+                    0.0,
+                ],
+                [0.0, -0.43040892, 0.3228067, -0.10760223],
+            ),
+        ];
+        for (norm, max, total, wa, wb) in cases {
+            let a = Tensor::zeros(&[6], crate::DType::F32)
+                .unwrap()
+                .requires_grad_(true)
+                .unwrap();
+            let b = Tensor::zeros(&[4], crate::DType::F32)
+                .unwrap()
+                .requires_grad_(true)
+                .unwrap();
+            let c = Tensor::zeros(&[2], crate::DType::F32)
+                .unwrap()
+                .requires_grad_(true)
+                .unwrap(); // no grad
+            a.set_grad(Some(Tensor::from_vec(grad(6, 1), &[6]).unwrap()))
+                .unwrap();
+            let gb: Vec<f32> = grad(7, 2)[3..].iter().map(|x| x * 3.0).collect();
+            b.set_grad(Some(Tensor::from_vec(gb, &[4]).unwrap()))
+                .unwrap();
+            let got = clip_grad_norm_(&[a.clone(), b.clone(), c], max, norm).unwrap();
+            assert!(
+                (got - total).abs() < 1e-6 * total,
+                "norm {norm}: total {got}, expected {total}"
+            );
+            assert_close(&a.grad().unwrap().to_vec::<f32>().unwrap(), &wa, "a");
+            assert_close(&b.grad().unwrap().to_vec::<f32>().unwrap(), &wb, "b");
+        }
+    }
+
+    #[test]
+    fn clip_grad_norm_strided_f64_and_empty() {
+        assert_eq!(clip_grad_norm_(&[], 1.0, 2.0).unwrap(), 0.0);
+        let p = Tensor::zeros(&[2, 2], crate::DType::F64)
+            .unwrap()
+            .requires_grad_(true)
+            .unwrap();
+        let g = Tensor::from_vec(vec![3.0f64, 0.0, 4.0, 0.0], &[2, 2])
+            .unwrap()
+            .t()
+            .unwrap();
+        p.set_grad(Some(g)).unwrap();
+        assert_eq!(
+            clip_grad_norm_(std::slice::from_ref(&p), 0.5, 2.0).unwrap(),
+            5.0
+        );
+        let v = p.grad().unwrap().to_vec::<f64>().unwrap();
+        assert!(
+            (v[0] - 0.3).abs() < 1e-6 && (v[1] - 0.4).abs() < 1e-6 && v[2] == 0.0,
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn clip_grad_value_clamps() {
+        let p = Tensor::zeros(&[4], crate::DType::F32)
+            .unwrap()
+            .requires_grad_(true)
+            .unwrap();
+        p.set_grad(Some(
+            Tensor::from_vec(vec![-3.0f32, -0.5, 0.25, 7.0], &[4]).unwrap(),
+        ))
+        .unwrap();
+        clip_grad_value_(std::slice::from_ref(&p), 0.5).unwrap();
+        assert_eq!(
+            p.grad().unwrap().to_vec::<f32>().unwrap(),
+            vec![-0.5, -0.5, 0.25, 0.5]
+        );
+    }
+}
