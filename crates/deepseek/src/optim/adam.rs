@@ -109,28 +109,21 @@ struct AdamKernel {
     amsgrad: bool,
 }
 
-impl Kernel for AdamKernel {
-    /// State: `[exp_avg, exp_avg_sq]`, plus `max_exp_avg_sq` with amsgrad.
-    fn run<F: Real>(&self, p: &mut [F], g: &[F], s: &mut [&mut [f32]]) {
+impl AdamKernel {
+    /// The update with amsgrad fixed at compile time, so the loop vectorises.
+    #[inline(always)]
+    fn body<F: Real, const AMSGRAD: bool>(&self, p: &mut [F], g: &[F], s: &mut [&mut [f32]]) {
         let n = p.len();
         let g = &g[..n];
-        let (l2, decay, w1) = (
-            c::<F>(self.l2),
-            c::<F>(self.decay),
-            c::<F>(self.one_m_beta1),
-        );
+        let (l2, decay, w1) = (c::<F>(self.l2), c::<F>(self.decay), c::<F>(self.one_m_beta1));
         let small = self.one_m_beta1 < 0.5;
         let (b2, w2) = (c::<F>(self.beta2), c::<F>(self.one_m_beta2));
-        let (bc2, eps, nss) = (
-            c::<F>(self.bias_correction2_sqrt),
-            c::<F>(self.eps),
-            c::<F>(self.neg_step_size),
-        );
+        let (bc2, eps, nss) = (c::<F>(self.bias_correction2_sqrt), c::<F>(self.eps), c::<F>(self.neg_step_size));
         let (m, rest) = s.split_at_mut(1);
         let m = &mut m[0][..n];
         let (v, rest) = rest.split_at_mut(1);
         let v = &mut v[0][..n];
-        let mut vmax = rest.first_mut().map(|b| &mut b[..n]);
+        let vmax: &mut [f32] = if AMSGRAD { &mut rest[0][..n] } else { &mut [] };
         for i in 0..n {
             let mut pi = p[i];
             if self.decay != 1.0 {
@@ -144,14 +137,23 @@ impl Kernel for AdamKernel {
             m[i] = Element::to_f32(mi);
             let mut vi = F::from_f32(v[i]) * b2 + w2 * gi * gi;
             v[i] = Element::to_f32(vi);
-            if self.amsgrad {
-                if let Some(vm) = vmax.as_deref_mut() {
-                    vi = maximum(F::from_f32(vm[i]), vi);
-                    vm[i] = Element::to_f32(vi);
-                }
+            if AMSGRAD {
+                vi = maximum(F::from_f32(vmax[i]), vi);
+                vmax[i] = Element::to_f32(vi);
             }
             let denom = vi.sqrt() / bc2 + eps;
             p[i] = pi + nss * mi / denom;
+        }
+    }
+}
+
+impl Kernel for AdamKernel {
+    /// State: `[exp_avg, exp_avg_sq]`, plus `max_exp_avg_sq` with amsgrad.
+    fn run<F: Real>(&self, p: &mut [F], g: &[F], s: &mut [&mut [f32]]) {
+        if self.amsgrad {
+            self.body::<F, true>(p, g, s)
+        } else {
+            self.body::<F, false>(p, g, s)
         }
     }
 }

@@ -76,32 +76,24 @@ struct RmsPropKernel {
     maximize: bool,
 }
 
-impl Kernel for RmsPropKernel {
-    /// State: `[square_avg]`, then `momentum_buffer` when `momentum > 0`, then `grad_avg`
-    /// when centered.
-    fn run<F: Real>(&self, p: &mut [F], g: &[F], s: &mut [&mut [f32]]) {
+impl RmsPropKernel {
+    /// The update with the variant fixed at compile time, so the loop vectorises.
+    #[inline(always)]
+    fn body<F: Real, const CENTERED: bool, const MOMENTUM: bool>(&self, p: &mut [F], g: &[F], s: &mut [&mut [f32]]) {
         let n = p.len();
         let g = &g[..n];
-        let (wd, alpha, w) = (
-            c::<F>(self.weight_decay),
-            c::<F>(self.alpha),
-            c::<F>(1.0 - self.alpha),
-        );
+        let (wd, alpha, w) = (c::<F>(self.weight_decay), c::<F>(self.alpha), c::<F>(1.0 - self.alpha));
         let small = 1.0 - self.alpha < 0.5;
         let (eps, mom, neg_lr) = (c::<F>(self.eps), c::<F>(self.momentum), c::<F>(-self.lr));
         let (sq, rest) = s.split_at_mut(1);
         let sq = &mut sq[0][..n];
-        let (mut buf, rest) = if self.momentum > 0.0 {
+        let (buf, rest): (&mut [f32], _) = if MOMENTUM {
             let (b, r) = rest.split_at_mut(1);
-            (Some(&mut b[0][..n]), r)
+            (&mut b[0][..n], r)
         } else {
-            (None, rest)
+            (&mut [], rest)
         };
-        let mut gavg = if self.centered {
-            rest.first_mut().map(|b| &mut b[..n])
-        } else {
-            None
-        };
+        let gavg: &mut [f32] = if CENTERED { &mut rest[0][..n] } else { &mut [] };
         for i in 0..n {
             let mut gi = if self.maximize { -g[i] } else { g[i] };
             if self.weight_decay != 0.0 {
@@ -109,22 +101,33 @@ impl Kernel for RmsPropKernel {
             }
             let v = F::from_f32(sq[i]) * alpha + w * gi * gi;
             sq[i] = Element::to_f32(v);
-            let avg = match gavg.as_deref_mut() {
-                Some(ga) => {
-                    let a = lerp(F::from_f32(ga[i]), gi, w, small);
-                    ga[i] = Element::to_f32(a);
-                    (v + -F::one() * a * a).sqrt()
-                }
-                None => v.sqrt(),
+            let avg = if CENTERED {
+                let a = lerp(F::from_f32(gavg[i]), gi, w, small);
+                gavg[i] = Element::to_f32(a);
+                (v + -F::one() * a * a).sqrt()
+            } else {
+                v.sqrt()
             } + eps;
-            match buf.as_deref_mut() {
-                Some(b) => {
-                    let bi = F::from_f32(b[i]) * mom + gi / avg;
-                    b[i] = Element::to_f32(bi);
-                    p[i] = p[i] + neg_lr * bi;
-                }
-                None => p[i] = p[i] + neg_lr * gi / avg,
+            if MOMENTUM {
+                let bi = F::from_f32(buf[i]) * mom + gi / avg;
+                buf[i] = Element::to_f32(bi);
+                p[i] = p[i] + neg_lr * bi;
+            } else {
+                p[i] = p[i] + neg_lr * gi / avg;
             }
+        }
+    }
+}
+
+impl Kernel for RmsPropKernel {
+    /// State: `[square_avg]`, then `momentum_buffer` when `momentum > 0`, then `grad_avg`
+    /// when centered.
+    fn run<F: Real>(&self, p: &mut [F], g: &[F], s: &mut [&mut [f32]]) {
+        match (self.centered, self.momentum > 0.0) {
+            (false, false) => self.body::<F, false, false>(p, g, s),
+            (false, true) => self.body::<F, false, true>(p, g, s),
+            (true, false) => self.body::<F, true, false>(p, g, s),
+            (true, true) => self.body::<F, true, true>(p, g, s),
         }
     }
 }
