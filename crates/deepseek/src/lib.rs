@@ -14,6 +14,8 @@
 //! # Ok::<(), deepseek::Error>(())
 //! ```
 
+extern crate self as deepseek;
+
 pub mod autograd;
 pub mod backend;
 mod error;
