@@ -16,8 +16,8 @@ use quote::quote;
 use syn::{parse_macro_input, Data, DeriveInput, Fields, Type};
 
 const PLAIN: &[&str] = &[
-    "usize", "isize", "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "f32", "f64", "bool", "String", "char", "DType",
-    "Device",
+    "usize", "isize", "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "f32", "f64", "bool",
+    "String", "char", "DType", "Device",
 ];
 
 fn is_plain(ty: &Type) -> bool {
@@ -29,7 +29,10 @@ fn is_plain(ty: &Type) -> bool {
         .unwrap_or(&s)
         .to_string();
     let last = inner.rsplit("::").next().unwrap_or(&inner).to_string();
-    PLAIN.contains(&last.as_str()) || inner.starts_with('(') || inner.starts_with('[') || inner.starts_with('&')
+    PLAIN.contains(&last.as_str())
+        || inner.starts_with('(')
+        || inner.starts_with('[')
+        || inner.starts_with('&')
 }
 
 fn is_tensor(ty: &Type) -> bool {
@@ -48,10 +51,16 @@ pub fn derive_module(input: TokenStream) -> TokenStream {
             Fields::Named(f) => f.named.iter().collect::<Vec<_>>(),
             Fields::Unit => Vec::new(),
             Fields::Unnamed(_) => {
-                return syn::Error::new_spanned(name, "#[derive(Module)] needs named fields").to_compile_error().into()
+                return syn::Error::new_spanned(name, "#[derive(Module)] needs named fields")
+                    .to_compile_error()
+                    .into()
             }
         },
-        _ => return syn::Error::new_spanned(name, "#[derive(Module)] works on structs").to_compile_error().into(),
+        _ => {
+            return syn::Error::new_spanned(name, "#[derive(Module)] works on structs")
+                .to_compile_error()
+                .into()
+        }
     };
     let mut visits = Vec::new();
     let mut trains = Vec::new();
@@ -87,7 +96,12 @@ pub fn derive_module(input: TokenStream) -> TokenStream {
         let key = rename.unwrap_or_else(|| ident.to_string().trim_start_matches("r#").to_string());
         if buffer {
             if !is_tensor(&f.ty) {
-                return syn::Error::new_spanned(&f.ty, "#[module(buffer)] must be on a Tensor field").to_compile_error().into();
+                return syn::Error::new_spanned(
+                    &f.ty,
+                    "#[module(buffer)] must be on a Tensor field",
+                )
+                .to_compile_error()
+                .into();
             }
             visits.push(quote! { v.buffer(&::deepseek::nn::join(prefix, #key), &self.#ident); });
         } else {

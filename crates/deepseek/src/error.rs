@@ -82,7 +82,4 @@ macro_rules! bail_shape {
 macro_rules! bail_value {
     ($op:expr, $($arg:tt)*) => { return Err($crate::Error::value($op, format!($($arg)*))) };
 }
-macro_rules! bail_dtype {
-    ($op:expr, $($arg:tt)*) => { return Err($crate::Error::dtype($op, format!($($arg)*))) };
-}
-pub(crate) use {bail_dtype, bail_shape, bail_value};
+pub(crate) use {bail_shape, bail_value};

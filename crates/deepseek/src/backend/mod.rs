@@ -242,7 +242,7 @@ pub(crate) fn layer_norm(
                 .transpose()?,
         )
     };
-    let rows = if n == 0 { 0 } else { x.numel() / n };
+    let rows = x.numel().checked_div(n).unwrap_or(0);
     let gx = cpu(&x32);
     let Storage::Cpu(sx) = &*gx;
     let gw = w32.as_ref().map(cpu);

@@ -28,7 +28,14 @@ pub struct Linear {
 impl Linear {
     pub fn new(in_features: usize, out_features: usize, bias: bool) -> Result<Linear> {
         let k = 1.0 / (in_features.max(1) as f64).sqrt();
-        Ok(Linear { weight: uniform(&[out_features, in_features], k)?, bias: if bias { Some(uniform(&[out_features], k)?) } else { None } })
+        Ok(Linear {
+            weight: uniform(&[out_features, in_features], k)?,
+            bias: if bias {
+                Some(uniform(&[out_features], k)?)
+            } else {
+                None
+            },
+        })
     }
 }
 impl Forward for Linear {
@@ -46,16 +53,27 @@ pub struct Embedding {
 }
 
 impl Embedding {
-    pub fn new(num_embeddings: usize, embedding_dim: usize, padding_idx: Option<i64>) -> Result<Embedding> {
+    pub fn new(
+        num_embeddings: usize,
+        embedding_dim: usize,
+        padding_idx: Option<i64>,
+    ) -> Result<Embedding> {
         let w = Tensor::randn(&[num_embeddings, embedding_dim], DType::F32)?;
         if let Some(p) = padding_idx {
             let q = if p < 0 { p + num_embeddings as i64 } else { p };
             if q < 0 || q >= num_embeddings as i64 {
-                return Err(Error::index("Embedding", format!("padding_idx {p} must be within num_embeddings {num_embeddings}")));
+                return Err(Error::index(
+                    "Embedding",
+                    format!("padding_idx {p} must be within num_embeddings {num_embeddings}"),
+                ));
             }
-            w.select(0, q as isize)?.copy_(&Tensor::zeros(&[embedding_dim], DType::F32)?)?;
+            w.select(0, q as isize)?
+                .copy_(&Tensor::zeros(&[embedding_dim], DType::F32)?)?;
         }
-        Ok(Embedding { weight: w.requires_grad_(true)?, padding_idx })
+        Ok(Embedding {
+            weight: w.requires_grad_(true)?,
+            padding_idx,
+        })
     }
 }
 impl Forward for Embedding {
@@ -75,7 +93,13 @@ pub struct RnnConfig {
 }
 impl Default for RnnConfig {
     fn default() -> Self {
-        RnnConfig { num_layers: 1, bias: true, batch_first: false, dropout: 0.0, bidirectional: false }
+        RnnConfig {
+            num_layers: 1,
+            bias: true,
+            batch_first: false,
+            dropout: 0.0,
+            bidirectional: false,
+        }
     }
 }
 
@@ -93,7 +117,11 @@ impl RnnWeights {
         let mut tensors = Vec::new();
         for l in 0..c.num_layers {
             for d in 0..dirs {
-                let sfx = if d == 1 { format!("l{l}_reverse") } else { format!("l{l}") };
+                let sfx = if d == 1 {
+                    format!("l{l}_reverse")
+                } else {
+                    format!("l{l}")
+                };
                 let in_l = if l == 0 { input } else { hidden * dirs };
                 names.push(format!("weight_ih_{sfx}"));
                 tensors.push(uniform(&[gates * hidden, in_l], k)?);
@@ -119,8 +147,20 @@ impl Visit for RnnWeights {
     }
 }
 
-fn initial_state(x: &Tensor, layers: usize, hidden: usize, batch_first: bool, unbatched: bool) -> Result<Tensor> {
-    let b = if unbatched { 1 } else if batch_first { x.shape()[0] } else { x.shape()[1] };
+fn initial_state(
+    x: &Tensor,
+    layers: usize,
+    hidden: usize,
+    batch_first: bool,
+    unbatched: bool,
+) -> Result<Tensor> {
+    let b = if unbatched {
+        1
+    } else if batch_first {
+        x.shape()[0]
+    } else {
+        x.shape()[1]
+    };
     Tensor::zeros(&[layers, b, hidden], x.dtype())
 }
 
@@ -147,23 +187,54 @@ impl super::Module for Lstm {}
 
 impl Lstm {
     pub fn new(input_size: usize, hidden_size: usize, config: RnnConfig) -> Result<Lstm> {
-        Ok(Lstm { input_size, hidden_size, config, weights: RnnWeights::new(4, input_size, hidden_size, &config)?, training: TrainFlag::default() })
+        Ok(Lstm {
+            input_size,
+            hidden_size,
+            config,
+            weights: RnnWeights::new(4, input_size, hidden_size, &config)?,
+            training: TrainFlag::default(),
+        })
     }
     /// Runs the sequence; `state` is `(h_0, c_0)`, each [layers*dirs, B, H] (zeros if None).
-    pub fn forward_with(&self, x: &Tensor, state: Option<(&Tensor, &Tensor)>) -> Result<(Tensor, (Tensor, Tensor))> {
+    pub fn forward_with(
+        &self,
+        x: &Tensor,
+        state: Option<(&Tensor, &Tensor)>,
+    ) -> Result<(Tensor, (Tensor, Tensor))> {
         if !x.dtype().is_float() {
-            return Err(Error::dtype("LSTM", format!("expected a floating-point input (e.g. an Embedding's output), got {}", x.dtype())));
+            return Err(Error::dtype(
+                "LSTM",
+                format!(
+                    "expected a floating-point input (e.g. an Embedding's output), got {}",
+                    x.dtype()
+                ),
+            ));
         }
         let unbatched = x.rank() == 2;
-        let x3 = if unbatched { x.unsqueeze(if self.config.batch_first { 0 } else { 1 })? } else { x.clone() };
+        let x3 = if unbatched {
+            x.unsqueeze(if self.config.batch_first { 0 } else { 1 })?
+        } else {
+            x.clone()
+        };
         if x3.rank() != 3 || x3.shape()[2] != self.input_size {
-            bail_shape!("LSTM", "expected input [.., .., {}], got {:?}", self.input_size, x.shape());
+            bail_shape!(
+                "LSTM",
+                "expected input [.., .., {}], got {:?}",
+                self.input_size,
+                x.shape()
+            );
         }
         let dirs = if self.config.bidirectional { 2 } else { 1 };
         let n = self.config.num_layers * dirs;
         let (h0, c0) = match state {
             Some((h, c)) => {
-                let f = |t: &Tensor| if unbatched { t.unsqueeze(1) } else { Ok(t.clone()) };
+                let f = |t: &Tensor| {
+                    if unbatched {
+                        t.unsqueeze(1)
+                    } else {
+                        Ok(t.clone())
+                    }
+                };
                 (f(h)?, f(c)?)
             }
             None => {
@@ -171,8 +242,20 @@ impl Lstm {
                 (z.clone(), z)
             }
         };
-        let opt = F::RnnOptions { bidirectional: self.config.bidirectional, dropout: self.config.dropout, training: self.training.0 };
-        let (o, h, c) = F::lstm_with(&x3, &h0, &c0, &self.weights.tensors, self.config.num_layers, self.config.batch_first, opt)?;
+        let opt = F::RnnOptions {
+            bidirectional: self.config.bidirectional,
+            dropout: self.config.dropout,
+            training: self.training.0,
+        };
+        let (o, h, c) = F::lstm_with(
+            &x3,
+            &h0,
+            &c0,
+            &self.weights.tensors,
+            self.config.num_layers,
+            self.config.batch_first,
+            opt,
+        )?;
         if unbatched {
             let d = if self.config.batch_first { 0 } else { 1 };
             Ok((o.squeeze_dim(d)?, (h.squeeze_dim(1)?, c.squeeze_dim(1)?)))
@@ -208,20 +291,48 @@ impl super::Module for Gru {}
 
 impl Gru {
     pub fn new(input_size: usize, hidden_size: usize, config: RnnConfig) -> Result<Gru> {
-        Ok(Gru { input_size, hidden_size, config, weights: RnnWeights::new(3, input_size, hidden_size, &config)?, training: TrainFlag::default() })
+        Ok(Gru {
+            input_size,
+            hidden_size,
+            config,
+            weights: RnnWeights::new(3, input_size, hidden_size, &config)?,
+            training: TrainFlag::default(),
+        })
     }
     /// Runs the sequence from `h_0` [layers*dirs, B, H] (zeros if None).
     pub fn forward_with(&self, x: &Tensor, h0: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
         if x.rank() != 3 || x.shape()[2] != self.input_size {
-            bail_shape!("GRU", "expected input [.., .., {}], got {:?}", self.input_size, x.shape());
+            bail_shape!(
+                "GRU",
+                "expected input [.., .., {}], got {:?}",
+                self.input_size,
+                x.shape()
+            );
         }
         let dirs = if self.config.bidirectional { 2 } else { 1 };
         let h0 = match h0 {
             Some(h) => h.clone(),
-            None => initial_state(x, self.config.num_layers * dirs, self.hidden_size, self.config.batch_first, false)?,
+            None => initial_state(
+                x,
+                self.config.num_layers * dirs,
+                self.hidden_size,
+                self.config.batch_first,
+                false,
+            )?,
         };
-        let opt = F::RnnOptions { bidirectional: self.config.bidirectional, dropout: self.config.dropout, training: self.training.0 };
-        F::gru_with(x, &h0, &self.weights.tensors, self.config.num_layers, self.config.batch_first, opt)
+        let opt = F::RnnOptions {
+            bidirectional: self.config.bidirectional,
+            dropout: self.config.dropout,
+            training: self.training.0,
+        };
+        F::gru_with(
+            x,
+            &h0,
+            &self.weights.tensors,
+            self.config.num_layers,
+            self.config.batch_first,
+            opt,
+        )
     }
     pub fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
         self.forward_with(x, None)
@@ -244,15 +355,28 @@ pub struct Conv2d {
 
 impl Conv2d {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(in_ch: usize, out_ch: usize, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2], dilation: [usize; 2], groups: usize, bias: bool) -> Result<Conv2d> {
-        if groups == 0 || in_ch % groups != 0 || out_ch % groups != 0 {
+    pub fn new(
+        in_ch: usize,
+        out_ch: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: [usize; 2],
+        groups: usize,
+        bias: bool,
+    ) -> Result<Conv2d> {
+        if groups == 0 || !in_ch.is_multiple_of(groups) || !out_ch.is_multiple_of(groups) {
             return Err(Error::value("Conv2d", format!("in_channels {in_ch} and out_channels {out_ch} must be divisible by groups {groups}")));
         }
         let fan_in = in_ch / groups * kernel[0] * kernel[1];
         let k = 1.0 / (fan_in.max(1) as f64).sqrt();
         Ok(Conv2d {
             weight: uniform(&[out_ch, in_ch / groups, kernel[0], kernel[1]], k)?,
-            bias: if bias { Some(uniform(&[out_ch], k)?) } else { None },
+            bias: if bias {
+                Some(uniform(&[out_ch], k)?)
+            } else {
+                None
+            },
             stride,
             padding,
             dilation,
@@ -262,7 +386,15 @@ impl Conv2d {
 }
 impl Forward for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        F::conv2d(x, &self.weight, self.bias.as_ref(), self.stride, self.padding, self.dilation, self.groups)
+        F::conv2d(
+            x,
+            &self.weight,
+            self.bias.as_ref(),
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+        )
     }
 }
 
@@ -279,14 +411,47 @@ pub struct Conv1d {
 
 impl Conv1d {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(in_ch: usize, out_ch: usize, kernel: usize, stride: usize, padding: usize, dilation: usize, groups: usize, bias: bool) -> Result<Conv1d> {
-        let c = Conv2d::new(in_ch, out_ch, [1, kernel], [1, stride], [0, padding], [1, dilation], groups, bias)?;
-        Ok(Conv1d { weight: c.weight.squeeze_dim(2)?.detach().requires_grad_(true)?, bias: c.bias, stride, padding, dilation, groups })
+    pub fn new(
+        in_ch: usize,
+        out_ch: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        dilation: usize,
+        groups: usize,
+        bias: bool,
+    ) -> Result<Conv1d> {
+        let c = Conv2d::new(
+            in_ch,
+            out_ch,
+            [1, kernel],
+            [1, stride],
+            [0, padding],
+            [1, dilation],
+            groups,
+            bias,
+        )?;
+        Ok(Conv1d {
+            weight: c.weight.squeeze_dim(2)?.detach().requires_grad_(true)?,
+            bias: c.bias,
+            stride,
+            padding,
+            dilation,
+            groups,
+        })
     }
 }
 impl Forward for Conv1d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        F::conv1d(x, &self.weight, self.bias.as_ref(), self.stride, self.padding, self.dilation, self.groups)
+        F::conv1d(
+            x,
+            &self.weight,
+            self.bias.as_ref(),
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+        )
     }
 }
 
@@ -333,16 +498,30 @@ pub struct LayerNorm {
 impl LayerNorm {
     pub fn new(normalized_shape: &[usize], eps: f64, affine: bool) -> Result<LayerNorm> {
         let (w, b) = if affine {
-            (Some(Tensor::ones(normalized_shape, DType::F32)?.requires_grad_(true)?), Some(Tensor::zeros(normalized_shape, DType::F32)?.requires_grad_(true)?))
+            (
+                Some(Tensor::ones(normalized_shape, DType::F32)?.requires_grad_(true)?),
+                Some(Tensor::zeros(normalized_shape, DType::F32)?.requires_grad_(true)?),
+            )
         } else {
             (None, None)
         };
-        Ok(LayerNorm { weight: w, bias: b, normalized_shape: normalized_shape.to_vec(), eps })
+        Ok(LayerNorm {
+            weight: w,
+            bias: b,
+            normalized_shape: normalized_shape.to_vec(),
+            eps,
+        })
     }
 }
 impl Forward for LayerNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        F::layer_norm(x, &self.normalized_shape, self.weight.as_ref(), self.bias.as_ref(), self.eps)
+        F::layer_norm(
+            x,
+            &self.normalized_shape,
+            self.weight.as_ref(),
+            self.bias.as_ref(),
+            self.eps,
+        )
     }
 }
 
@@ -355,7 +534,11 @@ pub struct RmsNorm {
 }
 impl RmsNorm {
     pub fn new(normalized_shape: &[usize], eps: Option<f64>) -> Result<RmsNorm> {
-        Ok(RmsNorm { weight: Some(Tensor::ones(normalized_shape, DType::F32)?.requires_grad_(true)?), normalized_shape: normalized_shape.to_vec(), eps })
+        Ok(RmsNorm {
+            weight: Some(Tensor::ones(normalized_shape, DType::F32)?.requires_grad_(true)?),
+            normalized_shape: normalized_shape.to_vec(),
+            eps,
+        })
     }
 }
 impl Forward for RmsNorm {
@@ -403,9 +586,19 @@ impl Forward for BatchNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if self.training.0 {
             let _g = crate::no_grad();
-            self.num_batches_tracked.copy_(&self.num_batches_tracked.add_scalar(1.0)?)?;
+            self.num_batches_tracked
+                .copy_(&self.num_batches_tracked.add_scalar(1.0)?)?;
         }
-        F::batch_norm(x, Some(&self.running_mean), Some(&self.running_var), Some(&self.weight), Some(&self.bias), self.training.0, self.momentum, self.eps)
+        F::batch_norm(
+            x,
+            Some(&self.running_mean),
+            Some(&self.running_var),
+            Some(&self.weight),
+            Some(&self.bias),
+            self.training.0,
+            self.momentum,
+            self.eps,
+        )
     }
 }
 
@@ -417,7 +610,10 @@ pub struct Dropout {
 }
 impl Dropout {
     pub fn new(p: f64) -> Dropout {
-        Dropout { p, training: TrainFlag::default() }
+        Dropout {
+            p,
+            training: TrainFlag::default(),
+        }
     }
 }
 impl Forward for Dropout {
@@ -439,9 +635,17 @@ pub struct MultiheadAttention {
 }
 
 impl MultiheadAttention {
-    pub fn new(embed_dim: usize, num_heads: usize, bias: bool, batch_first: bool) -> Result<MultiheadAttention> {
-        if num_heads == 0 || embed_dim % num_heads != 0 {
-            return Err(Error::value("MultiheadAttention", format!("embed_dim {embed_dim} must be divisible by num_heads {num_heads}")));
+    pub fn new(
+        embed_dim: usize,
+        num_heads: usize,
+        bias: bool,
+        batch_first: bool,
+    ) -> Result<MultiheadAttention> {
+        if num_heads == 0 || !embed_dim.is_multiple_of(num_heads) {
+            return Err(Error::value(
+                "MultiheadAttention",
+                format!("embed_dim {embed_dim} must be divisible by num_heads {num_heads}"),
+            ));
         }
         let xavier = (6.0 / (4 * embed_dim) as f64).sqrt();
         let mut out_proj = Linear::new(embed_dim, embed_dim, bias)?;
@@ -452,7 +656,11 @@ impl MultiheadAttention {
         out_proj.bias = out_proj.bias.take();
         Ok(MultiheadAttention {
             in_proj_weight: uniform(&[3 * embed_dim, embed_dim], xavier)?,
-            in_proj_bias: if bias { Some(Tensor::zeros(&[3 * embed_dim], DType::F32)?.requires_grad_(true)?) } else { None },
+            in_proj_bias: if bias {
+                Some(Tensor::zeros(&[3 * embed_dim], DType::F32)?.requires_grad_(true)?)
+            } else {
+                None
+            },
             out_proj,
             embed_dim,
             num_heads,
@@ -460,9 +668,34 @@ impl MultiheadAttention {
         })
     }
     /// Attention of `query` over `key`/`value`; returns the attended output.
-    pub fn forward_qkv(&self, q: &Tensor, k: &Tensor, v: &Tensor, attn_mask: Option<&Tensor>, is_causal: bool) -> Result<Tensor> {
-        let sf = |t: &Tensor| if self.batch_first { t.transpose(0, 1) } else { Ok(t.clone()) };
-        let o = F::mha(&sf(q)?, &sf(k)?, &sf(v)?, self.embed_dim, self.num_heads, &self.in_proj_weight, self.in_proj_bias.as_ref(), &self.out_proj.weight, self.out_proj.bias.as_ref(), attn_mask, is_causal)?;
+    pub fn forward_qkv(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        attn_mask: Option<&Tensor>,
+        is_causal: bool,
+    ) -> Result<Tensor> {
+        let sf = |t: &Tensor| {
+            if self.batch_first {
+                t.transpose(0, 1)
+            } else {
+                Ok(t.clone())
+            }
+        };
+        let o = F::mha(
+            &sf(q)?,
+            &sf(k)?,
+            &sf(v)?,
+            self.embed_dim,
+            self.num_heads,
+            &self.in_proj_weight,
+            self.in_proj_bias.as_ref(),
+            &self.out_proj.weight,
+            self.out_proj.bias.as_ref(),
+            attn_mask,
+            is_causal,
+        )?;
         sf(&o)
     }
 }
@@ -491,7 +724,16 @@ pub struct TransformerEncoderLayer {
 
 impl TransformerEncoderLayer {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(d_model: usize, nhead: usize, dim_feedforward: usize, dropout: f64, gelu: bool, layer_norm_eps: f64, batch_first: bool, norm_first: bool) -> Result<Self> {
+    pub fn new(
+        d_model: usize,
+        nhead: usize,
+        dim_feedforward: usize,
+        dropout: f64,
+        gelu: bool,
+        layer_norm_eps: f64,
+        batch_first: bool,
+        norm_first: bool,
+    ) -> Result<Self> {
         Ok(TransformerEncoderLayer {
             self_attn: MultiheadAttention::new(d_model, nhead, true, batch_first)?,
             linear1: Linear::new(d_model, dim_feedforward, true)?,
@@ -506,15 +748,26 @@ impl TransformerEncoderLayer {
         })
     }
     fn sa(&self, x: &Tensor, mask: Option<&Tensor>, causal: bool) -> Result<Tensor> {
-        self.dropout1.forward(&self.self_attn.forward_qkv(x, x, x, mask, causal)?)
+        self.dropout1
+            .forward(&self.self_attn.forward_qkv(x, x, x, mask, causal)?)
     }
     fn ff(&self, x: &Tensor) -> Result<Tensor> {
         let h = self.linear1.forward(x)?;
-        let h = if self.gelu { h.gelu("none")? } else { h.relu()? };
-        self.dropout2.forward(&self.linear2.forward(&self.dropout.forward(&h)?)?)
+        let h = if self.gelu {
+            h.gelu("none")?
+        } else {
+            h.relu()?
+        };
+        self.dropout2
+            .forward(&self.linear2.forward(&self.dropout.forward(&h)?)?)
     }
     /// With an optional attention mask and causal flag.
-    pub fn forward_masked(&self, x: &Tensor, mask: Option<&Tensor>, causal: bool) -> Result<Tensor> {
+    pub fn forward_masked(
+        &self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        causal: bool,
+    ) -> Result<Tensor> {
         if self.norm_first {
             let x = x.add(&self.sa(&self.norm1.forward(x)?, mask, causal)?)?;
             x.add(&self.ff(&self.norm2.forward(&x)?)?)

@@ -13,7 +13,12 @@ pub struct CrossEntropyLoss {
 }
 impl Default for CrossEntropyLoss {
     fn default() -> Self {
-        CrossEntropyLoss { weight: None, ignore_index: -100, reduction: "mean".into(), label_smoothing: 0.0 }
+        CrossEntropyLoss {
+            weight: None,
+            ignore_index: -100,
+            reduction: "mean".into(),
+            label_smoothing: 0.0,
+        }
     }
 }
 impl CrossEntropyLoss {
@@ -21,7 +26,14 @@ impl CrossEntropyLoss {
         Self::default()
     }
     pub fn forward(&self, input: &Tensor, target: &Tensor) -> Result<Tensor> {
-        F::cross_entropy(input, target, self.weight.as_ref(), self.ignore_index, &self.reduction, self.label_smoothing)
+        F::cross_entropy(
+            input,
+            target,
+            self.weight.as_ref(),
+            self.ignore_index,
+            &self.reduction,
+            self.label_smoothing,
+        )
     }
 }
 
@@ -32,7 +44,9 @@ pub struct MSELoss {
 }
 impl Default for MSELoss {
     fn default() -> Self {
-        MSELoss { reduction: "mean".into() }
+        MSELoss {
+            reduction: "mean".into(),
+        }
     }
 }
 impl MSELoss {
@@ -50,11 +64,21 @@ pub struct BCEWithLogitsLoss {
 }
 impl Default for BCEWithLogitsLoss {
     fn default() -> Self {
-        BCEWithLogitsLoss { weight: None, pos_weight: None, reduction: "mean".into() }
+        BCEWithLogitsLoss {
+            weight: None,
+            pos_weight: None,
+            reduction: "mean".into(),
+        }
     }
 }
 impl BCEWithLogitsLoss {
     pub fn forward(&self, input: &Tensor, target: &Tensor) -> Result<Tensor> {
-        F::binary_cross_entropy_with_logits(input, target, self.weight.as_ref(), self.pos_weight.as_ref(), &self.reduction)
+        F::binary_cross_entropy_with_logits(
+            input,
+            target,
+            self.weight.as_ref(),
+            self.pos_weight.as_ref(),
+            &self.reduction,
+        )
     }
 }

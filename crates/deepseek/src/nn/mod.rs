@@ -8,9 +8,12 @@ mod module;
 
 pub use deepseek_derive::Module;
 pub use layers::{
-    AvgPool2d, BatchNorm, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Dropout, Embedding, Forward, Gru, Layer, LayerNorm, Linear, Lstm,
-    MaxPool2d, MultiheadAttention, ReLU, RmsNorm, RnnConfig, RnnWeights, Sequential, Tanh, TransformerEncoderLayer, GELU,
+    AvgPool2d, BatchNorm, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Dropout, Embedding, Forward,
+    Gru, Layer, LayerNorm, Linear, Lstm, MaxPool2d, MultiheadAttention, ReLU, RmsNorm, RnnConfig,
+    RnnWeights, Sequential, Tanh, TransformerEncoderLayer, GELU,
 };
 pub use loss::{BCEWithLogitsLoss, CrossEntropyLoss, MSELoss};
-pub use module::{join, load_safetensors, save_safetensors, write_atomic, TrainFlag, Visit, Visitor};
 pub use module::Module;
+pub use module::{
+    join, load_safetensors, save_safetensors, write_atomic, TrainFlag, Visit, Visitor,
+};

@@ -96,7 +96,10 @@ impl Visitor for Collect {
 }
 
 fn collect(m: &(impl Visit + ?Sized)) -> Collect {
-    let mut c = Collect { params: Vec::new(), buffers: Vec::new() };
+    let mut c = Collect {
+        params: Vec::new(),
+        buffers: Vec::new(),
+    };
     m.visit("", &mut c);
     c
 }
@@ -119,7 +122,10 @@ pub trait Module: Visit {
     }
     /// Parameters in field order (handles shared with the module: updates are visible).
     fn parameters(&self) -> Vec<Tensor> {
-        self.named_parameters().into_iter().map(|(_, t)| t).collect()
+        self.named_parameters()
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
     }
     /// Buffers (running statistics, ...) with their names.
     fn named_buffers(&self) -> Vec<(String, Tensor)> {
@@ -128,7 +134,11 @@ pub trait Module: Visit {
     /// Parameters and buffers by name (PyTorch's `state_dict`).
     fn state_dict(&self) -> BTreeMap<String, Tensor> {
         let c = collect(self);
-        c.params.into_iter().chain(c.buffers).map(|(n, t)| (n, t.detach())).collect()
+        c.params
+            .into_iter()
+            .chain(c.buffers)
+            .map(|(n, t)| (n, t.detach()))
+            .collect()
     }
     /// Copies values into the module's tensors in place. With `strict`, missing and
     /// unexpected keys are errors; a shape mismatch always is.
@@ -193,7 +203,8 @@ pub trait Module: Visit {
         Self: Sized,
     {
         let sd = load_safetensors(path.as_ref())?;
-        self.load_state_dict(&sd, true).map_err(|e| Error::io(path.as_ref().display().to_string(), e.to_string()))
+        self.load_state_dict(&sd, true)
+            .map_err(|e| Error::io(path.as_ref().display().to_string(), e.to_string()))
     }
 }
 
@@ -231,17 +242,51 @@ pub(crate) fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
 }
 
 /// A tensor from little-endian bytes.
-pub(crate) fn tensor_from_bytes(d: safetensors::Dtype, shape: &[usize], b: &[u8]) -> std::result::Result<Tensor, String> {
+pub(crate) fn tensor_from_bytes(
+    d: safetensors::Dtype,
+    shape: &[usize],
+    b: &[u8],
+) -> std::result::Result<Tensor, String> {
     use safetensors::Dtype as S;
     let t = match d {
         S::BOOL => Tensor::from_vec(b.iter().map(|&x| x != 0).collect::<Vec<bool>>(), shape),
         S::U8 => Tensor::from_vec(b.to_vec(), shape),
-        S::I32 => Tensor::from_vec(b.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>(), shape),
-        S::I64 => Tensor::from_vec(b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>(), shape),
-        S::F16 => Tensor::from_vec(b.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]])).collect::<Vec<_>>(), shape),
-        S::BF16 => Tensor::from_vec(b.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]])).collect::<Vec<_>>(), shape),
-        S::F32 => Tensor::from_vec(b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>(), shape),
-        S::F64 => Tensor::from_vec(b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>(), shape),
+        S::I32 => Tensor::from_vec(
+            b.chunks_exact(4)
+                .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+                .collect::<Vec<_>>(),
+            shape,
+        ),
+        S::I64 => Tensor::from_vec(
+            b.chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                .collect::<Vec<_>>(),
+            shape,
+        ),
+        S::F16 => Tensor::from_vec(
+            b.chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]))
+                .collect::<Vec<_>>(),
+            shape,
+        ),
+        S::BF16 => Tensor::from_vec(
+            b.chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]))
+                .collect::<Vec<_>>(),
+            shape,
+        ),
+        S::F32 => Tensor::from_vec(
+            b.chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect::<Vec<_>>(),
+            shape,
+        ),
+        S::F64 => Tensor::from_vec(
+            b.chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                .collect::<Vec<_>>(),
+            shape,
+        ),
         other => return Err(format!("unsupported dtype {other:?}")),
     };
     t.map_err(|e| e.to_string())
@@ -252,15 +297,20 @@ pub(crate) fn tensor_from_bytes(d: safetensors::Dtype, shape: &[usize], b: &[u8]
 pub fn save_safetensors(tensors: &BTreeMap<String, Tensor>, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let p = path.display().to_string();
-    let data: Vec<(String, Vec<u8>, DType, Vec<usize>)> =
-        tensors.iter().map(|(k, t)| Ok((k.clone(), tensor_bytes(t)?, t.dtype(), t.shape().to_vec()))).collect::<Result<_>>()?;
+    let data: Vec<(String, Vec<u8>, DType, Vec<usize>)> = tensors
+        .iter()
+        .map(|(k, t)| Ok((k.clone(), tensor_bytes(t)?, t.dtype(), t.shape().to_vec())))
+        .collect::<Result<_>>()?;
     let views: Vec<(String, safetensors::tensor::TensorView)> = data
         .iter()
         .map(|(k, b, d, s)| {
-            safetensors::tensor::TensorView::new(st_dtype(*d), s.clone(), b).map(|v| (k.clone(), v)).map_err(|e| Error::io(&p, e.to_string()))
+            safetensors::tensor::TensorView::new(st_dtype(*d), s.clone(), b)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| Error::io(&p, e.to_string()))
         })
         .collect::<Result<_>>()?;
-    let bytes = safetensors::tensor::serialize(views, None).map_err(|e| Error::io(&p, e.to_string()))?;
+    let bytes =
+        safetensors::tensor::serialize(views, None).map_err(|e| Error::io(&p, e.to_string()))?;
     write_atomic(path, &bytes)
 }
 
@@ -268,8 +318,15 @@ pub fn save_safetensors(tensors: &BTreeMap<String, Tensor>, path: impl AsRef<Pat
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let p = path.display().to_string();
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|s| s.to_str()).unwrap_or("file"), std::process::id()));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|s| s.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
     let res = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -292,10 +349,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn load_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
     let p = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| Error::io(&p, format!("cannot read: {e}")))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| Error::io(&p, format!("not a valid safetensors file: {e}")))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::io(&p, format!("not a valid safetensors file: {e}")))?;
     let mut out = HashMap::new();
     for (name, v) in st.tensors() {
-        let t = tensor_from_bytes(v.dtype(), v.shape(), v.data()).map_err(|e| Error::io(&p, format!("tensor {name}: {e}")))?;
+        let t = tensor_from_bytes(v.dtype(), v.shape(), v.data())
+            .map_err(|e| Error::io(&p, format!("tensor {name}: {e}")))?;
         out.insert(name, t);
     }
     Ok(out)

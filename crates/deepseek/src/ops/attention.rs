@@ -119,7 +119,7 @@ pub fn mha(
             query.shape()
         );
     }
-    if num_heads == 0 || embed_dim % num_heads != 0 {
+    if num_heads == 0 || !embed_dim.is_multiple_of(num_heads) {
         return Err(Error::value(
             "multi_head_attention",
             format!("embed_dim {embed_dim} must be divisible by num_heads {num_heads}"),

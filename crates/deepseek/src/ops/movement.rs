@@ -379,7 +379,7 @@ impl Tensor {
         }
         let n = self.shape()[self.dim(dim)?];
         let mut sizes = vec![size; n / size];
-        if n % size != 0 {
+        if !n.is_multiple_of(size) {
             sizes.push(n % size);
         }
         self.split_sizes(&sizes, dim)
@@ -404,7 +404,7 @@ impl Tensor {
     /// Constant padding like `F.pad`: `pad` lists (before, after) pairs from the last dim
     /// backwards.
     pub fn pad(&self, pad: &[usize], value: f64) -> Result<Tensor> {
-        if pad.len() % 2 != 0 || pad.len() / 2 > self.rank() {
+        if !pad.len().is_multiple_of(2) || pad.len() / 2 > self.rank() {
             bail_value!(
                 "pad",
                 "padding length {} must be even and at most 2 * rank ({}) for shape {:?}",

@@ -79,7 +79,7 @@ pub(crate) fn layer_norm_backward(
     };
     let x = ctx.saved(0);
     let shape = x.shape().to_vec();
-    let rows = if n == 0 { 0 } else { x.numel() / n };
+    let rows = x.numel().checked_div(n).unwrap_or(0);
     let x2 = x.reshape(&[rows, n])?;
     let g2 = g.reshape(&[rows, n])?;
     let (mean, rstd) = if ctx.create_graph {
@@ -239,7 +239,7 @@ pub fn group_norm(
     bias: Option<&Tensor>,
     eps: f64,
 ) -> Result<Tensor> {
-    if x.rank() < 2 || num_groups == 0 || x.shape()[1] % num_groups != 0 {
+    if x.rank() < 2 || num_groups == 0 || !x.shape()[1].is_multiple_of(num_groups) {
         bail_shape!(
             "group_norm",
             "expected input [N, C, ...] with C divisible by num_groups={num_groups}, got {:?}",

@@ -115,10 +115,18 @@ impl AdamKernel {
     fn body<F: Real, const AMSGRAD: bool>(&self, p: &mut [F], g: &[F], s: &mut [&mut [f32]]) {
         let n = p.len();
         let g = &g[..n];
-        let (l2, decay, w1) = (c::<F>(self.l2), c::<F>(self.decay), c::<F>(self.one_m_beta1));
+        let (l2, decay, w1) = (
+            c::<F>(self.l2),
+            c::<F>(self.decay),
+            c::<F>(self.one_m_beta1),
+        );
         let small = self.one_m_beta1 < 0.5;
         let (b2, w2) = (c::<F>(self.beta2), c::<F>(self.one_m_beta2));
-        let (bc2, eps, nss) = (c::<F>(self.bias_correction2_sqrt), c::<F>(self.eps), c::<F>(self.neg_step_size));
+        let (bc2, eps, nss) = (
+            c::<F>(self.bias_correction2_sqrt),
+            c::<F>(self.eps),
+            c::<F>(self.neg_step_size),
+        );
         let (m, rest) = s.split_at_mut(1);
         let m = &mut m[0][..n];
         let (v, rest) = rest.split_at_mut(1);

@@ -843,36 +843,3 @@ mod tests {
         assert!(Sgd::new(vec![i], SgdConfig::default()).is_err());
     }
 }
-
-#[cfg(test)]
-mod bench_tmp {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn bench_steps() {
-        let shapes: [&[usize]; 7] = [&[10000, 512], &[2048, 512], &[2048, 512], &[2048], &[2048], &[10000, 512], &[10000]];
-        let ps: Vec<Tensor> = shapes.iter().map(|s| Tensor::randn(s, crate::DType::F32).unwrap().requires_grad_(true).unwrap()).collect();
-        for p in &ps {
-            p.set_grad(Some(Tensor::randn(p.shape(), crate::DType::F32).unwrap())).unwrap();
-        }
-        let mut opts: Vec<(&str, Box<dyn Optimizer>)> = vec![
-            ("Adam", Box::new(Adam::new(ps.clone(), AdamConfig::default()).unwrap())),
-            ("AdamW", Box::new(AdamW::new(ps.clone(), AdamConfig::adamw_default()).unwrap())),
-            ("SGD-mom", Box::new(Sgd::new(ps.clone(), SgdConfig { momentum: 0.9, ..Default::default() }).unwrap())),
-            ("RMSprop", Box::new(RmsProp::new(ps.clone(), RmsPropConfig { lr: 1e-3, ..Default::default() }).unwrap())),
-        ];
-        for (name, o) in opts.iter_mut() {
-            for _ in 0..3 {
-                o.step().unwrap();
-            }
-            let mut ts = vec![];
-            for _ in 0..10 {
-                let t = std::time::Instant::now();
-                o.step().unwrap();
-                ts.push(t.elapsed().as_secs_f64());
-            }
-            ts.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            eprintln!("{name} median ms {}", ts[5] * 1e3);
-        }
-    }
-}

@@ -79,10 +79,19 @@ struct RmsPropKernel {
 impl RmsPropKernel {
     /// The update with the variant fixed at compile time, so the loop vectorises.
     #[inline(always)]
-    fn body<F: Real, const CENTERED: bool, const MOMENTUM: bool>(&self, p: &mut [F], g: &[F], s: &mut [&mut [f32]]) {
+    fn body<F: Real, const CENTERED: bool, const MOMENTUM: bool>(
+        &self,
+        p: &mut [F],
+        g: &[F],
+        s: &mut [&mut [f32]],
+    ) {
         let n = p.len();
         let g = &g[..n];
-        let (wd, alpha, w) = (c::<F>(self.weight_decay), c::<F>(self.alpha), c::<F>(1.0 - self.alpha));
+        let (wd, alpha, w) = (
+            c::<F>(self.weight_decay),
+            c::<F>(self.alpha),
+            c::<F>(1.0 - self.alpha),
+        );
         let small = 1.0 - self.alpha < 0.5;
         let (eps, mom, neg_lr) = (c::<F>(self.eps), c::<F>(self.momentum), c::<F>(-self.lr));
         let (sq, rest) = s.split_at_mut(1);

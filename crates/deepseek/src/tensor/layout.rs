@@ -274,7 +274,7 @@ pub fn infer_shape(op: &str, shape: &[isize], numel: usize, from: &[usize]) -> R
     }
     let mut out: Vec<usize> = shape.iter().map(|&s| s.max(0) as usize).collect();
     if let Some(i) = infer {
-        if known == 0 || numel % known != 0 {
+        if known == 0 || !numel.is_multiple_of(known) {
             bail_shape!(
                 op,
                 "shape {shape:?} is invalid for input of shape {from:?} ({numel} elements)"

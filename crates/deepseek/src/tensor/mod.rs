@@ -265,7 +265,7 @@ impl Tensor {
     }
     /// Backward from a scalar: accumulates d(self)/d(leaf) into every leaf's `.grad()`.
     pub fn backward(&self) -> Result<()> {
-        autograd::backward(&[self.clone()], &[None], false, false)
+        autograd::backward(std::slice::from_ref(self), &[None], false, false)
     }
     /// Backward with an explicit output gradient and PyTorch's `retain_graph`/`create_graph`.
     pub fn backward_with(
@@ -275,7 +275,7 @@ impl Tensor {
         create_graph: bool,
     ) -> Result<()> {
         autograd::backward(
-            &[self.clone()],
+            std::slice::from_ref(self),
             &[grad.cloned()],
             retain_graph || create_graph,
             create_graph,
@@ -322,16 +322,6 @@ impl Tensor {
             ));
         }
         Ok(self.to_vec_f64()?[0])
-    }
-    /// Runs `f` over the contiguous elements of this tensor's data.
-    pub(crate) fn with_contiguous_cpu<R>(
-        &self,
-        f: impl FnOnce(&CpuStorage, usize) -> R,
-    ) -> Result<R> {
-        let c = self.contiguous()?;
-        let g = c.read();
-        let Storage::Cpu(s) = &*g;
-        Ok(f(s, c.0.layout.offset))
     }
 }
 

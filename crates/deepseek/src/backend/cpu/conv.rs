@@ -200,6 +200,7 @@ pub fn conv2d_fwd<T: Copy + Default + Send + Sync + 'static>(
 }
 
 /// Backward: given dy, returns (dx, dw).
+#[allow(clippy::too_many_arguments)]
 pub fn conv2d_bwd<T>(
     x: &[T],
     w: &[T],
@@ -216,7 +217,6 @@ where
     let (k, l, og) = (gm.k(), gm.l(), gm.og());
     let xs = gm.c * gm.h * gm.w;
     let wn = gm.o * k;
-    let nt = threads::get_num_threads();
     let mut dx = vec![T::default(); if need_dx { gm.n * xs } else { 0 }];
     let per_image = |i: usize, dxi: Option<&mut [T]>, dw: &mut [T]| {
         let xi = &x[i * xs..(i + 1) * xs];

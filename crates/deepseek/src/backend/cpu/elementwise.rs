@@ -186,15 +186,7 @@ fn unary_float<T: Float>(op: UnaryOp, v: &[T], l: &Layout) -> Vec<T> {
                 r
             }
         }),
-        Relu => map_unary(v, l, |x: T| {
-            if x > zero {
-                x
-            } else if x.is_nan() {
-                x
-            } else {
-                zero
-            }
-        }),
+        Relu => map_unary(v, l, |x: T| if x > zero || x.is_nan() { x } else { zero }),
         Sigmoid => map_unary(v, l, |x: T| one / (one + (-x).exp_())),
         Tanh => map_unary(v, l, |x: T| x.tanh_()),
         Gelu => map_unary(v, l, |x: T| {
@@ -343,6 +335,7 @@ pub fn unary(op: UnaryOp, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
     })
 }
 
+#[allow(clippy::eq_op)]
 fn binary_num<T>(
     op: BinaryOp,
     a: &[T],

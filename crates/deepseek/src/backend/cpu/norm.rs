@@ -6,7 +6,7 @@ use super::threads::simd;
 
 /// Softmax (or log-softmax) of each row of `n` elements.
 pub fn softmax_rows<T: Float>(x: &[T], n: usize, log: bool) -> Vec<T> {
-    let rows = if n == 0 { 0 } else { x.len() / n };
+    let rows = x.len().checked_div(n).unwrap_or(0);
     let mut out = vec![T::zero(); x.len()];
     if n == 0 {
         return out;
@@ -56,7 +56,7 @@ pub fn layer_norm_rows<T: Float>(
     b: Option<&[T]>,
     eps: f64,
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
-    let rows = if n == 0 { 0 } else { x.len() / n };
+    let rows = x.len().checked_div(n).unwrap_or(0);
     let mut out = vec![T::zero(); x.len()];
     let mut stats = vec![(T::zero(), T::zero()); rows];
     let eps = T::c(eps);

@@ -145,6 +145,7 @@ fn arg_typed<T: Element>(v: &[T], l: &Layout, dims: &[usize], is_max: bool) -> V
     out
 }
 
+#[allow(clippy::bool_comparison)]
 /// Reduces `dims` of a layout; the result is contiguous with the reduced dims removed.
 pub fn reduce(op: ReduceOp, s: &CpuStorage, l: &Layout, dims: &[usize]) -> Result<CpuStorage> {
     use ReduceOp::*;

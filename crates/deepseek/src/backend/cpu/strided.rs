@@ -1,5 +1,6 @@
 //! Iteration over strided layouts: dims are coalesced, the innermost run is handed to a
 //! closure as (offset, stride, length) so contiguous and broadcast runs vectorise.
+#![allow(clippy::needless_range_loop)]
 
 use std::mem::MaybeUninit;
 
