@@ -18,6 +18,7 @@ extern crate self as deepseek;
 
 pub mod autograd;
 pub mod backend;
+pub mod data;
 mod error;
 pub mod nn;
 pub mod ops;
