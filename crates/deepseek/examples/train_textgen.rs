@@ -35,7 +35,9 @@ fn parse() -> std::result::Result<Args, String> {
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < v.len() {
-        let val = v.get(i + 1).ok_or_else(|| format!("missing value after {}", v[i]))?;
+        let val = v
+            .get(i + 1)
+            .ok_or_else(|| format!("missing value after {}", v[i]))?;
         let bad = |e: &dyn std::fmt::Display| format!("bad value {val:?} for {}: {e}", v[i]);
         match v[i].as_str() {
             "--steps" => a.steps = val.parse().map_err(|e| bad(&e))?,
@@ -81,17 +83,37 @@ impl Model {
         })
     }
     fn params(&self) -> Vec<Tensor> {
-        vec![self.emb.clone(), self.w_ih.clone(), self.w_hh.clone(), self.b_ih.clone(), self.b_hh.clone(), self.fc_w.clone(), self.fc_b.clone()]
+        vec![
+            self.emb.clone(),
+            self.w_ih.clone(),
+            self.w_hh.clone(),
+            self.b_ih.clone(),
+            self.b_hh.clone(),
+            self.fc_w.clone(),
+            self.fc_b.clone(),
+        ]
     }
     /// Logits [B, T, V] and the final (h, c) for token ids [B, T].
-    fn forward(&self, x: &Tensor, state: Option<(Tensor, Tensor)>) -> Result<(Tensor, (Tensor, Tensor))> {
+    fn forward(
+        &self,
+        x: &Tensor,
+        state: Option<(Tensor, Tensor)>,
+    ) -> Result<(Tensor, (Tensor, Tensor))> {
         let (b, h) = (x.shape()[0], self.w_hh.shape()[1]);
         let e = Tensor::embedding(&self.emb, x, None)?;
         let (h0, c0) = match state {
             Some(s) => s,
-            None => (Tensor::zeros(&[1, b, h], DType::F32)?, Tensor::zeros(&[1, b, h], DType::F32)?),
+            None => (
+                Tensor::zeros(&[1, b, h], DType::F32)?,
+                Tensor::zeros(&[1, b, h], DType::F32)?,
+            ),
         };
-        let w = [self.w_ih.clone(), self.w_hh.clone(), self.b_ih.clone(), self.b_hh.clone()];
+        let w = [
+            self.w_ih.clone(),
+            self.w_hh.clone(),
+            self.b_ih.clone(),
+            self.b_hh.clone(),
+        ];
         let (out, hn, cn) = F::lstm(&e, &h0, &c0, &w, 1, true)?;
         Ok((out.linear(&self.fc_w, Some(&self.fc_b))?, (hn, cn)))
     }
@@ -101,17 +123,28 @@ fn batch(data: &[i64], b: usize, t: usize) -> Result<(Tensor, Tensor)> {
     let mut xs = Vec::with_capacity(b * t);
     let mut ys = Vec::with_capacity(b * t);
     for _ in 0..b {
-        let off = Tensor::randint(0, (data.len() - t - 1) as i64, &[1], DType::I64)?.to_vec::<i64>()?[0] as usize;
+        let off = Tensor::randint(0, (data.len() - t - 1) as i64, &[1], DType::I64)?
+            .to_vec::<i64>()?[0] as usize;
         xs.extend_from_slice(&data[off..off + t]);
         ys.extend_from_slice(&data[off + 1..off + t + 1]);
     }
-    Ok((Tensor::from_vec(xs, &[b, t])?, Tensor::from_vec(ys, &[b * t])?))
+    Ok((
+        Tensor::from_vec(xs, &[b, t])?,
+        Tensor::from_vec(ys, &[b * t])?,
+    ))
 }
 
 fn loss_of(m: &Model, x: &Tensor, y: &Tensor) -> Result<Tensor> {
     let (logits, _) = m.forward(x, None)?;
     let v = logits.shape()[2];
-    F::cross_entropy(&logits.reshape(&[y.numel(), v])?, y, None, -100, "mean", 0.0)
+    F::cross_entropy(
+        &logits.reshape(&[y.numel(), v])?,
+        y,
+        None,
+        -100,
+        "mean",
+        0.0,
+    )
 }
 
 fn main() {
@@ -127,7 +160,11 @@ fn run() -> std::result::Result<(), String> {
         let p = format!("{}/{f}", a.data);
         let s = std::fs::read_to_string(&p).map_err(|e| format!("{p}: {e}"))?;
         if s.len() < a.seq + 2 {
-            return Err(format!("{p}: too short ({} bytes) for sequence length {}", s.len(), a.seq));
+            return Err(format!(
+                "{p}: too short ({} bytes) for sequence length {}",
+                s.len(),
+                a.seq
+            ));
         }
         Ok(s)
     };
@@ -135,11 +172,22 @@ fn run() -> std::result::Result<(), String> {
     let mut vocab: Vec<char> = train.chars().chain(val.chars()).collect();
     vocab.sort();
     vocab.dedup();
-    let encode = |s: &str| -> Vec<i64> { s.chars().map(|c| vocab.binary_search(&c).unwrap_or(0) as i64).collect() };
+    let encode = |s: &str| -> Vec<i64> {
+        s.chars()
+            .map(|c| vocab.binary_search(&c).unwrap_or(0) as i64)
+            .collect()
+    };
     let (tr, va) = (encode(&train), encode(&val));
     deepseek::manual_seed(a.seed);
     let m = Model::new(vocab.len(), a.hidden).map_err(|e| e.to_string())?;
-    let mut opt = Adam::new(m.params(), AdamConfig { lr: a.lr, ..Default::default() }).map_err(|e| e.to_string())?;
+    let mut opt = Adam::new(
+        m.params(),
+        AdamConfig {
+            lr: a.lr,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
     println!(
         "TextGenerator: vocab {}, hidden {}, batch {}, seq {}, Adam lr {}, {} threads; train {} chars, val {} chars",
         vocab.len(),
@@ -170,12 +218,18 @@ fn run() -> std::result::Result<(), String> {
         let loss = loss_of(&m, &x, &y).map_err(|e| e.to_string())?;
         let l = loss.item().map_err(|e| e.to_string())?;
         if !l.is_finite() {
-            return Err(format!("loss became {l} at step {step}; lower the learning rate"));
+            return Err(format!(
+                "loss became {l} at step {step}; lower the learning rate"
+            ));
         }
         loss.backward().map_err(|e| e.to_string())?;
         clip_grad_norm_(&m.params(), 1.0, 2.0).map_err(|e| e.to_string())?;
         opt.step().map_err(|e| e.to_string())?;
-        smooth = if step == 0 { l } else { 0.98 * smooth + 0.02 * l };
+        smooth = if step == 0 {
+            l
+        } else {
+            0.98 * smooth + 0.02 * l
+        };
         step += 1;
         if step % 100 == 0 {
             let v = eval(&m).map_err(|e| e.to_string())?;
@@ -189,7 +243,10 @@ fn run() -> std::result::Result<(), String> {
     }
     let v = eval(&m).map_err(|e| e.to_string())?;
     best_val = best_val.min(v);
-    println!("done: {step} steps in {:.1}s, final val loss {v:.4} nats/char (best {best_val:.4})", start.elapsed().as_secs_f64());
+    println!(
+        "done: {step} steps in {:.1}s, final val loss {v:.4} nats/char (best {best_val:.4})",
+        start.elapsed().as_secs_f64()
+    );
     // Sample 400 characters, temperature 0.8, starting from a newline.
     let _g = deepseek::no_grad();
     let mut state = None;
@@ -199,8 +256,15 @@ fn run() -> std::result::Result<(), String> {
         let x = Tensor::from_vec(vec![cur], &[1, 1]).map_err(|e| e.to_string())?;
         let (logits, s) = m.forward(&x, state).map_err(|e| e.to_string())?;
         state = Some(s);
-        let p = logits.reshape(&[vocab.len()]).and_then(|l| l.mul_scalar(1.0 / 0.8)).and_then(|l| l.softmax(0)).and_then(|p| p.to_vec::<f32>()).map_err(|e| e.to_string())?;
-        let u = Tensor::rand(&[1], DType::F64).and_then(|t| t.item()).map_err(|e| e.to_string())?;
+        let p = logits
+            .reshape(&[vocab.len()])
+            .and_then(|l| l.mul_scalar(1.0 / 0.8))
+            .and_then(|l| l.softmax(0))
+            .and_then(|p| p.to_vec::<f32>())
+            .map_err(|e| e.to_string())?;
+        let u = Tensor::rand(&[1], DType::F64)
+            .and_then(|t| t.item())
+            .map_err(|e| e.to_string())?;
         let mut acc = 0.0;
         cur = (p.len() - 1) as i64;
         for (i, &q) in p.iter().enumerate() {

@@ -24,6 +24,7 @@ pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod tensor;
+pub mod train;
 
 pub use autograd::{enable_grad, is_grad_enabled, no_grad, set_grad_enabled, with_no_grad};
 pub use backend::cpu::threads::{get_num_threads, set_num_threads};

@@ -220,7 +220,8 @@ fn gradcheck(gen: &mut Generator, inputs: &[Tensor], f: MultiFn) -> Res<()> {
     let Some(loss) = loss else {
         return Err("no output requires grad".into());
     };
-    loss.backward().map_err(|e| format!("backward failed: {e}"))?;
+    loss.backward()
+        .map_err(|e| format!("backward failed: {e}"))?;
     let mut analytic = Vec::new();
     for &i in &float_idx {
         analytic.push(match leaves[i].grad() {
@@ -289,13 +290,29 @@ fn gradcheck(gen: &mut Generator, inputs: &[Tensor], f: MultiFn) -> Res<()> {
 /// `s = sum_i <g_i, v_i>` is differentiated again (both through `autograd::grad` and through
 /// `backward_with(.., create_graph=true)` + `.grad()`), and compared with central differences
 /// of `s` computed from first gradients.
-fn gradgradcheck(gen: &mut Generator, inputs: &[Tensor], f: &dyn Fn(&[Tensor]) -> Result<Tensor>) -> Res<()> {
+fn gradgradcheck(
+    gen: &mut Generator,
+    inputs: &[Tensor],
+    f: &dyn Fn(&[Tensor]) -> Result<Tensor>,
+) -> Res<()> {
     let e = |e: deepseek::Error| e.to_string();
+    let fi: Vec<usize> = (0..inputs.len())
+        .filter(|&i| inputs[i].dtype().is_float())
+        .collect();
+    let floats = |l: &[Tensor]| -> Vec<Tensor> { fi.iter().map(|&i| l[i].clone()).collect() };
     let out0 = f(&make_leaves(inputs)).map_err(e)?;
-    let cot = t((0..out0.numel()).map(|_| gen.normal()).collect(), out0.shape());
-    let vs: Vec<Tensor> = inputs
+    let cot = t(
+        (0..out0.numel()).map(|_| gen.normal()).collect(),
+        out0.shape(),
+    );
+    let vs: Vec<Tensor> = fi
         .iter()
-        .map(|x| t((0..x.numel()).map(|_| gen.normal()).collect(), x.shape()))
+        .map(|&i| {
+            t(
+                (0..inputs[i].numel()).map(|_| gen.normal()).collect(),
+                inputs[i].shape(),
+            )
+        })
         .collect();
     let s_of = |g: &[Option<Tensor>]| -> Result<Option<Tensor>> {
         let mut s: Option<Tensor> = None;
@@ -314,7 +331,7 @@ fn gradgradcheck(gen: &mut Generator, inputs: &[Tensor], f: &dyn Fn(&[Tensor]) -
     let s_value = |xs: &[Tensor]| -> Res<f64> {
         let l = make_leaves(xs);
         let loss = f(&l).and_then(|o| o.mul(&cot)?.sum_all()).map_err(e)?;
-        let g = deepseek::autograd::grad(&[loss], &l, &[None], false, false).map_err(e)?;
+        let g = deepseek::autograd::grad(&[loss], &floats(&l), &[None], false, false).map_err(e)?;
         let mut s = 0.0;
         for (gi, vi) in g.iter().zip(&vs) {
             if let Some(gi) = gi {
@@ -327,18 +344,22 @@ fn gradgradcheck(gen: &mut Generator, inputs: &[Tensor], f: &dyn Fn(&[Tensor]) -
     // Mode A: autograd::grad with create_graph, then autograd::grad again.
     let l = make_leaves(inputs);
     let loss = f(&l).and_then(|o| o.mul(&cot)?.sum_all()).map_err(e)?;
-    let g = deepseek::autograd::grad(&[loss], &l, &[None], true, true)
+    let g = deepseek::autograd::grad(&[loss], &floats(&l), &[None], true, true)
         .map_err(|x| format!("first grad (create_graph) failed: {x}"))?;
     let s = s_of(&g).map_err(e)?.ok_or("no first gradient")?;
     if !s.requires_grad() {
         return Err("the create_graph gradient does not require grad".into());
     }
-    let hv_a = deepseek::autograd::grad(&[s], &l, &[None], false, false)
+    let hv_a = deepseek::autograd::grad(&[s], &floats(&l), &[None], false, false)
         .map_err(|x| format!("second grad failed: {x}"))?;
 
     // Mode B: backward_with(create_graph) into .grad(), then backward through those grads.
-    let l = make_leaves(inputs);
-    let loss = f(&l).and_then(|o| o.mul(&cot)?.sum_all()).map_err(e)?;
+    let l = floats(&make_leaves(inputs));
+    let mut all = make_leaves(inputs);
+    for (k, &i) in fi.iter().enumerate() {
+        all[i] = l[k].clone();
+    }
+    let loss = f(&all).and_then(|o| o.mul(&cot)?.sum_all()).map_err(e)?;
     loss.backward_with(None, false, true)
         .map_err(|x| format!("backward_with(create_graph) failed: {x}"))?;
     let g: Vec<Option<Tensor>> = l.iter().map(|x| x.grad()).collect();
@@ -346,14 +367,19 @@ fn gradgradcheck(gen: &mut Generator, inputs: &[Tensor], f: &dyn Fn(&[Tensor]) -
         x.zero_grad();
     }
     let s = s_of(&g).map_err(e)?.ok_or("no first gradient")?;
-    s.backward().map_err(|x| format!("backward through .grad() failed: {x}"))?;
+    s.backward()
+        .map_err(|x| format!("backward through .grad() failed: {x}"))?;
     let hv_b: Vec<Option<Tensor>> = l.iter().map(|x| x.grad()).collect();
 
     let mut bad = Vec::new();
-    for i in 0..inputs.len() {
+    for (k, &i) in fi.iter().enumerate() {
         let base = inputs[i].to_vec_f64().unwrap();
-        let a: Vec<f64> = hv_a[i].as_ref().map_or(vec![0.0; base.len()], |g| g.to_vec_f64().unwrap());
-        let b: Vec<f64> = hv_b[i].as_ref().map_or(vec![0.0; base.len()], |g| g.to_vec_f64().unwrap());
+        let a: Vec<f64> = hv_a[k]
+            .as_ref()
+            .map_or(vec![0.0; base.len()], |g| g.to_vec_f64().unwrap());
+        let b: Vec<f64> = hv_b[k]
+            .as_ref()
+            .map_or(vec![0.0; base.len()], |g| g.to_vec_f64().unwrap());
         for j in 0..base.len() {
             let mut v = base.clone();
             v[j] = base[j] + EPS;
@@ -433,7 +459,12 @@ impl Checker {
         self.record(name, inputs, r);
     }
     fn finish(self) {
-        eprintln!("{}: {} cases, {} failed", self.test, self.n, self.fails.len());
+        eprintln!(
+            "{}: {} cases, {} failed",
+            self.test,
+            self.n,
+            self.fails.len()
+        );
         if !self.fails.is_empty() {
             panic!(
                 "{}: {} of {} gradchecks failed:\n  {}",
@@ -507,7 +538,9 @@ fn unary_ops() {
         ("rsqrt", Dom::Pos, |x| x.rsqrt()),
         ("abs", Dom::Away(&[0.0]), |x| x.abs()),
         ("sign", Dom::Away(&[0.0]), |x| x.sign()),
-        ("floor", Dom::Away(&[-2.0, -1.0, 0.0, 1.0, 2.0]), |x| x.floor()),
+        ("floor", Dom::Away(&[-2.0, -1.0, 0.0, 1.0, 2.0]), |x| {
+            x.floor()
+        }),
         ("relu", Dom::Away(&[0.0]), |x| x.relu()),
         ("F.relu", Dom::Away(&[0.0]), F::relu),
         ("sigmoid", Dom::Any, |x| x.sigmoid()),
@@ -519,7 +552,9 @@ fn unary_ops() {
         ("softplus(2,1)", Dom::Away(&[0.5]), |x| x.softplus(2.0, 1.0)),
         ("sin", Dom::Any, |x| x.sin()),
         ("cos", Dom::Any, |x| x.cos()),
-        ("reciprocal", Dom::Away(&[-0.2, -0.1, 0.0, 0.1, 0.2]), |x| x.reciprocal()),
+        ("reciprocal", Dom::Away(&[-0.2, -0.1, 0.0, 0.1, 0.2]), |x| {
+            x.reciprocal()
+        }),
         ("square", Dom::Any, |x| x.square()),
         ("erf", Dom::Any, |x| x.erf()),
         ("elu(1)", Dom::Away(&[0.0]), |x| x.elu(1.0)),
@@ -532,9 +567,15 @@ fn unary_ops() {
         ("powf(1.7)", Dom::Pos, |x| x.powf(1.7)),
         ("powf(0)", Dom::Any, |x| x.powf(0.0)),
         ("rpow_scalar(2)", Dom::Any, |x| x.rpow_scalar(2.0)),
-        ("clamp(-0.5,0.5)", Dom::Away(&[-0.5, 0.5]), |x| x.clamp(Some(-0.5), Some(0.5))),
-        ("clamp(min 0.3)", Dom::Away(&[0.3]), |x| x.clamp(Some(0.3), None)),
-        ("clamp(max -0.2)", Dom::Away(&[-0.2]), |x| x.clamp(None, Some(-0.2))),
+        ("clamp(-0.5,0.5)", Dom::Away(&[-0.5, 0.5]), |x| {
+            x.clamp(Some(-0.5), Some(0.5))
+        }),
+        ("clamp(min 0.3)", Dom::Away(&[0.3]), |x| {
+            x.clamp(Some(0.3), None)
+        }),
+        ("clamp(max -0.2)", Dom::Away(&[-0.2]), |x| {
+            x.clamp(None, Some(-0.2))
+        }),
         ("add_scalar", Dom::Any, |x| x.add_scalar(1.5)),
         ("sub_scalar", Dom::Any, |x| x.sub_scalar(0.7)),
         ("mul_scalar", Dom::Any, |x| x.mul_scalar(-2.5)),
@@ -588,18 +629,26 @@ fn binary_ops_with_broadcasting() {
             "pow" => (r.pos(&[2, 3]), r.randn(&[3, 2])),
             _ => (r.randn(&[2, 3]), r.randn(&[3, 2])),
         };
-        c.check(&format!("{name} (b transposed)"), &[a, b], |x| op(&x[0], &x[1].t()?));
+        c.check(&format!("{name} (b transposed)"), &[a, b], |x| {
+            op(&x[0], &x[1].t()?)
+        });
     }
     // Ties: the gradient is split in half, matching the central difference.
     let a = r.randn(&[2, 3]);
     let b = a.detach().contiguous_copy().unwrap();
-    c.check("maximum (ties)", &[a.clone(), b.clone()], |x| x[0].maximum(&x[1]));
+    c.check("maximum (ties)", &[a.clone(), b.clone()], |x| {
+        x[0].maximum(&x[1])
+    });
     c.check("minimum (ties)", &[a, b], |x| x[0].minimum(&x[1]));
     // A tensor used as both operands.
     let a = r.randn(&[3, 2]);
     c.check("mul(x, x)", &[a.clone()], |x| x[0].mul(&x[0]));
-    c.check("div(x, x+3)", &[a.clone()], |x| x[0].div(&x[0].square()?.add_scalar(3.0)?));
-    c.check("scalar comparisons", &[a], |x| x[0].maximum_scalar(0.05)?.add(&x[0].minimum_scalar(-0.05)?));
+    c.check("div(x, x+3)", &[a.clone()], |x| {
+        x[0].div(&x[0].square()?.add_scalar(3.0)?)
+    });
+    c.check("scalar comparisons", &[a], |x| {
+        x[0].maximum_scalar(0.05)?.add(&x[0].minimum_scalar(-0.05)?)
+    });
     c.finish();
 }
 
@@ -614,15 +663,29 @@ fn reductions() {
         let d = r.dims(s.len());
         let k = r.coin();
         let x = r.randn(&s);
-        c.check(&format!("sum_dim {d:?} keepdim={k}"), &[x.clone()], |x| x[0].sum_dim(&d, k));
-        c.check(&format!("mean_dim {d:?} keepdim={k}"), &[x.clone()], |x| x[0].mean_dim(&d, k));
-        c.check(&format!("amax {d:?} keepdim={k}"), &[x.clone()], |x| x[0].amax(&d, k));
-        c.check(&format!("amin {d:?} keepdim={k}"), &[x.clone()], |x| x[0].amin(&d, k));
-        c.check(&format!("logsumexp {d:?} keepdim={k}"), &[x.clone()], |x| x[0].logsumexp(&d, k));
+        c.check(&format!("sum_dim {d:?} keepdim={k}"), &[x.clone()], |x| {
+            x[0].sum_dim(&d, k)
+        });
+        c.check(&format!("mean_dim {d:?} keepdim={k}"), &[x.clone()], |x| {
+            x[0].mean_dim(&d, k)
+        });
+        c.check(&format!("amax {d:?} keepdim={k}"), &[x.clone()], |x| {
+            x[0].amax(&d, k)
+        });
+        c.check(&format!("amin {d:?} keepdim={k}"), &[x.clone()], |x| {
+            x[0].amin(&d, k)
+        });
+        c.check(&format!("logsumexp {d:?} keepdim={k}"), &[x.clone()], |x| {
+            x[0].logsumexp(&d, k)
+        });
         let d1 = r.dim(s.len());
         let xp = r.away(&s, &[0.0]);
-        c.check(&format!("prod_dim {d1} keepdim={k}"), &[xp.clone()], |x| x[0].prod_dim(d1, k));
-        c.check(&format!("prod_dims {d:?} keepdim={k}"), &[xp], |x| x[0].prod_dims(&d, k));
+        c.check(&format!("prod_dim {d1} keepdim={k}"), &[xp.clone()], |x| {
+            x[0].prod_dim(d1, k)
+        });
+        c.check(&format!("prod_dims {d:?} keepdim={k}"), &[xp], |x| {
+            x[0].prod_dims(&d, k)
+        });
         c.check(&format!("cumsum {d1}"), &[x.clone()], |x| x[0].cumsum(d1));
         c.check("sum_all", &[x.clone()], |x| x[0].sum_all());
         c.check("mean_all", &[x.clone()], |x| x[0].mean_all());
@@ -644,27 +707,43 @@ fn reductions() {
         }
         let x2 = r.randn(&s2);
         for corr in [0.0, 1.0] {
-            c.check(&format!("var_dim {d:?} correction={corr} keepdim={k}"), &[x2.clone()], |x| {
-                x[0].var_dim(Some(&d), corr, k)
-            });
-            c.check(&format!("std_dim {d:?} correction={corr} keepdim={k}"), &[x2.clone()], |x| {
-                x[0].std_dim(Some(&d), corr, k)
-            });
+            c.check(
+                &format!("var_dim {d:?} correction={corr} keepdim={k}"),
+                &[x2.clone()],
+                |x| x[0].var_dim(Some(&d), corr, k),
+            );
+            c.check(
+                &format!("std_dim {d:?} correction={corr} keepdim={k}"),
+                &[x2.clone()],
+                |x| x[0].std_dim(Some(&d), corr, k),
+            );
         }
-        c.check("var_dim (all)", &[x2.clone()], |x| x[0].var_dim(None, 1.0, false));
+        c.check("var_dim (all)", &[x2.clone()], |x| {
+            x[0].var_dim(None, 1.0, false)
+        });
         let xa = r.away(&s, &[0.0]);
         for ord in [2.0, 1.0, 3.0, 0.5, f64::INFINITY, f64::NEG_INFINITY] {
-            c.check(&format!("vector_norm ord={ord} {d:?}"), &[xa.clone()], |x| {
-                x[0].vector_norm(ord, Some(&d), k)
-            });
+            c.check(
+                &format!("vector_norm ord={ord} {d:?}"),
+                &[xa.clone()],
+                |x| x[0].vector_norm(ord, Some(&d), k),
+            );
         }
-        c.check("vector_norm (all)", &[xa], |x| x[0].vector_norm(2.0, None, false));
+        c.check("vector_norm (all)", &[xa], |x| {
+            x[0].vector_norm(2.0, None, false)
+        });
     }
     // Products with exact zeros (one zero, two zeros in a row).
     let x = t(vec![0.0, 1.5, -0.7, 2.0, 0.0, 0.0, -1.2, 0.8, 0.9], &[3, 3]);
-    c.check("prod_dim with zeros (dim 1)", &[x.clone()], |x| x[0].prod_dim(1, false));
-    c.check("prod_dim with zeros (dim 0)", &[x.clone()], |x| x[0].prod_dim(0, true));
-    c.check("prod_dims with zeros (all)", &[x], |x| x[0].prod_dims(&[0, 1], false));
+    c.check("prod_dim with zeros (dim 1)", &[x.clone()], |x| {
+        x[0].prod_dim(1, false)
+    });
+    c.check("prod_dim with zeros (dim 0)", &[x.clone()], |x| {
+        x[0].prod_dim(0, true)
+    });
+    c.check("prod_dims with zeros (all)", &[x], |x| {
+        x[0].prod_dims(&[0, 1], false)
+    });
     // Ties of two in amax/amin: the gradient is split evenly (= the central difference).
     let x = t(vec![1.0, 0.3, 1.0, -0.5, -0.5, 0.2], &[2, 3]);
     c.check("amax (2-way tie)", &[x.clone()], |x| x[0].amax(&[1], false));
@@ -683,50 +762,84 @@ fn views() {
         let rank = s.len();
         let x = r.randn(&s);
         let rev: Vec<usize> = s.iter().rev().copied().collect();
-        c.check(&format!("reshape {s:?}->{rev:?}"), &[x.clone()], |x| x[0].reshape(&rev));
+        c.check(&format!("reshape {s:?}->{rev:?}"), &[x.clone()], |x| {
+            x[0].reshape(&rev)
+        });
         let n = x.numel();
         c.check("reshape to 1-d", &[x.clone()], |x| x[0].reshape(&[n]));
         c.check("view(-1)", &[x.clone()], |x| x[0].view(&[-1]));
         let p = r.perm(rank);
-        c.check(&format!("permute {p:?}"), &[x.clone()], |x| x[0].permute(&p));
-        c.check(&format!("permute {p:?} + reshape"), &[x.clone()], |x| x[0].permute(&p)?.reshape(&[n]));
+        c.check(&format!("permute {p:?}"), &[x.clone()], |x| {
+            x[0].permute(&p)
+        });
+        c.check(&format!("permute {p:?} + reshape"), &[x.clone()], |x| {
+            x[0].permute(&p)?.reshape(&[n])
+        });
         let (d0, d1) = (r.dim(rank), r.dim(rank));
-        c.check(&format!("transpose {d0},{d1}"), &[x.clone()], |x| x[0].transpose(d0, d1));
-        c.check("contiguous of permuted", &[x.clone()], |x| x[0].permute(&p)?.contiguous());
+        c.check(&format!("transpose {d0},{d1}"), &[x.clone()], |x| {
+            x[0].transpose(d0, d1)
+        });
+        c.check("contiguous of permuted", &[x.clone()], |x| {
+            x[0].permute(&p)?.contiguous()
+        });
         // expand: some dims of size 1 grow, plus leading dims.
         let small: Vec<usize> = s.iter().map(|&v| if r.coin() { 1 } else { v }).collect();
         let mut big: Vec<usize> = (0..r.int(0, 2)).map(|_| r.int(1, 3)).collect();
         big.extend(small.iter().map(|&v| if v == 1 { r.int(1, 3) } else { v }));
         let xs = r.randn(&small);
-        c.check(&format!("expand {small:?}->{big:?}"), &[xs.clone()], |x| x[0].expand(&big));
-        c.check("expand + contiguous", &[xs.clone()], |x| x[0].expand(&big)?.contiguous());
-        c.check("expand_as", &[xs, r.randn(&big)], |x| x[0].expand_as(&x[1])?.mul(&x[1]));
+        c.check(&format!("expand {small:?}->{big:?}"), &[xs.clone()], |x| {
+            x[0].expand(&big)
+        });
+        c.check("expand + contiguous", &[xs.clone()], |x| {
+            x[0].expand(&big)?.contiguous()
+        });
+        c.check("expand_as", &[xs, r.randn(&big)], |x| {
+            x[0].expand_as(&x[1])?.mul(&x[1])
+        });
         // slices with steps and negative bounds.
         let d = r.dim(rank);
         let sz = s[(d + rank as isize) as usize % rank] as isize;
         let start = r.int(0, sz as usize - 1) as isize - if r.coin() { sz } else { 0 };
         let end = r.int(0, sz as usize) as isize + 1;
         let step = r.int(1, 3);
-        c.check(&format!("slice dim {d} {start}..{end} step {step}"), &[x.clone()], |x| {
-            x[0].slice(d, start, end, step)
-        });
-        c.check(&format!("slice of transposed dim {d} step {step}"), &[x.clone()], |x| {
-            x[0].transpose(0, -1)?.slice(d, start, end, step)?.contiguous()
-        });
+        c.check(
+            &format!("slice dim {d} {start}..{end} step {step}"),
+            &[x.clone()],
+            |x| x[0].slice(d, start, end, step),
+        );
+        c.check(
+            &format!("slice of transposed dim {d} step {step}"),
+            &[x.clone()],
+            |x| {
+                x[0].transpose(0, -1)?
+                    .slice(d, start, end, step)?
+                    .contiguous()
+            },
+        );
         let st = r.int(0, sz as usize - 1);
         let len = r.int(1, sz as usize - st);
-        c.check(&format!("narrow dim {d} {st}+{len}"), &[x.clone()], |x| x[0].narrow(d, st, len));
+        c.check(&format!("narrow dim {d} {st}+{len}"), &[x.clone()], |x| {
+            x[0].narrow(d, st, len)
+        });
         let i = r.int(0, sz as usize - 1) as isize - if r.coin() { sz } else { 0 };
-        c.check(&format!("select dim {d} index {i}"), &[x.clone()], |x| x[0].select(d, i));
+        c.check(&format!("select dim {d} index {i}"), &[x.clone()], |x| {
+            x[0].select(d, i)
+        });
         let u = r.int(0, rank) as isize;
-        c.check(&format!("unsqueeze {u}"), &[x.clone()], |x| x[0].unsqueeze(u));
-        c.check("unsqueeze + squeeze_dim", &[x.clone()], |x| x[0].unsqueeze(u)?.squeeze_dim(u));
+        c.check(&format!("unsqueeze {u}"), &[x.clone()], |x| {
+            x[0].unsqueeze(u)
+        });
+        c.check("unsqueeze + squeeze_dim", &[x.clone()], |x| {
+            x[0].unsqueeze(u)?.squeeze_dim(u)
+        });
         c.check("squeeze", &[x.clone()], |x| x[0].squeeze());
         let (a, b) = {
             let a = r.int(0, rank - 1);
             (a as isize, r.int(a, rank - 1) as isize)
         };
-        c.check(&format!("flatten {a}..{b}"), &[x.clone()], |x| x[0].flatten(a, b));
+        c.check(&format!("flatten {a}..{b}"), &[x.clone()], |x| {
+            x[0].flatten(a, b)
+        });
         c.check("t", &[r.randn(&s[..rank.min(2)])], |x| x[0].t());
         // A chain of views over one leaf.
         c.check("permute.slice.reshape chain", &[x], |x| {
@@ -758,7 +871,9 @@ fn copies_and_multi_output_movement() {
         c.check(&format!("cat dim {d} of {k}"), &xs, |x| Tensor::cat(x, d));
         let same: Vec<Tensor> = (0..k).map(|_| r.randn(&s)).collect();
         let sd = r.int(0, rank) as isize;
-        c.check(&format!("stack dim {sd} of {k}"), &same, |x| Tensor::stack(x, sd));
+        c.check(&format!("stack dim {sd} of {k}"), &same, |x| {
+            Tensor::stack(x, sd)
+        });
         let x = r.randn(&s);
         // split_sizes into random pieces
         let mut sizes = Vec::new();
@@ -768,28 +883,52 @@ fn copies_and_multi_output_movement() {
             sizes.push(p);
             left -= p;
         }
-        c.check_multi(&format!("split_sizes {sizes:?} dim {d}"), &[x.clone()], |x| x[0].split_sizes(&sizes, d));
+        c.check_multi(
+            &format!("split_sizes {sizes:?} dim {d}"),
+            &[x.clone()],
+            |x| x[0].split_sizes(&sizes, d),
+        );
         let last = sizes.len() - 1;
-        c.check(&format!("split_sizes {sizes:?}, only the last piece used"), &[x.clone()], |x| {
-            Ok(x[0].split_sizes(&sizes, d)?[last].clone())
-        });
+        c.check(
+            &format!("split_sizes {sizes:?}, only the last piece used"),
+            &[x.clone()],
+            |x| Ok(x[0].split_sizes(&sizes, d)?[last].clone()),
+        );
         let sp = r.int(1, 3);
-        c.check_multi(&format!("split {sp} dim {d}"), &[x.clone()], |x| x[0].split(sp, d));
-        c.check(&format!("split {sp} dim {d}, first piece used"), &[x.clone()], |x| Ok(x[0].split(sp, d)?[0].clone()));
+        c.check_multi(&format!("split {sp} dim {d}"), &[x.clone()], |x| {
+            x[0].split(sp, d)
+        });
+        c.check(
+            &format!("split {sp} dim {d}, first piece used"),
+            &[x.clone()],
+            |x| Ok(x[0].split(sp, d)?[0].clone()),
+        );
         let ch = r.int(1, 3);
-        c.check_multi(&format!("chunk {ch} dim {d}"), &[x.clone()], |x| x[0].chunk(ch, d));
+        c.check_multi(&format!("chunk {ch} dim {d}"), &[x.clone()], |x| {
+            x[0].chunk(ch, d)
+        });
         c.check_multi(&format!("unbind dim {d}"), &[x.clone()], |x| x[0].unbind(d));
         // pad: random (before, after) pairs for the trailing dims
         let np = r.int(1, rank);
         let pads: Vec<usize> = (0..2 * np).map(|_| r.int(0, 2)).collect();
-        c.check(&format!("pad {pads:?}"), &[x.clone()], |x| x[0].pad(&pads, 0.5));
-        c.check(&format!("F.pad {pads:?}"), &[x.clone()], |x| F::pad(&x[0], &pads, 0.0));
+        c.check(&format!("pad {pads:?}"), &[x.clone()], |x| {
+            x[0].pad(&pads, 0.5)
+        });
+        c.check(&format!("F.pad {pads:?}"), &[x.clone()], |x| {
+            F::pad(&x[0], &pads, 0.0)
+        });
         let pd: Vec<(usize, usize)> = (0..rank).map(|_| (r.int(0, 2), r.int(0, 2))).collect();
-        c.check(&format!("pad_dims {pd:?}"), &[x.clone()], |x| x[0].pad_dims(&pd, -1.0));
+        c.check(&format!("pad_dims {pd:?}"), &[x.clone()], |x| {
+            x[0].pad_dims(&pd, -1.0)
+        });
         c.check(&format!("flip {d}"), &[x.clone()], |x| x[0].flip(d));
         let reps: Vec<usize> = (0..rank + r.int(0, 1)).map(|_| r.int(1, 3)).collect();
-        c.check(&format!("repeat {reps:?}"), &[x.clone()], |x| x[0].repeat(&reps));
-        c.check("repeat of transposed", &[x.clone()], |x| x[0].transpose(0, -1)?.repeat(&reps));
+        c.check(&format!("repeat {reps:?}"), &[x.clone()], |x| {
+            x[0].repeat(&reps)
+        });
+        c.check("repeat of transposed", &[x.clone()], |x| {
+            x[0].transpose(0, -1)?.repeat(&reps)
+        });
     }
     c.finish();
 }
@@ -810,10 +949,23 @@ fn index_ops() {
         // index_select with repeats (and negative indices, which wrap like PyTorch's indexing)
         let k = r.int(1, 5);
         let idx = r.idx(&[k], n);
-        c.check(&format!("index_select dim {d}"), &[x.clone(), idx.clone()], |x| x[0].index_select(d, &x[1]));
-        let neg: Vec<i64> = idx.to_vec::<i64>().unwrap().iter().map(|&i| i - n as i64).collect();
+        c.check(
+            &format!("index_select dim {d}"),
+            &[x.clone(), idx.clone()],
+            |x| x[0].index_select(d, &x[1]),
+        );
+        let neg: Vec<i64> = idx
+            .to_vec::<i64>()
+            .unwrap()
+            .iter()
+            .map(|&i| i - n as i64)
+            .collect();
         let neg = Tensor::from_vec(neg, &[k]).unwrap();
-        c.check(&format!("index_select dim {d} negative indices"), &[x.clone(), neg], |x| x[0].index_select(d, &x[1]));
+        c.check(
+            &format!("index_select dim {d} negative indices"),
+            &[x.clone(), neg],
+            |x| x[0].index_select(d, &x[1]),
+        );
         // gather: index dims <= input dims except along d
         let gs: Vec<usize> = s
             .iter()
@@ -821,11 +973,23 @@ fn index_ops() {
             .map(|(i, &v)| if i == du { r.int(1, 5) } else { r.int(1, v) })
             .collect();
         let gi = r.idx(&gs, n);
-        c.check(&format!("gather dim {d} index {gs:?}"), &[x.clone(), gi.clone()], |x| x[0].gather(d, &x[1]));
+        c.check(
+            &format!("gather dim {d} index {gs:?}"),
+            &[x.clone(), gi.clone()],
+            |x| x[0].gather(d, &x[1]),
+        );
         // take_along_dim with broadcasting between input and index
-        let ts: Vec<usize> = s.iter().enumerate().map(|(i, _)| if i == du { r.int(1, 4) } else { 1 }).collect();
+        let ts: Vec<usize> = s
+            .iter()
+            .enumerate()
+            .map(|(i, _)| if i == du { r.int(1, 4) } else { 1 })
+            .collect();
         let ti = r.idx(&ts, n);
-        c.check(&format!("take_along_dim dim {d} index {ts:?}"), &[x.clone(), ti], |x| x[0].take_along_dim(&x[1], d));
+        c.check(
+            &format!("take_along_dim dim {d} index {ts:?}"),
+            &[x.clone(), ti],
+            |x| x[0].take_along_dim(&x[1], d),
+        );
         // scatter_add: self s, src = index shape (<= s except along d)
         let ss: Vec<usize> = s
             .iter()
@@ -834,25 +998,39 @@ fn index_ops() {
             .collect();
         let si = r.idx(&ss, n);
         let src = r.randn(&ss);
-        c.check(&format!("scatter_add dim {d} src {ss:?}"), &[x.clone(), si, src], |x| x[0].scatter_add(d, &x[1], &x[2]));
+        c.check(
+            &format!("scatter_add dim {d} src {ss:?}"),
+            &[x.clone(), si, src],
+            |x| x[0].scatter_add(d, &x[1], &x[2]),
+        );
         // index_add with repeated indices
         let k = r.int(1, 5);
         let ai = r.idx(&[k], n);
         let mut as_ = s.clone();
         as_[du] = k;
         let asrc = r.randn(&as_);
-        c.check(&format!("index_add dim {d} k={k}"), &[x.clone(), ai, asrc], |x| x[0].index_add(d, &x[1], &x[2]));
+        c.check(
+            &format!("index_add dim {d} k={k}"),
+            &[x.clone(), ai, asrc],
+            |x| x[0].index_add(d, &x[1], &x[2]),
+        );
         // where with three-way broadcasting
         let (sa, sb) = r.bcast_pair();
         let sc: Vec<usize> = sa.iter().map(|&v| if r.coin() { 1 } else { v }).collect();
         let cond = r.mask(&sc);
         let (a, b) = (r.randn(&sa), r.randn(&sb));
-        c.check("where_cond (broadcast)", &[cond.clone(), a.clone(), b.clone()], |x| Tensor::where_cond(&x[0], &x[1], &x[2]));
+        c.check(
+            "where_cond (broadcast)",
+            &[cond.clone(), a.clone(), b.clone()],
+            |x| Tensor::where_cond(&x[0], &x[1], &x[2]),
+        );
         // masked_fill with a broadcast mask
         let ms: Vec<usize> = s.iter().map(|&v| if r.coin() { 1 } else { v }).collect();
         let cut = r.int(0, rank);
         let mask = r.mask(&ms[cut..]);
-        c.check("masked_fill", &[x.clone(), mask], |x| x[0].masked_fill(&x[1], 2.5));
+        c.check("masked_fill", &[x.clone(), mask], |x| {
+            x[0].masked_fill(&x[1], 2.5)
+        });
     }
     for _ in 0..3 {
         let s = r.shape(2, 3);
@@ -873,17 +1051,28 @@ fn embedding() {
         let w = r.randn(&[num, dim]);
         let is = r.shape(0, 2);
         let idx = r.idx(&is, num);
-        c.check(&format!("embedding [{num},{dim}] idx {is:?}"), &[w.clone(), idx.clone()], |x| {
-            Tensor::embedding(&x[0], &x[1], None)
-        });
-        c.check("F.embedding", &[idx.to_dtype(DType::I32).unwrap(), w], |x| F::embedding(&x[0], &x[1], None));
+        c.check(
+            &format!("embedding [{num},{dim}] idx {is:?}"),
+            &[w.clone(), idx.clone()],
+            |x| Tensor::embedding(&x[0], &x[1], None),
+        );
+        c.check(
+            "F.embedding",
+            &[idx.to_dtype(DType::I32).unwrap(), w],
+            |x| F::embedding(&x[0], &x[1], None),
+        );
     }
     // padding_idx: that row gets no gradient; the others match finite differences.
     let w = r.randn(&[4, 3]).requires_grad_(true).unwrap();
     let idx = Tensor::from_vec(vec![1i64, 2, 1, 3, 2, 1], &[2, 3]).unwrap();
     let cot = r.randn(&[2, 3, 3]);
     let out = Tensor::embedding(&w, &idx, Some(1)).unwrap();
-    out.mul(&cot).unwrap().sum_all().unwrap().backward().unwrap();
+    out.mul(&cot)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
     let g = w.grad().unwrap().to_vec_f64().unwrap();
     let cv = cot.to_vec_f64().unwrap();
     let iv = [1usize, 2, 1, 3, 2, 1];
@@ -896,13 +1085,25 @@ fn embedding() {
         }
     }
     for (a, e) in g.iter().zip(&expect) {
-        assert!((a - e).abs() < 1e-12, "embedding padding_idx grad {g:?} != {expect:?}");
+        assert!(
+            (a - e).abs() < 1e-12,
+            "embedding padding_idx grad {g:?} != {expect:?}"
+        );
     }
     let w = r.randn(&[4, 3]).requires_grad_(true).unwrap();
     let out = Tensor::embedding(&w, &idx, Some(-3)).unwrap();
-    out.mul(&cot).unwrap().sum_all().unwrap().backward().unwrap();
+    out.mul(&cot)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
     let g = w.grad().unwrap().to_vec_f64().unwrap();
-    assert_eq!(&g[3..6], &[0.0, 0.0, 0.0], "padding_idx -3 (= row 1) must get no gradient");
+    assert_eq!(
+        &g[3..6],
+        &[0.0, 0.0, 0.0],
+        "padding_idx -3 (= row 1) must get no gradient"
+    );
     c.finish();
 }
 
@@ -912,7 +1113,8 @@ fn embedding() {
 #[test]
 fn matmul_all_ranks() {
     let (mut r, mut c) = setup("matmul", 17);
-    for (ra, rb) in [(1usize, 1usize),
+    for (ra, rb) in [
+        (1usize, 1usize),
         (1, 2),
         (2, 1),
         (2, 2),
@@ -956,16 +1158,20 @@ fn matmul_all_ranks() {
                 sb.extend([k, m]);
             }
             let (a, b) = (r.randn(&sa), r.randn(&sb));
-            c.check(&format!("matmul {sa:?} @ {sb:?}"), &[a, b], |x| x[0].matmul(&x[1]));
+            c.check(&format!("matmul {sa:?} @ {sb:?}"), &[a, b], |x| {
+                x[0].matmul(&x[1])
+            });
         }
     }
     // Non-contiguous operands and a tensor multiplied by itself.
     let a = r.randn(&[3, 4]);
     let b = r.randn(&[2, 3]);
-    c.check("matmul a.T @ b.T", &[a.clone(), b], |x| x[0].t()?.matmul(&x[1].t()?));
+    c.check("matmul a.T @ b.T", &[a.clone(), b], |x| {
+        x[0].t()?.matmul(&x[1].t()?)
+    });
     c.check("matmul a @ a.T", &[a], |x| x[0].matmul(&x[0].t()?));
     let a = r.randn(&[2, 3, 4]);
-    c.check("matmul permuted batch", &[a, r.randn(&[3, 2, 2])], |x| {
+    c.check("matmul permuted batch", &[a, r.randn(&[3, 4, 2])], |x| {
         x[0].permute(&[1, 0, 2])?.matmul(&x[1])
     });
     c.finish();
@@ -981,13 +1187,23 @@ fn linear_and_einsum() {
         let x = r.randn(&s);
         let w = r.randn(&[o, i]);
         let b = r.randn(&[o]);
-        c.check(&format!("linear {s:?} x [{o},{i}] + bias"), &[x.clone(), w.clone(), b], |x| {
-            x[0].linear(&x[1], Some(&x[2]))
+        c.check(
+            &format!("linear {s:?} x [{o},{i}] + bias"),
+            &[x.clone(), w.clone(), b],
+            |x| x[0].linear(&x[1], Some(&x[2])),
+        );
+        c.check(&format!("F.linear {s:?} x [{o},{i}]"), &[x, w], |x| {
+            F::linear(&x[0], &x[1], None)
         });
-        c.check(&format!("F.linear {s:?} x [{o},{i}]"), &[x, w], |x| F::linear(&x[0], &x[1], None));
     }
     for _ in 0..3 {
-        let (b, i, j, k, h) = (r.int(1, 3), r.int(1, 4), r.int(1, 4), r.int(1, 4), r.int(1, 2));
+        let (b, i, j, k, h) = (
+            r.int(1, 3),
+            r.int(1, 4),
+            r.int(1, 4),
+            r.int(1, 4),
+            r.int(1, 2),
+        );
         let cases: Vec<(&str, Vec<Vec<usize>>)> = vec![
             ("ij,jk->ik", vec![vec![i, j], vec![j, k]]),
             ("bij,bjk->bik", vec![vec![b, i, j], vec![b, j, k]]),
@@ -1019,15 +1235,29 @@ fn softmax_family() {
         let s = r.shape(1, 4);
         let d = r.dim(s.len());
         let x = r.randn(&s).mul_scalar(2.0).unwrap();
-        c.check(&format!("softmax dim {d}"), &[x.clone()], |x| x[0].softmax(d));
-        c.check(&format!("log_softmax dim {d}"), &[x.clone()], |x| x[0].log_softmax(d));
-        c.check(&format!("F.softmax dim {d}"), &[x.clone()], |x| F::softmax(&x[0], d));
-        c.check(&format!("F.log_softmax dim {d}"), &[x.clone()], |x| F::log_softmax(&x[0], d));
-        c.check(&format!("softmax of transposed dim {d}"), &[x], |x| x[0].transpose(0, -1)?.softmax(d));
+        c.check(&format!("softmax dim {d}"), &[x.clone()], |x| {
+            x[0].softmax(d)
+        });
+        c.check(&format!("log_softmax dim {d}"), &[x.clone()], |x| {
+            x[0].log_softmax(d)
+        });
+        c.check(&format!("F.softmax dim {d}"), &[x.clone()], |x| {
+            F::softmax(&x[0], d)
+        });
+        c.check(&format!("F.log_softmax dim {d}"), &[x.clone()], |x| {
+            F::log_softmax(&x[0], d)
+        });
+        c.check(&format!("softmax of transposed dim {d}"), &[x], |x| {
+            x[0].transpose(0, -1)?.softmax(d)
+        });
     }
     c.check("softmax 0-d", &[r.randn(&[])], |x| x[0].softmax(0));
-    c.check("dropout p=0", &[r.randn(&[3, 2])], |x| F::dropout(&x[0], 0.0, true));
-    c.check("dropout eval", &[r.randn(&[3, 2])], |x| F::dropout(&x[0], 0.5, false));
+    c.check("dropout p=0", &[r.randn(&[3, 2])], |x| {
+        F::dropout(&x[0], 0.0, true)
+    });
+    c.check("dropout eval", &[r.randn(&[3, 2])], |x| {
+        F::dropout(&x[0], 0.5, false)
+    });
     c.finish();
 }
 
@@ -1040,27 +1270,39 @@ fn normalization() {
         let ns = s[s.len() - k..].to_vec();
         let x = r.randn(&s);
         let (w, b) = (r.randn(&ns), r.randn(&ns));
-        c.check(&format!("layer_norm {ns:?} affine"), &[x.clone(), w.clone(), b.clone()], |x| {
-            F::layer_norm(&x[0], &ns, Some(&x[1]), Some(&x[2]), 1e-5)
-        });
+        c.check(
+            &format!("layer_norm {ns:?} affine"),
+            &[x.clone(), w.clone(), b.clone()],
+            |x| F::layer_norm(&x[0], &ns, Some(&x[1]), Some(&x[2]), 1e-5),
+        );
         c.check(&format!("layer_norm {ns:?} no affine"), &[x.clone()], |x| {
             F::layer_norm(&x[0], &ns, None, None, 1e-5)
         });
-        c.check(&format!("layer_norm {ns:?} weight only"), &[x.clone(), w.clone()], |x| {
-            F::layer_norm(&x[0], &ns, Some(&x[1]), None, 1e-5)
-        });
-        c.check(&format!("layer_norm {ns:?} bias only"), &[x.clone(), b], |x| {
-            F::layer_norm(&x[0], &ns, None, Some(&x[1]), 1e-5)
-        });
-        c.check(&format!("layer_norm {ns:?} of transposed"), &[x.clone()], |x| {
-            let y = x[0].transpose(0, -1)?;
-            let ns2 = y.shape()[y.rank() - k..].to_vec();
-            F::layer_norm(&y, &ns2, None, None, 1e-5)
-        });
+        c.check(
+            &format!("layer_norm {ns:?} weight only"),
+            &[x.clone(), w.clone()],
+            |x| F::layer_norm(&x[0], &ns, Some(&x[1]), None, 1e-5),
+        );
+        c.check(
+            &format!("layer_norm {ns:?} bias only"),
+            &[x.clone(), b],
+            |x| F::layer_norm(&x[0], &ns, None, Some(&x[1]), 1e-5),
+        );
+        c.check(
+            &format!("layer_norm {ns:?} of transposed"),
+            &[x.clone()],
+            |x| {
+                let y = x[0].transpose(0, -1)?;
+                let ns2 = y.shape()[y.rank() - k..].to_vec();
+                F::layer_norm(&y, &ns2, None, None, 1e-5)
+            },
+        );
         c.check(&format!("rms_norm {ns:?} weight"), &[x.clone(), w], |x| {
             F::rms_norm(&x[0], &ns, Some(&x[1]), Some(1e-6))
         });
-        c.check(&format!("rms_norm {ns:?} default eps"), &[x], |x| F::rms_norm(&x[0], &ns, None, None));
+        c.check(&format!("rms_norm {ns:?} default eps"), &[x], |x| {
+            F::rms_norm(&x[0], &ns, None, None)
+        });
     }
     for _ in 0..4 {
         let mut s = vec![r.int(2, 3), r.int(1, 3)];
@@ -1068,20 +1310,53 @@ fn normalization() {
         let ch = s[1];
         let x = r.randn(&s);
         let (w, b) = (r.randn(&[ch]), r.randn(&[ch]));
-        c.check(&format!("batch_norm training {s:?} affine"), &[x.clone(), w.clone(), b.clone()], |x| {
-            F::batch_norm(&x[0], None, None, Some(&x[1]), Some(&x[2]), true, 0.1, 1e-5)
-        });
-        c.check(&format!("batch_norm training {s:?} no affine"), &[x.clone()], |x| {
-            F::batch_norm(&x[0], None, None, None, None, true, 0.1, 1e-5)
-        });
-        let (rm, rv) = (Tensor::zeros(&[ch], DType::F64).unwrap(), Tensor::ones(&[ch], DType::F64).unwrap());
-        c.check(&format!("batch_norm training {s:?} with running stats"), &[x.clone(), w.clone(), b.clone()], |x| {
-            F::batch_norm(&x[0], Some(&rm), Some(&rv), Some(&x[1]), Some(&x[2]), true, 0.1, 1e-5)
-        });
+        c.check(
+            &format!("batch_norm training {s:?} affine"),
+            &[x.clone(), w.clone(), b.clone()],
+            |x| F::batch_norm(&x[0], None, None, Some(&x[1]), Some(&x[2]), true, 0.1, 1e-5),
+        );
+        c.check(
+            &format!("batch_norm training {s:?} no affine"),
+            &[x.clone()],
+            |x| F::batch_norm(&x[0], None, None, None, None, true, 0.1, 1e-5),
+        );
+        let (rm, rv) = (
+            Tensor::zeros(&[ch], DType::F64).unwrap(),
+            Tensor::ones(&[ch], DType::F64).unwrap(),
+        );
+        c.check(
+            &format!("batch_norm training {s:?} with running stats"),
+            &[x.clone(), w.clone(), b.clone()],
+            |x| {
+                F::batch_norm(
+                    &x[0],
+                    Some(&rm),
+                    Some(&rv),
+                    Some(&x[1]),
+                    Some(&x[2]),
+                    true,
+                    0.1,
+                    1e-5,
+                )
+            },
+        );
         let (rm, rv) = (r.randn(&[ch]), r.pos(&[ch]));
-        c.check(&format!("batch_norm eval {s:?}"), &[x.clone(), w.clone(), b.clone()], |x| {
-            F::batch_norm(&x[0], Some(&rm), Some(&rv), Some(&x[1]), Some(&x[2]), false, 0.1, 1e-5)
-        });
+        c.check(
+            &format!("batch_norm eval {s:?}"),
+            &[x.clone(), w.clone(), b.clone()],
+            |x| {
+                F::batch_norm(
+                    &x[0],
+                    Some(&rm),
+                    Some(&rv),
+                    Some(&x[1]),
+                    Some(&x[2]),
+                    false,
+                    0.1,
+                    1e-5,
+                )
+            },
+        );
         // group norm: C = groups * per
         let g = r.int(1, 3);
         let mut sg = vec![r.int(1, 2), g * r.int(1, 2)];
@@ -1089,10 +1364,14 @@ fn normalization() {
         let cg = sg[1];
         let x = r.randn(&sg);
         let (w, b) = (r.randn(&[cg]), r.randn(&[cg]));
-        c.check(&format!("group_norm {sg:?} groups {g} affine"), &[x.clone(), w, b], |x| {
-            F::group_norm(&x[0], g, Some(&x[1]), Some(&x[2]), 1e-5)
+        c.check(
+            &format!("group_norm {sg:?} groups {g} affine"),
+            &[x.clone(), w, b],
+            |x| F::group_norm(&x[0], g, Some(&x[1]), Some(&x[2]), 1e-5),
+        );
+        c.check(&format!("group_norm {sg:?} groups {g}"), &[x], |x| {
+            F::group_norm(&x[0], g, None, None, 1e-5)
         });
-        c.check(&format!("group_norm {sg:?} groups {g}"), &[x], |x| F::group_norm(&x[0], g, None, None, 1e-5));
     }
     c.finish();
 }
@@ -1118,15 +1397,25 @@ fn convolutions() {
         let x = r.randn(&[n, cin, h, w]);
         let wt = r.randn(&[cout, cin / groups, kh, kw]);
         let b = r.randn(&[cout]);
-        let name = format!("conv2d x{:?} w{:?} s{stride:?} p{padding:?} d{dilation:?} g{groups}", x.shape(), wt.shape());
+        let name = format!(
+            "conv2d x{:?} w{:?} s{stride:?} p{padding:?} d{dilation:?} g{groups}",
+            x.shape(),
+            wt.shape()
+        );
         c.check(&format!("{name} +bias"), &[x.clone(), wt.clone(), b], |x| {
             F::conv2d(&x[0], &x[1], Some(&x[2]), stride, padding, dilation, groups)
         });
-        c.check(&name, &[x.clone(), wt.clone()], |x| F::conv2d(&x[0], &x[1], None, stride, padding, dilation, groups));
-        c.check(&format!("{name} (transposed input)"), &[x.clone(), wt], |x| {
-            let xt = x[0].transpose(2, 3)?.contiguous()?.transpose(2, 3)?;
-            F::conv2d(&xt, &x[1], None, stride, padding, dilation, groups)
+        c.check(&name, &[x.clone(), wt.clone()], |x| {
+            F::conv2d(&x[0], &x[1], None, stride, padding, dilation, groups)
         });
+        c.check(
+            &format!("{name} (transposed input)"),
+            &[x.clone(), wt],
+            |x| {
+                let xt = x[0].transpose(2, 3)?.contiguous()?.transpose(2, 3)?;
+                F::conv2d(&xt, &x[1], None, stride, padding, dilation, groups)
+            },
+        );
         // conv1d
         let k = r.int(1, 3);
         let (s1, p1, d1) = (r.int(1, 2), r.int(0, 1), r.int(1, 2));
@@ -1135,9 +1424,15 @@ fn convolutions() {
         let x = r.randn(&[n, cin, l]);
         let wt = r.randn(&[cout, cin / groups, k]);
         let b = r.randn(&[cout]);
-        c.check(&format!("conv1d x{:?} w{:?} s{s1} p{p1} d{d1} g{groups}", x.shape(), wt.shape()), &[x, wt, b], |x| {
-            F::conv1d(&x[0], &x[1], Some(&x[2]), s1, p1, d1, groups)
-        });
+        c.check(
+            &format!(
+                "conv1d x{:?} w{:?} s{s1} p{p1} d{d1} g{groups}",
+                x.shape(),
+                wt.shape()
+            ),
+            &[x, wt, b],
+            |x| F::conv1d(&x[0], &x[1], Some(&x[2]), s1, p1, d1, groups),
+        );
     }
     c.finish();
 }
@@ -1159,7 +1454,9 @@ fn pooling() {
         }
         let x = r.randn(&s);
         c.check(
-            &format!("max_pool2d {s:?} k{kernel:?} s{stride:?} p{padding:?} d{dilation:?} ceil={ceil}"),
+            &format!(
+                "max_pool2d {s:?} k{kernel:?} s{stride:?} p{padding:?} d{dilation:?} ceil={ceil}"
+            ),
             &[x.clone()],
             |x| F::max_pool2d(&x[0], kernel, stride, padding, dilation, ceil),
         );
@@ -1177,14 +1474,47 @@ fn pooling() {
                 |x| F::avg_pool2d(&x[0], kernel, stride, padding, ceil, cip, None),
             );
         }
-        c.check(&format!("avg_pool2d {sa:?} k{kernel:?} divisor_override 2"), &[xa.clone()], |x| {
-            F::avg_pool2d(&x[0], kernel, stride, [0, 0], false, true, Some(2))
-        });
+        c.check(
+            &format!("avg_pool2d {sa:?} k{kernel:?} divisor_override 2"),
+            &[xa.clone()],
+            |x| F::avg_pool2d(&x[0], kernel, stride, [0, 0], false, true, Some(2)),
+        );
         let o = [r.int(1, 4), r.int(1, 4)];
-        c.check(&format!("adaptive_avg_pool2d {s:?} -> {o:?}"), &[x.clone()], |x| F::adaptive_avg_pool2d(&x[0], o));
-        c.check(&format!("adaptive_max_pool2d {s:?} -> {o:?}"), &[x], |x| F::adaptive_max_pool2d(&x[0], o));
+        c.check(
+            &format!("adaptive_avg_pool2d {s:?} -> {o:?}"),
+            &[x.clone()],
+            |x| F::adaptive_avg_pool2d(&x[0], o),
+        );
+        c.check(&format!("adaptive_max_pool2d {s:?} -> {o:?}"), &[x], |x| {
+            F::adaptive_max_pool2d(&x[0], o)
+        });
     }
     c.finish();
+}
+
+/// Average pooling of f64 must be exact to f64 precision (the finite differences above rely on it).
+#[test]
+fn avg_pool_f64_forward_precision() {
+    let mut r = Rng::new(28);
+    let x = r.randn(&[1, 1, 2, 3]);
+    let v = x.to_vec_f64().unwrap();
+    let mean: f64 = v.iter().sum::<f64>() / 6.0;
+    let a = F::adaptive_avg_pool2d(&x, [1, 1])
+        .unwrap()
+        .to_vec_f64()
+        .unwrap()[0];
+    let b = F::avg_pool2d(&x, [2, 3], [1, 1], [0, 0], false, true, None)
+        .unwrap()
+        .to_vec_f64()
+        .unwrap()[0];
+    let id = F::avg_pool2d(&x, [1, 1], [1, 1], [0, 0], false, true, None)
+        .unwrap()
+        .to_vec_f64()
+        .unwrap();
+    assert!(
+        (a - mean).abs() < 1e-14 && (b - mean).abs() < 1e-14 && id == v,
+        "f64 average pooling is not f64-exact: adaptive {a:e}, avg {b:e}, mean {mean:e}; 1x1 pool {id:?} vs input {v:?}"
+    );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1209,70 +1539,118 @@ fn losses() {
         let ign = (first + 1) % cl as i64;
         for red in ["mean", "sum", "none"] {
             for ls in [0.0, 0.1] {
-                c.check(&format!("cross_entropy {xs:?} {red} ls={ls}"), &[x.clone(), tgt.clone()], |x| {
-                    F::cross_entropy(&x[0], &x[1], None, -100, red, ls)
-                });
-                c.check(&format!("cross_entropy {xs:?} {red} ls={ls} weight ignore_index={ign}"), &[x.clone(), tgt.clone(), w.clone()], |x| {
-                    F::cross_entropy(&x[0], &x[1], Some(&x[2]), ign, red, ls)
-                });
+                c.check(
+                    &format!("cross_entropy {xs:?} {red} ls={ls}"),
+                    &[x.clone(), tgt.clone()],
+                    |x| F::cross_entropy(&x[0], &x[1], None, -100, red, ls),
+                );
+                c.check(
+                    &format!("cross_entropy {xs:?} {red} ls={ls} weight ignore_index={ign}"),
+                    &[x.clone(), tgt.clone(), w.clone()],
+                    |x| F::cross_entropy(&x[0], &x[1], Some(&x[2]), ign, red, ls),
+                );
             }
-            c.check(&format!("nll_loss {xs:?} {red}"), &[x.clone(), tgt.clone()], |x| {
-                F::nll_loss(&x[0], &x[1], None, -100, red)
-            });
-            c.check(&format!("nll_loss {xs:?} {red} weight ignore_index={ign}"), &[x.clone(), tgt.clone(), w.clone()], |x| {
-                F::nll_loss(&x[0], &x[1], Some(&x[2]), ign, red)
-            });
+            c.check(
+                &format!("nll_loss {xs:?} {red}"),
+                &[x.clone(), tgt.clone()],
+                |x| F::nll_loss(&x[0], &x[1], None, -100, red),
+            );
+            c.check(
+                &format!("nll_loss {xs:?} {red} weight ignore_index={ign}"),
+                &[x.clone(), tgt.clone(), w.clone()],
+                |x| F::nll_loss(&x[0], &x[1], Some(&x[2]), ign, red),
+            );
             // probability targets (gradient w.r.t. the target too)
             let p = r.randn(&xs).softmax(1).unwrap();
-            c.check(&format!("cross_entropy prob targets {xs:?} {red}"), &[x.clone(), p.clone()], |x| {
-                F::cross_entropy(&x[0], &x[1], None, -100, red, 0.0)
-            });
-            c.check(&format!("cross_entropy prob targets {xs:?} {red} ls=0.2 weight"), &[x.clone(), p, w.clone()], |x| {
-                F::cross_entropy(&x[0], &x[1], Some(&x[2]), -100, red, 0.2)
-            });
+            c.check(
+                &format!("cross_entropy prob targets {xs:?} {red}"),
+                &[x.clone(), p.clone()],
+                |x| F::cross_entropy(&x[0], &x[1], None, -100, red, 0.0),
+            );
+            c.check(
+                &format!("cross_entropy prob targets {xs:?} {red} ls=0.2 weight"),
+                &[x.clone(), p, w.clone()],
+                |x| F::cross_entropy(&x[0], &x[1], Some(&x[2]), -100, red, 0.2),
+            );
         }
         let x1 = r.randn(&[cl]);
         let t1 = r.idx(&[], cl);
-        c.check("cross_entropy 1-d input", &[x1.clone(), t1.clone()], |x| F::cross_entropy(&x[0], &x[1], None, -100, "mean", 0.1));
-        c.check("nll_loss 1-d input", &[x1, t1], |x| F::nll_loss(&x[0], &x[1], None, -100, "sum"));
+        c.check("cross_entropy 1-d input", &[x1.clone(), t1.clone()], |x| {
+            F::cross_entropy(&x[0], &x[1], None, -100, "mean", 0.1)
+        });
+        c.check("nll_loss 1-d input", &[x1, t1], |x| {
+            F::nll_loss(&x[0], &x[1], None, -100, "sum")
+        });
 
         let s = r.shape(1, 3);
         let (a, b) = (r.randn(&s), r.randn(&s));
         let diff = r.away(&s, &[-1.0, 0.0, 1.0]);
         let b_away = a.sub(&diff).unwrap();
         for red in ["mean", "sum", "none"] {
-            c.check(&format!("mse_loss {s:?} {red}"), &[a.clone(), b.clone()], |x| F::mse_loss(&x[0], &x[1], red));
-            c.check(&format!("l1_loss {s:?} {red}"), &[a.clone(), b_away.clone()], |x| F::l1_loss(&x[0], &x[1], red));
-            c.check(&format!("smooth_l1_loss {s:?} {red} beta 1"), &[a.clone(), b_away.clone()], |x| {
-                F::smooth_l1_loss(&x[0], &x[1], red, 1.0)
-            });
-            c.check(&format!("smooth_l1_loss {s:?} {red} beta 0"), &[a.clone(), b_away.clone()], |x| {
-                F::smooth_l1_loss(&x[0], &x[1], red, 0.0)
-            });
-            c.check(&format!("huber_loss {s:?} {red} delta 1"), &[a.clone(), b_away.clone()], |x| F::huber_loss(&x[0], &x[1], red, 1.0));
+            c.check(
+                &format!("mse_loss {s:?} {red}"),
+                &[a.clone(), b.clone()],
+                |x| F::mse_loss(&x[0], &x[1], red),
+            );
+            c.check(
+                &format!("l1_loss {s:?} {red}"),
+                &[a.clone(), b_away.clone()],
+                |x| F::l1_loss(&x[0], &x[1], red),
+            );
+            c.check(
+                &format!("smooth_l1_loss {s:?} {red} beta 1"),
+                &[a.clone(), b_away.clone()],
+                |x| F::smooth_l1_loss(&x[0], &x[1], red, 1.0),
+            );
+            c.check(
+                &format!("smooth_l1_loss {s:?} {red} beta 0"),
+                &[a.clone(), b_away.clone()],
+                |x| F::smooth_l1_loss(&x[0], &x[1], red, 0.0),
+            );
+            c.check(
+                &format!("huber_loss {s:?} {red} delta 1"),
+                &[a.clone(), b_away.clone()],
+                |x| F::huber_loss(&x[0], &x[1], red, 1.0),
+            );
             let tgt = r.uniform(&s, 0.0, 1.0);
             let wt = r.pos(&s);
             let pw = r.pos(&s[s.len() - 1..]);
-            c.check(&format!("bce_with_logits {s:?} {red}"), &[a.clone(), tgt.clone()], |x| {
-                F::binary_cross_entropy_with_logits(&x[0], &x[1], None, None, red)
-            });
-            c.check(&format!("bce_with_logits {s:?} {red} weight pos_weight"), &[a.clone(), tgt.clone(), wt.clone(), pw], |x| {
-                F::binary_cross_entropy_with_logits(&x[0], &x[1], Some(&x[2]), Some(&x[3]), red)
-            });
+            c.check(
+                &format!("bce_with_logits {s:?} {red}"),
+                &[a.clone(), tgt.clone()],
+                |x| F::binary_cross_entropy_with_logits(&x[0], &x[1], None, None, red),
+            );
+            c.check(
+                &format!("bce_with_logits {s:?} {red} weight pos_weight"),
+                &[a.clone(), tgt.clone(), wt.clone(), pw],
+                |x| {
+                    F::binary_cross_entropy_with_logits(&x[0], &x[1], Some(&x[2]), Some(&x[3]), red)
+                },
+            );
             let prob = r.uniform(&s, 0.05, 0.95);
-            c.check(&format!("binary_cross_entropy {s:?} {red}"), &[prob.clone(), tgt.clone()], |x| {
-                F::binary_cross_entropy(&x[0], &x[1], None, red)
-            });
-            c.check(&format!("binary_cross_entropy {s:?} {red} weight"), &[prob, tgt, wt], |x| {
-                F::binary_cross_entropy(&x[0], &x[1], Some(&x[2]), red)
-            });
+            c.check(
+                &format!("binary_cross_entropy {s:?} {red}"),
+                &[prob.clone(), tgt.clone()],
+                |x| F::binary_cross_entropy(&x[0], &x[1], None, red),
+            );
+            c.check(
+                &format!("binary_cross_entropy {s:?} {red} weight"),
+                &[prob, tgt, wt],
+                |x| F::binary_cross_entropy(&x[0], &x[1], Some(&x[2]), red),
+            );
         }
         for red in ["mean", "sum", "none", "batchmean"] {
             let inp = r.randn(&s).log_softmax(-1).unwrap();
             let tp = r.randn(&s).softmax(-1).unwrap();
-            c.check(&format!("kl_div {s:?} {red}"), &[inp.clone(), tp.clone()], |x| F::kl_div(&x[0], &x[1], red, false));
+            c.check(
+                &format!("kl_div {s:?} {red}"),
+                &[inp.clone(), tp.clone()],
+                |x| F::kl_div(&x[0], &x[1], red, false),
+            );
             let tl = tp.log().unwrap();
-            c.check(&format!("kl_div {s:?} {red} log_target"), &[inp, tl], |x| F::kl_div(&x[0], &x[1], red, true));
+            c.check(&format!("kl_div {s:?} {red} log_target"), &[inp, tl], |x| {
+                F::kl_div(&x[0], &x[1], red, true)
+            });
         }
     }
     c.finish();
@@ -1281,7 +1659,15 @@ fn losses() {
 // ------------------------------------------------------------------------------------------
 // Recurrent layers.
 
-fn rnn_weights(r: &mut Rng, gates: usize, input: usize, hidden: usize, layers: usize, dirs: usize, bias: bool) -> Vec<Tensor> {
+fn rnn_weights(
+    r: &mut Rng,
+    gates: usize,
+    input: usize,
+    hidden: usize,
+    layers: usize,
+    dirs: usize,
+    bias: bool,
+) -> Vec<Tensor> {
     let mut w = Vec::new();
     for l in 0..layers {
         let inp = if l == 0 { input } else { hidden * dirs };
@@ -1321,7 +1707,8 @@ fn recurrent() {
             };
             let name = format!("lstm T{tt} B{b} I{i} H{h} layers {layers} dirs {dirs} bias={bias} batch_first={batch_first}");
             c.check_multi(&name, &inputs, |x| {
-                let (o, hn, cn) = F::lstm_with(&x[0], &x[1], &x[2], &x[3..3 + nw], layers, batch_first, opt)?;
+                let (o, hn, cn) =
+                    F::lstm_with(&x[0], &x[1], &x[2], &x[3..3 + nw], layers, batch_first, opt)?;
                 Ok(vec![o, hn, cn])
             });
             let mut inputs = vec![x, h0];
@@ -1338,16 +1725,31 @@ fn recurrent() {
         let c0 = r.randn(&[2, b, h]);
         let mut inputs = vec![x.clone(), h0.clone(), c0];
         inputs.extend(rnn_weights(&mut r, 4, i, h, 2, 1, true));
-        c.check("F.lstm 2 layers (output only)", &inputs, |x| Ok(F::lstm(&x[0], &x[1], &x[2], &x[3..], 2, false)?.0));
-        c.check("F.lstm 2 layers (c_n only)", &inputs, |x| Ok(F::lstm(&x[0], &x[1], &x[2], &x[3..], 2, false)?.2));
+        c.check("F.lstm 2 layers (output only)", &inputs, |x| {
+            Ok(F::lstm(&x[0], &x[1], &x[2], &x[3..], 2, false)?.0)
+        });
+        c.check("F.lstm 2 layers (c_n only)", &inputs, |x| {
+            Ok(F::lstm(&x[0], &x[1], &x[2], &x[3..], 2, false)?.2)
+        });
         let mut inputs = vec![x.clone(), h0];
         inputs.extend(rnn_weights(&mut r, 3, i, h, 2, 1, true));
-        c.check("F.gru 2 layers (h_n only)", &inputs, |x| Ok(F::gru(&x[0], &x[1], &x[2..], 2, false)?.1));
+        c.check("F.gru 2 layers (h_n only)", &inputs, |x| {
+            Ok(F::gru(&x[0], &x[1], &x[2..], 2, false)?.1)
+        });
         // A single fused layer.
         let w = rnn_weights(&mut r, 4, i, h, 1, 1, true);
-        let inputs = vec![x, r.randn(&[b, h]), r.randn(&[b, h]), w[0].clone(), w[1].clone(), w[2].clone(), w[3].clone()];
+        let inputs = vec![
+            x,
+            r.randn(&[b, h]),
+            r.randn(&[b, h]),
+            w[0].clone(),
+            w[1].clone(),
+            w[2].clone(),
+            w[3].clone(),
+        ];
         c.check_multi("lstm_layer", &inputs, |x| {
-            let (o, hn, cn) = F::lstm_layer(&x[0], &x[1], &x[2], &x[3], &x[4], Some(&x[5]), Some(&x[6]))?;
+            let (o, hn, cn) =
+                F::lstm_layer(&x[0], &x[1], &x[2], &x[3], &x[4], Some(&x[5]), Some(&x[6]))?;
             Ok(vec![o, hn, cn])
         });
     }
@@ -1368,31 +1770,43 @@ fn attention() {
             s.extend([a, b]);
             s
         };
-        let (q, k, v) = (r.randn(&sh(lq, e)), r.randn(&sh(lk, e)), r.randn(&sh(lk, ev)));
+        let (q, k, v) = (
+            r.randn(&sh(lq, e)),
+            r.randn(&sh(lk, e)),
+            r.randn(&sh(lk, ev)),
+        );
         let name = format!("sdpa q{:?} k{:?} v{:?}", q.shape(), k.shape(), v.shape());
         c.check(&name, &[q.clone(), k.clone(), v.clone()], |x| {
             F::scaled_dot_product_attention(&x[0], &x[1], &x[2], None, 0.0, false, None)
         });
-        c.check(&format!("{name} causal"), &[q.clone(), k.clone(), v.clone()], |x| {
-            F::scaled_dot_product_attention(&x[0], &x[1], &x[2], None, 0.0, true, None)
-        });
-        c.check(&format!("{name} scale 0.7"), &[q.clone(), k.clone(), v.clone()], |x| {
-            F::scaled_dot_product_attention(&x[0], &x[1], &x[2], None, 0.0, false, Some(0.7))
-        });
+        c.check(
+            &format!("{name} causal"),
+            &[q.clone(), k.clone(), v.clone()],
+            |x| F::scaled_dot_product_attention(&x[0], &x[1], &x[2], None, 0.0, true, None),
+        );
+        c.check(
+            &format!("{name} scale 0.7"),
+            &[q.clone(), k.clone(), v.clone()],
+            |x| F::scaled_dot_product_attention(&x[0], &x[1], &x[2], None, 0.0, false, Some(0.7)),
+        );
         // bool mask [lq, lk] with at least one key kept per query
         let mut m: Vec<bool> = (0..lq * lk).map(|_| r.coin()).collect();
         for qi in 0..lq {
             m[qi * lk + r.int(0, lk - 1)] = true;
         }
         let bm = Tensor::from_vec(m, &[lq, lk]).unwrap();
-        c.check(&format!("{name} bool mask"), &[q.clone(), k.clone(), v.clone(), bm], |x| {
-            F::scaled_dot_product_attention(&x[0], &x[1], &x[2], Some(&x[3]), 0.0, false, None)
-        });
+        c.check(
+            &format!("{name} bool mask"),
+            &[q.clone(), k.clone(), v.clone(), bm],
+            |x| F::scaled_dot_product_attention(&x[0], &x[1], &x[2], Some(&x[3]), 0.0, false, None),
+        );
         // float mask, differentiable
         let fm = r.randn(&[lq, lk]);
-        c.check(&format!("{name} float mask"), &[q.clone(), k.clone(), v.clone(), fm], |x| {
-            F::scaled_dot_product_attention(&x[0], &x[1], &x[2], Some(&x[3]), 0.0, false, None)
-        });
+        c.check(
+            &format!("{name} float mask"),
+            &[q.clone(), k.clone(), v.clone(), fm],
+            |x| F::scaled_dot_product_attention(&x[0], &x[1], &x[2], Some(&x[3]), 0.0, false, None),
+        );
         // multi-head attention [L, N, E]
         let heads = r.int(1, 2);
         let emb = heads * r.int(1, 2);
@@ -1405,19 +1819,85 @@ fn attention() {
         let opw = r.randn(&[emb, emb]).mul_scalar(0.5).unwrap();
         let opb = r.randn(&[emb]);
         let name = format!("multi_head_attention L{l} S{s} N{n} E{emb} heads {heads}");
-        c.check(&name, &[query.clone(), key.clone(), value.clone(), ipw.clone(), ipb.clone(), opw.clone(), opb.clone()], |x| {
-            F::multi_head_attention_forward(&x[0], &x[1], &x[2], emb, heads, &x[3], Some(&x[4]), &x[5], Some(&x[6]))
-        });
-        c.check(&format!("{name} no bias"), &[query.clone(), key.clone(), value.clone(), ipw.clone(), opw.clone()], |x| {
-            F::multi_head_attention_forward(&x[0], &x[1], &x[2], emb, heads, &x[3], None, &x[4], None)
-        });
-        c.check(&format!("{name} self-attention causal"), &[query.clone(), ipw.clone(), ipb, opw.clone(), opb], |x| {
-            F::mha(&x[0], &x[0], &x[0], emb, heads, &x[1], Some(&x[2]), &x[3], Some(&x[4]), None, true)
-        });
+        c.check(
+            &name,
+            &[
+                query.clone(),
+                key.clone(),
+                value.clone(),
+                ipw.clone(),
+                ipb.clone(),
+                opw.clone(),
+                opb.clone(),
+            ],
+            |x| {
+                F::multi_head_attention_forward(
+                    &x[0],
+                    &x[1],
+                    &x[2],
+                    emb,
+                    heads,
+                    &x[3],
+                    Some(&x[4]),
+                    &x[5],
+                    Some(&x[6]),
+                )
+            },
+        );
+        c.check(
+            &format!("{name} no bias"),
+            &[
+                query.clone(),
+                key.clone(),
+                value.clone(),
+                ipw.clone(),
+                opw.clone(),
+            ],
+            |x| {
+                F::multi_head_attention_forward(
+                    &x[0], &x[1], &x[2], emb, heads, &x[3], None, &x[4], None,
+                )
+            },
+        );
+        c.check(
+            &format!("{name} self-attention causal"),
+            &[query.clone(), ipw.clone(), ipb, opw.clone(), opb],
+            |x| {
+                F::mha(
+                    &x[0],
+                    &x[0],
+                    &x[0],
+                    emb,
+                    heads,
+                    &x[1],
+                    Some(&x[2]),
+                    &x[3],
+                    Some(&x[4]),
+                    None,
+                    true,
+                )
+            },
+        );
         let fm = r.randn(&[l, s]);
-        c.check(&format!("{name} float mask"), &[query, key, value, ipw, opw, fm], |x| {
-            F::mha(&x[0], &x[1], &x[2], emb, heads, &x[3], None, &x[4], None, Some(&x[5]), false)
-        });
+        c.check(
+            &format!("{name} float mask"),
+            &[query, key, value, ipw, opw, fm],
+            |x| {
+                F::mha(
+                    &x[0],
+                    &x[1],
+                    &x[2],
+                    emb,
+                    heads,
+                    &x[3],
+                    None,
+                    &x[4],
+                    None,
+                    Some(&x[5]),
+                    false,
+                )
+            },
+        );
     }
     c.finish();
 }
@@ -1432,18 +1912,24 @@ fn second_derivatives() {
         let (n, k, m) = (r.int(1, 3), r.int(1, 3), r.int(2, 4));
         let x = r.randn(&[n, k]);
         let w = r.randn(&[k, m]);
-        c.check2("tanh/mul/exp/matmul/softmax chain", &[x.clone(), w.clone()], |x| {
-            let h = x[0].matmul(&x[1])?;
-            let a = h.tanh()?.mul(&h.mul_scalar(0.3)?.exp()?)?;
-            a.softmax(-1)?.mul(&x[0].sum_dim(&[1], true)?)
-        });
+        c.check2(
+            "tanh/mul/exp/matmul/softmax chain",
+            &[x.clone(), w.clone()],
+            |x| {
+                let h = x[0].matmul(&x[1])?;
+                let a = h.tanh()?.mul(&h.mul_scalar(0.3)?.exp()?)?;
+                a.softmax(-1)?.mul(&x[0].sum_dim(&[1], true)?)
+            },
+        );
         let s = r.shape(1, 3);
         let a = r.randn(&s);
         let p = r.pos(&s);
         c.check2("tanh", &[a.clone()], |x| x[0].tanh());
         c.check2("exp", &[a.clone()], |x| x[0].exp());
         c.check2("sigmoid", &[a.clone()], |x| x[0].sigmoid());
-        c.check2("mul(x, y)", &[a.clone(), r.randn(&s)], |x| x[0].mul(&x[1])?.mul(&x[0]));
+        c.check2("mul(x, y)", &[a.clone(), r.randn(&s)], |x| {
+            x[0].mul(&x[1])?.mul(&x[0])
+        });
         c.check2("div", &[a.clone(), p.clone()], |x| x[0].div(&x[1]));
         c.check2("log", &[p.clone()], |x| x[0].log());
         c.check2("sqrt", &[p.clone()], |x| x[0].sqrt());
@@ -1457,19 +1943,36 @@ fn second_derivatives() {
         c.check2("softplus", &[a.clone()], |x| x[0].softplus(1.0, 20.0));
         c.check2("erf", &[a.clone()], |x| x[0].erf());
         c.check2("sin/cos", &[a.clone()], |x| x[0].sin()?.mul(&x[0].cos()?));
-        c.check2("expm1/log1p", &[p.clone()], |x| x[0].expm1()?.add(&x[0].log1p()?));
+        c.check2("expm1/log1p", &[p.clone()], |x| {
+            x[0].expm1()?.add(&x[0].log1p()?)
+        });
         let d = r.dim(s.len());
         c.check2("softmax", &[a.clone()], |x| x[0].softmax(d));
         c.check2("log_softmax", &[a.clone()], |x| x[0].log_softmax(d));
         c.check2("logsumexp", &[a.clone()], |x| x[0].logsumexp(&[d], false));
-        c.check2("var", &[r.randn(&[3, 4])], |x| x[0].var_dim(Some(&[1]), 1.0, false));
-        c.check2("prod", &[r.away(&[2, 3], &[0.0])], |x| x[0].prod_dim(1, false));
-        c.check2("cumsum^2", &[a.clone()], |x| x[0].cumsum(d)?.square());
-        c.check2("amax of square", &[a.clone()], |x| x[0].square()?.amax(&[d], false));
-        c.check2("matmul(x, x.T)", &[x.clone()], |x| x[0].matmul(&x[0].t()?));
-        c.check2("views: permute/slice/expand/pad squared", &[r.randn(&[2, 3])], |x| {
-            x[0].t()?.slice(0, 0, 3, 2)?.unsqueeze(0)?.expand(&[2, 2, 2])?.pad(&[1, 0], 0.0)?.square()
+        c.check2("var", &[r.randn(&[3, 4])], |x| {
+            x[0].var_dim(Some(&[1]), 1.0, false)
         });
+        c.check2("prod", &[r.away(&[2, 3], &[0.0])], |x| {
+            x[0].prod_dim(1, false)
+        });
+        c.check2("cumsum^2", &[a.clone()], |x| x[0].cumsum(d)?.square());
+        c.check2("amax of square", &[a.clone()], |x| {
+            x[0].square()?.amax(&[d], false)
+        });
+        c.check2("matmul(x, x.T)", &[x.clone()], |x| x[0].matmul(&x[0].t()?));
+        c.check2(
+            "views: permute/slice/expand/pad squared",
+            &[r.randn(&[2, 3])],
+            |x| {
+                x[0].t()?
+                    .slice(0, 0, 3, 2)?
+                    .unsqueeze(0)?
+                    .expand(&[2, 2, 2])?
+                    .pad(&[1, 0], 0.0)?
+                    .square()
+            },
+        );
         c.check2("cat/split", &[a.clone(), a.clone()], |x| {
             let y = Tensor::cat(&[x[0].square()?, x[1].exp()?], 0)?;
             let n0 = x[0].shape()[0];
@@ -1482,28 +1985,48 @@ fn second_derivatives() {
             x[0].index_select(0, &i)?.square()?.gather(0, &g)?.tanh()
         });
         c.check2("where/maximum", &[a.clone(), r.randn(&s)], |x| {
-            Tensor::where_cond(&x[0].gt_scalar(0.0)?, &x[0].square()?, &x[1].exp()?)?.maximum(&x[1].mul(&x[0])?)
+            Tensor::where_cond(&x[0].gt_scalar(0.0)?, &x[0].square()?, &x[1].exp()?)?
+                .maximum(&x[1].mul(&x[0])?)
         });
         let ns = [s[s.len() - 1]];
-        c.check2("layer_norm affine", &[a.clone(), r.randn(&ns), r.randn(&ns)], |x| {
-            F::layer_norm(&x[0], &ns, Some(&x[1]), Some(&x[2]), 1e-5)
+        c.check2(
+            "layer_norm affine",
+            &[a.clone(), r.randn(&ns), r.randn(&ns)],
+            |x| F::layer_norm(&x[0], &ns, Some(&x[1]), Some(&x[2]), 1e-5),
+        );
+        c.check2("rms_norm", &[a.clone(), r.randn(&ns)], |x| {
+            F::rms_norm(&x[0], &ns, Some(&x[1]), Some(1e-6))
         });
-        c.check2("rms_norm", &[a.clone(), r.randn(&ns)], |x| F::rms_norm(&x[0], &ns, Some(&x[1]), Some(1e-6)));
-        c.check2("linear + tanh", &[x.clone(), r.randn(&[m, k]), r.randn(&[m])], |x| {
-            x[0].linear(&x[1], Some(&x[2]))?.tanh()
+        c.check2(
+            "linear + tanh",
+            &[x.clone(), r.randn(&[m, k]), r.randn(&[m])],
+            |x| x[0].linear(&x[1], Some(&x[2]))?.tanh(),
+        );
+        c.check2("mse_loss of tanh", &[a.clone(), r.randn(&s)], |x| {
+            F::mse_loss(&x[0].tanh()?, &x[1], "mean")
         });
-        c.check2("mse_loss of tanh", &[a.clone(), r.randn(&s)], |x| F::mse_loss(&x[0].tanh()?, &x[1], "mean"));
         let tgt = r.idx(&[n], m);
-        c.check2("cross_entropy ls=0.1", &[r.randn(&[n, m]), tgt], |x| F::cross_entropy(&x[0], &x[1], None, -100, "mean", 0.1));
-        c.check2("sdpa", &[r.randn(&[2, 3]), r.randn(&[3, 3]), r.randn(&[3, 2])], |x| {
-            F::scaled_dot_product_attention(&x[0], &x[1], &x[2], None, 0.0, true, None)
+        c.check2("cross_entropy ls=0.1", &[r.randn(&[n, m]), tgt], |x| {
+            F::cross_entropy(&x[0], &x[1], None, -100, "mean", 0.1)
         });
+        c.check2(
+            "sdpa",
+            &[r.randn(&[2, 3]), r.randn(&[3, 3]), r.randn(&[3, 2])],
+            |x| F::scaled_dot_product_attention(&x[0], &x[1], &x[2], None, 0.0, true, None),
+        );
         c.check2("max_pool2d of square", &[r.randn(&[1, 1, 3, 3])], |x| {
             F::max_pool2d(&x[0].square()?, [2, 2], [1, 1], [0, 0], [1, 1], false)
         });
-        c.check2("gru", &[r.randn(&[2, 1, 2]), r.randn(&[1, 1, 2]), r.randn(&[6, 2]), r.randn(&[6, 2])], |x| {
-            Ok(F::gru(&x[0], &x[1], &x[2..], 1, false)?.0)
-        });
+        c.check2(
+            "gru",
+            &[
+                r.randn(&[2, 1, 2]),
+                r.randn(&[1, 1, 2]),
+                r.randn(&[6, 2]),
+                r.randn(&[6, 2]),
+            ],
+            |x| Ok(F::gru(&x[0], &x[1], &x[2..], 1, false)?.0),
+        );
     }
     c.finish();
 }
@@ -1511,7 +2034,9 @@ fn second_derivatives() {
 #[test]
 fn double_backward_through_fused_ops_is_a_clear_error() {
     let (mut r, _c) = setup("double_backward_errors", 27);
-    let check_err = |what: &str, res: std::thread::Result<Result<Vec<Option<Tensor>>>>, needle: &str| match res {
+    let check_err = |what: &str,
+                     res: std::thread::Result<Result<Vec<Option<Tensor>>>>,
+                     needle: &str| match res {
         Err(p) => panic!("{what}: double backward panicked: {}", panic_msg(&*p)),
         Ok(Ok(g)) => panic!(
             "{what}: double backward returned Ok (grads present: {:?}) instead of an error",
@@ -1519,14 +2044,19 @@ fn double_backward_through_fused_ops_is_a_clear_error() {
         ),
         Ok(Err(e)) => {
             let m = e.to_string();
-            assert!(m.contains(needle) && m.contains("double backward"), "{what}: unclear error: {m}");
+            assert!(
+                m.contains(needle) && m.contains("double backward"),
+                "{what}: unclear error: {m}"
+            );
         }
     };
     // conv2d
     let x = r.randn(&[1, 2, 4, 4]).requires_grad_(true).unwrap();
     let w = r.randn(&[3, 2, 2, 2]).requires_grad_(true).unwrap();
     let res = catch_unwind(AssertUnwindSafe(|| -> Result<Vec<Option<Tensor>>> {
-        let y = F::conv2d(&x, &w, None, [1, 1], [0, 0], [1, 1], 1)?.square()?.sum_all()?;
+        let y = F::conv2d(&x, &w, None, [1, 1], [0, 0], [1, 1], 1)?
+            .square()?
+            .sum_all()?;
         let g = deepseek::autograd::grad(&[y], &[x.clone(), w.clone()], &[None], true, true)?;
         let s = g[0].as_ref().unwrap().square()?.sum_all()?;
         deepseek::autograd::grad(&[s], &[x.clone(), w.clone()], &[None], false, false)
@@ -1534,7 +2064,9 @@ fn double_backward_through_fused_ops_is_a_clear_error() {
     check_err("conv2d", res, "conv2d");
     // conv2d through backward_with(create_graph)
     let res = catch_unwind(AssertUnwindSafe(|| -> Result<Vec<Option<Tensor>>> {
-        let y = F::conv2d(&x, &w, None, [1, 1], [1, 1], [1, 1], 1)?.tanh()?.sum_all()?;
+        let y = F::conv2d(&x, &w, None, [1, 1], [1, 1], [1, 1], 1)?
+            .tanh()?
+            .sum_all()?;
         y.backward_with(None, false, true)?;
         let s = x.grad().unwrap().square()?.sum_all()?;
         s.backward()?;
@@ -1560,7 +2092,8 @@ fn double_backward_through_fused_ops_is_a_clear_error() {
     // avg_pool2d
     let xp = r.randn(&[1, 1, 4, 4]).requires_grad_(true).unwrap();
     let res = catch_unwind(AssertUnwindSafe(|| -> Result<Vec<Option<Tensor>>> {
-        let y = F::avg_pool2d(&xp.square()?, [2, 2], [2, 2], [0, 0], false, true, None)?.sum_all()?;
+        let y =
+            F::avg_pool2d(&xp.square()?, [2, 2], [2, 2], [0, 0], false, true, None)?.sum_all()?;
         let g = deepseek::autograd::grad(&[y], &[xp.clone()], &[None], true, true)?;
         let s = g[0].as_ref().unwrap().square()?.sum_all()?;
         deepseek::autograd::grad(&[s], &[xp.clone()], &[None], false, false)

@@ -18,7 +18,14 @@ impl TextGenerator {
     fn new(vocab: usize, hidden: usize) -> Result<Self> {
         Ok(TextGenerator {
             embedding: Embedding::new(vocab, hidden, None)?,
-            lstm: Lstm::new(hidden, hidden, RnnConfig { batch_first: true, ..Default::default() })?,
+            lstm: Lstm::new(
+                hidden,
+                hidden,
+                RnnConfig {
+                    batch_first: true,
+                    ..Default::default()
+                },
+            )?,
             fc: Linear::new(hidden, vocab, true)?,
             vocab,
         })
@@ -39,10 +46,27 @@ fn names_follow_pytorch() {
     let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
     assert_eq!(
         names,
-        ["embedding.weight", "lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.bias_ih_l0", "lstm.bias_hh_l0", "fc.weight", "fc.bias"]
+        [
+            "embedding.weight",
+            "lstm.weight_ih_l0",
+            "lstm.weight_hh_l0",
+            "lstm.bias_ih_l0",
+            "lstm.bias_hh_l0",
+            "fc.weight",
+            "fc.bias"
+        ]
     );
     assert_eq!(m.vocab, 11);
-    let bi = Lstm::new(3, 4, RnnConfig { num_layers: 2, bidirectional: true, ..Default::default() }).unwrap();
+    let bi = Lstm::new(
+        3,
+        4,
+        RnnConfig {
+            num_layers: 2,
+            bidirectional: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let names: Vec<String> = bi.named_parameters().into_iter().map(|(n, _)| n).collect();
     assert!(names.contains(&"weight_ih_l1_reverse".to_string()));
     assert_eq!(bi.named_parameters()[8].1.shape(), &[16, 8]); // layer 1 input = 2 * hidden
@@ -52,9 +76,21 @@ fn names_follow_pytorch() {
 fn loads_a_pytorch_state_dict_and_computes_the_same_logits() {
     let m = TextGenerator::new(11, 6).unwrap();
     m.load(data("textgen_torch.safetensors")).unwrap();
-    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data("textgen_torch.json")).unwrap()).unwrap();
-    let x: Vec<i64> = j["input"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_i64().unwrap())).collect();
-    let want: Vec<f64> = j["logits"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data("textgen_torch.json")).unwrap())
+            .unwrap();
+    let x: Vec<i64> = j["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()))
+        .collect();
+    let want: Vec<f64> = j["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
     let y = m.forward(&Tensor::from_vec(x, &[2, 4]).unwrap()).unwrap();
     assert_eq!(y.shape(), &[2, 4, 11]);
     for (a, b) in y.to_vec_f64().unwrap().iter().zip(&want) {
@@ -70,16 +106,27 @@ fn saved_files_have_pytorchs_keys_dtypes_and_shapes() {
     let p = dir.join("m.safetensors");
     m.save(&p).unwrap();
     let ours = nn::load_safetensors(&p).unwrap();
-    let theirs = nn::load_safetensors(std::path::Path::new(&data("textgen_torch.safetensors"))).unwrap();
-    let mut a: Vec<_> = ours.iter().map(|(k, v)| (k.clone(), v.shape().to_vec(), v.dtype())).collect();
-    let mut b: Vec<_> = theirs.iter().map(|(k, v)| (k.clone(), v.shape().to_vec(), v.dtype())).collect();
+    let theirs =
+        nn::load_safetensors(std::path::Path::new(&data("textgen_torch.safetensors"))).unwrap();
+    let mut a: Vec<_> = ours
+        .iter()
+        .map(|(k, v)| (k.clone(), v.shape().to_vec(), v.dtype()))
+        .collect();
+    let mut b: Vec<_> = theirs
+        .iter()
+        .map(|(k, v)| (k.clone(), v.shape().to_vec(), v.dtype()))
+        .collect();
     a.sort();
     b.sort();
     assert_eq!(a, b);
     // Round trip.
     let m2 = TextGenerator::new(11, 6).unwrap();
     m2.load(&p).unwrap();
-    for ((_, x), (_, y)) in m.named_parameters().iter().zip(m2.named_parameters().iter()) {
+    for ((_, x), (_, y)) in m
+        .named_parameters()
+        .iter()
+        .zip(m2.named_parameters().iter())
+    {
         assert_eq!(x.to_vec::<f32>().unwrap(), y.to_vec::<f32>().unwrap());
     }
     std::fs::remove_dir_all(&dir).unwrap();
@@ -95,16 +142,25 @@ fn bad_checkpoints_are_clear_errors() {
     let t = dir.join("trunc.safetensors");
     std::fs::write(&t, &good[..good.len() / 2]).unwrap();
     let e = m.load(&t).unwrap_err().to_string();
-    assert!(e.contains("trunc.safetensors") && e.contains("not a valid safetensors"), "{e}");
+    assert!(
+        e.contains("trunc.safetensors") && e.contains("not a valid safetensors"),
+        "{e}"
+    );
     // Missing file.
-    let e = m.load(dir.join("nope.safetensors")).unwrap_err().to_string();
+    let e = m
+        .load(dir.join("nope.safetensors"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("nope.safetensors"), "{e}");
     // Another model: wrong shapes.
     let other = TextGenerator::new(12, 6).unwrap();
     let p = dir.join("other.safetensors");
     other.save(&p).unwrap();
     let e = m.load(&p).unwrap_err().to_string();
-    assert!(e.contains("size mismatch for embedding.weight") && e.contains("other.safetensors"), "{e}");
+    assert!(
+        e.contains("size mismatch for embedding.weight") && e.contains("other.safetensors"),
+        "{e}"
+    );
     // Missing and unexpected keys.
     let mut sd: HashMap<String, Tensor> = m.state_dict().into_iter().collect();
     sd.remove("fc.bias");
@@ -121,12 +177,33 @@ fn train_eval_switches_dropout_and_batchnorm() {
         bn: nn::BatchNorm1d,
         drop: nn::Dropout,
     }
-    let mut n = Net { bn: nn::BatchNorm1d::new(3, 1e-5, 0.1).unwrap(), drop: nn::Dropout::new(0.5) };
+    let mut n = Net {
+        bn: nn::BatchNorm1d::new(3, 1e-5, 0.1).unwrap(),
+        drop: nn::Dropout::new(0.5),
+    };
     let names: Vec<String> = n.state_dict().keys().cloned().collect();
-    assert_eq!(names, ["bn.bias", "bn.num_batches_tracked", "bn.running_mean", "bn.running_var", "bn.weight"]);
-    let x = Tensor::randn(&[8, 3], DType::F32).unwrap().add_scalar(2.0).unwrap();
+    assert_eq!(
+        names,
+        [
+            "bn.bias",
+            "bn.num_batches_tracked",
+            "bn.running_mean",
+            "bn.running_var",
+            "bn.weight"
+        ]
+    );
+    let x = Tensor::randn(&[8, 3], DType::F32)
+        .unwrap()
+        .add_scalar(2.0)
+        .unwrap();
     n.bn.forward(&x).unwrap();
-    assert!(n.bn.running_mean.to_vec::<f32>().unwrap().iter().all(|&v| v > 0.1));
+    assert!(n
+        .bn
+        .running_mean
+        .to_vec::<f32>()
+        .unwrap()
+        .iter()
+        .all(|&v| v > 0.1));
     assert_eq!(n.bn.num_batches_tracked.to_vec::<i64>().unwrap(), vec![1]);
     n.eval();
     assert!(!n.drop.training.0 && !n.bn.training.0);
@@ -138,10 +215,15 @@ fn train_eval_switches_dropout_and_batchnorm() {
 
 #[test]
 fn sequential_names_and_forward() {
-    let s = nn::Sequential::new().add(Linear::new(4, 8, true).unwrap()).add(nn::ReLU::default()).add(Linear::new(8, 2, false).unwrap());
+    let s = nn::Sequential::new()
+        .add(Linear::new(4, 8, true).unwrap())
+        .add(nn::ReLU::default())
+        .add(Linear::new(8, 2, false).unwrap());
     let names: Vec<String> = s.named_parameters().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["0.weight", "0.bias", "2.weight"]);
-    let y = s.forward(&Tensor::randn(&[5, 4], DType::F32).unwrap()).unwrap();
+    let y = s
+        .forward(&Tensor::randn(&[5, 4], DType::F32).unwrap())
+        .unwrap();
     assert_eq!(y.shape(), &[5, 2]);
     assert_eq!(s.num_parameters(), 4 * 8 + 8 + 16);
 }
@@ -149,6 +231,12 @@ fn sequential_names_and_forward() {
 #[test]
 fn embedding_rejects_float_indices_naming_the_dtype() {
     let e = Embedding::new(10, 4, None).unwrap();
-    let err = e.forward(&Tensor::randn(&[2, 3], DType::F32).unwrap()).unwrap_err().to_string();
-    assert!(err.contains("Embedding") && err.contains("float32"), "{err}");
+    let err = e
+        .forward(&Tensor::randn(&[2, 3], DType::F32).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Embedding") && err.contains("float32"),
+        "{err}"
+    );
 }

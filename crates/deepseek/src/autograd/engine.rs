@@ -24,6 +24,13 @@ fn add_opt(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
 fn run_hooks(t: &Tensor, mut g: Tensor) -> Result<Tensor> {
     for h in t.hooks() {
         if let Some(r) = h(&g)? {
+            if r.dtype() != g.dtype() {
+                return Err(Error::Autograd(format!(
+                    "hook returned a gradient of dtype {}, expected {}",
+                    r.dtype(),
+                    g.dtype()
+                )));
+            }
             if r.shape() != g.shape() {
                 return Err(Error::Autograd(format!(
                     "hook returned a gradient of shape {:?}, expected {:?}",

@@ -12,7 +12,8 @@ fn softmax_impl(x: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
         x.to_dtype(DType::F32)?
     };
     if x.rank() == 0 {
-        return if log { x.zeros_like() } else { x.ones_like() };
+        crate::tensor::layout::norm_dim(op_name, dim, 0)?;
+        return softmax_impl(&x.reshape(&[1])?, 0, log)?.reshape(&[]);
     }
     let d = crate::tensor::layout::norm_dim(op_name, dim, x.rank())?;
     let last = x.rank() - 1;

@@ -33,6 +33,14 @@ pub fn scaled_dot_product_attention(
             k.shape()
         );
     }
+    if k.shape()[k.rank() - 2] != v.shape()[v.rank() - 2] {
+        bail_shape!(
+            "scaled_dot_product_attention",
+            "key {:?} and value {:?} must have the same sequence length",
+            k.shape(),
+            v.shape()
+        );
+    }
     if is_causal && attn_mask.is_some() {
         return Err(Error::value(
             "scaled_dot_product_attention",

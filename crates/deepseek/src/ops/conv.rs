@@ -35,6 +35,13 @@ fn geom(x: &Tensor, w: &Tensor, a: &Conv2dAttrs) -> Result<ConvGeom> {
             x.shape()
         );
     }
+    if kh == 0 || kw == 0 {
+        bail_shape!(
+            "conv2d",
+            "kernel size must be positive, got weight of shape {:?}",
+            w.shape()
+        );
+    }
     if a.stride.contains(&0) || a.dilation.contains(&0) {
         bail_value!(
             "conv2d",
@@ -181,6 +188,9 @@ fn pool(x: &Tensor, a: Pool2dAttrs) -> Result<Tensor> {
     let (ho, wo) = match a.adaptive {
         Some(o) => (o[0], o[1]),
         None => {
+            if a.dilation.contains(&0) {
+                bail_value!(name, "dilation must be positive, got {:?}", a.dilation);
+            }
             if a.kernel.contains(&0) || a.stride.contains(&0) {
                 bail_value!(
                     name,

@@ -143,6 +143,12 @@ impl Tensor {
     /// A copy of self with `src.select(dim, i)` added at `self.select(dim, index[i])`.
     pub fn index_add(&self, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
         let d = self.dim(dim)?;
+        if index.rank() > 1 {
+            return Err(Error::shape(
+                "index_add",
+                format!("index must be 0-d or 1-d, got shape {:?}", index.shape()),
+            ));
+        }
         let idx = backend::indices(index, "index_add")?;
         let mut expect = self.shape().to_vec();
         expect[d] = idx.len();

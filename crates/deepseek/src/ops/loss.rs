@@ -51,16 +51,33 @@ pub fn nll_loss(
     ignore_index: i64,
     reduction: &str,
 ) -> Result<Tensor> {
+    nll_impl("nll_loss", input, target, weight, ignore_index, reduction)
+}
+
+fn nll_impl(
+    op: &str,
+    input: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    ignore_index: i64,
+    reduction: &str,
+) -> Result<Tensor> {
     if target.dtype().is_float() || target.dtype() == DType::Bool {
         return Err(Error::dtype(
-            "nll_loss",
+            op,
             format!(
                 "expected integer class indices as target, got {}",
                 target.dtype()
             ),
         ));
     }
-    check_target("nll_loss", input, target)?;
+    if input.rank() == 0 {
+        bail_shape!(
+            op,
+            "input must have at least 1 dim (classes), got a 0-d tensor"
+        );
+    }
+    check_target(op, input, target)?;
     let c = if input.rank() == 1 {
         input.shape()[0]
     } else {
@@ -73,7 +90,7 @@ pub fn nll_loss(
     for (&k, &v) in keep.to_vec::<bool>()?.iter().zip(&tv) {
         if k && (v < 0 || v >= c as i64) {
             return Err(Error::index(
-                "nll_loss",
+                op,
                 format!("target {v} is out of bounds for {c} classes"),
             ));
         }
@@ -83,11 +100,7 @@ pub fn nll_loss(
     let mut w = keep.to_dtype(x.dtype())?;
     if let Some(cw) = weight {
         if cw.shape() != [c] {
-            bail_shape!(
-                "nll_loss",
-                "weight of shape {:?} for {c} classes",
-                cw.shape()
-            );
+            bail_shape!(op, "weight of shape {:?} for {c} classes", cw.shape());
         }
         w = w.mul(&cw.to_dtype(x.dtype())?.index_select(0, &safe)?)?;
     }
@@ -95,7 +108,7 @@ pub fn nll_loss(
     match reduction {
         "mean" => l.sum_all()?.div(&w.sum_all()?),
         "none" => l.reshape(target.shape()),
-        r => reduce(&l, r, "nll_loss"),
+        r => reduce(&l, r, op),
     }
 }
 
@@ -121,6 +134,15 @@ pub fn cross_entropy(
             "cross_entropy",
             format!("expected floating-point logits, got {}", input.dtype()),
         ));
+    }
+    if input.rank() == 0 {
+        bail_shape!(
+            "cross_entropy",
+            "input must have at least 1 dim (classes), got a 0-d tensor"
+        );
+    }
+    if !target.dtype().is_float() {
+        check_target("cross_entropy", input, target)?;
     }
     let c = if input.rank() == 1 {
         input.shape()[0]
@@ -162,7 +184,7 @@ pub fn cross_entropy(
             r => reduce(&l, r, "cross_entropy"),
         };
     }
-    let nll = nll_loss(&logp, target, weight, ignore_index, "none")?;
+    let nll = nll_impl("cross_entropy", &logp, target, weight, ignore_index, "none")?;
     if label_smoothing == 0.0 {
         return match reduction {
             "mean" => {

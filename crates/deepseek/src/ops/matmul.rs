@@ -189,6 +189,12 @@ pub fn einsum(equation: &str, ops: &[Tensor]) -> Result<Tensor> {
             v
         }
     };
+    if let Some(c) = out.iter().find(|c| !sizes.contains_key(c)) {
+        return Err(Error::value(
+            "einsum",
+            format!("output subscript '{c}' does not appear in any input of '{equation}'"),
+        ));
+    }
     // Diagonals within a term are not supported.
     for t in &terms {
         let mut seen = std::collections::HashSet::new();

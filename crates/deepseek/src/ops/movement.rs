@@ -177,7 +177,7 @@ impl Tensor {
     /// `len` elements from `start` along `dim` (PyTorch's `narrow`).
     pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Result<Tensor> {
         let d = self.dim(dim)?;
-        if start + len > self.shape()[d] {
+        if start.checked_add(len).is_none_or(|e| e > self.shape()[d]) {
             return Err(Error::index(
                 "narrow",
                 format!(
@@ -421,12 +421,30 @@ impl Tensor {
     }
     /// Constant padding with one (before, after) pair per dim.
     pub fn pad_dims(&self, pads: &[(usize, usize)], value: f64) -> Result<Tensor> {
+        if pads.len() != self.rank() {
+            bail_value!(
+                "pad",
+                "{} (before, after) pairs for a tensor of rank {}",
+                pads.len(),
+                self.rank()
+            );
+        }
         let shape: Vec<usize> = self
             .shape()
             .iter()
             .zip(pads)
-            .map(|(s, (a, b))| s + a + b)
-            .collect();
+            .map(|(s, (a, b))| {
+                s.checked_add(*a)
+                    .and_then(|v| v.checked_add(*b))
+                    .filter(|v| *v <= isize::MAX as usize / 16)
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                Error::value(
+                    "pad",
+                    format!("padding {pads:?} of shape {:?} overflows", self.shape()),
+                )
+            })?;
         let out = backend::pad(self, pads, &shape, value)?;
         if !needs_record(&[self]) {
             return Ok(out);

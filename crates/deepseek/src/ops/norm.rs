@@ -178,6 +178,23 @@ pub fn batch_norm(
         );
     }
     let c = x.shape()[1];
+    for (name, t) in [
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+        ("weight", weight),
+        ("bias", bias),
+    ] {
+        if let Some(t) = t {
+            if t.shape() != [c] {
+                bail_shape!(
+                    "batch_norm",
+                    "{name} of shape {:?} does not match {c} channels of input {:?}",
+                    t.shape(),
+                    x.shape()
+                );
+            }
+        }
+    }
     let mut bshape = vec![1usize; x.rank()];
     bshape[1] = c;
     let dims: Vec<isize> = (0..x.rank() as isize).filter(|&d| d != 1).collect();
@@ -248,6 +265,18 @@ pub fn group_norm(
     }
     let n = x.shape()[0];
     let c = x.shape()[1];
+    for (name, t) in [("weight", weight), ("bias", bias)] {
+        if let Some(t) = t {
+            if t.shape() != [c] {
+                bail_shape!(
+                    "group_norm",
+                    "{name} of shape {:?} does not match {c} channels of input {:?}",
+                    t.shape(),
+                    x.shape()
+                );
+            }
+        }
+    }
     let xg = x.reshape(&[n, num_groups, x.numel() / (n * num_groups).max(1)])?;
     let m = xg.mean_dim(&[2], true)?;
     let v = xg.sub(&m)?.square()?.mean_dim(&[2], true)?;

@@ -53,6 +53,22 @@ pub(crate) fn apply(
     dims: Option<&[isize]>,
     keepdim: bool,
 ) -> Result<Tensor> {
+    if x.rank() == 0 {
+        if let Some(d) = dims {
+            norm_dims(op.name(), d, 0)?;
+        }
+        if op == ReduceOp::Mean && !x.dtype().is_float() {
+            return Err(Error::dtype(
+                "mean",
+                format!("input dtype must be floating point, got {}", x.dtype()),
+            ));
+        }
+        return match op {
+            ReduceOp::ArgMax | ReduceOp::ArgMin => Tensor::zeros(&[], DType::I64),
+            ReduceOp::Sum | ReduceOp::Prod if !x.dtype().is_float() => x.to_dtype(DType::I64),
+            _ => Ok(x.clone()),
+        };
+    }
     let mut dims = match dims {
         None => (0..x.rank()).collect(),
         Some(d) => norm_dims(op.name(), d, x.rank())?,
@@ -252,7 +268,12 @@ impl Tensor {
         } else {
             let mut d = norm_dims("logsumexp", dims, self.rank())?;
             d.sort();
-            s.reshape(&reduced_shape(self.shape(), &d, false))
+            s.reshape(
+                &reduced_shape(self.shape(), &d, false)
+                    .into_iter()
+                    .take(self.rank())
+                    .collect::<Vec<_>>(),
+            )
         }
     }
     /// Variance over `dims` with `correction` (1 = unbiased), like `torch.var`.
@@ -265,7 +286,10 @@ impl Tensor {
         let all: Vec<isize> = (0..self.rank() as isize).collect();
         let dims = dims.unwrap_or(&all);
         let nd = norm_dims("var", dims, self.rank())?;
-        let n: usize = nd.iter().map(|&d| self.shape()[d]).product();
+        let n: usize = nd
+            .iter()
+            .map(|&d| self.shape().get(d).copied().unwrap_or(1))
+            .product();
         let mu = self.mean_dim(dims, true)?;
         let ss = self.sub(&mu)?.square()?.sum_dim(dims, keepdim)?;
         ss.mul_scalar(1.0 / (n as f64 - correction).max(0.0))

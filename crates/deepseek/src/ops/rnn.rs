@@ -165,6 +165,11 @@ pub fn lstm_with(
     if x.rank() != 3 {
         bail_shape!("lstm", "expected a 3-D input, got {:?}", x.shape());
     }
+    for (name, s) in [("h0", h0), ("c0", c0)] {
+        if s.rank() != 3 || s.shape()[0] != num_layers * dirs {
+            bail_shape!("lstm", "{name} has shape {:?}; expected [{}, batch, hidden] for {num_layers} layers x {dirs} directions", s.shape(), num_layers * dirs);
+        }
+    }
     let mut seq = if batch_first {
         x.transpose(0, 1)?.contiguous()?
     } else {
@@ -244,6 +249,9 @@ pub fn gru_with(
     let (per, has_bias) = split_weights("gru", weights, num_layers, dirs)?;
     if x.rank() != 3 {
         bail_shape!("gru", "expected a 3-D input, got {:?}", x.shape());
+    }
+    if h0.rank() != 3 || h0.shape()[0] != num_layers * dirs {
+        bail_shape!("gru", "h0 has shape {:?}; expected [{}, batch, hidden] for {num_layers} layers x {dirs} directions", h0.shape(), num_layers * dirs);
     }
     let mut seq = if batch_first {
         x.transpose(0, 1)?

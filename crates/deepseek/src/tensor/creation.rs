@@ -144,7 +144,20 @@ impl Tensor {
         if step == 0.0 || !step.is_finite() {
             bail_value!("arange", "step must be nonzero and finite, got {step}");
         }
-        let n = ((end - start) / step).ceil().max(0.0) as usize;
+        if !start.is_finite() || !end.is_finite() {
+            bail_value!(
+                "arange",
+                "start and end must be finite, got {start} and {end}"
+            );
+        }
+        let nf = ((end - start) / step).ceil().max(0.0);
+        if nf > (1u64 << 40) as f64 {
+            bail_value!(
+                "arange",
+                "arange({start}, {end}, {step}) would have {nf} elements"
+            );
+        }
+        let n = nf as usize;
         let v: Vec<f64> = (0..n).map(|i| start + i as f64 * step).collect();
         Self::from_f64s(&v, &[n], opts)
     }

@@ -150,6 +150,12 @@ impl Tensor {
         Arc::ptr_eq(&self.0.storage, &other.0.storage)
     }
     pub(crate) fn dim(&self, d: isize) -> Result<usize> {
+        if self.rank() == 0 {
+            return Err(Error::index(
+                "dim",
+                format!("dimension {d} specified, but the tensor is 0-dimensional (a scalar)"),
+            ));
+        }
         layout::norm_dim("dim", d, self.rank())
     }
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, Storage> {
@@ -209,6 +215,16 @@ impl Tensor {
     /// Replaces the accumulated gradient (`None` clears it).
     pub fn set_grad(&self, g: Option<Tensor>) -> Result<()> {
         if let Some(g) = &g {
+            if g.dtype() != self.dtype() {
+                return Err(Error::dtype(
+                    "set_grad",
+                    format!(
+                        "gradient of dtype {} for a tensor of dtype {}",
+                        g.dtype(),
+                        self.dtype()
+                    ),
+                ));
+            }
             if g.shape() != self.shape() {
                 return Err(Error::shape(
                     "set_grad",

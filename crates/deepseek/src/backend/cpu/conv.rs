@@ -337,7 +337,7 @@ fn window(o: usize, n: usize, out: usize, a: &Pool2dAttrs, dim: usize) -> (isize
 }
 
 /// Pooling over x [NC, H, W] -> (y [NC, Ho, Wo], argmax indices for max pooling).
-pub fn pool2d<T: Copy + PartialOrd + Send + Sync + Into<f64> + From<f32>>(
+pub fn pool2d<T: crate::tensor::Element>(
     x: &[T],
     nc: usize,
     h: usize,
@@ -347,7 +347,7 @@ pub fn pool2d<T: Copy + PartialOrd + Send + Sync + Into<f64> + From<f32>>(
     a: &Pool2dAttrs,
 ) -> (Vec<T>, Vec<i64>) {
     let is_max = a.kind == PoolKind::Max;
-    let mut y = vec![T::from(0.0); nc * ho * wo];
+    let mut y = vec![T::default(); nc * ho * wo];
     let mut idx = vec![0i64; if is_max { nc * ho * wo } else { 0 }];
     let body = |p: usize, yp: &mut [T], ip: &mut [i64]| {
         let plane = &x[p * h * w..(p + 1) * h * w];
@@ -385,7 +385,7 @@ pub fn pool2d<T: Copy + PartialOrd + Send + Sync + Into<f64> + From<f32>>(
                         }
                         ih += dh;
                     }
-                    let (v, j) = best.unwrap_or((T::from(f32::NEG_INFINITY), 0));
+                    let (v, j) = best.unwrap_or((T::from_f64(f64::NEG_INFINITY), 0));
                     yp[o] = v;
                     ip[o] = j as i64;
                 } else {
@@ -394,7 +394,7 @@ pub fn pool2d<T: Copy + PartialOrd + Send + Sync + Into<f64> + From<f32>>(
                     let mut s = 0.0f64;
                     for ih in h0..h1 {
                         for iw in w0..w1 {
-                            s += plane[ih as usize * w + iw as usize].into();
+                            s += plane[ih as usize * w + iw as usize].to_f64();
                         }
                     }
                     let div = match a.kind {
@@ -403,7 +403,7 @@ pub fn pool2d<T: Copy + PartialOrd + Send + Sync + Into<f64> + From<f32>>(
                         } if a.adaptive.is_none() => hspan * wspan,
                         _ => (h1 - h0) * (w1 - w0),
                     };
-                    yp[o] = T::from((s / div.max(1) as f64) as f32);
+                    yp[o] = T::from_f64(s / div.max(1) as f64);
                 }
             }
         }

@@ -38,16 +38,23 @@ pub fn exp_f32(x: f32) -> f32 {
     }
 }
 
-/// tanh(x) for f32, branch-free.
+/// tanh(x) for f32, branch-free: an odd Taylor polynomial near 0 (|x| < 0.4, where
+/// `1 - 2/(e^2x + 1)` would cancel), the exp form elsewhere.
 #[inline(always)]
 pub fn tanh_f32(x: f32) -> f32 {
     let ax = x.abs().min(9.0);
     let e = exp_f32(2.0 * ax);
-    let t = 1.0 - 2.0 / (e + 1.0);
-    let x2 = x * x;
-    let small = x * (1.0 + x2 * (-0.333_333_34 + x2 * (0.133_333_33 + x2 * -0.053_968_254)));
-    let t = t.copysign(x);
-    let y = if ax < 0.0625 { small } else { t };
+    let t = (1.0 - 2.0 / (e + 1.0)).copysign(x);
+    let z = x * x;
+    let p = -929_569.0 / 638_512_875.0;
+    let p = p * z + 21_844.0 / 6_081_075.0;
+    let p = p * z - 1_382.0 / 155_925.0;
+    let p = p * z + 62.0 / 2_835.0;
+    let p = p * z - 17.0 / 315.0;
+    let p = p * z + 2.0 / 15.0;
+    let p = p * z - 1.0 / 3.0;
+    let small = x + x * z * p;
+    let y = if ax < 0.4 { small } else { t };
     if x.is_nan() {
         x
     } else {

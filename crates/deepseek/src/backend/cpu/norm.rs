@@ -56,6 +56,9 @@ pub fn layer_norm_rows<T: Float>(
     b: Option<&[T]>,
     eps: f64,
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
+    if n == 0 || x.is_empty() {
+        return (x.to_vec(), Vec::new(), Vec::new());
+    }
     let rows = x.len().checked_div(n).unwrap_or(0);
     let mut out = vec![T::zero(); x.len()];
     let mut stats = vec![(T::zero(), T::zero()); rows];
