@@ -70,7 +70,8 @@ impl<M: Module> TrainerBuilder<M> {
         self.config.eval_every = Some(n);
         self
     }
-    /// Use at most this many validation batches per validation.
+    /// Use at most this many validation batches (the first ones) in the periodic
+    /// validations; the final validation at the end of `fit` always covers the whole source.
     pub fn eval_max_batches(mut self, n: usize) -> Self {
         self.config.eval_max_batches = Some(n);
         self

@@ -351,8 +351,13 @@ pub(crate) fn save(
     Ok(fin)
 }
 
-/// JSON bytes of a checkpoint file.
+/// JSON bytes of a checkpoint file: compact for `optimizer.json` (millions of numbers),
+/// indented for the small human-readable ones.
 pub(crate) fn json_bytes<T: Serialize>(v: &T, what: &str) -> Result<Vec<u8>> {
-    serde_json::to_vec_pretty(v)
-        .map_err(|e| Error::Msg(format!("checkpoint: cannot serialise {what}: {e}")))
+    let r = if what == OPTIMIZER_FILE {
+        serde_json::to_vec(v)
+    } else {
+        serde_json::to_vec_pretty(v)
+    };
+    r.map_err(|e| Error::Msg(format!("checkpoint: cannot serialise {what}: {e}")))
 }

@@ -218,8 +218,9 @@ pub struct FitReport {
     pub train_losses: Vec<Option<f64>>,
     /// `(step, loss)` of every scheduled validation.
     pub val_losses: Vec<(u64, f64)>,
-    /// The validation loss at the end (the last scheduled one when it was at the last
-    /// step, else one more validation).
+    /// The validation loss at the end, over the whole validation source (the last
+    /// scheduled one when it was at the last step and covered everything, else one more
+    /// validation).
     pub final_val_loss: Option<f64>,
     /// Steps skipped because of a non-finite loss or gradient norm.
     pub skipped_steps: u64,

@@ -74,14 +74,18 @@ impl<M: Module> Trainer<M> {
     }
 
     /// Mean loss over a validation source (weighted by batch size), under `no_grad` with
-    /// the model in eval mode.
+    /// the model in eval mode; at most `eval_max_batches` batches when that is set.
     pub fn evaluate(&mut self, val: &dyn BatchSource) -> Result<f64> {
+        self.evaluate_upto(val, self.config.eval_max_batches)
+    }
+
+    fn evaluate_upto(&mut self, val: &dyn BatchSource, max_batches: Option<usize>) -> Result<f64> {
         self.model.eval();
         let r = (|| {
             let _g = crate::no_grad();
             let (mut total, mut n) = (0.0, 0.0);
             for (i, b) in val.epoch_from(0, 0).enumerate() {
-                if self.config.eval_max_batches.is_some_and(|m| i >= m) {
+                if max_batches.is_some_and(|m| i >= m) {
                     break;
                 }
                 let b = b?;
@@ -560,9 +564,13 @@ impl<M: Module> Trainer<M> {
         let final_val_loss = match val {
             None => None,
             Some(v) => match self.state.val_losses.last() {
-                Some(&(s, l)) if s == self.state.step => Some(l),
+                Some(&(s, l)) if s == self.state.step && cfg.eval_max_batches.is_none() => {
+                    Some(l)
+                }
                 _ => {
-                    let vl = self.evaluate(v)?;
+                    // Over the whole validation source, even when the periodic ones are
+                    // limited by eval_max_batches.
+                    let vl = self.evaluate_upto(v, None)?;
                     if let Some(m) = &mut metrics {
                         m.write(&MetricsLine {
                             step: self.state.step,

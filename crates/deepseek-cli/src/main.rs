@@ -1,0 +1,524 @@
+//! `deepseek`: the project's command line.
+//!
+//! - `deepseek train` trains the tutorials' TextGenerator (Embedding -> LSTM -> Linear,
+//!   character level) on the bundled Shakespeare corpus, with a progress bar, validation,
+//!   checkpoints in `runs/<name>/`, and a generated sample at the end.
+//! - `deepseek generate --checkpoint DIR --prompt TEXT` samples from a checkpoint.
+
+use clap::{Args, Parser, Subcommand};
+use deepseek::nn::Module;
+use deepseek::optim::{Adam, AdamConfig};
+use deepseek::tensor::Generator;
+use deepseek::train::{
+    checkpoint, load_text, textgen, SampleOptions, StopReason, TextBatches, TextGenerator,
+    TextGeneratorConfig, Throughput, Trainer,
+};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "deepseek",
+    version,
+    about = "deepseek: train the TextGenerator and sample from it"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Train the character-level TextGenerator (defaults: the bundled Shakespeare corpus,
+    /// hidden 256, batch 32, sequence 128, Adam 2e-3, clip 1.0, 4.5 minutes).
+    Train(Box<TrainArgs>),
+    /// Sample text from a trained checkpoint.
+    Generate(GenerateArgs),
+}
+
+/// Flags of `deepseek train`. The same names (with `-` or `_`) are the keys of the TOML
+/// file given with `--config`; flags on the command line override the file.
+#[derive(Args, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+struct TrainArgs {
+    /// TOML file of settings (keys = flag names, e.g. `hidden = 512`, `eval-every = 50`)
+    #[arg(long)]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Directory with train.txt and val.txt [default: the bundled data/shakespeare]
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Run name: output goes to runs/<name> [default: textgen]
+    #[arg(long)]
+    name: Option<String>,
+    /// Output directory (overrides runs/<name>)
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// LSTM hidden size [default: 256]
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Embedding width [default: the hidden size]
+    #[arg(long)]
+    embed: Option<usize>,
+    /// Stacked LSTM layers [default: 1]
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Dropout between LSTM layers [default: 0]
+    #[arg(long)]
+    dropout: Option<f64>,
+    /// Sequences per batch [default: 32]
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Characters per sequence [default: 128]
+    #[arg(long)]
+    seq: Option<usize>,
+    /// Adam learning rate [default: 0.002]
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Gradient-norm clipping, 0 to disable [default: 1.0]
+    #[arg(long)]
+    clip: Option<f64>,
+    /// Micro-batches per optimizer step [default: 1]
+    #[arg(long)]
+    accumulate: Option<usize>,
+    /// Random seed (initialisation and data order) [default: 0]
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Time budget in minutes for this invocation [default: 4.5]
+    #[arg(long)]
+    minutes: Option<f64>,
+    /// Stop after this many optimizer steps (in total, over resumes)
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Validate every N steps [default: 100]
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// Validation batch size [default: 128]
+    #[arg(long)]
+    eval_batch: Option<usize>,
+    /// Validation batches per periodic validation, 0 for all; the final validation always
+    /// uses the whole validation text [default: 2]
+    #[arg(long)]
+    eval_batches: Option<usize>,
+    /// Checkpoint every N steps (and at the end) [default: 200]
+    #[arg(long)]
+    checkpoint_every: Option<u64>,
+    /// Checkpoints to keep [default: 3]
+    #[arg(long)]
+    keep_last: Option<usize>,
+    /// Stop when the validation loss has not improved for N validations
+    #[arg(long)]
+    patience: Option<usize>,
+    /// Plain log line every N steps when stdout is not a terminal [default: 50]
+    #[arg(long)]
+    log_every: Option<u64>,
+    /// Compute threads [default: DEEPSEEK_NUM_THREADS or all cores]
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Characters to sample at the end, 0 for none [default: 400]
+    #[arg(long)]
+    sample_length: Option<usize>,
+    /// Sampling temperature of the final sample [default: 0.8]
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// Continue the run from its newest checkpoint
+    #[arg(long)]
+    resume: bool,
+    /// Start over, deleting the run's checkpoints
+    #[arg(long)]
+    overwrite: bool,
+    /// Mixed precision f16 (recorded; takes effect with the mixed-precision work)
+    #[arg(long)]
+    fp16: bool,
+    /// Mixed precision bf16 (recorded; takes effect with the mixed-precision work)
+    #[arg(long)]
+    bf16: bool,
+}
+
+#[derive(Args, Debug)]
+struct GenerateArgs {
+    /// A run directory, its checkpoints/ directory, or one checkpoint (step-<N>)
+    #[arg(long, default_value = "runs/textgen")]
+    checkpoint: PathBuf,
+    /// Text to continue
+    #[arg(long, default_value = "")]
+    prompt: String,
+    /// Softmax temperature (0 = always the most likely character)
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f64,
+    /// Sample among the K most likely characters only
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Characters to generate
+    #[arg(long, default_value_t = 400)]
+    length: usize,
+    /// Random seed [default: from the clock]
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+/// The effective settings of a training run (written to `<out>/settings.toml`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct Settings {
+    data: PathBuf,
+    out: PathBuf,
+    hidden: usize,
+    embed: usize,
+    layers: usize,
+    dropout: f64,
+    batch: usize,
+    seq: usize,
+    lr: f64,
+    clip: f64,
+    accumulate: usize,
+    seed: u64,
+    minutes: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    steps: Option<u64>,
+    eval_every: u64,
+    eval_batch: usize,
+    eval_batches: usize,
+    checkpoint_every: u64,
+    keep_last: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patience: Option<usize>,
+    log_every: u64,
+    threads: usize,
+    sample_length: usize,
+    temperature: f64,
+    fp16: bool,
+    bf16: bool,
+}
+
+type AnyResult<T> = std::result::Result<T, String>;
+
+fn default_data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/shakespeare")
+}
+
+/// Reads a TOML settings file; keys may be written with `-` or `_`.
+fn read_config(path: &Path) -> AnyResult<TrainArgs> {
+    let p = path.display();
+    let s = std::fs::read_to_string(path).map_err(|e| format!("{p}: cannot read: {e}"))?;
+    let table: toml::Table = s.parse().map_err(|e| format!("{p}: not valid TOML: {e}"))?;
+    let norm: toml::Table = table
+        .into_iter()
+        .map(|(k, v)| (k.replace('_', "-"), v))
+        .collect();
+    toml::Value::Table(norm)
+        .try_into()
+        .map_err(|e| format!("{p}: {e}"))
+}
+
+fn resolve(cli: TrainArgs) -> AnyResult<Settings> {
+    let file = match &cli.config {
+        Some(p) => read_config(p)?,
+        None => TrainArgs::default(),
+    };
+    macro_rules! pick {
+        ($f:ident, $d:expr) => {
+            cli.$f.or(file.$f).unwrap_or($d)
+        };
+    }
+    let name = cli
+        .name
+        .clone()
+        .or(file.name.clone())
+        .unwrap_or_else(|| "textgen".into());
+    if name.is_empty() || name.contains(['/', '\\']) || name == ".." {
+        return Err(format!(
+            "--name {name:?}: give a plain name (use --out for a path)"
+        ));
+    }
+    let hidden = pick!(hidden, 256);
+    let s = Settings {
+        data: cli
+            .data
+            .clone()
+            .or(file.data.clone())
+            .unwrap_or_else(default_data_dir),
+        out: cli
+            .out
+            .clone()
+            .or(file.out.clone())
+            .unwrap_or_else(|| Path::new("runs").join(&name)),
+        hidden,
+        embed: pick!(embed, hidden),
+        layers: pick!(layers, 1),
+        dropout: pick!(dropout, 0.0),
+        batch: pick!(batch, 32),
+        seq: pick!(seq, 128),
+        lr: pick!(lr, 2e-3),
+        clip: pick!(clip, 1.0),
+        accumulate: pick!(accumulate, 1),
+        seed: pick!(seed, 0),
+        minutes: pick!(minutes, 4.5),
+        steps: cli.steps.or(file.steps),
+        eval_every: pick!(eval_every, 100),
+        eval_batch: pick!(eval_batch, 128),
+        eval_batches: pick!(eval_batches, 2),
+        checkpoint_every: pick!(checkpoint_every, 200),
+        keep_last: pick!(keep_last, 3),
+        patience: cli.patience.or(file.patience),
+        log_every: pick!(log_every, 50),
+        threads: pick!(threads, deepseek::get_num_threads()),
+        sample_length: pick!(sample_length, 400),
+        temperature: pick!(temperature, 0.8),
+        fp16: cli.fp16 || file.fp16,
+        bf16: cli.bf16 || file.bf16,
+    };
+    let positive = [
+        ("hidden", s.hidden),
+        ("embed", s.embed),
+        ("layers", s.layers),
+        ("batch", s.batch),
+        ("seq", s.seq),
+        ("accumulate", s.accumulate),
+        ("eval-batch", s.eval_batch),
+        ("threads", s.threads),
+        ("eval-every", s.eval_every as usize),
+        ("checkpoint-every", s.checkpoint_every as usize),
+        ("log-every", s.log_every as usize),
+    ];
+    for (k, v) in positive {
+        if v == 0 {
+            return Err(format!("--{k} must be a positive integer, got 0"));
+        }
+    }
+    if s.lr.is_nan() || s.lr <= 0.0 {
+        return Err(format!("--lr must be positive, got {}", s.lr));
+    }
+    if s.minutes.is_nan() || s.minutes <= 0.0 {
+        return Err(format!("--minutes must be positive, got {}", s.minutes));
+    }
+    if s.clip.is_nan() || s.clip < 0.0 {
+        return Err(format!("--clip must be >= 0, got {}", s.clip));
+    }
+    if !(0.0..1.0).contains(&s.dropout) {
+        return Err(format!("--dropout must be in [0, 1), got {}", s.dropout));
+    }
+    Ok(s)
+}
+
+fn train(args: TrainArgs) -> AnyResult<()> {
+    let (resume, overwrite) = (args.resume, args.overwrite);
+    let file_flags = match &args.config {
+        Some(p) => {
+            let f = read_config(p)?;
+            (f.resume, f.overwrite)
+        }
+        None => (false, false),
+    };
+    let (resume, overwrite) = (resume || file_flags.0, overwrite || file_flags.1);
+    if resume && overwrite {
+        return Err("--resume and --overwrite contradict each other".into());
+    }
+    let s = resolve(args)?;
+    deepseek::set_num_threads(s.threads);
+    let e = |e: deepseek::Error| e.to_string();
+    let train_text = load_text(&s.data.join("train.txt")).map_err(e)?;
+    let val_text = load_text(&s.data.join("val.txt")).map_err(e)?;
+    let ckroot = s.out.join("checkpoints");
+    let existing = checkpoint::latest(&ckroot).map_err(e)?;
+    if let (Some(l), false, false) = (&existing, resume, overwrite) {
+        return Err(format!(
+            "{} already holds a run (newest checkpoint {}): add --resume to continue it, --overwrite to start over, or pick another --name",
+            s.out.display(),
+            l.display()
+        ));
+    }
+    // The vocabulary: a resumed run keeps its own.
+    let tok_path = s.out.join(textgen::TOKENIZER_FILE);
+    let tok = match (&existing, resume) {
+        (Some(_), true) if tok_path.is_file() => {
+            let j = std::fs::read_to_string(&tok_path)
+                .map_err(|err| format!("{}: {err}", tok_path.display()))?;
+            deepseek::data::CharTokenizer::from_json(&j)
+                .map_err(|err| format!("{}: {err}", tok_path.display()))?
+        }
+        _ => deepseek::data::CharTokenizer::fit(&format!("{train_text}{val_text}")),
+    };
+    let train_ids = tok
+        .encode(&train_text)
+        .map_err(|err| format!("{}: {err}", s.data.join("train.txt").display()))?;
+    let val_ids = tok
+        .encode(&val_text)
+        .map_err(|err| format!("{}: {err}", s.data.join("val.txt").display()))?;
+    let data_err = |f: &str| {
+        let p = s.data.join(f);
+        move |err: deepseek::Error| format!("{}: {err}", p.display())
+    };
+    let train_batches =
+        TextBatches::shuffled(train_ids, s.seq, s.batch, s.seed).map_err(data_err("train.txt"))?;
+    let val_batches =
+        TextBatches::new(val_ids, s.seq, s.eval_batch).map_err(data_err("val.txt"))?;
+
+    deepseek::manual_seed(s.seed);
+    let cfg = TextGeneratorConfig {
+        vocab_size: tok.vocab_size(),
+        embedding_dim: s.embed,
+        hidden_size: s.hidden,
+        num_layers: s.layers,
+        dropout: s.dropout,
+    };
+    let model = TextGenerator::new(cfg.clone()).map_err(e)?;
+    let opt = Adam::new(
+        model.parameters(),
+        AdamConfig {
+            lr: s.lr,
+            ..Default::default()
+        },
+    )
+    .map_err(e)?;
+    let cfg_json = serde_json::to_vec_pretty(&cfg).map_err(|err| err.to_string())?;
+    let tok_json = tok.to_json();
+    std::fs::create_dir_all(&s.out)
+        .map_err(|err| format!("{}: cannot create: {err}", s.out.display()))?;
+    let write =
+        |name: &str, bytes: &[u8]| deepseek::nn::write_atomic(&s.out.join(name), bytes).map_err(e);
+    write(textgen::CONFIG_FILE, &cfg_json)?;
+    write(textgen::TOKENIZER_FILE, tok_json.as_bytes())?;
+    write(
+        "settings.toml",
+        toml::to_string(&s)
+            .map_err(|err| err.to_string())?
+            .as_bytes(),
+    )?;
+
+    let mut b = Trainer::builder(model)
+        .optimizer(Box::new(opt))
+        .loss(|m: &TextGenerator, batch: &[deepseek::Tensor]| m.loss(batch))
+        .gradient_accumulation_steps(s.accumulate)
+        .max_time(Duration::from_secs_f64(s.minutes * 60.0))
+        .eval_every(s.eval_every)
+        .out_dir(&s.out)
+        .checkpoint_every(s.checkpoint_every)
+        .keep_last(s.keep_last)
+        .resume(resume)
+        .overwrite(overwrite)
+        .log_every(s.log_every)
+        .throughput(Throughput::Tokens)
+        .fp16_enabled(s.fp16)
+        .bf16(s.bf16)
+        .checkpoint_file(textgen::CONFIG_FILE, cfg_json.clone())
+        .checkpoint_file(textgen::TOKENIZER_FILE, tok_json.clone());
+    if s.clip > 0.0 {
+        b = b.clip_grad_norm(s.clip);
+    }
+    if let Some(n) = s.steps {
+        b = b.max_steps(n);
+    }
+    if s.eval_batches > 0 {
+        b = b.eval_max_batches(s.eval_batches);
+    }
+    if let Some(p) = s.patience {
+        b = b.early_stopping(p, 0.0);
+    }
+    let mut trainer = b.build().map_err(e)?;
+    let n_params = trainer.model().num_parameters();
+    println!(
+        "TextGenerator: vocab {}, embed {}, hidden {}, layers {}, {} parameters | batch {}, seq {}, Adam lr {}, clip {} | {} threads",
+        cfg.vocab_size, s.embed, s.hidden, s.layers, n_params, s.batch, s.seq, s.lr, s.clip, s.threads
+    );
+    println!(
+        "data {}: train {} chars ({} batches/epoch), val {} chars | budget {} min{} | output {}",
+        s.data.display(),
+        train_text.chars().count(),
+        deepseek::train::BatchSource::batches_per_epoch(&train_batches),
+        val_text.chars().count(),
+        s.minutes,
+        s.steps.map(|n| format!(", {n} steps")).unwrap_or_default(),
+        s.out.display()
+    );
+    if s.fp16 || s.bf16 {
+        println!("note: fp16/bf16 are recorded but take effect only with the mixed-precision work; training runs in f32");
+    }
+    let r = trainer.fit(&train_batches, Some(&val_batches)).map_err(e)?;
+    let why = match r.stop_reason {
+        StopReason::MaxSteps => "step limit",
+        StopReason::Epochs => "epochs done",
+        StopReason::TimeBudget => "time budget",
+        StopReason::EarlyStopping => "early stopping",
+        StopReason::Callback => "stopped by a callback",
+    };
+    println!(
+        "done ({why}): {} steps ({} in this run), {:.1}s, {:.0} tokens/s | final val loss {:.4} nats/char (best {:.4}) | train loss {:.4}",
+        r.steps,
+        r.steps_this_run,
+        r.elapsed,
+        r.throughput,
+        r.final_val_loss.unwrap_or(f64::NAN),
+        r.best_val_loss().unwrap_or(f64::NAN),
+        r.final_loss().unwrap_or(f64::NAN)
+    );
+    if let Some(c) = &r.last_checkpoint {
+        println!("checkpoint: {}", c.display());
+    }
+    println!(
+        "metrics: {} | plot: {}",
+        s.out.join("metrics.jsonl").display(),
+        s.out.join("loss.svg").display()
+    );
+    if s.sample_length > 0 {
+        let model = trainer.model_mut();
+        model.eval();
+        let text = model
+            .generate(
+                &tok,
+                "",
+                &SampleOptions {
+                    length: s.sample_length,
+                    temperature: s.temperature,
+                    top_k: None,
+                },
+                &mut Generator::new(s.seed),
+            )
+            .map_err(e)?;
+        println!(
+            "--- sample (temperature {}) ---\n{text}\n------------------------------",
+            s.temperature
+        );
+    }
+    Ok(())
+}
+
+fn generate(a: GenerateArgs) -> AnyResult<()> {
+    let (mut model, tok, dir) =
+        TextGenerator::from_checkpoint(&a.checkpoint).map_err(|e| e.to_string())?;
+    model.eval();
+    let seed = a.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+    });
+    let text = model
+        .generate(
+            &tok,
+            &a.prompt,
+            &SampleOptions {
+                length: a.length,
+                temperature: a.temperature,
+                top_k: a.top_k,
+            },
+            &mut Generator::new(seed),
+        )
+        .map_err(|e| e.to_string())?;
+    eprintln!("(checkpoint {}, seed {seed})", dir.display());
+    println!("{}{text}", a.prompt);
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Train(a) => train(*a),
+        Cmd::Generate(a) => generate(a),
+    };
+    if let Err(e) = r {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
