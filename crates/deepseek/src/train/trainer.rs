@@ -564,9 +564,7 @@ impl<M: Module> Trainer<M> {
         let final_val_loss = match val {
             None => None,
             Some(v) => match self.state.val_losses.last() {
-                Some(&(s, l)) if s == self.state.step && cfg.eval_max_batches.is_none() => {
-                    Some(l)
-                }
+                Some(&(s, l)) if s == self.state.step && cfg.eval_max_batches.is_none() => Some(l),
                 _ => {
                     // Over the whole validation source, even when the periodic ones are
                     // limited by eval_max_batches.
