@@ -182,7 +182,8 @@ fn hooks_apply_to_autograd_grad() {
     let x = leaf(&[1.0, 2.0], &[2]);
     x.register_hook(|g| Ok(Some(g.mul_scalar(2.0)?))).unwrap();
     let y = x.square().unwrap().sum_all().unwrap();
-    let g = deepseek::autograd::grad(&[y], &[x.clone()], &[None], false, false).unwrap();
+    let g =
+        deepseek::autograd::grad(&[y], std::slice::from_ref(&x), &[None], false, false).unwrap();
     close(&vals(g[0].as_ref().unwrap()), &[4.0, 8.0]);
     assert!(x.grad().is_none());
 }
@@ -235,7 +236,7 @@ fn autograd_grad_does_not_touch_dot_grad() {
     let unused = leaf(&[7.0], &[1]);
     let y = x.mul(&w).unwrap().sum_all().unwrap();
     let g = deepseek::autograd::grad(
-        &[y.clone()],
+        std::slice::from_ref(&y),
         &[x.clone(), w.clone(), unused.clone()],
         &[None],
         true,
@@ -266,8 +267,14 @@ fn autograd_grad_does_not_touch_dot_grad() {
     let r1 = b.mul_scalar(2.0).unwrap();
     let r2 = b.square().unwrap().sum_all().unwrap();
     let go = Tensor::from_vec(vec![1.0f64, -1.0], &[2]).unwrap();
-    let g =
-        deepseek::autograd::grad(&[r1, r2], &[b.clone()], &[Some(go), None], false, false).unwrap();
+    let g = deepseek::autograd::grad(
+        &[r1, r2],
+        std::slice::from_ref(&b),
+        &[Some(go), None],
+        false,
+        false,
+    )
+    .unwrap();
     close(&vals(g[0].as_ref().unwrap()), &[2.0 + 2.0, -2.0 + 4.0]);
 }
 
@@ -276,7 +283,7 @@ fn create_graph_gradient_is_differentiable() {
     // y = x^3; dy/dx = 3x^2 (with graph); d/dx sum(3x^2) = 6x
     let x = leaf(&[1.0, -2.0], &[2]);
     let y = x.powf(3.0).unwrap().sum_all().unwrap();
-    let g = deepseek::autograd::grad(&[y], &[x.clone()], &[None], true, true).unwrap();
+    let g = deepseek::autograd::grad(&[y], std::slice::from_ref(&x), &[None], true, true).unwrap();
     let g = g[0].clone().unwrap();
     assert!(g.requires_grad());
     close(&vals(&g), &[3.0, 12.0]);

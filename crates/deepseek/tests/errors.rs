@@ -1,6 +1,8 @@
 //! Bad input gives a clear `Err` naming the op and the offending shapes/dtypes/indices;
 //! never a panic.
 
+#![allow(clippy::cloned_ref_to_slice_refs, clippy::type_complexity)] // test tables read better this way
+
 use deepseek::nn::functional as F;
 use deepseek::{DType, Result, Tensor};
 use std::panic::{catch_unwind, AssertUnwindSafe};

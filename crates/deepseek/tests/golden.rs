@@ -426,7 +426,7 @@ fn compare(what: &str, got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> R<(
                 (x - y).abs()
             };
             let err = if err.is_nan() { f64::INFINITY } else { err };
-            if worst.map_or(true, |(_, w)| err > w) {
+            if worst.is_none_or(|(_, w)| err > w) {
                 worst = Some((i, err));
             }
         }

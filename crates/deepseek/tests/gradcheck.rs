@@ -5,6 +5,8 @@
 //! central differences over every element of every floating-point input. A test collects every
 //! failing case of its op family and reports them all at the end.
 
+#![allow(clippy::cloned_ref_to_slice_refs)] // test tables read better with `&[x.clone()]`
+
 use deepseek::nn::functional as F;
 use deepseek::tensor::Generator;
 use deepseek::{DType, Result, Tensor};

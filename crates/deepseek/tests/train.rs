@@ -2,6 +2,8 @@
 //! keep_last, early stopping, non-finite losses, metrics, generation from a checkpoint and
 //! bad input. Tiny models, few steps, temporary directories.
 
+#![allow(clippy::cloned_ref_to_slice_refs)] // test tables read better with `&[x.clone()]`
+
 use deepseek::data::{CharTokenizer, DataLoader, DataLoaderConfig, TensorDataset};
 use deepseek::nn::{functional as F, Forward, Linear, Module};
 use deepseek::optim::{Adam, AdamConfig, Sgd, SgdConfig, StepLR};
