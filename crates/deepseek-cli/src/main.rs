@@ -195,7 +195,8 @@ struct Settings {
 type AnyResult<T> = std::result::Result<T, String>;
 
 fn default_data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/shakespeare")
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/shakespeare");
+    std::fs::canonicalize(&p).unwrap_or(p)
 }
 
 /// Reads a TOML settings file; keys may be written with `-` or `_`.
@@ -444,13 +445,12 @@ fn train(args: TrainArgs) -> AnyResult<()> {
         StopReason::Callback => "stopped by a callback",
     };
     println!(
-        "done ({why}): {} steps ({} in this run), {:.1}s, {:.0} tokens/s | final val loss {:.4} nats/char (best {:.4}) | train loss {:.4}",
+        "done ({why}): {} steps ({} in this run), {:.1}s, {:.0} tokens/s | final val loss {:.4} nats/char (whole validation text) | train loss {:.4}",
         r.steps,
         r.steps_this_run,
         r.elapsed,
         r.throughput,
         r.final_val_loss.unwrap_or(f64::NAN),
-        r.best_val_loss().unwrap_or(f64::NAN),
         r.final_loss().unwrap_or(f64::NAN)
     );
     if let Some(c) = &r.last_checkpoint {
