@@ -61,7 +61,10 @@ fn map_in_place(
             unreachable!("dtype checked")
         };
         let s = &mut v[off..off + n];
-        crate::backend::cpu::threads::simd(|| s.iter_mut().for_each(|x| *x = f(*x)));
+        crate::backend::cpu::threads::simd(
+            #[inline(always)]
+            || s.iter_mut().for_each(|x| *x = f(*x)),
+        );
         return Ok(());
     }
     let vals: Vec<f64> = g.to_vec_f64()?.into_iter().map(f64f).collect();

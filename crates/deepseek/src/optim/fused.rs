@@ -61,7 +61,10 @@ fn run_slices<F: Real, K: Kernel>(p: &mut [F], g: &[F], state: &mut [&mut Vec<f3
     let n = p.len();
     if n < PAR_MIN || threads::get_num_threads() <= 1 {
         let mut s: Vec<&mut [f32]> = state.iter_mut().map(|v| &mut v[..n]).collect();
-        threads::simd(|| k.run(p, g, &mut s));
+        threads::simd(
+            #[inline(always)]
+            || k.run(p, g, &mut s),
+        );
         return;
     }
     let mut s_its: Vec<_> = state.iter_mut().map(|v| v[..n].chunks_mut(CHUNK)).collect();
@@ -77,9 +80,12 @@ fn run_slices<F: Real, K: Kernel>(p: &mut [F], g: &[F], state: &mut [&mut Vec<f3
         })
         .collect();
     threads::pool().install(|| {
-        chunks
-            .into_par_iter()
-            .for_each(|(pc, gc, mut sc)| threads::simd(|| k.run(pc, gc, &mut sc)));
+        chunks.into_par_iter().for_each(|(pc, gc, mut sc)| {
+            threads::simd(
+                #[inline(always)]
+                || k.run(pc, gc, &mut sc),
+            )
+        });
     });
 }
 

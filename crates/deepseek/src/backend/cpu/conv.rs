@@ -1,5 +1,6 @@
 //! Convolution as im2col + gemm, and 2-D pooling windows.
 
+use super::strided::zeroed;
 use super::threads;
 use crate::ops::{Conv2dAttrs, Pool2dAttrs, PoolKind};
 use gemm::Parallelism;
@@ -157,10 +158,10 @@ pub fn conv2d_fwd<T: Copy + Default + Send + Sync + 'static>(
     one: T,
 ) -> Vec<T> {
     let (k, l, og) = (gm.k(), gm.l(), gm.og());
-    let mut y = vec![T::default(); gm.n * gm.o * l];
+    let mut y = zeroed(gm.n * gm.o * l, T::default());
     let nt = threads::get_num_threads();
     let per_image = |xi: &[T], yi: &mut [T], par: Parallelism| {
-        let mut cols = vec![T::default(); k * l];
+        let mut cols = zeroed(k * l, T::default());
         for g in 0..gm.a.groups {
             im2col(xi, gm, g, &mut cols);
             // SAFETY: all buffers are dense and sized by the geometry.
@@ -217,11 +218,11 @@ where
     let (k, l, og) = (gm.k(), gm.l(), gm.og());
     let xs = gm.c * gm.h * gm.w;
     let wn = gm.o * k;
-    let mut dx = vec![T::default(); if need_dx { gm.n * xs } else { 0 }];
+    let mut dx = zeroed(if need_dx { gm.n * xs } else { 0 }, T::default());
     let per_image = |i: usize, dxi: Option<&mut [T]>, dw: &mut [T]| {
         let xi = &x[i * xs..(i + 1) * xs];
         let dyi = &dy[i * gm.o * l..(i + 1) * gm.o * l];
-        let mut cols = vec![T::default(); k * l];
+        let mut cols = zeroed(k * l, T::default());
         let mut dxi = dxi;
         for g in 0..gm.a.groups {
             let dyg = &dyi[g * og * l..(g + 1) * og * l];
@@ -347,7 +348,7 @@ pub fn pool2d<T: crate::tensor::Element>(
     a: &Pool2dAttrs,
 ) -> (Vec<T>, Vec<i64>) {
     let is_max = a.kind == PoolKind::Max;
-    let mut y = vec![T::default(); nc * ho * wo];
+    let mut y = zeroed(nc * ho * wo, T::default());
     let mut idx = vec![0i64; if is_max { nc * ho * wo } else { 0 }];
     let body = |p: usize, yp: &mut [T], ip: &mut [i64]| {
         let plane = &x[p * h * w..(p + 1) * h * w];

@@ -21,11 +21,14 @@ pub fn map_unary<T: Copy + Send + Sync, U: Send + Sync>(
         let s = &src[r];
         return alloc_with(n, |out| {
             let body = |o: &mut [MaybeUninit<U>], s: &[T]| {
-                simd(|| {
-                    for (d, x) in o.iter_mut().zip(s) {
-                        d.write(f(*x));
-                    }
-                })
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (d, x) in o.iter_mut().zip(s) {
+                            d.write(f(*x));
+                        }
+                    },
+                )
             };
             let t = threads::get_num_threads();
             if n >= threads::PAR_THRESHOLD && t > 1 {
@@ -50,17 +53,20 @@ pub fn map_unary<T: Copy + Send + Sync, U: Send + Sync>(
         par_rows(out, inner, rows.rows(), |chunk, r0| {
             rows.for_range(r0..r0 + chunk.len() / inner, |r, [o]| {
                 let dst = &mut chunk[(r - r0) * inner..(r - r0 + 1) * inner];
-                simd(|| {
-                    if st == 1 {
-                        for (d, x) in dst.iter_mut().zip(&src[o..o + inner]) {
-                            d.write(f(*x));
+                simd(
+                    #[inline(always)]
+                    || {
+                        if st == 1 {
+                            for (d, x) in dst.iter_mut().zip(&src[o..o + inner]) {
+                                d.write(f(*x));
+                            }
+                        } else {
+                            for (j, d) in dst.iter_mut().enumerate() {
+                                d.write(f(src[o + j * st]));
+                            }
                         }
-                    } else {
-                        for (j, d) in dst.iter_mut().enumerate() {
-                            d.write(f(src[o + j * st]));
-                        }
-                    }
-                })
+                    },
+                )
             })
         });
     })
@@ -81,11 +87,14 @@ pub fn map_binary<A: Copy + Send + Sync, B: Copy + Send + Sync, U: Send + Sync>(
             let (a, b) = (&a[ra], &b[rb]);
             return Ok(alloc_with(n, |out| {
                 let body = |o: &mut [MaybeUninit<U>], a: &[A], b: &[B]| {
-                    simd(|| {
-                        for ((d, x), y) in o.iter_mut().zip(a).zip(b) {
-                            d.write(f(*x, *y));
-                        }
-                    })
+                    simd(
+                        #[inline(always)]
+                        || {
+                            for ((d, x), y) in o.iter_mut().zip(a).zip(b) {
+                                d.write(f(*x, *y));
+                            }
+                        },
+                    )
                 };
                 let t = threads::get_num_threads();
                 if n >= threads::PAR_THRESHOLD && t > 1 {
@@ -114,34 +123,37 @@ pub fn map_binary<A: Copy + Send + Sync, B: Copy + Send + Sync, U: Send + Sync>(
         par_rows(out, inner, rows.rows(), |chunk, r0| {
             rows.for_range(r0..r0 + chunk.len() / inner, |r, [oa, ob]| {
                 let dst = &mut chunk[(r - r0) * inner..(r - r0 + 1) * inner];
-                simd(|| match (ia, ib) {
-                    (1, 1) => {
-                        for ((d, x), y) in dst
-                            .iter_mut()
-                            .zip(&a[oa..oa + inner])
-                            .zip(&b[ob..ob + inner])
-                        {
-                            d.write(f(*x, *y));
+                simd(
+                    #[inline(always)]
+                    || match (ia, ib) {
+                        (1, 1) => {
+                            for ((d, x), y) in dst
+                                .iter_mut()
+                                .zip(&a[oa..oa + inner])
+                                .zip(&b[ob..ob + inner])
+                            {
+                                d.write(f(*x, *y));
+                            }
                         }
-                    }
-                    (1, 0) => {
-                        let y = b[ob];
-                        for (d, x) in dst.iter_mut().zip(&a[oa..oa + inner]) {
-                            d.write(f(*x, y));
+                        (1, 0) => {
+                            let y = b[ob];
+                            for (d, x) in dst.iter_mut().zip(&a[oa..oa + inner]) {
+                                d.write(f(*x, y));
+                            }
                         }
-                    }
-                    (0, 1) => {
-                        let x = a[oa];
-                        for (d, y) in dst.iter_mut().zip(&b[ob..ob + inner]) {
-                            d.write(f(x, *y));
+                        (0, 1) => {
+                            let x = a[oa];
+                            for (d, y) in dst.iter_mut().zip(&b[ob..ob + inner]) {
+                                d.write(f(x, *y));
+                            }
                         }
-                    }
-                    _ => {
-                        for (j, d) in dst.iter_mut().enumerate() {
-                            d.write(f(a[oa + j * ia], b[ob + j * ib]));
+                        _ => {
+                            for (j, d) in dst.iter_mut().enumerate() {
+                                d.write(f(a[oa + j * ia], b[ob + j * ib]));
+                            }
                         }
-                    }
-                })
+                    },
+                )
             })
         });
     }))

@@ -218,11 +218,14 @@ fn add_rows<T: Element>(
             for (i, &k) in idx.iter().enumerate() {
                 let dst = &mut bf[(o * n + k) * inner..(o * n + k + 1) * inner];
                 let src = &sf[(o * m + i) * inner..(o * m + i + 1) * inner];
-                super::threads::simd(|| {
-                    for (d, x) in dst.iter_mut().zip(src) {
-                        *d += *x;
-                    }
-                });
+                super::threads::simd(
+                    #[inline(always)]
+                    || {
+                        for (d, x) in dst.iter_mut().zip(src) {
+                            *d += *x;
+                        }
+                    },
+                );
             }
         }
         return;

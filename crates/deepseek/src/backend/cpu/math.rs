@@ -18,7 +18,12 @@ pub fn exp_f32(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
     let xc = x.clamp(-87.5, 88.7);
-    let n = (xc * LOG2E).round();
+    // Round to nearest with the 1.5 * 2^23 trick: the integer lands in the low mantissa bits
+    // of `t`, so both `n` and the scale 2^(n-1) come from adds and shifts that vectorise on
+    // any target (`f32::round` is a libm call without SSE4.1, and `as i32` is scalarised).
+    const MAGIC: f32 = 12_582_912.0;
+    let t = xc * LOG2E + MAGIC;
+    let n = t - MAGIC;
     let r = xc - n * LN2_HI - n * LN2_LO;
     // exp(r) on [-ln2/2, ln2/2], minimax degree 6.
     let p = 1.0
@@ -27,7 +32,10 @@ pub fn exp_f32(x: f32) -> f32 {
                 + r * (0.166_666_67
                     + r * (0.041_666_03
                         + r * (0.008_333_44 + r * (0.001_393_95 + r * 0.000_198_4))))));
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^(n-1) from the exponent bits n + 126 (n in [-126, 128]), doubled afterwards so that
+    // n = 128 stays finite; results below ~2e-38 flush to zero.
+    let scale = f32::from_bits(t.to_bits().wrapping_add(126) << 23);
+    let p = p * 2.0;
     let y = p * scale;
     let y = if x < -87.5 { 0.0 } else { y };
     let y = if x > 88.7 { f32::INFINITY } else { y };

@@ -1,6 +1,7 @@
 //! Matrix products through the `gemm` crate. Transposed and broadcast operands are passed as
 //! strides, never copied.
 
+use super::strided::zeroed;
 use super::threads;
 use crate::tensor::{CpuStorage, Layout};
 use crate::{Error, Result};
@@ -57,7 +58,7 @@ fn run<T: Copy + Send + Sync + 'static + Default>(
     let ob = batch_offsets(lb);
     let nb = oa.len();
     let (sa, sb) = (strides(la), strides(lb));
-    let mut out = vec![T::default(); nb * n * m];
+    let mut out = zeroed(nb * n * m, T::default());
     if n == 0 || m == 0 {
         return out;
     }

@@ -1,51 +1,114 @@
 //! Row kernels: softmax, log-softmax, layer norm over the last (contiguous) dim.
+#![allow(clippy::needless_range_loop)]
 
 use super::math::Float;
-use super::strided::par_rows;
+use super::strided::{alloc_with, par_rows};
 use super::threads::simd;
+use std::mem::MaybeUninit;
 
 /// Softmax (or log-softmax) of each row of `n` elements.
 pub fn softmax_rows<T: Float>(x: &[T], n: usize, log: bool) -> Vec<T> {
     let rows = x.len().checked_div(n).unwrap_or(0);
-    let mut out = vec![T::zero(); x.len()];
     if n == 0 {
-        return out;
+        return x.to_vec();
     }
-    par_rows(&mut out, n, rows, |chunk, r0| {
-        for (i, o) in chunk.chunks_mut(n).enumerate() {
-            let row = &x[(r0 + i) * n..(r0 + i + 1) * n];
-            simd(|| {
-                let mut m = T::neg_infinity();
-                for &v in row {
-                    m = if v > m { v } else { m };
-                }
-                if m == T::neg_infinity() || m.is_nan() {
-                    m = T::zero();
-                }
-                let mut lanes = [T::zero(); 16];
-                for (oc, rc) in o.chunks_mut(16).zip(row.chunks(16)) {
-                    for k in 0..rc.len() {
-                        let e = (rc[k] - m).exp_();
-                        oc[k] = e;
-                        lanes[k] = lanes[k] + e;
-                    }
-                }
-                let s: T = lanes.iter().copied().sum();
-                if log {
-                    let ls = s.ln() + m;
-                    for (d, &v) in o.iter_mut().zip(row) {
-                        *d = v - ls;
-                    }
-                } else {
-                    let inv = T::one() / s;
-                    for d in o.iter_mut() {
-                        *d = *d * inv;
-                    }
-                }
-            });
+    alloc_with(x.len(), |out| {
+        par_rows(out, n, rows, |chunk, r0| {
+            for (i, o) in chunk.chunks_mut(n).enumerate() {
+                let row = &x[(r0 + i) * n..(r0 + i + 1) * n];
+                simd(
+                    #[inline(always)]
+                    || {
+                        let mut m = row_max(row);
+                        if m == T::neg_infinity() || m.is_nan() {
+                            m = T::zero();
+                        }
+                        let o = exp_sum(row, m, o);
+                        let s = o.1;
+                        let o = o.0;
+                        if log {
+                            let ls = s.ln() + m;
+                            for (d, &v) in o.iter_mut().zip(row) {
+                                *d = v - ls;
+                            }
+                        } else {
+                            let inv = T::one() / s;
+                            for d in o.iter_mut() {
+                                *d = *d * inv;
+                            }
+                        }
+                    },
+                );
+            }
+        })
+    })
+}
+
+/// Lanes of the fixed-width accumulators below: whole chunks keep the loops vectorised.
+const LANES: usize = 16;
+
+/// Largest element of `row` (-inf when empty). A NaN may be skipped: it still turns the
+/// softmax row into NaN through `exp(NaN - m)`.
+#[inline(always)]
+fn row_max<T: Float>(row: &[T]) -> T {
+    let mut lanes = [T::neg_infinity(); LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for k in 0..LANES {
+            lanes[k] = if c[k] > lanes[k] { c[k] } else { lanes[k] };
         }
-    });
-    out
+    }
+    let mut m = T::neg_infinity();
+    for &v in lanes.iter().chain(tail) {
+        m = if v > m { v } else { m };
+    }
+    m
+}
+
+/// Writes `exp(row - m)` into every slot of `o`; returns `o`, now initialised, and the sum.
+#[inline(always)]
+fn exp_sum<'a, T: Float>(row: &[T], m: T, o: &'a mut [MaybeUninit<T>]) -> (&'a mut [T], T) {
+    let mut lanes = [T::zero(); LANES];
+    let n = row.len() / LANES * LANES;
+    for (oc, rc) in o[..n]
+        .chunks_exact_mut(LANES)
+        .zip(row[..n].chunks_exact(LANES))
+    {
+        for k in 0..LANES {
+            let e = (rc[k] - m).exp_();
+            oc[k].write(e);
+            lanes[k] = lanes[k] + e;
+        }
+    }
+    let mut s: T = lanes.iter().copied().sum();
+    for (d, &v) in o[n..].iter_mut().zip(&row[n..]) {
+        let e = (v - m).exp_();
+        d.write(e);
+        s = s + e;
+    }
+    debug_assert_eq!(o.len(), row.len());
+    // SAFETY: every element of `o` (same length as `row`) was written above.
+    let o = unsafe { &mut *(o as *mut [MaybeUninit<T>] as *mut [T]) };
+    (o, s)
+}
+
+/// Sum of `f(v)` over `row`, accumulated in fixed-width lanes.
+#[inline(always)]
+fn lane_sum<T: Float>(row: &[T], f: impl Fn(T) -> T) -> T {
+    let mut lanes = [T::zero(); LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for k in 0..LANES {
+            lanes[k] = lanes[k] + f(c[k]);
+        }
+    }
+    let mut s: T = lanes.iter().copied().sum();
+    for &v in tail {
+        s = s + f(v);
+    }
+    s
 }
 
 /// Layer norm of each row of `n`: returns (y, mean, rstd).
@@ -60,62 +123,54 @@ pub fn layer_norm_rows<T: Float>(
         return (x.to_vec(), Vec::new(), Vec::new());
     }
     let rows = x.len().checked_div(n).unwrap_or(0);
-    let mut out = vec![T::zero(); x.len()];
+    // Full-length affine slices (the op checked their shapes), so the zips below cover rows.
+    let (w, b) = (w.map(|w| &w[..n]), b.map(|b| &b[..n]));
     let mut stats = vec![(T::zero(), T::zero()); rows];
     let eps = T::c(eps);
     let inv_n = T::c(1.0 / n.max(1) as f64);
-    {
-        let st_ptr = stats.as_mut_ptr() as usize;
-        par_rows(&mut out, n, rows, |chunk, r0| {
+    let st_ptr = stats.as_mut_ptr() as usize;
+    let out = alloc_with(x.len(), |out| {
+        par_rows(out, n, rows, |chunk, r0| {
             for (i, o) in chunk.chunks_mut(n).enumerate() {
                 let r = r0 + i;
                 let row = &x[r * n..(r + 1) * n];
-                let (mean, rstd) = simd(|| {
-                    let mut lanes = [T::zero(); 16];
-                    for c in row.chunks(16) {
-                        for k in 0..c.len() {
-                            lanes[k] = lanes[k] + c[k];
-                        }
-                    }
-                    let mean = lanes.iter().copied().sum::<T>() * inv_n;
-                    let mut lanes = [T::zero(); 16];
-                    for c in row.chunks(16) {
-                        for k in 0..c.len() {
-                            let d = c[k] - mean;
-                            lanes[k] = lanes[k] + d * d;
-                        }
-                    }
-                    let var = lanes.iter().copied().sum::<T>() * inv_n;
-                    let rstd = T::one() / (var + eps).sqrt();
-                    match (w, b) {
-                        (Some(w), Some(b)) => {
-                            for j in 0..n {
-                                o[j] = (row[j] - mean) * rstd * w[j] + b[j];
+                let (mean, rstd) = simd(
+                    #[inline(always)]
+                    || {
+                        let mean = lane_sum(row, |v| v) * inv_n;
+                        let var = lane_sum(row, |v| (v - mean) * (v - mean)) * inv_n;
+                        let rstd = T::one() / (var + eps).sqrt();
+                        let it = o.iter_mut().zip(row);
+                        match (w, b) {
+                            (Some(w), Some(b)) => {
+                                for ((d, &v), (&wj, &bj)) in it.zip(w.iter().zip(b)) {
+                                    d.write((v - mean) * rstd * wj + bj);
+                                }
+                            }
+                            (Some(w), None) => {
+                                for ((d, &v), &wj) in it.zip(w) {
+                                    d.write((v - mean) * rstd * wj);
+                                }
+                            }
+                            (None, Some(b)) => {
+                                for ((d, &v), &bj) in it.zip(b) {
+                                    d.write((v - mean) * rstd + bj);
+                                }
+                            }
+                            (None, None) => {
+                                for (d, &v) in it {
+                                    d.write((v - mean) * rstd);
+                                }
                             }
                         }
-                        (Some(w), None) => {
-                            for j in 0..n {
-                                o[j] = (row[j] - mean) * rstd * w[j];
-                            }
-                        }
-                        (None, Some(b)) => {
-                            for j in 0..n {
-                                o[j] = (row[j] - mean) * rstd + b[j];
-                            }
-                        }
-                        (None, None) => {
-                            for j in 0..n {
-                                o[j] = (row[j] - mean) * rstd;
-                            }
-                        }
-                    }
-                    (mean, rstd)
-                });
+                        (mean, rstd)
+                    },
+                );
                 // SAFETY: each row index is written by exactly one task.
                 unsafe { *(st_ptr as *mut (T, T)).add(r) = (mean, rstd) };
             }
-        });
-    }
+        })
+    });
     let (mean, rstd) = stats.into_iter().unzip();
     (out, mean, rstd)
 }

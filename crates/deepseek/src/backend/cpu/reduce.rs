@@ -76,23 +76,26 @@ fn reduce_typed<T: Element, A: Copy + Send + Sync>(
             par_rows(out, 1, p.outer, |chunk, r0| {
                 for (i, o) in chunk.iter_mut().enumerate() {
                     let row = &data[(r0 + i) * p.r..(r0 + i + 1) * p.r];
-                    let acc = simd(|| {
-                        let mut lanes = [init; 16];
-                        let mut it = row.chunks_exact(16);
-                        for c in &mut it {
-                            for k in 0..16 {
-                                lanes[k] = step(lanes[k], c[k]);
+                    let acc = simd(
+                        #[inline(always)]
+                        || {
+                            let mut lanes = [init; 16];
+                            let mut it = row.chunks_exact(16);
+                            for c in &mut it {
+                                for k in 0..16 {
+                                    lanes[k] = step(lanes[k], c[k]);
+                                }
                             }
-                        }
-                        let mut acc = init;
-                        for &x in it.remainder() {
-                            acc = step(acc, x);
-                        }
-                        for l in lanes {
-                            acc = combine(acc, l);
-                        }
-                        acc
-                    });
+                            let mut acc = init;
+                            for &x in it.remainder() {
+                                acc = step(acc, x);
+                            }
+                            for l in lanes {
+                                acc = combine(acc, l);
+                            }
+                            acc
+                        },
+                    );
                     o.write(acc);
                 }
             });
@@ -102,14 +105,18 @@ fn reduce_typed<T: Element, A: Copy + Send + Sync>(
                 for (bi, block) in chunk.chunks_mut(p.inner).enumerate() {
                     let o = r0 + bi;
                     let mut acc = vec![init; p.inner];
-                    simd(|| {
-                        for j in 0..p.r {
-                            let row = &data[(o * p.r + j) * p.inner..(o * p.r + j + 1) * p.inner];
-                            for (a, &x) in acc.iter_mut().zip(row) {
-                                *a = step(*a, x);
+                    simd(
+                        #[inline(always)]
+                        || {
+                            for j in 0..p.r {
+                                let row =
+                                    &data[(o * p.r + j) * p.inner..(o * p.r + j + 1) * p.inner];
+                                for (a, &x) in acc.iter_mut().zip(row) {
+                                    *a = step(*a, x);
+                                }
                             }
-                        }
-                    });
+                        },
+                    );
                     for (d, a) in block.iter_mut().zip(acc) {
                         d.write(a);
                     }

@@ -3,6 +3,7 @@
 //! gradients as three gemms over all timesteps at once.
 
 use super::math::Float;
+use super::strided::zeroed;
 use super::threads::{self, simd};
 use gemm::Parallelism;
 
@@ -91,7 +92,7 @@ pub fn lstm_forward<T: Float + 'static>(
 ) -> (Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>) {
     let LstmDims { t, b, i, h } = d;
     let g4 = 4 * h;
-    let mut gates = vec![T::zero(); t * b * g4];
+    let mut gates = zeroed(t * b * g4, T::zero());
     // X [T*B, I] @ W_ih^T [I, 4H]
     threads::pool().install(|| mm(t * b, g4, i, &mut gates, x, i, 1, w_ih, 1, i, false));
     for row in gates.chunks_mut(g4) {
@@ -99,8 +100,8 @@ pub fn lstm_forward<T: Float + 'static>(
             *g = *g + bb;
         }
     }
-    let mut out = vec![T::zero(); t * b * h];
-    let mut cells = vec![T::zero(); t * b * h];
+    let mut out = zeroed(t * b * h, T::zero());
+    let mut cells = zeroed(t * b * h, T::zero());
     let mut h_prev = h0.to_vec();
     let mut c_prev = c0.to_vec();
     threads::pool().install(|| {
@@ -109,24 +110,27 @@ pub fn lstm_forward<T: Float + 'static>(
             mm(b, g4, h, gs, &h_prev, h, 1, w_hh, 1, h, true);
             let hs = &mut out[s * b * h..(s + 1) * b * h];
             let cs = &mut cells[s * b * h..(s + 1) * b * h];
-            simd(|| {
-                for bi in 0..b {
-                    let g = &mut gs[bi * g4..(bi + 1) * g4];
-                    for j in 0..h {
-                        let ig = sigmoid(g[j]);
-                        let fg = sigmoid(g[h + j]);
-                        let gg = g[2 * h + j].tanh_();
-                        let og = sigmoid(g[3 * h + j]);
-                        g[j] = ig;
-                        g[h + j] = fg;
-                        g[2 * h + j] = gg;
-                        g[3 * h + j] = og;
-                        let c = fg * c_prev[bi * h + j] + ig * gg;
-                        cs[bi * h + j] = c;
-                        hs[bi * h + j] = og * c.tanh_();
+            simd(
+                #[inline(always)]
+                || {
+                    for bi in 0..b {
+                        let g = &mut gs[bi * g4..(bi + 1) * g4];
+                        for j in 0..h {
+                            let ig = sigmoid(g[j]);
+                            let fg = sigmoid(g[h + j]);
+                            let gg = g[2 * h + j].tanh_();
+                            let og = sigmoid(g[3 * h + j]);
+                            g[j] = ig;
+                            g[h + j] = fg;
+                            g[2 * h + j] = gg;
+                            g[3 * h + j] = og;
+                            let c = fg * c_prev[bi * h + j] + ig * gg;
+                            cs[bi * h + j] = c;
+                            hs[bi * h + j] = og * c.tanh_();
+                        }
                     }
-                }
-            });
+                },
+            );
             h_prev.copy_from_slice(hs);
             c_prev.copy_from_slice(cs);
         }
@@ -163,7 +167,7 @@ pub fn lstm_backward<T: Float + 'static>(
     let LstmDims { t, b, i, h } = d;
     let g4 = 4 * h;
     let bh = b * h;
-    let mut dg = vec![T::zero(); t * b * g4];
+    let mut dg = zeroed(t * b * g4, T::zero());
     let mut dh = dh_t.map_or_else(|| vec![T::zero(); bh], |v| v.to_vec());
     let mut dc = dc_t.map_or_else(|| vec![T::zero(); bh], |v| v.to_vec());
     let one = T::one();
@@ -182,24 +186,27 @@ pub fn lstm_backward<T: Float + 'static>(
                 c0
             };
             let dgs = &mut dg[s * b * g4..(s + 1) * b * g4];
-            simd(|| {
-                for bi in 0..b {
-                    let g = &gs[bi * g4..(bi + 1) * g4];
-                    let o = &mut dgs[bi * g4..(bi + 1) * g4];
-                    for j in 0..h {
-                        let (ig, fg, gg, og) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
-                        let k = bi * h + j;
-                        let tc = cs[k].tanh_();
-                        let dhk = dh[k];
-                        let dct = dc[k] + dhk * og * (one - tc * tc);
-                        o[j] = dct * gg * ig * (one - ig);
-                        o[h + j] = dct * cp[k] * fg * (one - fg);
-                        o[2 * h + j] = dct * ig * (one - gg * gg);
-                        o[3 * h + j] = dhk * tc * og * (one - og);
-                        dc[k] = dct * fg;
+            simd(
+                #[inline(always)]
+                || {
+                    for bi in 0..b {
+                        let g = &gs[bi * g4..(bi + 1) * g4];
+                        let o = &mut dgs[bi * g4..(bi + 1) * g4];
+                        for j in 0..h {
+                            let (ig, fg, gg, og) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
+                            let k = bi * h + j;
+                            let tc = cs[k].tanh_();
+                            let dhk = dh[k];
+                            let dct = dc[k] + dhk * og * (one - tc * tc);
+                            o[j] = dct * gg * ig * (one - ig);
+                            o[h + j] = dct * cp[k] * fg * (one - fg);
+                            o[2 * h + j] = dct * ig * (one - gg * gg);
+                            o[3 * h + j] = dhk * tc * og * (one - og);
+                            dc[k] = dct * fg;
+                        }
                     }
-                }
-            });
+                },
+            );
             // dh_{t-1} = dG_t [B,4H] @ W_hh [4H,H]
             mm(b, h, g4, &mut dh, dgs, g4, 1, w_hh, h, 1, false);
         }
@@ -210,7 +217,7 @@ pub fn lstm_backward<T: Float + 'static>(
     hprev.extend_from_slice(&out[..(t.saturating_sub(1)) * bh]);
     let mut dw_hh = vec![T::zero(); g4 * h];
     let mut dw_ih = vec![T::zero(); g4 * i];
-    let mut dx = vec![T::zero(); t * b * i];
+    let mut dx = zeroed(t * b * i, T::zero());
     let n = t * b;
     threads::pool().install(|| {
         // dW_hh [4H,H] = dG^T [4H, N] @ Hprev [N, H]
