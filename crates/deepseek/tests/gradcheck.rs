@@ -1755,6 +1755,24 @@ fn recurrent() {
             Ok(vec![o, hn, cn])
         });
     }
+    // Wide enough (H = 40) for the timestep loop to split the hidden units over a team of
+    // threads, unevenly (24 + 16), with an output cotangent at every step.
+    let (tt, b, i, h) = (3, 2, 3, 40);
+    let w = rnn_weights(&mut r, 4, i, h, 1, 1, true);
+    let inputs = vec![
+        r.randn(&[tt, b, i]),
+        r.randn(&[b, h]).mul_scalar(0.5).unwrap(),
+        r.randn(&[b, h]).mul_scalar(0.5).unwrap(),
+        w[0].mul_scalar(0.3).unwrap(),
+        w[1].mul_scalar(0.3).unwrap(),
+        w[2].clone(),
+        w[3].clone(),
+    ];
+    c.check_multi("lstm_layer H40 (split over threads)", &inputs, |x| {
+        let (o, hn, cn) =
+            F::lstm_layer(&x[0], &x[1], &x[2], &x[3], &x[4], Some(&x[5]), Some(&x[6]))?;
+        Ok(vec![o, hn, cn])
+    });
     c.finish();
 }
 

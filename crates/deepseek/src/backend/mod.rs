@@ -416,6 +416,30 @@ pub(crate) fn avg_pool2d_backward(
     out(CpuStorage::F64(dx), in_shape).to_dtype(dy.dtype())
 }
 
+/// Runs `f` on the elements of each tensor as one contiguous slice of `T` (borrowed; strided
+/// tensors are made contiguous first). Fails when a tensor's dtype is not `T`.
+fn with_slices<T: crate::tensor::Element, R>(
+    op: &str,
+    ts: &[&Tensor],
+    f: impl FnOnce(&[&[T]]) -> R,
+) -> Result<R> {
+    let cs = ts
+        .iter()
+        .map(|t| t.contiguous())
+        .collect::<Result<Vec<_>>>()?;
+    let guards: Vec<_> = cs.iter().map(cpu).collect();
+    let mut slices = Vec::with_capacity(cs.len());
+    for (c, g) in cs.iter().zip(&guards) {
+        let Storage::Cpu(s) = &**g;
+        let v = T::slice(s).ok_or_else(|| {
+            Error::dtype(op, format!("expected {} tensors, got {}", T::DTYPE, c.dtype()))
+        })?;
+        let off = c.layout().offset;
+        slices.push(&v[off..off + c.numel()]);
+    }
+    Ok(f(&slices))
+}
+
 /// One LSTM layer over time-major x [T, B, I]: (out, h_T, c_T, gates, cells).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn lstm_layer(
@@ -429,15 +453,11 @@ pub(crate) fn lstm_layer(
 ) -> Result<[Tensor; 5]> {
     macro_rules! go {
         ($T:ty, $V:ident) => {{
-            let (o, h, c, g, cs) = cpu::rnn::lstm_forward::<$T>(
-                d,
-                &x.to_vec()?,
-                &h0.to_vec()?,
-                &c0.to_vec()?,
-                &w_ih.to_vec()?,
-                &w_hh.to_vec()?,
-                &bias.to_vec()?,
-            );
+            let (o, h, c, g, cs) = with_slices::<$T, _>(
+                "lstm",
+                &[x, h0, c0, w_ih, w_hh, bias],
+                |v| cpu::rnn::lstm_forward::<$T>(d, v[0], v[1], v[2], v[3], v[4], v[5]),
+            )?;
             [
                 out(CpuStorage::$V(o), &[d.t, d.b, d.h]),
                 out(CpuStorage::$V(h), &[d.b, d.h]),
@@ -475,20 +495,26 @@ pub(crate) fn lstm_layer_backward(
         ($T:ty, $V:ident) => {{
             let o = |t: Option<&Tensor>| t.map(|t| t.to_vec::<$T>()).transpose();
             let (dov, dhv, dcv) = (o(dout)?, o(dh)?, o(dc)?);
-            let g = cpu::rnn::lstm_backward::<$T>(
-                d,
-                &x.to_vec()?,
-                &h0.to_vec()?,
-                &c0.to_vec()?,
-                &w_ih.to_vec()?,
-                &w_hh.to_vec()?,
-                &gates.to_vec()?,
-                &cells.to_vec()?,
-                &outp.to_vec()?,
-                dov.as_deref(),
-                dhv.as_deref(),
-                dcv.as_deref(),
-            );
+            let g = with_slices::<$T, _>(
+                "lstm",
+                &[x, h0, c0, w_ih, w_hh, gates, cells, outp],
+                |v| {
+                    cpu::rnn::lstm_backward::<$T>(
+                        d,
+                        v[0],
+                        v[1],
+                        v[2],
+                        v[3],
+                        v[4],
+                        v[5],
+                        v[6],
+                        v[7],
+                        dov.as_deref(),
+                        dhv.as_deref(),
+                        dcv.as_deref(),
+                    )
+                },
+            )?;
             [
                 out(CpuStorage::$V(g.dx), x.shape()),
                 out(CpuStorage::$V(g.dh0), h0.shape()),

@@ -10,4 +10,5 @@ pub mod norm;
 pub mod reduce;
 pub mod rnn;
 pub mod strided;
+pub mod team;
 pub mod threads;

@@ -1,9 +1,10 @@
 //! The LSTM layer: one gemm for every timestep's input projection, then per step one gemm
-//! for the recurrent projection plus a fused cell. Backward mirrors it, with the weight
-//! gradients as three gemms over all timesteps at once.
+//! for the recurrent projection plus a fused cell, run by a team of threads that split the
+//! hidden units. Backward mirrors it, with the weight gradients as gemms over all timesteps.
 
 use super::math::Float;
 use super::strided::zeroed;
+use super::team::{self, Shared};
 use super::threads::{self, simd};
 use gemm::Parallelism;
 
@@ -25,7 +26,47 @@ fn par() -> Parallelism {
     }
 }
 
-/// C[m,n] (+)= A @ B with explicit (row, col) strides, all row-major dense destinations.
+/// C[m,n] (+)= A @ B with explicit (row, col) strides for all three.
+///
+/// # Safety
+/// `c`, `a` and `b` must address valid m x n, m x k and k x n matrices with those strides,
+/// and no other thread may touch the written part of `c` meanwhile.
+#[allow(clippy::too_many_arguments)]
+unsafe fn mm_raw<T: Float + 'static>(
+    (m, n, k): (usize, usize, usize),
+    (c, crs): (*mut T, usize),
+    (a, ars, acs): (*const T, usize, usize),
+    (b, brs, bcs): (*const T, usize, usize),
+    acc: bool,
+    p: Parallelism,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    gemm::gemm(
+        m,
+        n,
+        k,
+        c,
+        1,
+        crs as isize,
+        acc,
+        a,
+        acs as isize,
+        ars as isize,
+        b,
+        bcs as isize,
+        brs as isize,
+        if acc { T::one() } else { T::zero() },
+        T::one(),
+        false,
+        false,
+        false,
+        p,
+    )
+}
+
+/// C[m,n] (+)= A @ B into a dense row-major `c`, on the pool's threads when large.
 #[allow(clippy::too_many_arguments)]
 fn mm<T: Float + 'static>(
     m: usize,
@@ -40,35 +81,20 @@ fn mm<T: Float + 'static>(
     bcs: usize,
     acc: bool,
 ) {
-    if m == 0 || n == 0 {
-        return;
-    }
+    assert!(c.len() >= m * n);
     let p = if m * n * k >= 1 << 15 {
         par()
     } else {
         Parallelism::None
     };
-    // SAFETY: the callers pass dense buffers sized m x n (c), and strides within a and b.
+    // SAFETY: `c` is dense m x n (checked above); the callers pass strides within `a`, `b`.
     unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
+        mm_raw(
+            (m, n, k),
+            (c.as_mut_ptr(), n),
+            (a.as_ptr(), ars, acs),
+            (b.as_ptr(), brs, bcs),
             acc,
-            a.as_ptr(),
-            acs as isize,
-            ars as isize,
-            b.as_ptr(),
-            bcs as isize,
-            brs as isize,
-            if acc { T::one() } else { T::zero() },
-            T::one(),
-            false,
-            false,
-            false,
             p,
         )
     }
@@ -79,7 +105,24 @@ fn sigmoid<T: Float>(x: T) -> T {
     T::one() / (T::one() + (-x).exp_())
 }
 
+/// Threads for the timestep loop: each owns a block of hidden units (at least 16).
+fn team_size(h: usize) -> usize {
+    threads::get_num_threads().min((h / 16).max(1))
+}
+
+/// The hidden units `[u0, u1)` owned by team thread `tid` of `nt`.
+fn units(h: usize, tid: usize, nt: usize) -> (usize, usize) {
+    let chunk = h.div_ceil(nt).next_multiple_of(8);
+    let u0 = (tid * chunk).min(h);
+    (u0, (u0 + chunk).min(h))
+}
+
 /// Forward. Returns (out [T,B,H], h_T, c_T, activated gates [T,B,4H], cells [T,B,H]).
+///
+/// The input projections of all timesteps are one gemm. The timestep loop runs on a team of
+/// threads that each own a block of hidden units: per step, a thread multiplies h_{t-1} by
+/// the rows of W_hh for its units' four gates and applies the cell to its units, then all
+/// meet at a barrier (h_t is complete).
 #[allow(clippy::type_complexity)]
 pub fn lstm_forward<T: Float + 'static>(
     d: LstmDims,
@@ -92,6 +135,7 @@ pub fn lstm_forward<T: Float + 'static>(
 ) -> (Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>) {
     let LstmDims { t, b, i, h } = d;
     let g4 = 4 * h;
+    let bh = b * h;
     let mut gates = zeroed(t * b * g4, T::zero());
     // X [T*B, I] @ W_ih^T [I, 4H]
     threads::pool().install(|| mm(t * b, g4, i, &mut gates, x, i, 1, w_ih, 1, i, false));
@@ -100,42 +144,90 @@ pub fn lstm_forward<T: Float + 'static>(
             *g = *g + bb;
         }
     }
-    let mut out = zeroed(t * b * h, T::zero());
-    let mut cells = zeroed(t * b * h, T::zero());
-    let mut h_prev = h0.to_vec();
-    let mut c_prev = c0.to_vec();
-    threads::pool().install(|| {
+    let mut out = zeroed(t * bh, T::zero());
+    let mut cells = zeroed(t * bh, T::zero());
+    let (gsh, osh, csh) = (
+        Shared::new(&mut gates),
+        Shared::new(&mut out),
+        Shared::new(&mut cells),
+    );
+    team::run(team_size(h), |tid, nt, bar| {
+        let (u0, u1) = units(h, tid, nt);
+        let hc = u1 - u0;
+        // W_hh's rows for this block's gates, packed [4*hc, H]: B[k, g*hc+j] = wp[(g*hc+j)*H+k].
+        let mut wp = Vec::with_capacity(4 * hc * h);
+        for g in 0..4 {
+            wp.extend_from_slice(&w_hh[(g * h + u0) * h..(g * h + u1) * h]);
+        }
+        let mut pre = vec![T::zero(); b * 4 * hc];
         for s in 0..t {
-            let gs = &mut gates[s * b * g4..(s + 1) * b * g4];
-            mm(b, g4, h, gs, &h_prev, h, 1, w_hh, 1, h, true);
-            let hs = &mut out[s * b * h..(s + 1) * b * h];
-            let cs = &mut cells[s * b * h..(s + 1) * b * h];
-            simd(
-                #[inline(always)]
-                || {
+            if hc > 0 {
+                // SAFETY: step s-1 of `out`/`cells` was completed by every thread before the
+                // last barrier and is no longer written; this thread writes only its own units
+                // of step s (disjoint from every other thread's).
+                unsafe {
+                    let hp: &[T] = if s == 0 {
+                        h0
+                    } else {
+                        osh.slice((s - 1) * bh..s * bh)
+                    };
+                    let cp: &[T] = if s == 0 {
+                        c0
+                    } else {
+                        csh.slice((s - 1) * bh..s * bh)
+                    };
+                    mm_raw(
+                        (b, 4 * hc, h),
+                        (pre.as_mut_ptr(), 4 * hc),
+                        (hp.as_ptr(), h, 1),
+                        (wp.as_ptr(), 1, h),
+                        false,
+                        Parallelism::None,
+                    );
                     for bi in 0..b {
-                        let g = &mut gs[bi * g4..(bi + 1) * g4];
-                        for j in 0..h {
-                            let ig = sigmoid(g[j]);
-                            let fg = sigmoid(g[h + j]);
-                            let gg = g[2 * h + j].tanh_();
-                            let og = sigmoid(g[3 * h + j]);
-                            g[j] = ig;
-                            g[h + j] = fg;
-                            g[2 * h + j] = gg;
-                            g[3 * h + j] = og;
-                            let c = fg * c_prev[bi * h + j] + ig * gg;
-                            cs[bi * h + j] = c;
-                            hs[bi * h + j] = og * c.tanh_();
-                        }
+                        let base = (s * b + bi) * g4;
+                        let gi = gsh.slice_mut(base + u0..base + u1);
+                        let gf = gsh.slice_mut(base + h + u0..base + h + u1);
+                        let gg = gsh.slice_mut(base + 2 * h + u0..base + 2 * h + u1);
+                        let go = gsh.slice_mut(base + 3 * h + u0..base + 3 * h + u1);
+                        let row = (s * b + bi) * h;
+                        let cs = csh.slice_mut(row + u0..row + u1);
+                        let hs = osh.slice_mut(row + u0..row + u1);
+                        let cpr = &cp[bi * h + u0..bi * h + u1];
+                        let pr = &pre[bi * 4 * hc..(bi + 1) * 4 * hc];
+                        simd(
+                            #[inline(always)]
+                            || {
+                                for j in 0..hc {
+                                    let ig = sigmoid(gi[j] + pr[j]);
+                                    let fg = sigmoid(gf[j] + pr[hc + j]);
+                                    let gv = (gg[j] + pr[2 * hc + j]).tanh_();
+                                    let og = sigmoid(go[j] + pr[3 * hc + j]);
+                                    gi[j] = ig;
+                                    gf[j] = fg;
+                                    gg[j] = gv;
+                                    go[j] = og;
+                                    let c = fg * cpr[j] + ig * gv;
+                                    cs[j] = c;
+                                    hs[j] = og * c.tanh_();
+                                }
+                            },
+                        );
                     }
-                },
-            );
-            h_prev.copy_from_slice(hs);
-            c_prev.copy_from_slice(cs);
+                }
+            }
+            bar.wait();
         }
     });
-    (out, h_prev, c_prev, gates, cells)
+    let (h_t, c_t) = if t == 0 {
+        (h0.to_vec(), c0.to_vec())
+    } else {
+        (
+            out[(t - 1) * bh..].to_vec(),
+            cells[(t - 1) * bh..].to_vec(),
+        )
+    };
+    (out, h_t, c_t, gates, cells)
 }
 
 /// Gradients of one LSTM layer.
@@ -149,6 +241,11 @@ pub struct LstmGrads<T> {
 }
 
 /// Backward from dout [T,B,H], dh_T, dc_T.
+///
+/// The timestep loop runs on the same kind of team as the forward: per step, each thread
+/// computes the gate gradients of its units, all meet at a barrier (dG_t is complete), and
+/// each computes its units' columns of dh_{t-1} = dG_t @ W_hh. The weight gradients are then
+/// three gemms over all timesteps.
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_backward<T: Float + 'static>(
     d: LstmDims,
@@ -171,57 +268,93 @@ pub fn lstm_backward<T: Float + 'static>(
     let mut dh = dh_t.map_or_else(|| vec![T::zero(); bh], |v| v.to_vec());
     let mut dc = dc_t.map_or_else(|| vec![T::zero(); bh], |v| v.to_vec());
     let one = T::one();
-    threads::pool().install(|| {
+    let (dgsh, dhsh, dcsh) = (
+        Shared::new(&mut dg),
+        Shared::new(&mut dh),
+        Shared::new(&mut dc),
+    );
+    team::run(team_size(h), |tid, nt, bar| {
+        let (u0, u1) = units(h, tid, nt);
+        let hc = u1 - u0;
         for s in (0..t).rev() {
-            if let Some(dout) = dout {
-                for (a, &v) in dh.iter_mut().zip(&dout[s * bh..(s + 1) * bh]) {
-                    *a = *a + v;
+            if hc > 0 {
+                // SAFETY: this thread reads and writes only its own units of dh, dc and dG_s
+                // before the barrier; after it, dG_s is complete and only read.
+                unsafe {
+                    let cp: &[T] = if s > 0 {
+                        &cells[(s - 1) * bh..s * bh]
+                    } else {
+                        c0
+                    };
+                    for bi in 0..b {
+                        let row = bi * h;
+                        let dhr = dhsh.slice_mut(row + u0..row + u1);
+                        let dcr = dcsh.slice_mut(row + u0..row + u1);
+                        if let Some(dout) = dout {
+                            let o = (s * b + bi) * h;
+                            for (a, &v) in dhr.iter_mut().zip(&dout[o + u0..o + u1]) {
+                                *a = *a + v;
+                            }
+                        }
+                        let base = (s * b + bi) * g4;
+                        let gi = &gates[base + u0..base + u1];
+                        let gf = &gates[base + h + u0..base + h + u1];
+                        let gg = &gates[base + 2 * h + u0..base + 2 * h + u1];
+                        let go = &gates[base + 3 * h + u0..base + 3 * h + u1];
+                        let di = dgsh.slice_mut(base + u0..base + u1);
+                        let df = dgsh.slice_mut(base + h + u0..base + h + u1);
+                        let dgg = dgsh.slice_mut(base + 2 * h + u0..base + 2 * h + u1);
+                        let dgo = dgsh.slice_mut(base + 3 * h + u0..base + 3 * h + u1);
+                        let o = (s * b + bi) * h;
+                        let cs = &cells[o + u0..o + u1];
+                        let cpr = &cp[row + u0..row + u1];
+                        simd(
+                            #[inline(always)]
+                            || {
+                                for j in 0..hc {
+                                    let (ig, fg, gv, og) = (gi[j], gf[j], gg[j], go[j]);
+                                    let tc = cs[j].tanh_();
+                                    let dhk = dhr[j];
+                                    let dct = dcr[j] + dhk * og * (one - tc * tc);
+                                    di[j] = dct * gv * ig * (one - ig);
+                                    df[j] = dct * cpr[j] * fg * (one - fg);
+                                    dgg[j] = dct * ig * (one - gv * gv);
+                                    dgo[j] = dhk * tc * og * (one - og);
+                                    dcr[j] = dct * fg;
+                                }
+                            },
+                        );
+                    }
                 }
             }
-            let gs = &gates[s * b * g4..(s + 1) * b * g4];
-            let cs = &cells[s * bh..(s + 1) * bh];
-            let cp: &[T] = if s > 0 {
-                &cells[(s - 1) * bh..s * bh]
-            } else {
-                c0
-            };
-            let dgs = &mut dg[s * b * g4..(s + 1) * b * g4];
-            simd(
-                #[inline(always)]
-                || {
-                    for bi in 0..b {
-                        let g = &gs[bi * g4..(bi + 1) * g4];
-                        let o = &mut dgs[bi * g4..(bi + 1) * g4];
-                        for j in 0..h {
-                            let (ig, fg, gg, og) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
-                            let k = bi * h + j;
-                            let tc = cs[k].tanh_();
-                            let dhk = dh[k];
-                            let dct = dc[k] + dhk * og * (one - tc * tc);
-                            o[j] = dct * gg * ig * (one - ig);
-                            o[h + j] = dct * cp[k] * fg * (one - fg);
-                            o[2 * h + j] = dct * ig * (one - gg * gg);
-                            o[3 * h + j] = dhk * tc * og * (one - og);
-                            dc[k] = dct * fg;
-                        }
-                    }
-                },
-            );
-            // dh_{t-1} = dG_t [B,4H] @ W_hh [4H,H]
-            mm(b, h, g4, &mut dh, dgs, g4, 1, w_hh, h, 1, false);
+            bar.wait();
+            if hc > 0 {
+                // SAFETY: dG_s is complete (barrier) and read-only now; this thread writes only
+                // its own columns [u0, u1) of dh.
+                unsafe {
+                    // dh_{t-1}[:, u0..u1] = dG_t [B,4H] @ W_hh[:, u0..u1]
+                    mm_raw(
+                        (b, hc, g4),
+                        (dhsh.ptr().add(u0), h),
+                        (dgsh.ptr().add(s * b * g4) as *const T, g4, 1),
+                        (w_hh.as_ptr().add(u0), h, 1),
+                        false,
+                        Parallelism::None,
+                    );
+                }
+            }
         }
     });
-    // h_{t-1} for every step: [h0; out[0..T-1]]
-    let mut hprev = Vec::with_capacity(t * bh);
-    hprev.extend_from_slice(h0);
-    hprev.extend_from_slice(&out[..(t.saturating_sub(1)) * bh]);
-    let mut dw_hh = vec![T::zero(); g4 * h];
-    let mut dw_ih = vec![T::zero(); g4 * i];
+    let mut dw_hh = zeroed(g4 * h, T::zero());
+    let mut dw_ih = zeroed(g4 * i, T::zero());
     let mut dx = zeroed(t * b * i, T::zero());
     let n = t * b;
     threads::pool().install(|| {
-        // dW_hh [4H,H] = dG^T [4H, N] @ Hprev [N, H]
-        mm(g4, h, n, &mut dw_hh, &dg, 1, g4, &hprev, h, 1, false);
+        if t > 0 {
+            // dW_hh [4H,H] = dG^T [4H, N] @ Hprev [N, H], Hprev = [h0; out[0..T-1]]
+            mm(g4, h, b, &mut dw_hh, &dg[..b * g4], 1, g4, h0, h, 1, false);
+            mm(g4, h, n - b, &mut dw_hh, &dg[b * g4..], 1, g4, out, h, 1, true);
+        }
         // dW_ih [4H,I] = dG^T @ X [N, I]
         mm(g4, i, n, &mut dw_ih, &dg, 1, g4, x, i, 1, false);
         // dX [N, I] = dG [N,4H] @ W_ih [4H, I]
