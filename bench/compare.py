@@ -15,7 +15,11 @@ Usage::
     python3 bench/compare.py [--threads 2] [--only NAME,...] [--repeat N]
         [--deepseek-cmd "CMD"] [--torch-cmd "CMD"]
         [--deepseek-json FILE] [--torch-json FILE]
-        [--append-results bench/RESULTS.md]
+        [--append-results bench/RESULTS.md] [--rounds N]
+
+``--rounds N`` runs the two sides N times, alternating (PyTorch, deepseek, PyTorch, ...),
+and keeps each side's fastest result per workload: on a shared machine whose load varies,
+this compares the two under the most similar conditions.
 
 ``--only`` and ``--repeat`` are passed to torch_bench.py, and appended to the
 deepseek command as ``--only``/``--repeat`` as well; the table is limited to
@@ -83,6 +87,14 @@ def seconds(rec):
     if rec.get("us") is not None:
         return float(rec["us"]) / 1e6
     return None
+
+
+def keep_best(best, got):
+    """Merge results into `best`, keeping the faster record per workload."""
+    for name, rec in got.items():
+        old = best.get(name)
+        if old is None or (seconds(rec) is not None and seconds(rec) < (seconds(old) or float("inf"))):
+            best[name] = rec
 
 
 def fmt_time(rec):
@@ -173,6 +185,8 @@ def main():
     ap.add_argument("--deepseek-json", help="read deepseek results from this JSON-lines file instead")
     ap.add_argument("--torch-json", help="read PyTorch results from this JSON-lines file instead")
     ap.add_argument("--append-results", metavar="FILE", help="append the markdown section to FILE")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="alternate the two sides this many times and keep each one's best")
     args = ap.parse_args()
 
     extra = ""
@@ -184,18 +198,25 @@ def main():
     pt_cmd = args.torch_cmd or f"{shlex.quote(sys.executable)} bench/torch_bench.py --threads {args.threads}"
 
     notes = []
-    if args.torch_json:
-        pt, err = load_side(args.torch_json, "PyTorch")
-    else:
-        pt, err = run_side(pt_cmd + extra, "PyTorch")
-    if err:
-        notes.append(f"PyTorch run failed: {err}")
-    if args.deepseek_json:
-        ds, err = load_side(args.deepseek_json, "deepseek")
-    else:
-        ds, err = run_side(ds_cmd + extra, "deepseek")
-    if err:
-        notes.append(f"deepseek run failed: {err}")
+    pt, ds = {}, {}
+    rounds = max(1, args.rounds)
+    for _ in range(rounds):
+        if args.torch_json:
+            got, err = load_side(args.torch_json, "PyTorch")
+        else:
+            got, err = run_side(pt_cmd + extra, "PyTorch")
+        if err:
+            notes.append(f"PyTorch run failed: {err}")
+        keep_best(pt, got)
+        if args.deepseek_json:
+            got, err = load_side(args.deepseek_json, "deepseek")
+        else:
+            got, err = run_side(ds_cmd + extra, "deepseek")
+        if err:
+            notes.append(f"deepseek run failed: {err}")
+        keep_best(ds, got)
+    if rounds > 1:
+        notes.append(f"each side's best of {rounds} alternating rounds")
 
     if args.only:
         order = [n.strip() for n in args.only.split(",") if n.strip()]

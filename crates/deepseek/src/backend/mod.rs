@@ -432,7 +432,10 @@ fn with_slices<T: crate::tensor::Element, R>(
     for (c, g) in cs.iter().zip(&guards) {
         let Storage::Cpu(s) = &**g;
         let v = T::slice(s).ok_or_else(|| {
-            Error::dtype(op, format!("expected {} tensors, got {}", T::DTYPE, c.dtype()))
+            Error::dtype(
+                op,
+                format!("expected {} tensors, got {}", T::DTYPE, c.dtype()),
+            )
         })?;
         let off = c.layout().offset;
         slices.push(&v[off..off + c.numel()]);
@@ -453,11 +456,10 @@ pub(crate) fn lstm_layer(
 ) -> Result<[Tensor; 5]> {
     macro_rules! go {
         ($T:ty, $V:ident) => {{
-            let (o, h, c, g, cs) = with_slices::<$T, _>(
-                "lstm",
-                &[x, h0, c0, w_ih, w_hh, bias],
-                |v| cpu::rnn::lstm_forward::<$T>(d, v[0], v[1], v[2], v[3], v[4], v[5]),
-            )?;
+            let (o, h, c, g, cs) =
+                with_slices::<$T, _>("lstm", &[x, h0, c0, w_ih, w_hh, bias], |v| {
+                    cpu::rnn::lstm_forward::<$T>(d, v[0], v[1], v[2], v[3], v[4], v[5])
+                })?;
             [
                 out(CpuStorage::$V(o), &[d.t, d.b, d.h]),
                 out(CpuStorage::$V(h), &[d.b, d.h]),
@@ -495,10 +497,8 @@ pub(crate) fn lstm_layer_backward(
         ($T:ty, $V:ident) => {{
             let o = |t: Option<&Tensor>| t.map(|t| t.to_vec::<$T>()).transpose();
             let (dov, dhv, dcv) = (o(dout)?, o(dh)?, o(dc)?);
-            let g = with_slices::<$T, _>(
-                "lstm",
-                &[x, h0, c0, w_ih, w_hh, gates, cells, outp],
-                |v| {
+            let g =
+                with_slices::<$T, _>("lstm", &[x, h0, c0, w_ih, w_hh, gates, cells, outp], |v| {
                     cpu::rnn::lstm_backward::<$T>(
                         d,
                         v[0],
@@ -513,8 +513,7 @@ pub(crate) fn lstm_layer_backward(
                         dhv.as_deref(),
                         dcv.as_deref(),
                     )
-                },
-            )?;
+                })?;
             [
                 out(CpuStorage::$V(g.dx), x.shape()),
                 out(CpuStorage::$V(g.dh0), h0.shape()),

@@ -214,3 +214,23 @@ impl Storage {
         }
     }
 }
+
+impl Drop for Storage {
+    /// Large buffers go to the CPU buffer cache for reuse (see `backend::cpu::cache`).
+    fn drop(&mut self) {
+        use crate::backend::cpu::cache::put;
+        use std::mem::take;
+        match self {
+            Storage::Cpu(c) => match c {
+                CpuStorage::Bool(v) => put(take(v)),
+                CpuStorage::U8(v) => put(take(v)),
+                CpuStorage::I32(v) => put(take(v)),
+                CpuStorage::I64(v) => put(take(v)),
+                CpuStorage::F16(v) => put(take(v)),
+                CpuStorage::BF16(v) => put(take(v)),
+                CpuStorage::F32(v) => put(take(v)),
+                CpuStorage::F64(v) => put(take(v)),
+            },
+        }
+    }
+}

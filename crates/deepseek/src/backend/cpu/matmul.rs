@@ -1,13 +1,14 @@
 //! Matrix products through the `gemm` crate. Transposed and broadcast operands are passed as
 //! strides, never copied.
 
-use super::strided::zeroed;
+use super::strided::{alloc_with, zeroed};
 use super::threads;
 use crate::tensor::{CpuStorage, Layout};
 use crate::{Error, Result};
 use gemm::Parallelism;
 use half::{bf16, f16};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Offsets of every batch entry for a layout whose last two dims are the matrix.
 fn batch_offsets(l: &Layout) -> Vec<usize> {
@@ -58,23 +59,22 @@ fn run<T: Copy + Send + Sync + 'static + Default>(
     let ob = batch_offsets(lb);
     let nb = oa.len();
     let (sa, sb) = (strides(la), strides(lb));
-    let mut out = zeroed(nb * n * m, T::default());
-    if n == 0 || m == 0 {
-        return out;
+    if n == 0 || m == 0 || k == 0 {
+        return zeroed(nb * n * m, T::default());
     }
     let nt = threads::get_num_threads();
     let flops = 2 * n * m * k;
     let ap = a.as_ptr() as usize;
     let bp = b.as_ptr() as usize;
-    let one_mat = |dst: &mut [T], i: usize, par: Parallelism| {
+    let one_mat = |dst: &mut [MaybeUninit<T>], i: usize, par: Parallelism| {
         // SAFETY: offsets and strides come from valid layouts over `a` and `b`; `dst` is a
-        // dense n x m block.
+        // dense n x m block that gemm overwrites entirely (k > 0, destination not read).
         unsafe {
             gemm::gemm(
                 n,
                 m,
                 k,
-                dst.as_mut_ptr(),
+                dst.as_mut_ptr() as *mut T,
                 1,
                 m as isize,
                 false,
@@ -93,25 +93,26 @@ fn run<T: Copy + Send + Sync + 'static + Default>(
             )
         }
     };
-    if nt > 1 && nb > 1 && flops < (1 << 22) {
-        threads::pool().install(|| {
-            out.par_chunks_mut(n * m)
-                .enumerate()
-                .for_each(|(i, d)| one_mat(d, i, Parallelism::None))
-        });
-    } else {
-        let par = if nt > 1 && flops >= (1 << 16) {
-            Parallelism::Rayon(nt)
+    alloc_with(nb * n * m, |out| {
+        if nt > 1 && nb > 1 && flops < (1 << 22) {
+            threads::pool().install(|| {
+                out.par_chunks_mut(n * m)
+                    .enumerate()
+                    .for_each(|(i, d)| one_mat(d, i, Parallelism::None))
+            });
         } else {
-            Parallelism::None
-        };
-        threads::pool().install(|| {
-            for (i, d) in out.chunks_mut(n * m).enumerate() {
-                one_mat(d, i, par);
-            }
-        });
-    }
-    out
+            let par = if nt > 1 && flops >= (1 << 16) {
+                Parallelism::Rayon(nt)
+            } else {
+                Parallelism::None
+            };
+            threads::pool().install(|| {
+                for (i, d) in out.chunks_mut(n * m).enumerate() {
+                    one_mat(d, i, par);
+                }
+            });
+        }
+    })
 }
 
 /// Batched matmul over storages of one float dtype.

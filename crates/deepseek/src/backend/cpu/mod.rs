@@ -1,5 +1,6 @@
 //! The CPU backend: kernels over [`crate::tensor::CpuStorage`].
 
+pub mod cache;
 pub mod conv;
 pub mod copy;
 pub mod elementwise;

@@ -222,10 +222,7 @@ pub fn lstm_forward<T: Float + 'static>(
     let (h_t, c_t) = if t == 0 {
         (h0.to_vec(), c0.to_vec())
     } else {
-        (
-            out[(t - 1) * bh..].to_vec(),
-            cells[(t - 1) * bh..].to_vec(),
-        )
+        (out[(t - 1) * bh..].to_vec(), cells[(t - 1) * bh..].to_vec())
     };
     (out, h_t, c_t, gates, cells)
 }
@@ -353,7 +350,19 @@ pub fn lstm_backward<T: Float + 'static>(
         if t > 0 {
             // dW_hh [4H,H] = dG^T [4H, N] @ Hprev [N, H], Hprev = [h0; out[0..T-1]]
             mm(g4, h, b, &mut dw_hh, &dg[..b * g4], 1, g4, h0, h, 1, false);
-            mm(g4, h, n - b, &mut dw_hh, &dg[b * g4..], 1, g4, out, h, 1, true);
+            mm(
+                g4,
+                h,
+                n - b,
+                &mut dw_hh,
+                &dg[b * g4..],
+                1,
+                g4,
+                out,
+                h,
+                1,
+                true,
+            );
         }
         // dW_ih [4H,I] = dG^T @ X [N, I]
         mm(g4, i, n, &mut dw_ih, &dg, 1, g4, x, i, 1, false);
