@@ -1547,6 +1547,11 @@ fn losses() {
                     |x| F::cross_entropy(&x[0], &x[1], None, -100, red, ls),
                 );
                 c.check(
+                    &format!("cross_entropy {xs:?} {red} ls={ls} ignore_index={ign}"),
+                    &[x.clone(), tgt.clone()],
+                    |x| F::cross_entropy(&x[0], &x[1], None, ign, red, ls),
+                );
+                c.check(
                     &format!("cross_entropy {xs:?} {red} ls={ls} weight ignore_index={ign}"),
                     &[x.clone(), tgt.clone(), w.clone()],
                     |x| F::cross_entropy(&x[0], &x[1], Some(&x[2]), ign, red, ls),

@@ -218,6 +218,70 @@ pub(crate) fn softmax_last(x: &Tensor, log: bool) -> Result<Tensor> {
     Ok(out(r, x.shape()))
 }
 
+/// Fused cross-entropy rows of x [N, C] (f32/f64) against in-range i64 targets [N]:
+/// (loss [N], logsumexp [N]).
+pub(crate) fn cross_entropy(
+    x: &Tensor,
+    t: &[i64],
+    ignore: i64,
+    ls: f64,
+) -> Result<(Tensor, Tensor)> {
+    let n = x.shape()[1];
+    let rows = x.shape()[0];
+    macro_rules! go {
+        ($T:ty, $V:ident) => {{
+            let (l, s) = with_slices::<$T, _>("cross_entropy", &[x], |v| {
+                cpu::norm::cross_entropy_rows(v[0], n, t, ignore, ls)
+            })?;
+            (
+                out(CpuStorage::$V(l), &[rows]),
+                out(CpuStorage::$V(s), &[rows]),
+            )
+        }};
+    }
+    Ok(match x.dtype() {
+        DType::F32 => go!(f32, F32),
+        DType::F64 => go!(f64, F64),
+        dt => {
+            return Err(Error::dtype(
+                "cross_entropy",
+                format!("fused kernel got {dt}"),
+            ))
+        }
+    })
+}
+
+/// Gradient of [`cross_entropy`] w.r.t. x, from the per-row output gradient `g` [N].
+pub(crate) fn cross_entropy_backward(
+    x: &Tensor,
+    t: &[i64],
+    lse: &Tensor,
+    g: &Tensor,
+    ignore: i64,
+    ls: f64,
+) -> Result<Tensor> {
+    let n = x.shape()[1];
+    macro_rules! go {
+        ($T:ty, $V:ident) => {{
+            let g = g.to_dtype(x.dtype())?;
+            let d = with_slices::<$T, _>("cross_entropy", &[x, lse, &g], |v| {
+                cpu::norm::cross_entropy_rows_backward(v[0], n, t, v[1], v[2], ignore, ls)
+            })?;
+            out(CpuStorage::$V(d), x.shape())
+        }};
+    }
+    Ok(match x.dtype() {
+        DType::F32 => go!(f32, F32),
+        DType::F64 => go!(f64, F64),
+        dt => {
+            return Err(Error::dtype(
+                "cross_entropy",
+                format!("fused kernel got {dt}"),
+            ))
+        }
+    })
+}
+
 /// Layer norm over the trailing `n` elements: (y, mean, rstd); mean/rstd have one entry per row.
 pub(crate) fn layer_norm(
     x: &Tensor,

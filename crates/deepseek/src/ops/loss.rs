@@ -1,5 +1,7 @@
 //! Loss functions with PyTorch's semantics and reductions.
 
+use super::Op;
+use crate::autograd::{needs_record, record1, Ctx};
 use crate::error::{bail_shape, bail_value};
 use crate::{DType, Error, Result, Tensor};
 
@@ -149,6 +151,12 @@ pub fn cross_entropy(
     } else {
         input.shape()[1]
     };
+    if !target.dtype().is_float()
+        && weight.is_none()
+        && matches!(input.dtype(), DType::F32 | DType::F64)
+    {
+        return cross_entropy_fused(input, target, ignore_index, reduction, label_smoothing);
+    }
     let logp = input.log_softmax(if input.rank() == 1 { 0 } else { 1 })?;
     if target.dtype().is_float() {
         // Class probabilities.
@@ -227,6 +235,101 @@ pub fn cross_entropy(
         }
         r => reduce(&l, r, "cross_entropy"),
     }
+}
+
+/// Class-index cross-entropy without class weights, through the fused row kernel: one pass
+/// over the logits forward (logsumexp, target logit, mean for smoothing) and one backward.
+fn cross_entropy_fused(
+    input: &Tensor,
+    target: &Tensor,
+    ignore_index: i64,
+    reduction: &str,
+    label_smoothing: f64,
+) -> Result<Tensor> {
+    let x = classes_last(input)?.contiguous()?;
+    let c = x.shape()[1];
+    let t = target.reshape(&[target.numel()])?.to_dtype(DType::I64)?;
+    let tv = t.to_vec::<i64>()?;
+    let mut kept = 0usize;
+    for &v in &tv {
+        if v == ignore_index {
+            continue;
+        }
+        if v < 0 || v >= c as i64 {
+            return Err(Error::index(
+                "cross_entropy",
+                format!("target {v} is out of bounds for {c} classes"),
+            ));
+        }
+        kept += 1;
+    }
+    if !matches!(reduction, "mean" | "sum" | "none") {
+        return Err(Error::value(
+            "cross_entropy",
+            format!("reduction must be 'mean', 'sum' or 'none', got '{reduction}'"),
+        ));
+    }
+    let (loss, lse) =
+        crate::backend::cross_entropy(&x.detach(), &tv, ignore_index, label_smoothing)?;
+    let loss = if needs_record(&[&x]) {
+        record1(
+            Op::CrossEntropy {
+                ignore_index,
+                label_smoothing,
+            },
+            &[&x, &t],
+            loss,
+            vec![x.clone(), t.clone(), lse],
+            false,
+        )
+    } else {
+        loss
+    };
+    match reduction {
+        // PyTorch: the mean over non-ignored targets (NaN when all are ignored).
+        "mean" => loss.sum_all()?.div_scalar(kept as f64),
+        "sum" => loss.sum_all(),
+        _ => loss.reshape(target.shape()),
+    }
+}
+
+/// Backward of [`Op::CrossEntropy`]: the fused kernel, or under `create_graph` the same
+/// formula in differentiable tensor ops.
+pub(crate) fn cross_entropy_rows_backward(
+    ignore_index: i64,
+    label_smoothing: f64,
+    ctx: &Ctx,
+    grads: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
+    let Some(g) = &grads[0] else {
+        return Ok(vec![None, None]);
+    };
+    if !ctx.needs(0) {
+        return Ok(vec![None, None]);
+    }
+    let (x, t, lse) = (ctx.saved(0), ctx.saved(1), ctx.saved(2));
+    let c = x.shape()[1];
+    if !ctx.create_graph {
+        let tv = t.to_vec::<i64>()?;
+        let dx = crate::backend::cross_entropy_backward(
+            x,
+            &tv,
+            lse,
+            &g.contiguous()?,
+            ignore_index,
+            label_smoothing,
+        )?;
+        return Ok(vec![Some(dx), None]);
+    }
+    let keep = t.ne_scalar(ignore_index as f64)?;
+    let safe = t.masked_fill(&keep.logical_not()?, 0.0)?;
+    let onehot = Tensor::eye(c, c, x.dtype())?.index_select(0, &safe)?;
+    let p = x.softmax(1)?;
+    let target = onehot
+        .mul_scalar(1.0 - label_smoothing)?
+        .add_scalar(label_smoothing / c as f64)?;
+    let s = g.mul(&keep.to_dtype(x.dtype())?)?.unsqueeze(1)?;
+    Ok(vec![Some(p.sub(&target)?.mul(&s)?), None])
 }
 
 fn same_shape(op: &str, a: &Tensor, b: &Tensor) -> Result<()> {

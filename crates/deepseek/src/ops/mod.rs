@@ -130,6 +130,12 @@ pub enum Op {
     /// One LSTM layer over all timesteps (inputs x[T,B,I], h0, c0, w_ih, w_hh, bias);
     /// outputs (out[T,B,H], h_T, c_T).
     LstmLayer { hidden: usize },
+    /// Cross-entropy of each row of logits x [N, C] against class indices t [N] (inputs x,
+    /// t), with label smoothing; rows whose target is `ignore_index` give 0. Output [N].
+    CrossEntropy {
+        ignore_index: i64,
+        label_smoothing: f64,
+    },
 }
 
 impl Op {
@@ -167,6 +173,7 @@ impl Op {
                 (PoolKind::Avg { .. }, true) => "adaptive_avg_pool2d",
             },
             Op::LstmLayer { .. } => "lstm",
+            Op::CrossEntropy { .. } => "cross_entropy",
         }
     }
 }
@@ -209,6 +216,10 @@ pub(crate) fn backward(
         Op::Conv2d(a) => conv::conv2d_backward(a, ctx, grads),
         Op::Pool2d(a) => conv::pool2d_backward(a, ctx, grads),
         Op::LstmLayer { .. } => rnn::lstm_layer_backward(ctx, grads),
+        Op::CrossEntropy {
+            ignore_index,
+            label_smoothing,
+        } => loss::cross_entropy_rows_backward(*ignore_index, *label_smoothing, ctx, grads),
     }
 }
 

@@ -174,3 +174,107 @@ pub fn layer_norm_rows<T: Float>(
     let (mean, rstd) = stats.into_iter().unzip();
     (out, mean, rstd)
 }
+
+/// Applies `f(row, r)` to every row of `n` elements of `x`, with one result per row, in
+/// parallel when the rows hold enough elements.
+fn map_rows<T: Float, R: Send + Copy + Default>(
+    x: &[T],
+    n: usize,
+    f: impl Fn(&[T], usize) -> R + Sync,
+) -> Vec<R> {
+    use rayon::prelude::*;
+    let rows = x.len().checked_div(n).unwrap_or(0);
+    let mut out = vec![R::default(); rows];
+    let nt = super::threads::get_num_threads();
+    let body = |o: &mut [R], r0: usize| {
+        for (i, d) in o.iter_mut().enumerate() {
+            let r = r0 + i;
+            *d = f(&x[r * n..(r + 1) * n], r);
+        }
+    };
+    if rows * n < super::threads::PAR_THRESHOLD || nt <= 1 || rows < 2 {
+        body(&mut out, 0);
+    } else {
+        let per = rows.div_ceil(nt * 4).max(1);
+        super::threads::pool().install(|| {
+            out.par_chunks_mut(per)
+                .enumerate()
+                .for_each(|(i, o)| body(o, i * per))
+        });
+    }
+    out
+}
+
+/// Cross-entropy of each row of `n` logits against class `t[r]`, with label smoothing `ls`:
+/// `lse - (1 - ls) x[t] - ls mean(x)`, 0 where `t[r] == ignore`. Returns (loss, logsumexp).
+/// Targets must be in range (the op checks them).
+pub fn cross_entropy_rows<T: Float>(
+    x: &[T],
+    n: usize,
+    t: &[i64],
+    ignore: i64,
+    ls: f64,
+) -> (Vec<T>, Vec<T>) {
+    let (keep_t, ls_t) = (T::c(1.0 - ls), T::c(ls));
+    let inv_n = T::c(1.0 / n.max(1) as f64);
+    let pairs = map_rows(x, n, |row, r| {
+        simd(
+            #[inline(always)]
+            || {
+                let mut m = row_max(row);
+                if m == T::neg_infinity() || m.is_nan() {
+                    m = T::zero();
+                }
+                let lse = m + lane_sum(row, |v| (v - m).exp_()).ln();
+                if t[r] == ignore {
+                    return (T::zero(), lse);
+                }
+                let mut loss = lse - keep_t * row[t[r] as usize];
+                if ls > 0.0 {
+                    loss = loss - ls_t * lane_sum(row, |v| v) * inv_n;
+                }
+                (loss, lse)
+            },
+        )
+    });
+    pairs.into_iter().unzip()
+}
+
+/// Gradient of [`cross_entropy_rows`] w.r.t. the logits, given each row's output gradient
+/// `g`: `g[r] (softmax(x_r) - (1 - ls) onehot(t[r]) - ls / n)`, zero for ignored rows.
+pub fn cross_entropy_rows_backward<T: Float>(
+    x: &[T],
+    n: usize,
+    t: &[i64],
+    lse: &[T],
+    g: &[T],
+    ignore: i64,
+    ls: f64,
+) -> Vec<T> {
+    let rows = lse.len();
+    let (keep_t, ls_n) = (T::c(1.0 - ls), T::c(ls / n.max(1) as f64));
+    alloc_with(x.len(), |out| {
+        par_rows(out, n, rows, |chunk, r0| {
+            for (i, o) in chunk.chunks_mut(n).enumerate() {
+                let r = r0 + i;
+                let row = &x[r * n..(r + 1) * n];
+                let s = if t[r] == ignore { T::zero() } else { g[r] };
+                let (l, sl) = (lse[r], s * ls_n);
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (d, &v) in o.iter_mut().zip(row) {
+                            d.write(s * (v - l).exp_() - sl);
+                        }
+                    },
+                );
+                if t[r] != ignore {
+                    let k = t[r] as usize;
+                    // SAFETY: the whole row was written just above.
+                    let v = unsafe { o[k].assume_init() };
+                    o[k].write(v - s * keep_t);
+                }
+            }
+        })
+    })
+}
