@@ -20,6 +20,7 @@ pub mod autograd;
 pub mod backend;
 pub mod data;
 mod error;
+pub mod memory;
 pub mod nn;
 pub mod ops;
 pub mod optim;

@@ -5,8 +5,12 @@
 //! [`backward`] walks the graph in topological order and applies each op's rule
 //! (`crate::ops::backward`), written with ordinary tensor ops so `create_graph` works.
 
+mod checkpoint;
 mod engine;
 mod grad_mode;
+
+pub(crate) use checkpoint::checkpoint_backward;
+pub use checkpoint::{checkpoint, Checkpoint};
 
 pub use engine::{backward, grad};
 pub use grad_mode::{
@@ -55,6 +59,10 @@ impl Ctx<'_> {
     /// Saved tensor `i` (as the forward stored it).
     pub fn saved(&self, i: usize) -> &Tensor {
         &self.saved.tensors[i]
+    }
+    /// Whether saved tensor `i` exists.
+    pub fn has_saved(&self, i: usize) -> bool {
+        i < self.saved.tensors.len()
     }
     /// Output `i` of the forward; under `create_graph` it is re-attached to this node.
     pub fn output(&self, i: usize) -> Tensor {

@@ -1,11 +1,13 @@
 //! Neural-network building blocks: the [`Module`] trait (and `#[derive(Module)]`), layers
 //! with PyTorch's names and initialisations, losses, and [`functional`].
 
+mod checkpoint;
 pub mod functional;
 mod layers;
 mod loss;
 mod module;
 
+pub use checkpoint::Checkpointed;
 pub use deepseek_derive::Module;
 pub use layers::{
     AvgPool2d, BatchNorm, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Dropout, Embedding, Forward,

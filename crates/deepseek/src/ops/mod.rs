@@ -136,6 +136,8 @@ pub enum Op {
         ignore_index: i64,
         label_smoothing: f64,
     },
+    /// A gradient-checkpointed segment (inputs, then parameters): recomputed in backward.
+    Checkpoint(crate::autograd::Checkpoint),
 }
 
 impl Op {
@@ -174,6 +176,7 @@ impl Op {
             },
             Op::LstmLayer { .. } => "lstm",
             Op::CrossEntropy { .. } => "cross_entropy",
+            Op::Checkpoint(_) => "checkpoint",
         }
     }
 }
@@ -220,6 +223,7 @@ pub(crate) fn backward(
             ignore_index,
             label_smoothing,
         } => loss::cross_entropy_rows_backward(*ignore_index, *label_smoothing, ctx, grads),
+        Op::Checkpoint(cp) => crate::autograd::checkpoint_backward(cp, ctx, grads),
     }
 }
 

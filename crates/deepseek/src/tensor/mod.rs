@@ -55,6 +55,7 @@ impl Tensor {
     /// Wraps a storage and layout into a new tensor (no autograd history).
     pub fn from_storage(storage: Storage, layout: Layout, device: Device) -> Tensor {
         let dtype = storage.dtype();
+        crate::memory::on_alloc(storage.nbytes());
         Self::from_shared(Arc::new(RwLock::new(storage)), layout, dtype, device)
     }
 

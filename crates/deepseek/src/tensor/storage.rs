@@ -17,7 +17,7 @@ pub enum CpuStorage {
 }
 
 /// A tensor's data on some device. Every primitive matches on this in one place.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Storage {
     Cpu(CpuStorage),
 }
@@ -220,6 +220,7 @@ impl Drop for Storage {
     fn drop(&mut self) {
         use crate::backend::cpu::cache::put;
         use std::mem::take;
+        crate::memory::on_free(self.nbytes());
         match self {
             Storage::Cpu(c) => match c {
                 CpuStorage::Bool(v) => put(take(v)),
