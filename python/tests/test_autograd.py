@@ -1,0 +1,106 @@
+"""Autograd from Python: backward, grad accumulation, no_grad, hooks, autograd.grad."""
+
+import pytest
+
+import deepseek as ds
+
+
+def test_backward_and_accumulation():
+    x = ds.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * x).sum().backward()
+    assert x.grad.tolist() == [2, 4, 6]
+    (x * 3).sum().backward()
+    assert x.grad.tolist() == [5, 7, 9]
+    x.grad = None
+    assert x.grad is None
+    assert x.is_leaf and not (x * 2).is_leaf and (x * 2).grad_fn is not None
+
+
+def test_backward_with_gradient_and_retain_graph():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.backward(ds.tensor([1.0, 10.0]), retain_graph=True)
+    assert x.grad.tolist() == [2, 20]
+    y.backward(ds.tensor([1.0, 1.0]))
+    assert x.grad.tolist() == [4, 22]
+    with pytest.raises(RuntimeError):
+        y.backward(ds.tensor([1.0, 1.0]))
+    with pytest.raises(RuntimeError):
+        (x * 2).backward()  # non-scalar without a gradient
+
+
+def test_no_grad_and_enable_grad():
+    x = ds.ones(2, requires_grad=True)
+    with ds.no_grad():
+        y = x * 2
+        assert not ds.is_grad_enabled()
+        with ds.enable_grad():
+            z = x * 2
+    assert ds.is_grad_enabled()
+    assert not y.requires_grad and z.requires_grad
+
+    @ds.no_grad()
+    def f(t):
+        return t * 3
+
+    assert not f(x).requires_grad
+    with ds.set_grad_enabled(False):
+        assert not (x * 1).requires_grad
+    assert ds.is_grad_enabled()
+
+
+def test_requires_grad_property_and_detach():
+    x = ds.ones(2)
+    assert not x.requires_grad
+    x.requires_grad = True
+    assert x.requires_grad
+    y = ds.zeros(2).requires_grad_()
+    assert y.requires_grad
+    d = (x * 2).detach()
+    assert not d.requires_grad and d.is_leaf
+    with pytest.raises(TypeError):
+        ds.tensor([1, 2]).requires_grad_()
+
+
+def test_register_hook():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    x.register_hook(lambda g: seen.append(g.tolist()))
+    y = ds.tensor([3.0], requires_grad=True)
+    y.register_hook(lambda g: g * 10)
+    (x.sum() + (y * 2).sum()).backward()
+    assert seen == [[1.0, 1.0]] and y.grad.tolist() == [20.0]
+
+
+def test_hook_exception_becomes_python_error():
+    x = ds.tensor([1.0], requires_grad=True)
+
+    def bad(g):
+        raise ValueError("boom")
+
+    x.register_hook(bad)
+    with pytest.raises(RuntimeError, match="boom"):
+        (x * 2).sum().backward()
+
+
+def test_autograd_grad_and_higher_order():
+    x = ds.tensor([2.0], requires_grad=True)
+    y = x ** 3
+    (g,) = ds.autograd.grad(y.sum(), x, create_graph=True)
+    assert g.tolist() == [12.0]
+    (g2,) = ds.autograd.grad(g.sum(), x)
+    assert g2.tolist() == [12.0]
+    assert x.grad is None
+    z = ds.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError):
+        ds.autograd.grad((x * 2).sum(), [x, z])
+    r = ds.autograd.grad((x * 2).sum(), [x, z], allow_unused=True)
+    assert r[1] is None
+
+
+def test_retain_grad_nonleaf():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    y.retain_grad()
+    y.sum().backward()
+    assert y.grad.tolist() == [1, 1]
