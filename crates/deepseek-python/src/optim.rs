@@ -212,7 +212,7 @@ impl PyOptimizer {
             .get_mut(i)
             .ok_or_else(|| PyValueError::new_err(format!("no parameter group {i} (of {n})")))?;
         if let Some(lr) = get::<f64>(d, "lr")? {
-            if !(lr >= 0.0) {
+            if lr.is_nan() || lr < 0.0 {
                 return Err(PyValueError::new_err(format!(
                     "Invalid learning rate: {lr}"
                 )));

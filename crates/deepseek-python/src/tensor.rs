@@ -1077,6 +1077,7 @@ impl PyTensor {
     #[pyo3(signature = (gradient=None, retain_graph=None, create_graph=false, inputs=None))]
     fn backward(
         &self,
+        py: Python<'_>,
         gradient: Option<&Bound<'_, PyAny>>,
         retain_graph: Option<bool>,
         create_graph: bool,
@@ -1088,12 +1089,10 @@ impl PyTensor {
             ));
         }
         let g = opt_tensor(gradient)?;
-        self.t
-            .backward_with(
-                g.as_ref(),
-                retain_graph.unwrap_or(create_graph),
-                create_graph,
-            )
+        let t = &self.t;
+        let retain = retain_graph.unwrap_or(create_graph);
+        // The backward pass runs without the GIL (tensor hooks re-acquire it).
+        py.detach(|| t.backward_with(g.as_ref(), retain, create_graph))
             .py()
     }
     /// Registers `hook(grad)`, called with this tensor's gradient during backward; a tensor it
