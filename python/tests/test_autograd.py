@@ -104,3 +104,20 @@ def test_retain_grad_nonleaf():
     y.retain_grad()
     y.sum().backward()
     assert y.grad.tolist() == [1, 1]
+
+
+def test_inplace_in_the_graph():
+    w = ds.tensor([1.0, 2.0], requires_grad=True)
+    h = w * 3
+    h += 1  # a non-leaf: rebound to the result, gradients flow
+    h.mul_(2)
+    h.sum().backward()
+    assert h.tolist() == [8.0, 14.0] and w.grad.tolist() == [6.0, 6.0]
+    buf = ds.zeros(2)
+    buf.add_(w)  # a plain tensor joins the graph
+    assert buf.requires_grad
+    with pytest.raises(RuntimeError, match="leaf"):
+        w.add_(1.0)
+    with ds.no_grad():
+        w.add_(1.0)
+    assert w.tolist() == [2.0, 3.0] and w.is_leaf

@@ -275,3 +275,18 @@ def test_init_functions():
     assert w.std().item() > 0
     nn.init.constant_(w, 0.5)
     assert w.mean().item() == pytest.approx(0.5)
+
+
+def test_deepcopy_and_transformer_encoder():
+    import copy
+
+    m = Net()
+    m2 = copy.deepcopy(m)
+    assert m2.fc1.weight is not m.fc1.weight
+    assert m2.fc1.weight.tolist() == m.fc1.weight.tolist()
+    with ds.no_grad():
+        m2.fc1.weight.fill_(0.0)
+    assert m.fc1.weight.abs().sum().item() > 0
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0), num_layers=2)
+    assert enc(ds.randn(5, 2, 8)).shape == (5, 2, 8)
+    assert len([n for n, _ in enc.named_parameters() if n.endswith("in_proj_weight")]) == 2

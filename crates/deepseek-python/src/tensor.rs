@@ -2450,23 +2450,51 @@ impl PyTensor {
     }
 }
 
+/// Finishes an in-place op whose result `r` was computed out of place.
+///
+/// - Outside the autograd graph the result is written into the tensor's storage (views
+///   see it, as in PyTorch).
+/// - A tensor in the graph (a non-leaf that requires grad, or any tensor when `r` requires
+///   grad) is rebound to `r`, which carries the graph: the Python object now stands for the
+///   result, and other views of its old storage keep the old values.
+/// - A leaf that requires grad is refused while grad mode is on, as in PyTorch.
 fn inplace<'py>(slf: Bound<'py, PyTensor>, r: Tensor, op: &str) -> PyResult<Bound<'py, PyTensor>> {
-    {
+    let rebind = {
         let s = slf.borrow();
-        check_grad_inplace(&s.t, op)?;
+        let grad_on = deepseek::is_grad_enabled();
+        if grad_on && s.t.requires_grad() && s.t.is_leaf() {
+            return Err(PyRuntimeError::new_err(format!(
+                "{op}: a leaf tensor that requires grad is being used in an in-place operation (wrap it in deepseek.no_grad())"
+            )));
+        }
         let r = if r.shape() != s.t.shape() {
-            r.expand(s.t.shape()).map_err(|_| {
-                PyValueError::new_err(format!(
-                    "{op}: output with shape {:?} doesn't match the broadcast shape {:?}",
-                    s.t.shape(),
-                    r.shape()
-                ))
-            })?
+            r.expand(s.t.shape())
+                .and_then(|e| e.contiguous())
+                .map_err(|_| {
+                    PyValueError::new_err(format!(
+                        "{op}: output with shape {:?} doesn't match the broadcast shape {:?}",
+                        s.t.shape(),
+                        r.shape()
+                    ))
+                })?
         } else {
             r
         };
-        let _g = deepseek::no_grad();
-        s.t.copy_(&r.detach()).py()?;
+        let r = if r.dtype() != s.t.dtype() {
+            r.to_dtype(s.t.dtype()).py()?
+        } else {
+            r
+        };
+        if grad_on && (s.t.requires_grad() || r.requires_grad()) {
+            Some(r)
+        } else {
+            let _g = deepseek::no_grad();
+            s.t.copy_(&r.detach()).py()?;
+            None
+        }
+    };
+    if let Some(r) = rebind {
+        slf.borrow_mut().t = r;
     }
     Ok(slf)
 }
