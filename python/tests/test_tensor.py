@@ -279,3 +279,24 @@ def test_math_isfinite_helpers():
     assert ds.isfinite(x).tolist() == [True, False, False]
     assert ds.isnan(x).tolist() == [False, False, True]
     assert ds.nan_to_num(x).tolist()[0] == 1.0
+
+
+def test_setitem_with_integer_indices():
+    x = ds.zeros(3, 4)
+    x[ds.tensor([0, 2])] = 1.0
+    assert x.tolist() == [[1] * 4, [0] * 4, [1] * 4]
+    x[[1, 1], [0, 3]] = ds.tensor([5.0, 6.0])
+    assert x[1].tolist() == [5, 0, 0, 6]
+    x[:, ds.tensor([1, -1])] = -2.0
+    assert x.tolist() == [[1, -2, 1, -2], [5, -2, 0, -2], [1, -2, 1, -2]]
+    y = ds.zeros(4, dtype=ds.int64)
+    y[ds.tensor([3, 3, 0])] = ds.tensor([7, 8, 9])
+    assert y.tolist() == [9, 0, 0, 8]  # the last value wins for a repeated index
+    b = ds.zeros(3, dtype=ds.bool)
+    b[[2]] = True
+    assert b.tolist() == [False, False, True]
+    z = ds.arange(24).reshape(2, 3, 4)
+    n = np.arange(24).reshape(2, 3, 4)
+    z[ds.tensor([1]), :, ds.tensor([0])] = 100
+    n[[1], :, [0]] = 100
+    assert z.tolist() == n.tolist()

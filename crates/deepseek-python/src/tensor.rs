@@ -630,6 +630,22 @@ fn nonzero_cols(mask: &Tensor) -> PyResult<Vec<Tensor>> {
 
 /// Basic indexing (views), then advanced indexing with integer / bool tensors.
 fn getitem(t: &Tensor, idx: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    let (x, adv) = basic_index(t, idx)?;
+    if adv.is_empty() {
+        return Ok(x);
+    }
+    let a = Advanced::new(&x, &adv)?;
+    let merged = a.xp.reshape(&a.merged_shape).py()?;
+    merged
+        .index_select(a.first as isize, &a.flat)
+        .py()?
+        .reshape(&a.out_shape)
+        .py()
+}
+
+/// The basic part of an index applied as views, and the advanced indices left over as
+/// (dim of the view, integer index tensor).
+fn basic_index(t: &Tensor, idx: &Bound<'_, PyAny>) -> PyResult<(Tensor, Vec<(usize, Tensor)>)> {
     let py = idx.py();
     let items = parse_index(idx)?;
     let consumed: usize = items
@@ -708,78 +724,155 @@ fn getitem(t: &Tensor, idx: &Bound<'_, PyAny>) -> PyResult<Tensor> {
             }
         }
     }
-    if adv.is_empty() {
-        return Ok(x);
-    }
-    advanced(&x, adv)
+    Ok((x, adv))
 }
 
-/// Gathers `x` at integer index tensors for some of its dims (PyTorch's advanced indexing).
-fn advanced(x: &Tensor, adv: Vec<(usize, Tensor)>) -> PyResult<Tensor> {
-    let dims: Vec<usize> = adv.iter().map(|(d, _)| *d).collect();
-    let adjacent = dims.windows(2).all(|w| w[1] == w[0] + 1);
-    // Non-adjacent advanced dims go first (as in PyTorch).
-    let (x, first) = if adjacent {
-        (x.clone(), dims[0])
-    } else {
-        let mut perm: Vec<isize> = dims.iter().map(|&d| d as isize).collect();
-        perm.extend(
-            (0..x.rank())
-                .filter(|d| !dims.contains(d))
-                .map(|d| d as isize),
-        );
-        (x.permute(&perm).py()?, 0)
-    };
-    let k = dims.len();
-    let sizes: Vec<usize> = x.shape()[first..first + k].to_vec();
-    // Broadcast the index tensors, wrap negatives, and fold them into one flat index.
-    let mut bshape: Vec<usize> = Vec::new();
-    for (_, t) in &adv {
-        bshape = deepseek::tensor::broadcast_shapes("index", &bshape, t.shape()).py()?;
-    }
-    let mut flat: Option<Tensor> = None;
-    for (j, (_, t)) in adv.iter().enumerate() {
-        let n = sizes[j] as f64;
-        let t = t.to_dtype(DType::I64).py()?;
-        let vals = t.to_vec::<i64>().py()?;
-        if let Some(bad) = vals.iter().find(|&&v| v < -(n as i64) || v >= n as i64) {
-            return Err(PyIndexError::new_err(format!(
-                "index {bad} is out of bounds for dimension with size {}",
-                sizes[j]
-            )));
+/// PyTorch's advanced indexing, prepared: the indexed view (advanced dims moved first when
+/// they are not adjacent), the advanced dims merged into one of `merged_shape`, and one flat
+/// int64 index into that merged dim.
+struct Advanced {
+    xp: Tensor,
+    /// The permutation applied to the view, if any.
+    perm: Option<Vec<isize>>,
+    first: usize,
+    merged_shape: Vec<usize>,
+    out_shape: Vec<usize>,
+    /// Flat indices into the merged dim, 1-D.
+    flat: Tensor,
+}
+
+impl Advanced {
+    fn new(x: &Tensor, adv: &[(usize, Tensor)]) -> PyResult<Advanced> {
+        let dims: Vec<usize> = adv.iter().map(|(d, _)| *d).collect();
+        let adjacent = dims.windows(2).all(|w| w[1] == w[0] + 1);
+        // Non-adjacent advanced dims go first (as in PyTorch).
+        let (xp, first, perm) = if adjacent {
+            (x.clone(), dims[0], None)
+        } else {
+            let mut perm: Vec<isize> = dims.iter().map(|&d| d as isize).collect();
+            perm.extend(
+                (0..x.rank())
+                    .filter(|d| !dims.contains(d))
+                    .map(|d| d as isize),
+            );
+            (x.permute(&perm).py()?, 0, Some(perm))
+        };
+        let k = dims.len();
+        let sizes: Vec<usize> = xp.shape()[first..first + k].to_vec();
+        // Broadcast the index tensors, wrap negatives, and fold them into one flat index.
+        let mut bshape: Vec<usize> = Vec::new();
+        for (_, t) in adv {
+            bshape = deepseek::tensor::broadcast_shapes("index", &bshape, t.shape()).py()?;
         }
-        let t = t
-            .add(
-                &t.lt_scalar(0.0)
-                    .py()?
-                    .to_dtype(DType::I64)
-                    .py()?
-                    .mul_scalar(n)
-                    .py()?,
-            )
-            .py()?
-            .expand(&bshape)
-            .py()?;
-        let stride: usize = sizes[j + 1..].iter().product();
-        let term = t.mul_scalar(stride as f64).py()?;
-        flat = Some(match flat {
-            None => term,
-            Some(f) => f.add(&term).py()?,
-        });
+        let mut flat: Option<Tensor> = None;
+        for (j, (_, t)) in adv.iter().enumerate() {
+            let n = sizes[j] as f64;
+            let t = t.to_dtype(DType::I64).py()?;
+            let vals = t.to_vec::<i64>().py()?;
+            if let Some(bad) = vals.iter().find(|&&v| v < -(n as i64) || v >= n as i64) {
+                return Err(PyIndexError::new_err(format!(
+                    "index {bad} is out of bounds for dimension with size {}",
+                    sizes[j]
+                )));
+            }
+            let t = t
+                .add(
+                    &t.lt_scalar(0.0)
+                        .py()?
+                        .to_dtype(DType::I64)
+                        .py()?
+                        .mul_scalar(n)
+                        .py()?,
+                )
+                .py()?
+                .expand(&bshape)
+                .py()?;
+            let stride: usize = sizes[j + 1..].iter().product();
+            let term = t.mul_scalar(stride as f64).py()?;
+            flat = Some(match flat {
+                None => term,
+                Some(f) => f.add(&term).py()?,
+            });
+        }
+        let flat = flat.expect("at least one index");
+        let mut merged_shape: Vec<usize> = xp.shape()[..first].to_vec();
+        merged_shape.push(sizes.iter().product());
+        merged_shape.extend_from_slice(&xp.shape()[first + k..]);
+        let mut out_shape: Vec<usize> = xp.shape()[..first].to_vec();
+        out_shape.extend_from_slice(&bshape);
+        out_shape.extend_from_slice(&xp.shape()[first + k..]);
+        let nflat = flat.numel();
+        Ok(Advanced {
+            flat: flat.reshape(&[nflat]).py()?,
+            xp,
+            perm,
+            first,
+            merged_shape,
+            out_shape,
+        })
     }
-    let flat = flat.expect("at least one index");
-    let mut merged_shape: Vec<usize> = x.shape()[..first].to_vec();
-    merged_shape.push(sizes.iter().product());
-    merged_shape.extend_from_slice(&x.shape()[first + k..]);
-    let merged = x.reshape(&merged_shape).py()?;
-    let nflat = flat.numel();
-    let picked = merged
-        .index_select(first as isize, &flat.reshape(&[nflat]).py()?)
-        .py()?;
-    let mut out_shape: Vec<usize> = x.shape()[..first].to_vec();
-    out_shape.extend_from_slice(&bshape);
-    out_shape.extend_from_slice(&x.shape()[first + k..]);
-    picked.reshape(&out_shape).py()
+
+    /// `x` with `value` (broadcast to the indexed shape) written at the indexed positions;
+    /// for repeated positions the last value wins.
+    fn scatter(&self, value: &Tensor) -> PyResult<Tensor> {
+        let work = if self.xp.dtype() == DType::Bool {
+            DType::I64
+        } else {
+            self.xp.dtype()
+        };
+        let merged = self
+            .xp
+            .to_dtype(work)
+            .py()?
+            .reshape(&self.merged_shape)
+            .py()?;
+        let mut vshape: Vec<usize> = self.merged_shape.clone();
+        vshape[self.first] = self.flat.numel();
+        let v = value
+            .to_dtype(work)
+            .py()?
+            .expand(&self.out_shape)
+            .py()?
+            .reshape(&vshape)
+            .py()?;
+        // Keep the last occurrence of each position.
+        let fv = self.flat.to_vec::<i64>().py()?;
+        let mut seen = std::collections::HashSet::new();
+        let mut keep: Vec<i64> = Vec::with_capacity(fv.len());
+        for (i, f) in fv.iter().enumerate().rev() {
+            if seen.insert(*f) {
+                keep.push(i as i64);
+            }
+        }
+        keep.reverse();
+        let (flat, v) = if keep.len() < fv.len() {
+            let n = keep.len();
+            let ki = Tensor::from_vec(keep, &[n]).py()?;
+            (
+                self.flat.index_select(0, &ki).py()?,
+                v.index_select(self.first as isize, &ki).py()?,
+            )
+        } else {
+            (self.flat.clone(), v)
+        };
+        let d = self.first as isize;
+        let cur = merged.index_select(d, &flat).py()?;
+        let new = merged
+            .index_add(d, &flat, &v.sub(&cur).py()?)
+            .py()?
+            .reshape(self.xp.shape())
+            .py()?;
+        match &self.perm {
+            None => Ok(new),
+            Some(p) => {
+                let mut inv = vec![0isize; p.len()];
+                for (i, &d) in p.iter().enumerate() {
+                    inv[d as usize] = i as isize;
+                }
+                new.permute(&inv).py()
+            }
+        }
+    }
 }
 
 fn setitem(t: &Tensor, idx: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -809,21 +902,20 @@ fn setitem(t: &Tensor, idx: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyRe
             return t.copy_(&new).py();
         }
     }
-    let items = parse_index(idx)?;
-    if items.iter().any(|i| matches!(i, Ix::Adv(_))) {
-        return Err(PyNotImplementedError::new_err(
-            "assignment through integer-tensor or list indices is not supported yet (use a bool mask, slices or ints)",
-        ));
-    }
     let _g = deepseek::no_grad();
-    let view = getitem(t, idx)?;
+    let (view, adv) = basic_index(t, idx)?;
     if !view.shares_storage(t) {
         return Err(PyRuntimeError::new_err(
             "__setitem__: the index did not produce a view",
         ));
     }
     let v = to_tensor_like(value, Some(t))?;
-    view.copy_(&v).py()
+    if adv.is_empty() {
+        return view.copy_(&v).py();
+    }
+    // Integer-tensor (or mixed) indices: compute the updated view, then write it back.
+    let new = Advanced::new(&view, &adv)?.scatter(&v)?;
+    view.copy_(&new).py()
 }
 
 // ------------------------------------------------------------------------------ the class
