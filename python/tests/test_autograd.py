@@ -121,3 +121,18 @@ def test_inplace_in_the_graph():
     with ds.no_grad():
         w.add_(1.0)
     assert w.tolist() == [2.0, 3.0] and w.is_leaf
+
+
+def test_hook_handle_remove_and_format():
+    x = ds.tensor([1.0], requires_grad=True)
+    calls = []
+    h = x.register_hook(lambda g: calls.append(1))
+    (x * 2).sum().backward()
+    h.remove()
+    (x * 2).sum().backward()
+    assert calls == [1]
+    loss = (x * 2).sum()
+    assert f"{loss:.3f}" == "2.000" and f"{ds.tensor(3):d}" == "3"
+    import numpy as np
+
+    assert isinstance(np.float32(2.0) * ds.ones(2), ds.Tensor)

@@ -12,6 +12,21 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyBool, PyEllipsis, PyFloat, PyInt, PyList, PySlice, PyTuple};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Returned by `Tensor.register_hook`; `remove()` disables the hook.
+#[pyclass(module = "deepseek")]
+pub struct HookHandle {
+    active: Arc<AtomicBool>,
+}
+
+#[pymethods]
+impl HookHandle {
+    fn remove(&self) {
+        self.active.store(false, Ordering::Relaxed);
+    }
+}
 
 /// A multi-dimensional array with autograd, like `torch.Tensor`.
 #[pyclass(name = "Tensor", module = "deepseek", subclass, weakref)]
@@ -1189,9 +1204,14 @@ impl PyTensor {
     }
     /// Registers `hook(grad)`, called with this tensor's gradient during backward; a tensor it
     /// returns replaces the gradient.
-    fn register_hook(&self, hook: Py<PyAny>) -> PyResult<()> {
+    fn register_hook(&self, hook: Py<PyAny>) -> PyResult<HookHandle> {
+        let active = Arc::new(AtomicBool::new(true));
+        let on = active.clone();
         self.t
             .register_hook(move |g: &Tensor| {
+                if !on.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
                 Python::attach(|py| {
                     let arg = PyTensor { t: g.clone() };
                     let r = hook
@@ -1209,7 +1229,29 @@ impl PyTensor {
                     }
                 })
             })
-            .py()
+            .py()?;
+        Ok(HookHandle { active })
+    }
+    /// Formats one-element tensors like their value (`f"{loss:.4f}"`).
+    fn __format__(&self, spec: &str) -> PyResult<String> {
+        if spec.is_empty() {
+            return Ok(self.__repr__());
+        }
+        if self.t.numel() != 1 {
+            return Err(PyTypeError::new_err(format!(
+                "unsupported format string passed to Tensor.__format__ (a tensor of {} elements)",
+                self.t.numel()
+            )));
+        }
+        Python::attach(|py| {
+            let v = self.item(py)?;
+            v.bind(py).call_method1("__format__", (spec,))?.extract()
+        })
+    }
+    /// Makes numpy defer to the Tensor operators (`np.float32(2) * t` is a Tensor).
+    #[classattr]
+    fn __array_priority__() -> f64 {
+        1000.0
     }
 
     // ---------------------------------------------------------------- conversion
@@ -2972,6 +3014,7 @@ fn is_tensor(o: &Bound<'_, PyAny>) -> bool {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<HookHandle>()?;
     m.add_function(wrap_pyfunction!(tensor, m)?)?;
     m.add_function(wrap_pyfunction!(from_numpy, m)?)?;
     m.add_function(wrap_pyfunction!(zeros, m)?)?;
