@@ -47,10 +47,7 @@ def sample(model, chars, stoi, prompt="ROMEO.", length=300, temperature=0.8):
     out = list(prompt)
     for _ in range(length):
         probs = F.softmax(logits[0, -1] / temperature, dim=-1)
-        # inverse-CDF sampling with deepseek's generator
-        u = deepseek.rand(1).item()
-        idx = int((probs.cumsum(0) < u).sum().item())
-        idx = min(idx, len(chars) - 1)
+        idx = deepseek.multinomial(probs, 1).item()
         out.append(chars[idx])
         logits, state = model(deepseek.tensor([[idx]]), state)
     model.train()

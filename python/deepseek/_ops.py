@@ -14,7 +14,8 @@ _METHODS = [
     "count_nonzero", "softmax", "log_softmax", "reshape", "permute", "transpose", "swapaxes",
     "t", "unsqueeze", "squeeze", "flatten", "unflatten", "narrow", "select", "chunk", "split",
     "unbind", "flip", "tril", "triu", "gather", "index_select", "take_along_dim",
-    "masked_fill", "scatter_add", "index_add", "clone", "detach",
+    "masked_fill", "scatter_add", "index_add", "clone", "detach", "sort", "argsort", "topk",
+    "multinomial",
 ]
 
 __all__ = list(_METHODS) + ["subtract", "multiply", "divide", "absolute", "outer", "addmm",

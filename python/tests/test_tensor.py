@@ -300,3 +300,23 @@ def test_setitem_with_integer_indices():
     z[ds.tensor([1]), :, ds.tensor([0])] = 100
     n[[1], :, [0]] = 100
     assert z.tolist() == n.tolist()
+
+
+def test_sort_topk_multinomial():
+    x = ds.tensor([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0]], requires_grad=True)
+    v, i = x.sort(dim=1)
+    assert v.tolist() == [[1, 2, 3], [0, 4, 5]] and i.tolist() == [[1, 2, 0], [0, 2, 1]]
+    t = ds.topk(x, 2)
+    assert t.values.tolist() == [[3, 2], [5, 4]] and t.indices.tolist() == [[0, 2], [1, 2]]
+    t.values.sum().backward()
+    assert x.grad.tolist() == [[1, 0, 1], [0, 1, 1]]
+    assert x.argsort(descending=True)[0].tolist() == [0, 2, 1]
+    ds.manual_seed(0)
+    p = ds.tensor([0.0, 0.2, 0.8])
+    s = ds.multinomial(p, 1000, replacement=True)
+    counts = [(s == k).sum().item() for k in range(3)]
+    assert counts[0] == 0 and 100 < counts[1] < 320 and counts[2] > 650
+    ds.manual_seed(1)
+    a = ds.multinomial(p, 2).tolist()
+    ds.manual_seed(1)
+    assert ds.multinomial(p, 2).tolist() == a and sorted(a) == [1, 2]
