@@ -36,11 +36,13 @@ def _np(t):
 
 def sort(self, dim=-1, descending=False, stable=False):
     """``(values, indices)`` sorted along ``dim`` (stable)."""
+    from .return_types import sort as _sort
+
+    if self.numel() == 0:
+        return _sort(self * 1, _C.zeros(*self.shape, dtype=_C.int64))
     a = _np(self)
     idx = np.argsort(-a if descending else a, axis=dim, kind="stable")
     ix = _C.tensor(np.ascontiguousarray(idx).astype(np.int64))
-    from .return_types import sort as _sort
-
     return _sort(self.gather(dim, ix), ix)
 
 
@@ -57,6 +59,8 @@ def topk(self, k, dim=-1, largest=True, sorted=True):
     idx = s.indices.narrow(dim if dim >= 0 else self.dim() + dim, 0, k)
     from .return_types import topk as _topk
 
+    if idx.numel() == 0:
+        return _topk(_C.zeros(*idx.shape, dtype=self.dtype), idx)
     return _topk(self.gather(dim, idx), idx)
 
 
