@@ -211,7 +211,7 @@ def test_mha_and_transformer():
     mha = nn.MultiheadAttention(8, 2, batch_first=True)
     x = ds.randn(2, 5, 8)
     out, w = mha(x, x, x)
-    assert out.shape == (2, 5, 8) and w is None
+    assert out.shape == (2, 5, 8) and w.shape == (2, 5, 5)
     enc = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True)
     assert enc(x).shape == (2, 5, 8)
     assert enc(x, is_causal=True).shape == (2, 5, 8)
@@ -290,3 +290,37 @@ def test_deepcopy_and_transformer_encoder():
     enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0), num_layers=2)
     assert enc(ds.randn(5, 2, 8)).shape == (5, 2, 8)
     assert len([n for n, _ in enc.named_parameters() if n.endswith("in_proj_weight")]) == 2
+
+
+def test_mha_matches_torch_with_weights_and_masks():
+    torch = pytest.importorskip("torch")
+    ds.manual_seed(0)
+    m = nn.MultiheadAttention(8, 2, batch_first=True)
+    t = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    t.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in m.state_dict().items()})
+    x = ds.randn(2, 5, 8)
+    tx = torch.from_numpy(x.numpy())
+    kp = ds.tensor([[False, False, False, True, True], [False] * 5])
+    am = ds.ones(5, 5, dtype=ds.bool).triu(1)
+    o, w = m(x, x, x, key_padding_mask=kp, attn_mask=am)
+    to, tw = t(tx, tx, tx, key_padding_mask=torch.from_numpy(kp.numpy()),
+               attn_mask=torch.from_numpy(am.numpy()))
+    assert np.allclose(o.detach().numpy(), to.detach().numpy(), atol=1e-5)
+    assert np.allclose(w.detach().numpy(), tw.detach().numpy(), atol=1e-5)
+    o2, w2 = m(x, x, x, need_weights=False, attn_mask=am)
+    to2, _ = t(tx, tx, tx, need_weights=False, attn_mask=torch.from_numpy(am.numpy()))
+    assert w2 is None and np.allclose(o2.detach().numpy(), to2.detach().numpy(), atol=1e-5)
+    _, w3 = m(x, x, x, average_attn_weights=False)
+    assert w3.shape == (2, 2, 5, 5)
+
+
+def test_mha_weights_and_padding_without_torch():
+    m = nn.MultiheadAttention(4, 2)
+    x = ds.randn(3, 2, 4)
+    kp = ds.tensor([[False, False, True], [False, False, False]])
+    o, w = m(x, x, x, key_padding_mask=kp)
+    assert o.shape == (3, 2, 4) and w.shape == (2, 3, 3)
+    assert np.allclose(w.sum(-1).tolist(), 1, atol=1e-5)
+    assert np.allclose(w[0, :, 2].tolist(), 0)  # the padded key gets no weight
+    enc = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0)
+    assert enc(x, src_key_padding_mask=kp).shape == (3, 2, 4)

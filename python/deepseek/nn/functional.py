@@ -52,24 +52,24 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                                  use_separate_proj_weight=False, q_proj_weight=None,
                                  k_proj_weight=None, v_proj_weight=None, static_k=None,
                                  static_v=None, average_attn_weights=True, is_causal=False):
-    """PyTorch's functional multi-head attention over [L, N, E] inputs. Returns
-    ``(output, None)`` (attention weights are not computed)."""
-    unsupported = {"bias_k": bias_k, "bias_v": bias_v, "key_padding_mask": key_padding_mask,
-                   "q_proj_weight": q_proj_weight, "static_k": static_k, "static_v": static_v}
+    """PyTorch's functional multi-head attention over [L, N, E] inputs; returns
+    ``(output, weights or None)``."""
+    from .layers import _mha
+
+    unsupported = {"bias_k": bias_k, "bias_v": bias_v, "q_proj_weight": q_proj_weight,
+                   "static_k": static_k, "static_v": static_v}
     for k, v in unsupported.items():
         if v is not None:
             raise NotImplementedError(f"multi_head_attention_forward: {k} is not supported")
     if add_zero_attn or use_separate_proj_weight:
         raise NotImplementedError("multi_head_attention_forward: add_zero_attn and "
                                   "use_separate_proj_weight are not supported")
-    if training and dropout_p > 0:
-        raise NotImplementedError("multi_head_attention_forward: attention dropout is not supported")
     if query.shape[-1] != embed_dim_to_check:
         raise ValueError(f"was expecting embedding dimension of {embed_dim_to_check}, but got "
                          f"{query.shape[-1]}")
-    out = _C_F.mha(query, key, value, embed_dim_to_check, num_heads, in_proj_weight,
-                   in_proj_bias, out_proj_weight, out_proj_bias, attn_mask, is_causal)
-    return out, None
+    return _mha(query, key, value, embed_dim_to_check, num_heads, in_proj_weight, in_proj_bias,
+                out_proj_weight, out_proj_bias, attn_mask, key_padding_mask, is_causal,
+                dropout_p, training, need_weights, average_attn_weights)
 
 
 def relu6(x, inplace=False):

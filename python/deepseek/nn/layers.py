@@ -610,11 +610,77 @@ class Dropout(Module):
         return f"p={self.p}, inplace={self.inplace}"
 
 
+def _attn_mask(attn_mask, key_padding_mask, is_causal, n, h, L, S, dtype):
+    """One additive float mask broadcastable to [N, H, L, S] from PyTorch's MHA masks (bool
+    masks: True = not allowed), or None."""
+    m = None
+    if attn_mask is not None:
+        am = attn_mask
+        if am.dtype == _C.bool:
+            am = _C.zeros(*am.shape, dtype=dtype).masked_fill(am, float("-inf"))
+        else:
+            am = am.to(dtype)
+        if am.dim() == 3:  # [N * H, L, S]
+            am = am.reshape(n, h, L, S)
+        m = am
+    elif is_causal:
+        m = _C.zeros(L, S, dtype=dtype).masked_fill(
+            _C.ones(L, S, dtype=_C.bool).triu(1), float("-inf"))
+    if key_padding_mask is not None:
+        kp = key_padding_mask
+        if kp.dtype == _C.bool:
+            kp = _C.zeros(*kp.shape, dtype=dtype).masked_fill(kp, float("-inf"))
+        kp = kp.to(dtype).reshape(n, 1, 1, S)
+        m = kp if m is None else m + kp
+    return m
+
+
+def _mha(query, key, value, embed_dim, num_heads, in_w, in_b, out_w, out_b, attn_mask,
+         key_padding_mask, is_causal, dropout_p, training, need_weights, average_attn_weights):
+    """Multi-head attention over [L, N, E] inputs: the fused Rust op when no option needs
+    more, else the same computation composed here (masks, attention dropout, weights)."""
+    L, n, _ = query.shape
+    S = key.shape[0]
+    simple_mask = attn_mask is None or attn_mask.dim() == 2
+    if (not need_weights and key_padding_mask is None and simple_mask
+            and (dropout_p == 0.0 or not training)):
+        m = attn_mask
+        if m is not None and m.dtype == _C.bool:
+            m = _C.zeros(*m.shape, dtype=query.dtype).masked_fill(m, float("-inf"))
+        if m is not None and is_causal:
+            m = _attn_mask(None, None, True, n, num_heads, L, S, query.dtype) + m
+            is_causal = False
+        return F._C_F.mha(query, key, value, embed_dim, num_heads, in_w, in_b, out_w, out_b,
+                          m, is_causal), None
+    hd = embed_dim // num_heads
+    wq, wk, wv = in_w.chunk(3, 0)
+    bq, bk, bv = in_b.chunk(3, 0) if in_b is not None else (None, None, None)
+
+    def heads(t, w, b, length):
+        return F.linear(t, w, b).reshape(length, n, num_heads, hd).permute(1, 2, 0, 3)
+
+    q, k, v = heads(query, wq, bq, L), heads(key, wk, bk, S), heads(value, wv, bv, S)
+    scores = q.matmul(k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
+    m = _attn_mask(attn_mask, key_padding_mask, is_causal, n, num_heads, L, S, query.dtype)
+    if m is not None:
+        scores = scores + m
+    p = scores.softmax(-1)
+    if dropout_p > 0.0 and training:
+        p = F.dropout(p, dropout_p, True)
+    o = p.matmul(v).permute(2, 0, 1, 3).reshape(L, n, embed_dim)
+    out = F.linear(o, out_w, out_b)
+    if not need_weights:
+        return out, None
+    return out, (p.mean(1) if average_attn_weights else p)
+
+
 class MultiheadAttention(Module):
     """Multi-head self/cross attention with PyTorch's parameters (``in_proj_weight``
     [3E, E] xavier-uniform, ``in_proj_bias`` zeros, ``out_proj`` Linear with zero bias).
-    ``forward`` returns ``(output, None)``: attention weights are not returned, and dropout
-    on the attention weights is not applied (``dropout`` must be 0 in training)."""
+    ``forward`` returns ``(output, weights)`` like PyTorch: weights averaged over heads when
+    ``need_weights`` (the default), None otherwise; ``attn_mask`` (2-D or [N*H, L, S], bool
+    = not allowed, or additive float), ``key_padding_mask`` and attention dropout are
+    supported. Without weights, masks beyond 2-D or dropout, the fused Rust op runs."""
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False,
                  add_zero_attn=False, kdim=None, vdim=None, batch_first=False, device=None,
@@ -644,34 +710,38 @@ class MultiheadAttention(Module):
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
                 attn_mask=None, average_attn_weights=True, is_causal=False):
-        if key_padding_mask is not None:
-            raise NotImplementedError("MultiheadAttention: key_padding_mask is not supported")
-        if self.training and self.dropout > 0:
-            raise NotImplementedError("MultiheadAttention: attention dropout is not supported "
-                                      "(use dropout=0.0)")
-        if self.batch_first:
+        unbatched = query.dim() == 2
+        if unbatched:
+            query, key, value = (t.unsqueeze(1) for t in (query, key, value))
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask.unsqueeze(0)
+        elif self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
-        if attn_mask is not None and attn_mask.dtype == _C.bool:
-            attn_mask = _C.zeros(*attn_mask.shape).masked_fill(attn_mask, float("-inf"))
-        out = F._C_F.mha(query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight,
-                         self.in_proj_bias, self.out_proj.weight, self.out_proj.bias, attn_mask,
-                         is_causal)
-        if self.batch_first:
+        out, w = _mha(query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight,
+                      self.in_proj_bias, self.out_proj.weight, self.out_proj.bias, attn_mask,
+                      key_padding_mask, is_causal, self.dropout, self.training, need_weights,
+                      average_attn_weights)
+        if unbatched:
+            out = out.squeeze(1)
+            if w is not None:
+                w = w.squeeze(0)
+        elif self.batch_first:
             out = out.transpose(0, 1)
-        return out, None
+        return out, w
 
 
 class TransformerEncoderLayer(Module):
     """Self-attention + feed-forward block (post-norm by default, ``norm_first`` for
-    pre-norm), with PyTorch's sub-module names. Dropout applies to the residual branches and
-    the feed-forward hidden layer, not to the attention weights."""
+    pre-norm), with PyTorch's sub-module names and dropout placement (attention weights,
+    feed-forward hidden layer, both residual branches)."""
 
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu",
                  layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True,
                  device=None, dtype=None):
         super().__init__()
         _check_device(device)
-        self.self_attn = MultiheadAttention(d_model, nhead, bias=bias, batch_first=batch_first)
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                            batch_first=batch_first)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
@@ -691,21 +761,22 @@ class TransformerEncoderLayer(Module):
         if dtype is not None:
             self.to(dtype)
 
-    def _sa(self, x, mask, is_causal):
-        return self.dropout1(self.self_attn(x, x, x, attn_mask=mask, is_causal=is_causal)[0])
+    def _sa(self, x, mask, key_padding_mask, is_causal):
+        return self.dropout1(self.self_attn(x, x, x, attn_mask=mask,
+                                            key_padding_mask=key_padding_mask,
+                                            need_weights=False, is_causal=is_causal)[0])
 
     def _ff(self, x):
         return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
-        if src_key_padding_mask is not None:
-            raise NotImplementedError("TransformerEncoderLayer: src_key_padding_mask is not supported")
         x = src
+        kp = src_key_padding_mask
         if self.norm_first:
-            x = x + self._sa(self.norm1(x), src_mask, is_causal)
+            x = x + self._sa(self.norm1(x), src_mask, kp, is_causal)
             x = x + self._ff(self.norm2(x))
         else:
-            x = self.norm1(x + self._sa(x, src_mask, is_causal))
+            x = self.norm1(x + self._sa(x, src_mask, kp, is_causal))
             x = self.norm2(x + self._ff(x))
         return x
 
