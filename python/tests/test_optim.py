@@ -152,3 +152,36 @@ def test_clip_grad_norm():
     assert np.allclose(a.grad.tolist(), [0.6, 0.8], atol=1e-6)
     nn.utils.clip_grad_value_([a], 0.7)
     assert a.grad.tolist()[1] == pytest.approx(0.7)
+
+
+def test_user_defined_optimizer_subclass():
+    class SignSGD(ds.optim.Optimizer):
+        def __init__(self, params, lr=0.1):
+            super().__init__(params, dict(lr=lr))
+
+        @ds.no_grad()
+        def step(self, closure=None):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    st = self.state[p]
+                    st["n"] = st.get("n", 0) + 1
+                    p.add_(p.grad.sign(), alpha=-group["lr"])
+
+    w = nn.Parameter(ds.tensor([1.0, -1.0]))
+    opt = SignSGD([w], lr=0.25)
+    for _ in range(2):
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+    assert w.tolist() == [0.5, -0.5] and opt.state[w]["n"] == 2
+    sd = opt.state_dict()
+    assert sd["state"][0]["n"] == 2 and sd["param_groups"][0]["params"] == [0]
+    opt2 = SignSGD([w])
+    opt2.load_state_dict(sd)
+    assert opt2.param_groups[0]["lr"] == 0.25 and opt2.state[w]["n"] == 2
+    opt.zero_grad()
+    assert w.grad is None
+    with pytest.raises(TypeError, match="Python-defined"):
+        StepLR(opt, 1)

@@ -3,6 +3,7 @@ loops) behind PyTorch's interface: ``param_groups`` (a list of dicts you may edi
 ``zero_grad``, ``step``, ``add_param_group``, ``state_dict`` / ``load_state_dict``."""
 
 import json
+from collections import defaultdict
 
 from .. import _C
 from .._grad_mode import enable_grad
@@ -15,7 +16,12 @@ _HYPER = ("lr", "weight_decay", "initial_lr", "momentum", "dampening", "nesterov
 
 
 class Optimizer:
-    """Base of the deepseek optimizers (a thin wrapper over ``deepseek._C.Optimizer``)."""
+    """Base of the deepseek optimizers (a thin wrapper over ``deepseek._C.Optimizer``).
+
+    Subclass it like PyTorch's to write an optimizer in Python: call
+    ``super().__init__(params, defaults)``, override ``step`` (reading ``self.param_groups``
+    and keeping per-parameter state in ``self.state``); ``zero_grad``, ``add_param_group``
+    and ``state_dict``/``load_state_dict`` work as in PyTorch."""
 
     _kind = None
 
@@ -32,6 +38,11 @@ class Optimizer:
         self.param_groups = []
         for g in groups:
             self.param_groups.append(self._make_group(g))
+        if self._kind is None:
+            # A user-defined optimizer (a subclass overriding step): plain Python state.
+            self._c = None
+            self._py_state = defaultdict(dict)
+            return
         self._c = _C.Optimizer(self._kind, [self._rust_group(g) for g in self.param_groups],
                                {k: v for k, v in self.defaults.items() if v is not None})
         self._pull()
@@ -65,19 +76,27 @@ class Optimizer:
 
     def _push(self):
         """Writes the hyper-parameters of ``param_groups`` into the Rust optimizer."""
+        if self._c is None:
+            return
         for i, g in enumerate(self.param_groups):
             self._c.set_group(i, {k: (tuple(g[k]) if k == "betas" else g[k])
                                   for k in _HYPER if k in g and g[k] is not None})
 
     def _pull(self):
         """Reads the Rust optimizer's hyper-parameters back into ``param_groups``."""
+        if self._c is None:
+            return
         for g, h in zip(self.param_groups, self._c.groups()):
             for k, v in h.items():
                 g[k] = tuple(v) if k == "betas" else v
 
     def zero_grad(self, set_to_none=True):
-        if set_to_none:
+        if set_to_none and self._c is not None:
             self._c.zero_grad()
+        elif set_to_none:
+            for g in self.param_groups:
+                for p in g["params"]:
+                    p.grad = None
         else:
             for g in self.param_groups:
                 for p in g["params"]:
@@ -86,6 +105,8 @@ class Optimizer:
 
     def step(self, closure=None):
         """One update; ``closure`` (re-evaluating the loss) is called first if given."""
+        if self._c is None:
+            raise NotImplementedError(f"{type(self).__name__} must implement step()")
         loss = None
         if closure is not None:
             with enable_grad():
@@ -99,13 +120,16 @@ class Optimizer:
         seen = {id(p) for grp in self.param_groups for p in grp["params"]}
         if any(id(p) in seen for p in g["params"]):
             raise ValueError("some parameters appear in more than one parameter group")
-        self._c.add_param_group(self._rust_group(g))
+        if self._c is not None:
+            self._c.add_param_group(self._rust_group(g))
         self.param_groups.append(g)
         self._pull()
 
     @property
     def state(self):
         """Per-parameter state (``{param: {"step": n, "exp_avg": tensor, ...}}``)."""
+        if self._c is None:
+            return self._py_state
         sd = self.state_dict()
         out = {}
         idx = 0
@@ -119,6 +143,8 @@ class Optimizer:
     def state_dict(self):
         """PyTorch's layout: ``{"state": {index: {"step", buffers...}}, "param_groups":
         [{hyper-parameters..., "params": [indices]}]}`` (buffers as tensors)."""
+        if self._c is None:
+            return self._py_state_dict()
         self._push()
         raw = json.loads(self._c.state_json())
         state, groups, idx = {}, [], 0
@@ -144,6 +170,8 @@ class Optimizer:
     def load_state_dict(self, state_dict):
         """Restores a ``state_dict()`` of an optimizer of the same kind over parameters of
         the same shapes (group hyper-parameters included)."""
+        if self._c is None:
+            return self._py_load_state_dict(state_dict)
         kind = state_dict.get("optimizer", self._c_kind())
         groups = []
         if len(state_dict["param_groups"]) != len(self.param_groups):
@@ -173,6 +201,29 @@ class Optimizer:
             groups.append({"hyper": hyper, "params": params})
         self._c.load_state_json(json.dumps({"optimizer": kind, "param_groups": groups}))
         self._pull()
+
+    def _py_state_dict(self):
+        index = {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
+        state = {index[id(p)]: dict(v) for p, v in self._py_state.items() if id(p) in index}
+        groups = []
+        for g in self.param_groups:
+            d = {k: v for k, v in g.items() if k != "params"}
+            d["params"] = [index[id(p)] for p in g["params"]]
+            groups.append(d)
+        return {"state": state, "param_groups": groups}
+
+    def _py_load_state_dict(self, state_dict):
+        if len(state_dict["param_groups"]) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        params = [p for g in self.param_groups for p in g["params"]]
+        for sg, g in zip(state_dict["param_groups"], self.param_groups):
+            if len(sg["params"]) != len(g["params"]):
+                raise ValueError("loaded state dict contains a parameter group that doesn't "
+                                 "match the size of optimizer's group")
+            g.update({k: v for k, v in sg.items() if k != "params"})
+        self._py_state = defaultdict(dict)
+        for i, st in state_dict["state"].items():
+            self._py_state[params[int(i)]] = dict(st)
 
     def _c_kind(self):
         return json.loads(self._c.state_json())["optimizer"]

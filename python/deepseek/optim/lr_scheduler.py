@@ -18,6 +18,11 @@ class LRScheduler:
 
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not a deepseek Optimizer")
+        if optimizer._c is None:
+            raise TypeError(
+                f"{type(self).__name__}: deepseek's LR schedulers drive the built-in optimizers "
+                f"(SGD, Adam, AdamW, RMSprop); for the Python-defined {type(optimizer).__name__} "
+                "set param_groups[i]['lr'] directly")
         self.optimizer = optimizer
         optimizer._push()
         self._c = make(optimizer._c)
