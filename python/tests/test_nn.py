@@ -324,3 +324,12 @@ def test_mha_weights_and_padding_without_torch():
     assert np.allclose(w[0, :, 2].tolist(), 0)  # the padded key gets no weight
     enc = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0)
     assert enc(x, src_key_padding_mask=kp).shape == (3, 2, 4)
+
+
+def test_pad_sequence():
+    from deepseek.nn.utils.rnn import pad_sequence
+
+    a, b = ds.tensor([1, 2, 3]), ds.tensor([4])
+    assert pad_sequence([a, b], batch_first=True).tolist() == [[1, 2, 3], [4, 0, 0]]
+    assert pad_sequence([a, b], padding_value=-1).tolist() == [[1, 4], [2, -1], [3, -1]]
+    assert pad_sequence([a, b], batch_first=True, padding_side="left").tolist() == [[1, 2, 3], [0, 0, 4]]

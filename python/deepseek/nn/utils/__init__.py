@@ -1,7 +1,7 @@
 """``deepseek.nn.utils``: gradient clipping and parameter/vector helpers."""
 
-from .. import _C
-from .._grad_mode import no_grad
+from ... import _C
+from ..._grad_mode import no_grad
 
 
 def _params(parameters):
@@ -33,3 +33,4 @@ def vector_to_parameters(vec, parameters):
             n = p.numel()
             p.copy_(vec[i:i + n].view(*p.shape))
             i += n
+from . import rnn  # noqa: E402,F401
