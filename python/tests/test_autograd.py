@@ -136,3 +136,47 @@ def test_hook_handle_remove_and_format():
     import numpy as np
 
     assert isinstance(np.float32(2.0) * ds.ones(2), ds.Tensor)
+
+
+def test_custom_function():
+    class Exp(ds.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = x.exp()
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, grad):
+            (y,) = ctx.saved_tensors
+            return grad * y
+
+    class RoundSTE(ds.autograd.Function):
+        """Straight-through rounding: identity gradient."""
+
+        @staticmethod
+        def forward(ctx, x, scale):
+            ctx.scale = scale
+            return (x * scale).round() / scale
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad, None
+
+    x = ds.tensor([0.0, 1.0, 2.0], requires_grad=True)
+    y = Exp.apply(x)
+    assert not y.is_leaf
+    (y * ds.tensor([1.0, 2.0, 3.0])).sum().backward(retain_graph=True)
+    import math
+
+    assert ds.allclose(x.grad, ds.tensor([1.0, 2 * math.e, 3 * math.e ** 2]))
+    x.grad = None
+    y.sum().backward()
+    assert ds.allclose(x.grad, x.detach().exp())
+    w = ds.tensor([0.26, 0.74], requires_grad=True)
+    q = RoundSTE.apply(w, 2.0)
+    assert q.tolist() == [0.5, 0.5]
+    (q * 3).sum().backward()
+    assert w.grad.tolist() == [3.0, 3.0]
+    with ds.no_grad():
+        assert not Exp.apply(x).requires_grad
