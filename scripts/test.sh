@@ -17,14 +17,21 @@ if ! command -v "$PY" >/dev/null 2>&1; then
     echo "python3 not found: install Python >= 3.9 to run the Python tests" >&2
     exit 1
 fi
-# Build tools and test dependencies (no-ops when already installed).
+export PIP_ROOT_USER_ACTION=ignore
+# Build tools and test dependencies (no-ops when already installed). Where the interpreter
+# refuses pip installs (an "externally managed" system Python), use a virtual environment
+# in target/py-venv instead.
 if ! "$PY" -c "import maturin, pytest, numpy" >/dev/null 2>&1; then
-    PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install --quiet maturin pytest numpy
+    if ! "$PY" -m pip install --quiet maturin pytest numpy; then
+        echo "pip install into $PY failed; using a virtual environment in target/py-venv" >&2
+        "$PY" -m venv target/py-venv
+        PY="$PWD/target/py-venv/bin/python"
+        "$PY" -m pip install --quiet maturin pytest numpy
+    fi
 fi
 # Build the extension (release) and install the package; the wheel is built in-tree, so
 # cargo reuses target/ between runs.
-PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install --quiet --no-build-isolation --force-reinstall \
-    --no-deps .
+"$PY" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps .
 "$PY" -c "import deepseek" || { echo "the deepseek package failed to install" >&2; exit 1; }
 # pytest prints its summary line and, from python/tests/conftest.py, the golden line.
 cd python/tests
