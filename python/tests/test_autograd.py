@@ -180,3 +180,16 @@ def test_custom_function():
     assert w.grad.tolist() == [3.0, 3.0]
     with ds.no_grad():
         assert not Exp.apply(x).requires_grad
+
+
+def test_setitem_on_tensor_in_graph():
+    w = ds.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    h = w * 2
+    h[:, 0] = 0.0
+    h[h > 7] = -1.0
+    assert h.tolist() == [[0.0, 4.0], [0.0, -1.0]]
+    h.sum().backward()
+    assert w.grad.tolist() == [[0.0, 2.0], [0.0, 0.0]]
+    g = w * 1
+    with pytest.raises(NotImplementedError):
+        g[0] = w[1]

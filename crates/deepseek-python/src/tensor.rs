@@ -890,6 +890,31 @@ impl Advanced {
     }
 }
 
+/// `t[idx] = value` as a new tensor, differentiable with respect to `t` (the assigned
+/// positions get no gradient). `value` must not require grad.
+fn setitem_functional(
+    t: &Tensor,
+    idx: &Bound<'_, PyAny>,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<Tensor> {
+    let v = to_tensor_like(value, Some(t))?;
+    if v.requires_grad() {
+        return Err(PyNotImplementedError::new_err(
+            "__setitem__: assigning a tensor that requires grad into a tensor in the autograd graph is not supported; build the result with deepseek.where or deepseek.cat",
+        ));
+    }
+    let (sel, full) = {
+        let _g = deepseek::no_grad();
+        let sel = Tensor::zeros(t.shape(), DType::Bool).py()?;
+        setitem(&sel, idx, PyBool::new(idx.py(), true).as_any())?;
+        let full = Tensor::zeros(t.shape(), t.dtype()).py()?;
+        let vb = Py::new(idx.py(), PyTensor { t: v })?;
+        setitem(&full, idx, vb.bind(idx.py()).as_any())?;
+        (sel, full)
+    };
+    Tensor::where_cond(&sel, &full, t).py()
+}
+
 fn setitem(t: &Tensor, idx: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
     check_grad_inplace(t, "__setitem__")?;
     // A bool mask over the leading dims: masked_fill / where.
@@ -1470,8 +1495,20 @@ impl PyTensor {
             t: getitem(&self.t, idx)?,
         })
     }
-    fn __setitem__(&self, idx: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        setitem(&self.t, idx, value)
+    fn __setitem__(
+        slf: &Bound<'_, Self>,
+        idx: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let t = slf.borrow().t.clone();
+        if t.requires_grad() && !t.is_leaf() && deepseek::is_grad_enabled() {
+            // In the autograd graph: compute the result out of place and rebind (see
+            // `inplace`).
+            let new = setitem_functional(&t, idx, value)?;
+            slf.borrow_mut().t = new;
+            return Ok(());
+        }
+        setitem(&t, idx, value)
     }
 
     fn __add__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
