@@ -85,6 +85,25 @@ class Size(tuple):
         return n
 
 
+def _typed(name, dt):
+    def ctor(*args, **kwargs):
+        return Tensor(*args, dtype=dt, **kwargs)
+
+    ctor.__name__ = name
+    ctor.__doc__ = f"``deepseek.{name}(*sizes)`` or ``deepseek.{name}(data)`` with dtype {dt}."
+    return ctor
+
+
+FloatTensor = _typed("FloatTensor", float32)
+DoubleTensor = _typed("DoubleTensor", float64)
+HalfTensor = _typed("HalfTensor", float16)
+BFloat16Tensor = _typed("BFloat16Tensor", bfloat16)
+LongTensor = _typed("LongTensor", int64)
+IntTensor = _typed("IntTensor", int32)
+ByteTensor = _typed("ByteTensor", uint8)
+BoolTensor = _typed("BoolTensor", bool)
+
+
 def manual_seed(seed):
     """Seeds deepseek's random generator (parameter init, randn, dropout, shuffling)."""
     _C.manual_seed(seed)

@@ -320,3 +320,18 @@ def test_sort_topk_multinomial():
     a = ds.multinomial(p, 2).tolist()
     ds.manual_seed(1)
     assert ds.multinomial(p, 2).tolist() == a and sorted(a) == [1, 2]
+
+
+def test_tensor_constructor_forms():
+    t = ds.Tensor(2, 3)
+    assert t.shape == (2, 3) and t.dtype == ds.float32
+    assert ds.Tensor([1, 2]).dtype == ds.float32 and ds.Tensor([1, 2]).tolist() == [1.0, 2.0]
+    assert ds.Tensor().shape == (0,)
+    src = ds.ones(2)
+    shared = ds.Tensor(src)
+    shared.add_(1)
+    assert src.tolist() == [2.0, 2.0]
+    assert ds.LongTensor([1, 2]).dtype == ds.int64 and ds.FloatTensor(3).shape == (3,)
+    p = ds.nn.Parameter(ds.Tensor(4, 5))
+    ds.nn.init.kaiming_uniform_(p)
+    assert p.requires_grad and p.abs().sum().item() > 0

@@ -1018,26 +1018,42 @@ unary_methods! {
 
 #[pymethods]
 impl PyTensor {
-    /// `Tensor(data, requires_grad=False, dtype=None)`: a tensor from a sequence, a numpy
-    /// array or another tensor (shares its storage). `Tensor()` is an empty float tensor.
+    /// `Tensor(*sizes)`: a zero-filled float32 tensor of that shape (PyTorch's uninitialised
+    /// `torch.Tensor(2, 3)`); `Tensor(data)`: float32 data from a sequence or numpy array,
+    /// or a tensor sharing another tensor's storage; `Tensor()`: an empty float tensor.
+    /// `dtype=` overrides float32 and `requires_grad=` marks the result.
     #[new]
-    #[pyo3(signature = (data=None, requires_grad=false, dtype=None))]
+    #[pyo3(signature = (*args, requires_grad=false, dtype=None))]
     fn py_new(
-        data: Option<&Bound<'_, PyAny>>,
+        args: &Bound<'_, PyTuple>,
         requires_grad: bool,
         dtype: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let dt = dtype.map(dtype_arg).transpose()?;
-        let t = match data {
-            None => Tensor::zeros(&[0], dt.unwrap_or(DType::F32)).py()?,
-            Some(d) if d.cast::<PyTensor>().is_ok() => {
-                let t = d.cast::<PyTensor>()?.borrow().t.detach();
+        let all_ints = !args.is_empty()
+            && args
+                .iter()
+                .all(|a| a.cast::<PyInt>().is_ok() && a.cast::<PyBool>().is_err());
+        let t = if args.is_empty() {
+            Tensor::zeros(&[0], dt.unwrap_or(DType::F32)).py()?
+        } else if all_ints {
+            let shape = usize_shape(&shape_args(args)?, "Tensor")?;
+            Tensor::zeros(&shape, dt.unwrap_or(DType::F32)).py()?
+        } else if args.len() > 1 {
+            return Err(PyTypeError::new_err(
+                "Tensor(): expected sizes (ints) or one data argument",
+            ));
+        } else {
+            let d = args.get_item(0)?;
+            if let Ok(src) = d.cast::<PyTensor>() {
+                let t = src.borrow().t.detach();
                 match dt {
                     Some(dt) if dt != t.dtype() => t.to_dtype(dt).py()?,
                     _ => t,
                 }
+            } else {
+                tensor_from_data(&d, Some(dt.unwrap_or(DType::F32)))?
             }
-            Some(d) => tensor_from_data(d, dt)?,
         };
         if requires_grad {
             t.requires_grad_(true).py()?;

@@ -15,7 +15,7 @@ class Parameter(_C.Tensor):
         if requires_grad and not data.is_floating_point():
             raise TypeError(f"Only Tensors of floating point dtype can require gradients "
                             f"(Parameter got {data.dtype})")
-        return super().__new__(cls, data, requires_grad)
+        return super().__new__(cls, data, requires_grad=requires_grad)
 
     def __init__(self, data=None, requires_grad=True):
         pass
