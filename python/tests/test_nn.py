@@ -333,3 +333,8 @@ def test_pad_sequence():
     assert pad_sequence([a, b], batch_first=True).tolist() == [[1, 2, 3], [4, 0, 0]]
     assert pad_sequence([a, b], padding_value=-1).tolist() == [[1, 4], [2, -1], [3, -1]]
     assert pad_sequence([a, b], batch_first=True, padding_side="left").tolist() == [[1, 2, 3], [0, 0, 4]]
+
+
+def test_backends_flags():
+    ds.backends.cudnn.benchmark = True
+    assert ds.backends.cudnn.is_available() is False and ds.backends.mps.is_available() is False
