@@ -38,6 +38,15 @@ def _looks_like_safetensors(head):
     return 2 <= n < (1 << 30) and head[8:9] == b"{"
 
 
+def _refuse_torch_zip(head, name):
+    if head[:2] == b"PK":
+        raise RuntimeError(
+            f"load: {name} is a PyTorch zip checkpoint (torch.save's format), which deepseek "
+            "does not read; save the state dict as safetensors instead (in PyTorch: "
+            "safetensors.torch.save_file(model.state_dict(), 'model.safetensors')) and load "
+            "that with deepseek.load")
+
+
 def load(f, map_location=None, weights_only=None, **kwargs):
     """Loads what ``save`` wrote. ``map_location`` may name the CPU (the only device)."""
     if map_location is not None:
@@ -51,6 +60,7 @@ def load(f, map_location=None, weights_only=None, **kwargs):
             head = fh.read(9)
         if _looks_like_safetensors(head):
             return _C.load_file(path)
+        _refuse_torch_zip(head, path)
         with open(path, "rb") as fh:
             return pickle.load(fh)
     data = f.read()
@@ -63,4 +73,5 @@ def load(f, map_location=None, weights_only=None, **kwargs):
             return _C.load_file(tmp.name)
         finally:
             os.unlink(tmp.name)
+    _refuse_torch_zip(data[:2], "the stream")
     return pickle.load(io.BytesIO(data))

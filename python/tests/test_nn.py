@@ -338,3 +338,18 @@ def test_pad_sequence():
 def test_backends_flags():
     ds.backends.cudnn.benchmark = True
     assert ds.backends.cudnn.is_available() is False and ds.backends.mps.is_available() is False
+
+
+def test_load_pytorch_files(tmp_path):
+    torch = pytest.importorskip("torch")
+    lin = torch.nn.Linear(3, 2)
+    torch.save(lin.state_dict(), tmp_path / "lin.pt")
+    with pytest.raises(RuntimeError, match="safetensors"):
+        ds.load(tmp_path / "lin.pt")
+    save_file = pytest.importorskip("safetensors.torch").save_file
+    save_file(lin.state_dict(), str(tmp_path / "lin.safetensors"))
+    m = nn.Linear(3, 2)
+    m.load_state_dict(ds.load(tmp_path / "lin.safetensors"))
+    x = np.random.rand(4, 3).astype(np.float32)
+    assert np.allclose(m(ds.from_numpy(x)).detach().numpy(),
+                       lin(torch.from_numpy(x)).detach().numpy(), atol=1e-6)
