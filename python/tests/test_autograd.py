@@ -193,3 +193,34 @@ def test_setitem_on_tensor_in_graph():
     g = w * 1
     with pytest.raises(NotImplementedError):
         g[0] = w[1]
+
+
+def test_threads_run_forward_backward_and_steps_concurrently():
+    import threading
+
+    errors = []
+
+    def work(seed):
+        try:
+            ds.manual_seed(seed)
+            m = ds.nn.LSTM(8, 16)
+            opt = ds.optim.Adam(m.parameters(), lr=1e-2)
+            x = ds.randn(5, 3, 8)
+            for _ in range(10):
+                out, _ = m(x)
+                y = ds.ones(1, requires_grad=True)
+                y.register_hook(lambda g: g * 1)
+                opt.zero_grad()
+                (out.sum() + (y * 2).sum()).backward()
+                opt.step()
+                with ds.no_grad():
+                    assert not (x * 2).requires_grad
+        except Exception as e:  # collected and reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads) and errors == []

@@ -738,7 +738,11 @@ fn lstm<'py>(
         dropout,
         training,
     };
-    let (o, h, c) = F::lstm_with(&input.t, &h0.t, &c0.t, &ws, num_layers, batch_first, opt).py()?;
+    // The sequence runs without the GIL (other Python threads keep going).
+    let (x, h0, c0) = (&input.t, &h0.t, &c0.t);
+    let (o, h, c) = py
+        .detach(|| F::lstm_with(x, h0, c0, &ws, num_layers, batch_first, opt))
+        .py()?;
     PyTuple::new(py, [w(o), w(h), w(c)])
 }
 
@@ -763,7 +767,10 @@ fn gru<'py>(
         dropout,
         training,
     };
-    let (o, h) = F::gru_with(&input.t, &h0.t, &ws, num_layers, batch_first, opt).py()?;
+    let (x, h0) = (&input.t, &h0.t);
+    let (o, h) = py
+        .detach(|| F::gru_with(x, h0, &ws, num_layers, batch_first, opt))
+        .py()?;
     PyTuple::new(py, [w(o), w(h)])
 }
 

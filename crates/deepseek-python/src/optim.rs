@@ -170,8 +170,10 @@ impl PyOptimizer {
         Ok(PyOptimizer { opt })
     }
     /// One update of every parameter that has a gradient.
-    fn step(&mut self) -> PyResult<()> {
-        self.opt.dyn_mut().step().py()
+    fn step(&mut self, py: Python<'_>) -> PyResult<()> {
+        let opt = &mut self.opt;
+        // The update runs without the GIL.
+        py.detach(|| opt.dyn_mut().step()).py()
     }
     /// Sets every parameter's `.grad` to None.
     fn zero_grad(&mut self) {
