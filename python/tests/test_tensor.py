@@ -76,7 +76,12 @@ def test_arithmetic_with_scalars_and_broadcasting():
     assert (i + 1).dtype == ds.int64 and (i + 1.5).dtype == ds.float32
     assert (i / 2).dtype == ds.float32 and (i * 2).tolist() == [2, 4, 6]
     assert (ds.tensor([True]) + 1).dtype == ds.int64
-    assert (a + ds.tensor(1.0, dtype=ds.float64)).dtype == ds.float32 or True
+    # PyTorch's zero-dim rule: a dimensioned tensor's dtype beats a 0-d one of its category
+    assert (a + ds.tensor(1.0, dtype=ds.float64)).dtype == ds.float32
+    assert (ds.tensor(2.0, dtype=ds.float64) * a).dtype == ds.float32
+    assert (ds.ones(2, dtype=ds.int32) + ds.tensor(1)).dtype == ds.int32
+    assert (ds.ones(2, dtype=ds.int32) + ds.tensor(1.5, dtype=ds.float64)).dtype == ds.float64
+    assert (ds.ones(2, dtype=ds.bool) + ds.tensor(1)).dtype == ds.int64
 
 
 def test_comparisons_and_logic():

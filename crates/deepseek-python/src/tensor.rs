@@ -170,7 +170,41 @@ enum Bop {
     Xor,
 }
 
+fn category(d: DType) -> u8 {
+    if d == DType::Bool {
+        0
+    } else if d.is_float() {
+        2
+    } else {
+        1
+    }
+}
+
+/// PyTorch's rule for a 0-d tensor meeting a dimensioned one of the same category (both
+/// float, or both integer): the dimensioned tensor's dtype wins (`f32 tensor + f64 0-d` is
+/// f32). Returns the 0-d operand cast, when that applies.
+fn zero_dim_cast(a: &Tensor, b: &Tensor) -> deepseek::Result<Option<(Tensor, Tensor)>> {
+    if a.dtype() == b.dtype() || (a.rank() == 0) == (b.rank() == 0) {
+        return Ok(None);
+    }
+    if category(a.dtype()) != category(b.dtype()) {
+        return Ok(None);
+    }
+    Ok(Some(if a.rank() == 0 {
+        (a.to_dtype(b.dtype())?, b.clone())
+    } else {
+        (a.clone(), b.to_dtype(a.dtype())?)
+    }))
+}
+
 fn tensor_op(a: &Tensor, b: &Tensor, op: Bop) -> deepseek::Result<Tensor> {
+    if let Some((a, b)) = zero_dim_cast(a, b)? {
+        return tensor_op_same(&a, &b, op);
+    }
+    tensor_op_same(a, b, op)
+}
+
+fn tensor_op_same(a: &Tensor, b: &Tensor, op: Bop) -> deepseek::Result<Tensor> {
     match op {
         Bop::Add => a.add(b),
         Bop::Sub => a.sub(b),
