@@ -246,8 +246,10 @@ def test_functional_extras():
 
 def test_module_to_and_cuda_errors():
     m = Net()
+    w = m.fc1.weight
     m.to(ds.float64)
     assert m.fc1.weight.dtype == ds.float64 and m.steps.dtype == ds.float64
+    assert m.fc1.weight is w and w.requires_grad and w.is_leaf
     assert m(ds.randn(2, 4, dtype=ds.float64)).dtype == ds.float64
     m.float().to("cpu").cpu()
     assert m.fc1.weight.dtype == ds.float32

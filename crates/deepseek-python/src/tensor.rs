@@ -1810,6 +1810,18 @@ impl PyTensor {
         let r = slf.borrow().t.sqrt().py()?;
         inplace(slf, r, "sqrt_")
     }
+    /// Makes this Python object stand for a detached copy of `other`'s data (dtype and
+    /// shape included), keeping its `requires_grad` flag. `Module.to(dtype)` uses it so that
+    /// parameters keep their identity, like PyTorch's `param.data = ...`.
+    fn _replace_data(&mut self, other: &PyTensor) -> PyResult<()> {
+        let rg = self.t.requires_grad();
+        let t = other.t.detach();
+        if rg {
+            t.requires_grad_(true).py()?;
+        }
+        self.t = t;
+        Ok(())
+    }
     /// Detaches in place: the object becomes a leaf sharing its data. Only allowed on
     /// tensors without history here, since the underlying handle is immutable.
     fn detach_(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {

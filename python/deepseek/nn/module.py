@@ -353,15 +353,18 @@ class Module:
     # ------------------------------------------------------------------ conversion
 
     def _apply_tensors(self, fn):
-        """Replaces every parameter and buffer by ``fn(t)`` when it returns a new tensor
-        (parameters stay Parameters with the same requires_grad)."""
+        """Applies ``fn`` to every parameter and buffer. Parameters keep their identity (the
+        Parameter object takes the new data, like PyTorch's ``param.data = fn(param)``);
+        gradients are dropped. Optimizers built before hold the old tensors: build them
+        after converting, as in PyTorch."""
         for m in self.modules():
             for k, p in list(m._parameters.items()):
                 if p is None:
                     continue
                 new = fn(p.detach())
                 if new is not None and not new._shares_storage(p):
-                    m._parameters[k] = Parameter(new, p.requires_grad)
+                    p.grad = None
+                    p._replace_data(new)
             for k, b in list(m._buffers.items()):
                 if b is None:
                     continue
