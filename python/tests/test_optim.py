@@ -126,6 +126,11 @@ def test_schedulers_match_torch():
     pair(lambda o: OneCycleLR(o, 1.0, total_steps=12),
          lambda o: torch.optim.lr_scheduler.OneCycleLR(o, 1.0, total_steps=12))
     tsl = torch.optim.lr_scheduler
+    dsl = ds.optim.lr_scheduler
+    pair(lambda o: dsl.LambdaLR(o, lambda e: 0.9 ** e), lambda o: tsl.LambdaLR(o, lambda e: 0.9 ** e))
+    pair(lambda o: dsl.MultiplicativeLR(o, lambda e: 0.8), lambda o: tsl.MultiplicativeLR(o, lambda e: 0.8))
+    pair(lambda o: dsl.ExponentialLR(o, 0.7), lambda o: tsl.ExponentialLR(o, 0.7))
+    pair(lambda o: dsl.MultiStepLR(o, [2, 5, 5], 0.5), lambda o: tsl.MultiStepLR(o, [2, 5, 5], 0.5))
     pair(lambda o: SequentialLR(o, [LinearLR(o, 0.1, 1.0, 3), CosineAnnealingLR(o, 6)], [3]),
          lambda o: tsl.SequentialLR(o, [tsl.LinearLR(o, 0.1, 1.0, 3), tsl.CosineAnnealingLR(o, 6)], [3]))
 
@@ -185,3 +190,27 @@ def test_user_defined_optimizer_subclass():
     assert w.grad is None
     with pytest.raises(TypeError, match="Python-defined"):
         StepLR(opt, 1)
+
+
+def test_python_schedulers_without_torch():
+    from deepseek.optim.lr_scheduler import ExponentialLR, LambdaLR, MultiStepLR, ReduceLROnPlateau
+
+    p = nn.Parameter(ds.zeros(1))
+    opt = SGD([p], lr=1.0)
+    s = LambdaLR(opt, lambda e: 1.0 / (e + 1))
+    assert np.allclose(lrs(s, opt, 4), [1.0, 0.5, 1 / 3, 0.25])
+    opt = SGD([p], lr=1.0)
+    assert np.allclose(lrs(ExponentialLR(opt, 0.5), opt, 3), [1.0, 0.5, 0.25])
+    opt = SGD([p], lr=1.0)
+    assert np.allclose(lrs(MultiStepLR(opt, [1, 3], 0.1), opt, 4), [1.0, 0.1, 0.1, 0.01])
+    opt = SGD([p], lr=1.0)
+    r = ReduceLROnPlateau(opt, patience=1, factor=0.5)
+    for metric in [1.0, 0.9, 0.95, 0.95, 0.95]:
+        r.step(metric)
+    assert opt.param_groups[0]["lr"] == 0.5 and r.get_last_lr() == [0.5]
+    # a Python scheduler drives the Rust optimizer: the step uses the new lr
+    opt = SGD([p], lr=1.0)
+    ExponentialLR(opt, 0.5).step()
+    p.grad = ds.ones(1)
+    opt.step()
+    assert p.tolist() == [-0.5]
