@@ -136,3 +136,20 @@ def test_autocast_is_documented_noop():
         assert (x + 1).dtype == ds.float32
     with pytest.raises(ValueError):
         autocast("tpu")
+
+
+def test_samplers():
+    from deepseek.utils.data import BatchSampler, RandomSampler, SequentialSampler
+
+    data = TensorDataset(ds.arange(10))
+    assert list(SequentialSampler(data)) == list(range(10))
+    ds.manual_seed(0)
+    r = list(RandomSampler(data))
+    assert sorted(r) == list(range(10)) and r != list(range(10))
+    assert len(list(RandomSampler(data, replacement=True, num_samples=25))) == 25
+    bs = BatchSampler(SequentialSampler(data), 4, drop_last=False)
+    assert list(bs) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]] and len(bs) == 3
+    dl = DataLoader(data, batch_sampler=BatchSampler(SequentialSampler(data), 3, True))
+    assert [b[0].tolist() for b in dl] == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    dl = DataLoader(data, batch_size=5, sampler=RandomSampler(data))
+    assert sorted(sum((b[0].tolist() for b in dl), [])) == list(range(10))
