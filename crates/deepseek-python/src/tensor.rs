@@ -2496,6 +2496,9 @@ impl PyTensor {
     // ---------------------------------------------------------------- index ops
 
     fn gather(&self, dim: isize, index: &PyTensor) -> PyResult<PyTensor> {
+        if let Some(t) = empty_index_result(&self.t, &index.t, dim, "gather")? {
+            return Ok(PyTensor { t });
+        }
         Ok(PyTensor {
             t: self.t.gather(dim, &index.t).py()?,
         })
@@ -2507,6 +2510,11 @@ impl PyTensor {
     }
     #[pyo3(signature = (indices, dim=None))]
     fn take_along_dim(&self, indices: &PyTensor, dim: Option<isize>) -> PyResult<PyTensor> {
+        if let Some(d) = dim {
+            if let Some(t) = empty_index_result(&self.t, &indices.t, d, "take_along_dim")? {
+                return Ok(PyTensor { t });
+            }
+        }
         let t = match dim {
             Some(d) => self.t.take_along_dim(&indices.t, d).py()?,
             None => self
@@ -2528,6 +2536,12 @@ impl PyTensor {
         })
     }
     fn scatter_add(&self, dim: isize, index: &PyTensor, src: &PyTensor) -> PyResult<PyTensor> {
+        if index.t.numel() == 0 && index.t.rank() == self.t.rank() {
+            // Nothing to add (the core's kernel does not take empty indices).
+            return Ok(PyTensor {
+                t: self.t.mul_scalar(1.0).py()?,
+            });
+        }
         Ok(PyTensor {
             t: self.t.scatter_add(dim, &index.t, &src.t).py()?,
         })
@@ -2730,6 +2744,34 @@ fn inplace<'py>(slf: Bound<'py, PyTensor>, r: Tensor, op: &str) -> PyResult<Boun
         slf.borrow_mut().t = r;
     }
     Ok(slf)
+}
+
+/// The result of `gather`/`take_along_dim` with an empty index (the core's kernels do not
+/// take empty indices): zeros shaped like the index, after the usual checks.
+fn empty_index_result(
+    t: &Tensor,
+    index: &Tensor,
+    dim: isize,
+    op: &str,
+) -> PyResult<Option<Tensor>> {
+    if index.numel() != 0 {
+        return Ok(None);
+    }
+    if index.dtype().is_float() || index.dtype() == DType::Bool {
+        return Err(PyTypeError::new_err(format!(
+            "{op}: expected an integer index tensor, got {}",
+            index.dtype()
+        )));
+    }
+    let r = t.rank() as isize;
+    if index.rank() != t.rank() || dim < -r.max(1) || dim >= r.max(1) {
+        return Err(PyValueError::new_err(format!(
+            "{op}: index {:?} and input {:?} must have the same number of dims, and dim {dim} must be one of them",
+            index.shape(),
+            t.shape()
+        )));
+    }
+    Ok(Some(Tensor::zeros(index.shape(), t.dtype()).py()?))
 }
 
 fn var_args(
