@@ -144,3 +144,8 @@ def compile(model=None, **kwargs):
 
 
 __version__ = "0.1.0"
+
+# ``from deepseek import *`` must not shadow the builtins float/int/bool (reach those dtypes
+# as deepseek.float etc.).
+__all__ = sorted(n for n in dict(globals()) if not n.startswith("_")
+                 and n not in ("float", "int", "bool", "builtins"))

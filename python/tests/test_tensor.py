@@ -340,3 +340,9 @@ def test_tensor_constructor_forms():
     p = ds.nn.Parameter(ds.Tensor(4, 5))
     ds.nn.init.kaiming_uniform_(p)
     assert p.requires_grad and p.abs().sum().item() > 0
+
+
+def test_star_import_keeps_builtins():
+    ns = {}
+    exec("from deepseek import *\nr = (float('1.5'), int('2'), bool(0), tensor([1]).tolist())", ns)
+    assert ns["r"] == (1.5, 2, False, [1])
