@@ -102,6 +102,11 @@ impl Layout {
     }
     /// True when the elements are row-major and dense (offset may be non-zero).
     pub fn is_contiguous(&self) -> bool {
+        // A layout without elements is contiguous (as in PyTorch); otherwise `contiguous()`
+        // of an empty tensor would never report contiguous and `reshape` would recurse.
+        if self.shape.contains(&0) {
+            return true;
+        }
         let mut acc = 1;
         for i in (0..self.shape.len()).rev() {
             if self.shape[i] != 1 && self.strides[i] != acc {
@@ -300,6 +305,17 @@ mod tests {
         assert!(l.view(&[2, 3, 4]).is_some());
         let v = l.view(&[2, 3, 4]).unwrap();
         assert_eq!(v.strides, vec![3, 1, 6]);
+    }
+    #[test]
+    fn empty_layouts_are_contiguous_and_reshape() {
+        let l = Layout::contiguous(&[2, 0]);
+        assert!(l.is_contiguous());
+        assert_eq!(l.view(&[0, 2]).unwrap().shape, vec![0, 2]);
+        let t = crate::Tensor::zeros(&[2, 0], crate::DType::F32).unwrap();
+        assert_eq!(t.reshape(&[0, 2]).unwrap().shape(), &[0, 2]);
+        assert_eq!(t.flatten(0, -1).unwrap().shape(), &[0]);
+        let r = crate::Tensor::ones(&[2, 3], crate::DType::F32).unwrap();
+        assert_eq!(r.repeat(&[1, 0]).unwrap().shape(), &[2, 0]);
     }
     #[test]
     fn broadcast() {

@@ -1,0 +1,151 @@
+"""deepseek: a deep-learning framework in Rust with a PyTorch-style Python front.
+
+``import deepseek as torch`` runs ordinary PyTorch code where the features exist: tensors
+with autograd (``deepseek.Tensor``), ``deepseek.nn`` (Module, layers, losses, functional),
+``deepseek.optim`` (SGD, Adam, AdamW, RMSprop, LR schedulers), ``deepseek.utils.data``,
+``deepseek.amp`` / ``deepseek.cuda.amp`` (GradScaler; autocast is a no-op on the CPU) and
+``deepseek.trainer.Trainer``. The compute runs in the Rust library (``deepseek._C``).
+"""
+
+from . import _C
+from ._C import (
+    Tensor,
+    dtype,
+    device,
+    float32,
+    float,
+    float64,
+    double,
+    float16,
+    half,
+    bfloat16,
+    int64,
+    long,
+    int32,
+    int,
+    uint8,
+    bool,
+    tensor,
+    from_numpy,
+    from_dlpack,
+    zeros,
+    ones,
+    rand,
+    randn,
+    empty,
+    full,
+    arange,
+    linspace,
+    eye,
+    randint,
+    randperm,
+    zeros_like,
+    ones_like,
+    rand_like,
+    randn_like,
+    empty_like,
+    full_like,
+    cat,
+    stack,
+    where,
+    einsum,
+    is_tensor,
+    is_grad_enabled,
+    get_rng_state,
+    set_rng_state,
+    set_num_threads,
+    get_num_threads,
+    load_file,
+    save_file,
+)
+from ._grad_mode import no_grad, enable_grad, set_grad_enabled, inference_mode
+from ._ops import *  # noqa: F401,F403  (torch.exp, torch.sum, ... as functions)
+from ._ops import __all__ as _ops_all
+from . import return_types, autograd, linalg, nn, optim, utils, amp, cuda, backends, accelerator
+from .serialization import save, load
+from ._tensor_extras import _install as _install_extras
+
+_install_extras()
+del _install_extras
+
+concat = cat
+concatenate = cat
+
+
+class Size(tuple):
+    """A shape (``tensor.shape`` returns a plain tuple, which compares equal to a Size)."""
+
+    def __repr__(self):
+        return f"deepseek.Size({list(self)})"
+
+    def numel(self):
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+
+def _typed(name, dt):
+    def ctor(*args, **kwargs):
+        return Tensor(*args, dtype=dt, **kwargs)
+
+    ctor.__name__ = name
+    ctor.__doc__ = f"``deepseek.{name}(*sizes)`` or ``deepseek.{name}(data)`` with dtype {dt}."
+    return ctor
+
+
+FloatTensor = _typed("FloatTensor", float32)
+DoubleTensor = _typed("DoubleTensor", float64)
+HalfTensor = _typed("HalfTensor", float16)
+BFloat16Tensor = _typed("BFloat16Tensor", bfloat16)
+LongTensor = _typed("LongTensor", int64)
+IntTensor = _typed("IntTensor", int32)
+ByteTensor = _typed("ByteTensor", uint8)
+BoolTensor = _typed("BoolTensor", bool)
+
+
+def manual_seed(seed):
+    """Seeds deepseek's random generator (parameter init, randn, dropout, shuffling)."""
+    _C.manual_seed(seed)
+
+
+def seed():
+    """Seeds the generator from the OS and returns the seed."""
+    import builtins
+    import os
+
+    s = builtins.int.from_bytes(os.urandom(8), "little") >> 1
+    _C.manual_seed(s)
+    return s
+
+
+def is_floating_point(t):
+    return t.is_floating_point()
+
+
+def numel(t):
+    return t.numel()
+
+
+def get_default_dtype():
+    return float32
+
+
+def set_default_dtype(d):
+    if d is not float32:
+        raise NotImplementedError("deepseek's default dtype is float32 and cannot be changed yet")
+
+
+def compile(model=None, **kwargs):
+    """``torch.compile`` stand-in: returns the model unchanged (eager execution)."""
+    if model is None:
+        return lambda m: m
+    return model
+
+
+__version__ = "0.1.0"
+
+# ``from deepseek import *`` must not shadow the builtins float/int/bool (reach those dtypes
+# as deepseek.float etc.).
+__all__ = sorted(n for n in dict(globals()) if not n.startswith("_")
+                 and n not in ("float", "int", "bool", "builtins"))

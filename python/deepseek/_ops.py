@@ -1,0 +1,79 @@
+"""Module-level functions (``deepseek.exp(x)``, ``deepseek.sum(x, dim=1)``, ...) that call
+the Tensor methods of the same name."""
+
+from . import _C
+
+_METHODS = [
+    "neg", "negative", "exp", "log", "log1p", "expm1", "log2", "log10", "sqrt", "rsqrt",
+    "abs", "sign", "floor", "ceil", "round", "relu", "sigmoid", "tanh", "sin", "cos",
+    "reciprocal", "square", "erf", "clamp", "clip", "pow", "add", "sub", "mul", "div",
+    "true_divide", "floor_divide", "remainder", "maximum", "minimum", "eq", "ne", "lt", "le",
+    "gt", "ge", "equal", "allclose", "logical_and", "logical_or", "logical_xor", "logical_not",
+    "matmul", "mm", "bmm", "dot", "sum", "mean", "prod", "amax", "amin", "max", "min",
+    "argmax", "argmin", "logsumexp", "var", "std", "norm", "cumsum", "all", "any",
+    "count_nonzero", "softmax", "log_softmax", "reshape", "permute", "transpose", "swapaxes",
+    "t", "unsqueeze", "squeeze", "flatten", "unflatten", "narrow", "select", "chunk", "split",
+    "unbind", "flip", "tril", "triu", "gather", "index_select", "take_along_dim",
+    "masked_fill", "scatter_add", "index_add", "clone", "detach", "sort", "argsort", "topk",
+    "multinomial",
+]
+
+__all__ = list(_METHODS) + ["subtract", "multiply", "divide", "absolute", "outer", "addmm",
+                            "lerp", "isnan", "isinf", "isfinite", "nan_to_num"]
+
+
+def _make(name):
+    def f(input, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+
+    f.__name__ = name
+    f.__qualname__ = name
+    f.__doc__ = f"``deepseek.{name}(input, ...)`` is ``input.{name}(...)``."
+    return f
+
+
+for _n in _METHODS:
+    globals()[_n] = _make(_n)
+
+subtract = globals()["sub"]
+multiply = globals()["mul"]
+divide = globals()["div"]
+absolute = globals()["abs"]
+
+
+def outer(a, b):
+    """Outer product of two vectors."""
+    return a.unsqueeze(1) * b.unsqueeze(0)
+
+
+def addmm(input, mat1, mat2, beta=1, alpha=1):
+    """``beta * input + alpha * mat1 @ mat2``."""
+    return input * beta + mat1.matmul(mat2) * alpha
+
+
+def lerp(start, end, weight):
+    """``start + weight * (end - start)``."""
+    return start + (end - start) * weight
+
+
+def isnan(x):
+    return x != x
+
+
+def isinf(x):
+    return x.abs() == float("inf")
+
+
+def isfinite(x):
+    return (x == x).logical_and(x.abs() != float("inf"))
+
+
+def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    """Replaces NaN / +inf / -inf by finite values (float32 limits by default)."""
+    big = 3.4028234663852886e38
+    y = x.masked_fill(isnan(x), nan)
+    y = y.masked_fill(y == float("inf"), big if posinf is None else posinf)
+    return y.masked_fill(y == float("-inf"), -big if neginf is None else neginf)
+
+
+del _n

@@ -1,0 +1,9 @@
+"""``deepseek.nn``: ``Module``, ``Parameter``, layers, losses, ``functional``, ``init``,
+``utils``."""
+
+from .parameter import Parameter, Buffer  # noqa: F401
+from .module import Module  # noqa: F401
+from .layers import *  # noqa: F401,F403
+from .layers import __all__ as _layers_all  # noqa: F401
+from .loss import *  # noqa: F401,F403
+from . import functional, init, utils  # noqa: F401

@@ -1,0 +1,152 @@
+"""``deepseek.nn.functional``: PyTorch's ``F``. Most functions are the Rust ones from
+``deepseek._C.functional``; a few are compositions written here."""
+
+from .. import _C
+from .._C import functional as _C_F
+_NAMES = [
+    "relu",
+    "gelu",
+    "silu",
+    "sigmoid",
+    "tanh",
+    "softplus",
+    "elu",
+    "leaky_relu",
+    "softmax",
+    "log_softmax",
+    "dropout",
+    "linear",
+    "embedding",
+    "pad",
+    "layer_norm",
+    "rms_norm",
+    "batch_norm",
+    "group_norm",
+    "conv1d",
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
+    "cross_entropy",
+    "nll_loss",
+    "mse_loss",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "kl_div",
+    "scaled_dot_product_attention",
+    "one_hot",
+]
+for _n in _NAMES:
+    globals()[_n] = getattr(_C_F, _n)
+del _n
+
+
+def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads,
+                                 in_proj_weight, in_proj_bias, bias_k, bias_v, add_zero_attn,
+                                 dropout_p, out_proj_weight, out_proj_bias, training=True,
+                                 key_padding_mask=None, need_weights=True, attn_mask=None,
+                                 use_separate_proj_weight=False, q_proj_weight=None,
+                                 k_proj_weight=None, v_proj_weight=None, static_k=None,
+                                 static_v=None, average_attn_weights=True, is_causal=False):
+    """PyTorch's functional multi-head attention over [L, N, E] inputs; returns
+    ``(output, weights or None)``."""
+    from .layers import _mha
+
+    unsupported = {"bias_k": bias_k, "bias_v": bias_v, "q_proj_weight": q_proj_weight,
+                   "static_k": static_k, "static_v": static_v}
+    for k, v in unsupported.items():
+        if v is not None:
+            raise NotImplementedError(f"multi_head_attention_forward: {k} is not supported")
+    if add_zero_attn or use_separate_proj_weight:
+        raise NotImplementedError("multi_head_attention_forward: add_zero_attn and "
+                                  "use_separate_proj_weight are not supported")
+    if query.shape[-1] != embed_dim_to_check:
+        raise ValueError(f"was expecting embedding dimension of {embed_dim_to_check}, but got "
+                         f"{query.shape[-1]}")
+    return _mha(query, key, value, embed_dim_to_check, num_heads, in_proj_weight, in_proj_bias,
+                out_proj_weight, out_proj_bias, attn_mask, key_padding_mask, is_causal,
+                dropout_p, training, need_weights, average_attn_weights)
+
+
+def relu6(x, inplace=False):
+    return x.clamp(0.0, 6.0)
+
+
+def hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):
+    return x.clamp(min_val, max_val)
+
+
+def logsigmoid(x):
+    return -softplus(-x)
+
+
+def softsign(x):
+    return x / (x.abs() + 1)
+
+
+def mish(x, inplace=False):
+    return x * softplus(x).tanh()
+
+
+def glu(x, dim=-1):
+    a, b = x.chunk(2, dim)
+    return a * b.sigmoid()
+
+
+def normalize(x, p=2.0, dim=1, eps=1e-12, out=None):
+    """``x / max(||x||_p, eps)`` along ``dim``."""
+    n = x.norm(p, dim, keepdim=True).clamp(min=eps)
+    return x / n
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    n1 = x1.norm(2, dim).clamp(min=eps)
+    n2 = x2.norm(2, dim).clamp(min=eps)
+    return (x1 * x2).sum(dim) / (n1 * n2)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    return (x1 - x2 + eps).norm(p, -1, keepdim)
+
+
+def threshold(x, threshold, value, inplace=False):
+    return _C.where(x > threshold, x, value)
+
+
+def dropout1d(x, p=0.5, training=True, inplace=False):
+    return dropout(x, p, training)
+
+
+def dropout2d(x, p=0.5, training=True, inplace=False):
+    """Zeroes whole channels of [N, C, H, W] (or [C, H, W]) inputs."""
+    if not training or p == 0.0:
+        return x
+    shape = list(x.shape[:-2]) + [1, 1]
+    keep = (_C.rand(*shape) >= p).to(x.dtype) / (1.0 - p)
+    return x * keep
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    k = kernel_size if isinstance(kernel_size, int) else kernel_size[0]
+    s = k if stride is None else (stride if isinstance(stride, int) else stride[0])
+    p = padding if isinstance(padding, int) else padding[0]
+    y = avg_pool2d(x.unsqueeze(-2), (1, k), (1, s), (0, p), ceil_mode, count_include_pad)
+    return y.squeeze(-2)
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    k = kernel_size if isinstance(kernel_size, int) else kernel_size[0]
+    s = k if stride is None else (stride if isinstance(stride, int) else stride[0])
+    p = padding if isinstance(padding, int) else padding[0]
+    d = dilation if isinstance(dilation, int) else dilation[0]
+    y = max_pool2d(x.unsqueeze(-2), (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
+    return y.squeeze(-2)
+
+
+def softmin(x, dim=None, dtype=None):
+    return softmax(-x, dim, dtype=dtype)

@@ -1,0 +1,155 @@
+"""``deepseek.trainer.Trainer``: a ready training loop (the tutorials' template).
+
+```python
+from deepseek.trainer import Trainer
+trainer = Trainer(model=model, optimizer=AdamW(model.parameters(), lr=5e-5),
+                  fp16_enabled=True, gradient_accumulation_steps=4)
+history = trainer.fit(train_loader, val_loader, epochs=10)
+```
+
+* Batches are ``(inputs, targets)``; the default loss is cross-entropy on
+  ``model(inputs)`` (logits of shape [..., C] are flattened against targets [...]).
+  Pass ``loss_fn=fn(outputs, targets)`` for another loss, or
+  ``compute_loss=fn(model, batch)`` for full control.
+* ``gradient_accumulation_steps=k`` divides each loss by k and steps every k batches
+  (and once more at the end of an epoch for a partial group).
+* ``fp16_enabled=True`` trains with dynamic loss scaling (``deepseek.amp.GradScaler``,
+  skipping steps whose gradients overflow) inside ``autocast``; on deepseek's CPU
+  backend autocast casts nothing, so the arithmetic stays float32.
+* ``max_grad_norm`` clips gradients (after unscaling); ``scheduler`` is stepped after every
+  optimizer step.
+"""
+
+import math
+import time
+
+from . import _C
+from . import amp as _amp
+from ._grad_mode import no_grad
+from .nn import functional as F
+from .nn.utils import clip_grad_norm_
+
+
+def _default_loss(outputs, targets):
+    if isinstance(outputs, (tuple, list)):
+        outputs = outputs[0]
+    if outputs.dim() > 2 or (outputs.dim() == 2 and targets.dim() == 2
+                             and not targets.is_floating_point()):
+        outputs = outputs.reshape(-1, outputs.shape[-1])
+        targets = targets.reshape(-1)
+    return F.cross_entropy(outputs, targets)
+
+
+class Trainer:
+    def __init__(self, model, optimizer=None, loss_fn=None, compute_loss=None, scheduler=None,
+                 fp16_enabled=False, bf16=False, gradient_accumulation_steps=1,
+                 max_grad_norm=None, log_every=0, device=None, callbacks=None):
+        from .optim import AdamW
+
+        if gradient_accumulation_steps < 1:
+            raise ValueError("gradient_accumulation_steps must be at least 1")
+        if device is not None and not str(device).startswith("cpu"):
+            raise RuntimeError(f"Trainer(device={device!r}): CUDA is not available (this build "
+                               "of deepseek has only the CPU backend)")
+        self.model = model
+        self.optimizer = optimizer if optimizer is not None else AdamW(model.parameters(), lr=1e-3)
+        self.loss_fn = loss_fn or _default_loss
+        self.compute_loss = compute_loss
+        self.scheduler = scheduler
+        self.fp16_enabled = fp16_enabled
+        self.bf16 = bf16
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self.max_grad_norm = max_grad_norm
+        self.log_every = log_every
+        self.callbacks = list(callbacks or [])
+        self.scaler = _amp.GradScaler(enabled=fp16_enabled)
+        self.global_step = 0
+        self.skipped_steps = 0
+        self.history = {"train_loss": [], "val_loss": [], "epoch_time": []}
+
+    def _autocast(self):
+        if self.fp16_enabled:
+            return _amp.autocast("cuda", dtype=_C.float16)
+        if self.bf16:
+            return _amp.autocast("cpu", dtype=_C.bfloat16)
+        return _amp.autocast("cpu", enabled=False)
+
+    def _loss(self, batch):
+        if self.compute_loss is not None:
+            return self.compute_loss(self.model, batch)
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise TypeError("Trainer: batches must be (inputs, targets) pairs unless "
+                            "compute_loss= is given")
+        inputs, targets = batch
+        return self.loss_fn(self.model(inputs), targets)
+
+    def _optimizer_step(self):
+        if self.max_grad_norm is not None:
+            self.scaler.unscale_(self.optimizer)
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            clip_grad_norm_(params, self.max_grad_norm)
+        scale_before = self.scaler.get_scale()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.fp16_enabled and self.scaler.get_scale() < scale_before:
+            self.skipped_steps += 1
+        self.optimizer.zero_grad()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.global_step += 1
+
+    def train_epoch(self, loader):
+        self.model.train()
+        k = self.gradient_accumulation_steps
+        total, count, pending = 0.0, 0, 0
+        self.optimizer.zero_grad()
+        for batch in loader:
+            with self._autocast():
+                loss = self._loss(batch)
+            lv = loss.item()
+            if not math.isfinite(lv) and not self.fp16_enabled:
+                raise RuntimeError(f"Trainer: non-finite loss {lv} at step {self.global_step}")
+            self.scaler.scale(loss / k).backward()
+            total += lv
+            count += 1
+            pending += 1
+            if pending == k:
+                self._optimizer_step()
+                pending = 0
+                if self.log_every and self.global_step % self.log_every == 0:
+                    print(f"step {self.global_step}: loss {lv:.4f}")
+        if pending:
+            self._optimizer_step()
+        return total / max(count, 1)
+
+    def evaluate(self, loader):
+        """Mean loss over ``loader`` in eval mode without gradients."""
+        self.model.eval()
+        total, count = 0.0, 0
+        with no_grad():
+            for batch in loader:
+                total += self._loss(batch).item()
+                count += 1
+        self.model.train()
+        return total / max(count, 1)
+
+    def fit(self, train_loader, val_loader=None, epochs=1, verbose=True):
+        """Trains for ``epochs`` epochs; returns the history (per-epoch mean train loss,
+        validation loss when ``val_loader`` is given, epoch time)."""
+        for epoch in range(epochs):
+            t0 = time.perf_counter()
+            tl = self.train_epoch(train_loader)
+            self.history["train_loss"].append(tl)
+            msg = f"epoch {epoch + 1}/{epochs}: train_loss {tl:.4f}"
+            if val_loader is not None:
+                vl = self.evaluate(val_loader)
+                self.history["val_loss"].append(vl)
+                msg += f" val_loss {vl:.4f}"
+            dt = time.perf_counter() - t0
+            self.history["epoch_time"].append(dt)
+            if verbose:
+                print(msg + f" ({dt:.2f}s)")
+            for cb in self.callbacks:
+                if cb(self, epoch) is False:
+                    return self.history
+        return self.history

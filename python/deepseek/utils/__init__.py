@@ -1,0 +1,3 @@
+"""``deepseek.utils``: ``deepseek.utils.data``."""
+
+from . import data  # noqa: F401

@@ -1,0 +1,226 @@
+"""Autograd from Python: backward, grad accumulation, no_grad, hooks, autograd.grad."""
+
+import pytest
+
+import deepseek as ds
+
+
+def test_backward_and_accumulation():
+    x = ds.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * x).sum().backward()
+    assert x.grad.tolist() == [2, 4, 6]
+    (x * 3).sum().backward()
+    assert x.grad.tolist() == [5, 7, 9]
+    x.grad = None
+    assert x.grad is None
+    assert x.is_leaf and not (x * 2).is_leaf and (x * 2).grad_fn is not None
+
+
+def test_backward_with_gradient_and_retain_graph():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.backward(ds.tensor([1.0, 10.0]), retain_graph=True)
+    assert x.grad.tolist() == [2, 20]
+    y.backward(ds.tensor([1.0, 1.0]))
+    assert x.grad.tolist() == [4, 22]
+    with pytest.raises(RuntimeError):
+        y.backward(ds.tensor([1.0, 1.0]))
+    with pytest.raises(RuntimeError):
+        (x * 2).backward()  # non-scalar without a gradient
+
+
+def test_no_grad_and_enable_grad():
+    x = ds.ones(2, requires_grad=True)
+    with ds.no_grad():
+        y = x * 2
+        assert not ds.is_grad_enabled()
+        with ds.enable_grad():
+            z = x * 2
+    assert ds.is_grad_enabled()
+    assert not y.requires_grad and z.requires_grad
+
+    @ds.no_grad()
+    def f(t):
+        return t * 3
+
+    assert not f(x).requires_grad
+    with ds.set_grad_enabled(False):
+        assert not (x * 1).requires_grad
+    assert ds.is_grad_enabled()
+
+
+def test_requires_grad_property_and_detach():
+    x = ds.ones(2)
+    assert not x.requires_grad
+    x.requires_grad = True
+    assert x.requires_grad
+    y = ds.zeros(2).requires_grad_()
+    assert y.requires_grad
+    d = (x * 2).detach()
+    assert not d.requires_grad and d.is_leaf
+    with pytest.raises(TypeError):
+        ds.tensor([1, 2]).requires_grad_()
+
+
+def test_register_hook():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    x.register_hook(lambda g: seen.append(g.tolist()))
+    y = ds.tensor([3.0], requires_grad=True)
+    y.register_hook(lambda g: g * 10)
+    (x.sum() + (y * 2).sum()).backward()
+    assert seen == [[1.0, 1.0]] and y.grad.tolist() == [20.0]
+
+
+def test_hook_exception_becomes_python_error():
+    x = ds.tensor([1.0], requires_grad=True)
+
+    def bad(g):
+        raise ValueError("boom")
+
+    x.register_hook(bad)
+    with pytest.raises(RuntimeError, match="boom"):
+        (x * 2).sum().backward()
+
+
+def test_autograd_grad_and_higher_order():
+    x = ds.tensor([2.0], requires_grad=True)
+    y = x ** 3
+    (g,) = ds.autograd.grad(y.sum(), x, create_graph=True)
+    assert g.tolist() == [12.0]
+    (g2,) = ds.autograd.grad(g.sum(), x)
+    assert g2.tolist() == [12.0]
+    assert x.grad is None
+    z = ds.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError):
+        ds.autograd.grad((x * 2).sum(), [x, z])
+    r = ds.autograd.grad((x * 2).sum(), [x, z], allow_unused=True)
+    assert r[1] is None
+
+
+def test_retain_grad_nonleaf():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    y.retain_grad()
+    y.sum().backward()
+    assert y.grad.tolist() == [1, 1]
+
+
+def test_inplace_in_the_graph():
+    w = ds.tensor([1.0, 2.0], requires_grad=True)
+    h = w * 3
+    h += 1  # a non-leaf: rebound to the result, gradients flow
+    h.mul_(2)
+    h.sum().backward()
+    assert h.tolist() == [8.0, 14.0] and w.grad.tolist() == [6.0, 6.0]
+    buf = ds.zeros(2)
+    buf.add_(w)  # a plain tensor joins the graph
+    assert buf.requires_grad
+    with pytest.raises(RuntimeError, match="leaf"):
+        w.add_(1.0)
+    with ds.no_grad():
+        w.add_(1.0)
+    assert w.tolist() == [2.0, 3.0] and w.is_leaf
+
+
+def test_hook_handle_remove_and_format():
+    x = ds.tensor([1.0], requires_grad=True)
+    calls = []
+    h = x.register_hook(lambda g: calls.append(1))
+    (x * 2).sum().backward()
+    h.remove()
+    (x * 2).sum().backward()
+    assert calls == [1]
+    loss = (x * 2).sum()
+    assert f"{loss:.3f}" == "2.000" and f"{ds.tensor(3):d}" == "3"
+    import numpy as np
+
+    assert isinstance(np.float32(2.0) * ds.ones(2), ds.Tensor)
+
+
+def test_custom_function():
+    class Exp(ds.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = x.exp()
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, grad):
+            (y,) = ctx.saved_tensors
+            return grad * y
+
+    class RoundSTE(ds.autograd.Function):
+        """Straight-through rounding: identity gradient."""
+
+        @staticmethod
+        def forward(ctx, x, scale):
+            ctx.scale = scale
+            return (x * scale).round() / scale
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad, None
+
+    x = ds.tensor([0.0, 1.0, 2.0], requires_grad=True)
+    y = Exp.apply(x)
+    assert not y.is_leaf
+    (y * ds.tensor([1.0, 2.0, 3.0])).sum().backward(retain_graph=True)
+    import math
+
+    assert ds.allclose(x.grad, ds.tensor([1.0, 2 * math.e, 3 * math.e ** 2]))
+    x.grad = None
+    y.sum().backward()
+    assert ds.allclose(x.grad, x.detach().exp())
+    w = ds.tensor([0.26, 0.74], requires_grad=True)
+    q = RoundSTE.apply(w, 2.0)
+    assert q.tolist() == [0.5, 0.5]
+    (q * 3).sum().backward()
+    assert w.grad.tolist() == [3.0, 3.0]
+    with ds.no_grad():
+        assert not Exp.apply(x).requires_grad
+
+
+def test_setitem_on_tensor_in_graph():
+    w = ds.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    h = w * 2
+    h[:, 0] = 0.0
+    h[h > 7] = -1.0
+    assert h.tolist() == [[0.0, 4.0], [0.0, -1.0]]
+    h.sum().backward()
+    assert w.grad.tolist() == [[0.0, 2.0], [0.0, 0.0]]
+    g = w * 1
+    with pytest.raises(NotImplementedError):
+        g[0] = w[1]
+
+
+def test_threads_run_forward_backward_and_steps_concurrently():
+    import threading
+
+    errors = []
+
+    def work(seed):
+        try:
+            ds.manual_seed(seed)
+            m = ds.nn.LSTM(8, 16)
+            opt = ds.optim.Adam(m.parameters(), lr=1e-2)
+            x = ds.randn(5, 3, 8)
+            for _ in range(10):
+                out, _ = m(x)
+                y = ds.ones(1, requires_grad=True)
+                y.register_hook(lambda g: g * 1)
+                opt.zero_grad()
+                (out.sum() + (y * 2).sum()).backward()
+                opt.step()
+                with ds.no_grad():
+                    assert not (x * 2).requires_grad
+        except Exception as e:  # collected and reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads) and errors == []
