@@ -7,6 +7,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use deepseek::nn::Module;
+use deepseek::optim::lr_scheduler::CosineAnnealingLR;
 use deepseek::optim::{Adam, AdamConfig};
 use deepseek::tensor::Generator;
 use deepseek::train::{
@@ -73,9 +74,13 @@ struct TrainArgs {
     /// Characters per sequence [default: 128]
     #[arg(long)]
     seq: Option<usize>,
-    /// Adam learning rate [default: 0.002]
+    /// Adam (peak) learning rate [default: 0.003]
     #[arg(long)]
     lr: Option<f64>,
+    /// Learning-rate schedule: `cosine` (from --lr down to lr/30 over --steps) or `constant`
+    /// [default: cosine]
+    #[arg(long)]
+    schedule: Option<String>,
     /// Gradient-norm clipping, 0 to disable [default: 1.0]
     #[arg(long)]
     clip: Option<f64>,
@@ -88,7 +93,8 @@ struct TrainArgs {
     /// Time budget in minutes for this invocation [default: 4.5]
     #[arg(long)]
     minutes: Option<f64>,
-    /// Stop after this many optimizer steps (in total, over resumes)
+    /// Stop after this many optimizer steps (in total, over resumes); the cosine schedule
+    /// spans them [default: 1800]
     #[arg(long)]
     steps: Option<u64>,
     /// Validate every N steps [default: 100]
@@ -171,12 +177,12 @@ struct Settings {
     batch: usize,
     seq: usize,
     lr: f64,
+    schedule: String,
     clip: f64,
     accumulate: usize,
     seed: u64,
     minutes: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    steps: Option<u64>,
+    steps: u64,
     eval_every: u64,
     eval_batch: usize,
     eval_batches: usize,
@@ -251,12 +257,17 @@ fn resolve(cli: TrainArgs) -> AnyResult<Settings> {
         dropout: pick!(dropout, 0.0),
         batch: pick!(batch, 32),
         seq: pick!(seq, 128),
-        lr: pick!(lr, 2e-3),
+        lr: pick!(lr, 3e-3),
+        schedule: cli
+            .schedule
+            .clone()
+            .or(file.schedule.clone())
+            .unwrap_or_else(|| "cosine".into()),
         clip: pick!(clip, 1.0),
         accumulate: pick!(accumulate, 1),
         seed: pick!(seed, 0),
         minutes: pick!(minutes, 4.5),
-        steps: cli.steps.or(file.steps),
+        steps: pick!(steps, 1800),
         eval_every: pick!(eval_every, 100),
         eval_batch: pick!(eval_batch, 128),
         eval_batches: pick!(eval_batches, 2),
@@ -287,6 +298,15 @@ fn resolve(cli: TrainArgs) -> AnyResult<Settings> {
         if v == 0 {
             return Err(format!("--{k} must be a positive integer, got 0"));
         }
+    }
+    if s.steps == 0 {
+        return Err("--steps must be a positive integer, got 0".into());
+    }
+    if !matches!(s.schedule.as_str(), "cosine" | "constant") {
+        return Err(format!(
+            "--schedule must be `cosine` or `constant`, got `{}`",
+            s.schedule
+        ));
     }
     if s.lr.is_nan() || s.lr <= 0.0 {
         return Err(format!("--lr must be positive, got {}", s.lr));
@@ -365,7 +385,7 @@ fn train(args: TrainArgs) -> AnyResult<()> {
         dropout: s.dropout,
     };
     let model = TextGenerator::new(cfg.clone()).map_err(e)?;
-    let opt = Adam::new(
+    let mut opt = Adam::new(
         model.parameters(),
         AdamConfig {
             lr: s.lr,
@@ -373,6 +393,11 @@ fn train(args: TrainArgs) -> AnyResult<()> {
         },
     )
     .map_err(e)?;
+    let schedule = if s.schedule == "cosine" {
+        Some(CosineAnnealingLR::new(&mut opt, s.steps as usize, s.lr / 30.0).map_err(e)?)
+    } else {
+        None
+    };
     let cfg_json = serde_json::to_vec_pretty(&cfg).map_err(|err| err.to_string())?;
     let tok_json = tok.to_json();
     std::fs::create_dir_all(&s.out)
@@ -408,8 +433,9 @@ fn train(args: TrainArgs) -> AnyResult<()> {
     if s.clip > 0.0 {
         b = b.clip_grad_norm(s.clip);
     }
-    if let Some(n) = s.steps {
-        b = b.max_steps(n);
+    b = b.max_steps(s.steps);
+    if let Some(sch) = schedule {
+        b = b.scheduler(Box::new(sch));
     }
     if s.eval_batches > 0 {
         b = b.eval_max_batches(s.eval_batches);
@@ -424,13 +450,14 @@ fn train(args: TrainArgs) -> AnyResult<()> {
         cfg.vocab_size, s.embed, s.hidden, s.layers, n_params, s.batch, s.seq, s.lr, s.clip, s.threads
     );
     println!(
-        "data {}: train {} chars ({} batches/epoch), val {} chars | budget {} min{} | output {}",
+        "data {}: train {} chars ({} batches/epoch), val {} chars | budget {} min, {} steps, {} schedule | output {}",
         s.data.display(),
         train_text.chars().count(),
         deepseek::train::BatchSource::batches_per_epoch(&train_batches),
         val_text.chars().count(),
         s.minutes,
-        s.steps.map(|n| format!(", {n} steps")).unwrap_or_default(),
+        s.steps,
+        s.schedule,
         s.out.display()
     );
     if s.fp16 || s.bf16 {

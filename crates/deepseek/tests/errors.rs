@@ -1240,6 +1240,31 @@ fn zero_dim_tensors_with_a_dim_do_not_panic() {
     ]);
 }
 
+#[test]
+fn empty_index_tensors_give_empty_results() {
+    let x = || f32s(&[3, 4]);
+    let e = || Tensor::zeros(&[0, 4], DType::I64).unwrap();
+    let e2 = || Tensor::zeros(&[3, 0], DType::I64).unwrap();
+    no_panics(vec![
+        case!("gather [0, 4]", x().gather(0, &e())),
+        case!("gather [3, 0]", x().gather(1, &e2())),
+        case!("take_along_dim [3, 0]", x().take_along_dim(&e2(), 1)),
+        case!(
+            "scatter_add [0, 4]",
+            x().scatter_add(0, &e(), &f32s(&[0, 4]))
+        ),
+        case!(
+            "scatter_add [3, 0]",
+            x().scatter_add(1, &e2(), &f32s(&[3, 0]))
+        ),
+    ]);
+    let x = x();
+    assert_eq!(x.gather(1, &e2()).unwrap().shape(), &[3, 0]);
+    assert_eq!(x.gather(0, &e()).unwrap().shape(), &[0, 4]);
+    let s = x.scatter_add(0, &e(), &f32s(&[0, 4])).unwrap();
+    assert_eq!(s.to_vec::<f32>().unwrap(), x.to_vec::<f32>().unwrap());
+}
+
 // BUG: einsum with an output subscript that appears in no operand panics
 // (`called Option::unwrap() on a None value`).
 #[test]

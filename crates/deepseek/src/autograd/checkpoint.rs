@@ -120,7 +120,11 @@ pub(crate) fn checkpoint_backward(
     // What to differentiate: inputs and parameters that need a gradient.
     let mut wrt = Vec::new();
     let mut slot = Vec::new();
-    for (i, t) in xs.iter().chain((cp.inputs..n_all).map(|i| ctx.saved(i))).enumerate() {
+    for (i, t) in xs
+        .iter()
+        .chain((cp.inputs..n_all).map(|i| ctx.saved(i)))
+        .enumerate()
+    {
         if ctx.needs(i) && t.requires_grad() {
             wrt.push(t.clone());
             slot.push(i);

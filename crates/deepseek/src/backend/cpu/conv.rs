@@ -36,15 +36,30 @@ impl ConvGeom {
     }
 }
 
+/// The outputs `o` in `[lo, hi)` (of `n_out`) whose input index `o * s + off` lies in
+/// `[0, n_in)`: a contiguous range, so the loops below need no per-element bounds tests.
+fn valid_range(n_out: usize, s: usize, off: isize, n_in: usize) -> (usize, usize) {
+    let s = s as isize;
+    let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
+    let end = n_in as isize - off;
+    let hi = if end <= 0 { 0 } else { (end + s - 1) / s };
+    let hi = (hi.max(0) as usize).min(n_out);
+    let lo = (lo as usize).min(hi);
+    (lo, hi)
+}
+
 /// Unfolds group `g` of one image [C, H, W] into cols [Cg*kh*kw, Ho*Wo].
 fn im2col<T: Copy + Default>(x: &[T], gm: &ConvGeom, g: usize, cols: &mut [T]) {
     let (l, a) = (gm.l(), gm.a);
+    let sw = a.stride[1];
     let mut row = 0;
     for ci in g * gm.cg()..(g + 1) * gm.cg() {
         let plane = &x[ci * gm.h * gm.w..(ci + 1) * gm.h * gm.w];
         for ki in 0..gm.kh {
             for kj in 0..gm.kw {
                 let dst = &mut cols[row * l..(row + 1) * l];
+                let off = (kj * a.dilation[1]) as isize - a.padding[1] as isize;
+                let (lo, hi) = valid_range(gm.wo, sw, off, gm.w);
                 for oh in 0..gm.ho {
                     let ih =
                         (oh * a.stride[0] + ki * a.dilation[0]) as isize - a.padding[0] as isize;
@@ -54,14 +69,17 @@ fn im2col<T: Copy + Default>(x: &[T], gm: &ConvGeom, g: usize, cols: &mut [T]) {
                         continue;
                     }
                     let src = &plane[ih as usize * gm.w..(ih as usize + 1) * gm.w];
-                    for (ow, v) in d.iter_mut().enumerate() {
-                        let iw = (ow * a.stride[1] + kj * a.dilation[1]) as isize
-                            - a.padding[1] as isize;
-                        *v = if iw < 0 || iw >= gm.w as isize {
-                            T::default()
+                    d[..lo].fill(T::default());
+                    d[hi..].fill(T::default());
+                    if hi > lo {
+                        let s0 = (lo as isize * sw as isize + off) as usize;
+                        if sw == 1 {
+                            d[lo..hi].copy_from_slice(&src[s0..s0 + (hi - lo)]);
                         } else {
-                            src[iw as usize]
-                        };
+                            for (j, v) in d[lo..hi].iter_mut().enumerate() {
+                                *v = src[s0 + j * sw];
+                            }
+                        }
                     }
                 }
                 row += 1;
@@ -73,24 +91,31 @@ fn im2col<T: Copy + Default>(x: &[T], gm: &ConvGeom, g: usize, cols: &mut [T]) {
 /// Folds cols back, adding into one image's group-`g` planes of dx.
 fn col2im<T: Copy + std::ops::AddAssign>(cols: &[T], gm: &ConvGeom, g: usize, dx: &mut [T]) {
     let (l, a) = (gm.l(), gm.a);
+    let sw = a.stride[1];
     let mut row = 0;
     for ci in g * gm.cg()..(g + 1) * gm.cg() {
         let plane = &mut dx[ci * gm.h * gm.w..(ci + 1) * gm.h * gm.w];
         for ki in 0..gm.kh {
             for kj in 0..gm.kw {
                 let src = &cols[row * l..(row + 1) * l];
+                let off = (kj * a.dilation[1]) as isize - a.padding[1] as isize;
+                let (lo, hi) = valid_range(gm.wo, sw, off, gm.w);
                 for oh in 0..gm.ho {
                     let ih =
                         (oh * a.stride[0] + ki * a.dilation[0]) as isize - a.padding[0] as isize;
-                    if ih < 0 || ih >= gm.h as isize {
+                    if ih < 0 || ih >= gm.h as isize || hi <= lo {
                         continue;
                     }
                     let dst = &mut plane[ih as usize * gm.w..(ih as usize + 1) * gm.w];
-                    for ow in 0..gm.wo {
-                        let iw = (ow * a.stride[1] + kj * a.dilation[1]) as isize
-                            - a.padding[1] as isize;
-                        if iw >= 0 && iw < gm.w as isize {
-                            dst[iw as usize] += src[oh * gm.wo + ow];
+                    let s = &src[oh * gm.wo + lo..oh * gm.wo + hi];
+                    let d0 = (lo as isize * sw as isize + off) as usize;
+                    if sw == 1 {
+                        for (d, &v) in dst[d0..d0 + (hi - lo)].iter_mut().zip(s) {
+                            *d += v;
+                        }
+                    } else {
+                        for (j, &v) in s.iter().enumerate() {
+                            dst[d0 + j * sw] += v;
                         }
                     }
                 }

@@ -47,6 +47,10 @@ impl<const K: usize> Rows<K> {
     }
     /// Calls `f(row, offsets)` for each row in `range`.
     pub fn for_range(&self, range: std::ops::Range<usize>, mut f: impl FnMut(usize, [usize; K])) {
+        // Nothing to visit (this also covers shapes with a zero-size outer dim).
+        if range.is_empty() {
+            return;
+        }
         let n = self.outer.len();
         let mut idx = vec![0usize; n];
         let mut r = range.start;
