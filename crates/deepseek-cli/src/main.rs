@@ -77,10 +77,14 @@ struct TrainArgs {
     /// Adam (peak) learning rate [default: 0.003]
     #[arg(long)]
     lr: Option<f64>,
-    /// Learning-rate schedule: `cosine` (from --lr down to lr/30 over --steps) or `constant`
-    /// [default: cosine]
+    /// Learning-rate schedule: `cosine` (from --lr down to lr/30 over --decay-steps) or
+    /// `constant` [default: cosine]
     #[arg(long)]
     schedule: Option<String>,
+    /// Steps of the cosine decay, at least --steps (give it explicitly when a run is done in
+    /// parts with growing --steps) [default: --steps]
+    #[arg(long)]
+    decay_steps: Option<u64>,
     /// Gradient-norm clipping, 0 to disable [default: 1.0]
     #[arg(long)]
     clip: Option<f64>,
@@ -178,6 +182,7 @@ struct Settings {
     seq: usize,
     lr: f64,
     schedule: String,
+    decay_steps: u64,
     clip: f64,
     accumulate: usize,
     seed: u64,
@@ -268,6 +273,10 @@ fn resolve(cli: TrainArgs) -> AnyResult<Settings> {
         seed: pick!(seed, 0),
         minutes: pick!(minutes, 4.5),
         steps: pick!(steps, 1800),
+        decay_steps: cli
+            .decay_steps
+            .or(file.decay_steps)
+            .unwrap_or_else(|| cli.steps.or(file.steps).unwrap_or(1800)),
         eval_every: pick!(eval_every, 100),
         eval_batch: pick!(eval_batch, 128),
         eval_batches: pick!(eval_batches, 2),
@@ -301,6 +310,12 @@ fn resolve(cli: TrainArgs) -> AnyResult<Settings> {
     }
     if s.steps == 0 {
         return Err("--steps must be a positive integer, got 0".into());
+    }
+    if s.decay_steps < s.steps {
+        return Err(format!(
+            "--decay-steps ({}) must be at least --steps ({})",
+            s.decay_steps, s.steps
+        ));
     }
     if !matches!(s.schedule.as_str(), "cosine" | "constant") {
         return Err(format!(
@@ -394,7 +409,7 @@ fn train(args: TrainArgs) -> AnyResult<()> {
     )
     .map_err(e)?;
     let schedule = if s.schedule == "cosine" {
-        Some(CosineAnnealingLR::new(&mut opt, s.steps as usize, s.lr / 30.0).map_err(e)?)
+        Some(CosineAnnealingLR::new(&mut opt, s.decay_steps as usize, s.lr / 30.0).map_err(e)?)
     } else {
         None
     };

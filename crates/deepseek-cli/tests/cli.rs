@@ -82,7 +82,16 @@ fn train_resume_generate() {
     let (a, b) = (d.join("a"), d.join("b"));
     let (a_s, b_s) = (a.to_str().unwrap(), b.to_str().unwrap());
     let train = |out: &str, steps: &str, extra: &[&str]| {
-        let mut args = vec!["train", "--out", out, "--steps", steps];
+        // The cosine schedule spans 8 steps in every run, also the one cut short at 4.
+        let mut args = vec![
+            "train",
+            "--out",
+            out,
+            "--steps",
+            steps,
+            "--decay-steps",
+            "8",
+        ];
         args.extend_from_slice(TINY);
         args.extend_from_slice(extra);
         run(&args)

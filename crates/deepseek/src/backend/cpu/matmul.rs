@@ -94,23 +94,24 @@ fn run<T: Copy + Send + Sync + 'static + Default>(
         }
     };
     alloc_with(nb * n * m, |out| {
-        if nt > 1 && nb > 1 && flops < (1 << 22) {
+        // Small products run on the calling thread: handing them to the pool costs more
+        // (a thread hop of several microseconds) than the product itself.
+        if nt > 1 && nb > 1 && flops < (1 << 22) && nb * flops >= (1 << 18) {
             threads::pool().install(|| {
                 out.par_chunks_mut(n * m)
                     .enumerate()
                     .for_each(|(i, d)| one_mat(d, i, Parallelism::None))
             });
-        } else {
-            let par = if nt > 1 && flops >= (1 << 16) {
-                Parallelism::Rayon(nt)
-            } else {
-                Parallelism::None
-            };
+        } else if nt > 1 && flops >= (1 << 16) {
             threads::pool().install(|| {
                 for (i, d) in out.chunks_mut(n * m).enumerate() {
-                    one_mat(d, i, par);
+                    one_mat(d, i, Parallelism::Rayon(nt));
                 }
             });
+        } else {
+            for (i, d) in out.chunks_mut(n * m).enumerate() {
+                one_mat(d, i, Parallelism::None);
+            }
         }
     })
 }
