@@ -143,25 +143,13 @@ unsafe fn mm<T: 'static + Copy>(
     one: T,
     par: Parallelism,
 ) {
-    gemm::gemm(
-        m,
-        n,
-        k,
-        c,
-        1,
-        n as isize,
+    super::matmul::gemm_strided(
+        (m, n, k),
+        (c, n),
+        (a, ars, acs),
+        (b, brs, bcs),
         accumulate,
-        a,
-        acs,
-        ars,
-        b,
-        bcs,
-        brs,
-        if accumulate { one } else { zero },
-        one,
-        false,
-        false,
-        false,
+        (zero, one),
         par,
     )
 }

@@ -10,6 +10,50 @@ use half::{bf16, f16};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
+/// `C[m,n] (+)= A[m,k] @ B[k,n]` through the `gemm` crate, every matrix given by a pointer
+/// and (row, column) strides in elements; `C` has unit column stride. The one place the CPU
+/// backend calls `gemm` (matmul, conv, the LSTM layer).
+///
+/// # Safety
+/// The pointers must address m x n, m x k and k x n matrices with those strides, and no other
+/// thread may touch the written part of `c` meanwhile.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_strided<T: Copy + 'static>(
+    (m, n, k): (usize, usize, usize),
+    (c, crs): (*mut T, usize),
+    (a, ars, acs): (*const T, isize, isize),
+    (b, brs, bcs): (*const T, isize, isize),
+    accumulate: bool,
+    (zero, one): (T, T),
+    par: Parallelism,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let beta = if accumulate { one } else { zero };
+    gemm::gemm(
+        m,
+        n,
+        k,
+        c,
+        1,
+        crs as isize,
+        accumulate,
+        a,
+        acs,
+        ars,
+        b,
+        bcs,
+        brs,
+        beta,
+        one,
+        false,
+        false,
+        false,
+        par,
+    )
+}
+
 /// Offsets of every batch entry for a layout whose last two dims are the matrix.
 fn batch_offsets(l: &Layout) -> Vec<usize> {
     let r = l.rank();
@@ -70,25 +114,13 @@ fn run<T: Copy + Send + Sync + 'static + Default>(
         // SAFETY: offsets and strides come from valid layouts over `a` and `b`; `dst` is a
         // dense n x m block that gemm overwrites entirely (k > 0, destination not read).
         unsafe {
-            gemm::gemm(
-                n,
-                m,
-                k,
-                dst.as_mut_ptr() as *mut T,
-                1,
-                m as isize,
+            gemm_strided(
+                (n, m, k),
+                (dst.as_mut_ptr() as *mut T, m),
+                ((ap as *const T).add(oa[i]), sa.rs, sa.cs),
+                ((bp as *const T).add(ob[i]), sb.rs, sb.cs),
                 false,
-                (ap as *const T).add(oa[i]),
-                sa.cs,
-                sa.rs,
-                (bp as *const T).add(ob[i]),
-                sb.cs,
-                sb.rs,
-                zero,
-                one,
-                false,
-                false,
-                false,
+                (zero, one),
                 par,
             )
         }

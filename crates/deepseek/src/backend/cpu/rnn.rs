@@ -40,28 +40,13 @@ unsafe fn mm_raw<T: Float + 'static>(
     acc: bool,
     p: Parallelism,
 ) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    gemm::gemm(
-        m,
-        n,
-        k,
-        c,
-        1,
-        crs as isize,
+    super::matmul::gemm_strided(
+        (m, n, k),
+        (c, crs),
+        (a, ars as isize, acs as isize),
+        (b, brs as isize, bcs as isize),
         acc,
-        a,
-        acs as isize,
-        ars as isize,
-        b,
-        bcs as isize,
-        brs as isize,
-        if acc { T::one() } else { T::zero() },
-        T::one(),
-        false,
-        false,
-        false,
+        (T::zero(), T::one()),
         p,
     )
 }
