@@ -204,14 +204,18 @@ pub(crate) fn softmax_last(x: &Tensor, log: bool) -> Result<Tensor> {
     let off = c.layout().offset;
     let len = c.numel();
     let r = match s {
-        CpuStorage::F32(v) => CpuStorage::F32(cpu::norm::softmax_rows(&v[off..off + len], n, log)),
-        CpuStorage::F64(v) => CpuStorage::F64(cpu::norm::softmax_rows(&v[off..off + len], n, log)),
+        CpuStorage::F32(v) => {
+            CpuStorage::F32(cpu::norm::softmax_rows(&v[off..off + len], n, log).into())
+        }
+        CpuStorage::F64(v) => {
+            CpuStorage::F64(cpu::norm::softmax_rows(&v[off..off + len], n, log).into())
+        }
         _ => {
             let f = cpu::elementwise::cast(s, c.layout(), DType::F32);
             let CpuStorage::F32(v) = f else {
                 unreachable!()
             };
-            let r = CpuStorage::F32(cpu::norm::softmax_rows(&v, n, log));
+            let r = CpuStorage::F32(cpu::norm::softmax_rows(&v, n, log).into());
             cpu::elementwise::cast(&r, &Layout::contiguous(x.shape()), x.dtype())
         }
     };
@@ -234,8 +238,8 @@ pub(crate) fn cross_entropy(
                 cpu::norm::cross_entropy_rows(v[0], n, t, ignore, ls)
             })?;
             (
-                out(CpuStorage::$V(l), &[rows]),
-                out(CpuStorage::$V(s), &[rows]),
+                out(CpuStorage::$V(l.into()), &[rows]),
+                out(CpuStorage::$V(s.into()), &[rows]),
             )
         }};
     }
@@ -267,7 +271,7 @@ pub(crate) fn cross_entropy_backward(
             let d = with_slices::<$T, _>("cross_entropy", &[x, lse, &g], |v| {
                 cpu::norm::cross_entropy_rows_backward(v[0], n, t, v[1], v[2], ignore, ls)
             })?;
-            out(CpuStorage::$V(d), x.shape())
+            out(CpuStorage::$V(d.into()), x.shape())
         }};
     }
     Ok(match x.dtype() {
@@ -339,7 +343,11 @@ pub(crate) fn layer_norm(
                 _ => None,
             };
             let (y, m, r) = cpu::norm::layer_norm_rows(xs, n, ws, bs, eps);
-            (CpuStorage::$V(y), CpuStorage::$V(m), CpuStorage::$V(r))
+            (
+                CpuStorage::$V(y.into()),
+                CpuStorage::$V(m.into()),
+                CpuStorage::$V(r.into()),
+            )
         }};
     }
     let (y, m, r) = match x32.dtype() {
@@ -360,23 +368,29 @@ pub(crate) fn conv2d(x: &Tensor, w: &Tensor, gm: &cpu::conv::ConvGeom) -> Result
     let shape = [gm.n, gm.o, gm.ho, gm.wo];
     Ok(match x.dtype() {
         DType::F64 => out(
-            CpuStorage::F64(cpu::conv::conv2d_fwd(
-                &contiguous_vec::<f64>(x)?,
-                &contiguous_vec::<f64>(w)?,
-                gm,
-                0.0,
-                1.0,
-            )),
+            CpuStorage::F64(
+                cpu::conv::conv2d_fwd(
+                    &contiguous_vec::<f64>(x)?,
+                    &contiguous_vec::<f64>(w)?,
+                    gm,
+                    0.0,
+                    1.0,
+                )
+                .into(),
+            ),
             &shape,
         ),
         DType::F32 => out(
-            CpuStorage::F32(cpu::conv::conv2d_fwd(
-                &contiguous_vec::<f32>(x)?,
-                &contiguous_vec::<f32>(w)?,
-                gm,
-                0.0,
-                1.0,
-            )),
+            CpuStorage::F32(
+                cpu::conv::conv2d_fwd(
+                    &contiguous_vec::<f32>(x)?,
+                    &contiguous_vec::<f32>(w)?,
+                    gm,
+                    0.0,
+                    1.0,
+                )
+                .into(),
+            ),
             &shape,
         ),
         dt => conv2d(&x.to_dtype(DType::F32)?, &w.to_dtype(DType::F32)?, gm)?.to_dtype(dt)?,
@@ -405,12 +419,12 @@ pub(crate) fn conv2d_backward(
                 1.0,
             );
             let dx = if need_dx {
-                out(CpuStorage::$V(dx), x.shape())
+                out(CpuStorage::$V(dx.into()), x.shape())
             } else {
                 x.zeros_like()?
             };
             let dw = if need_dw {
-                out(CpuStorage::$V(dw), w.shape())
+                out(CpuStorage::$V(dw.into()), w.shape())
             } else {
                 w.zeros_like()?
             };
@@ -447,11 +461,11 @@ pub(crate) fn pool2d(
     let (y, idx) = match x.dtype() {
         DType::F64 => {
             let (y, i) = cpu::conv::pool2d(&contiguous_vec::<f64>(x)?, nc, h, w, ho, wo, a);
-            (out(CpuStorage::F64(y), &shape), i)
+            (out(CpuStorage::F64(y.into()), &shape), i)
         }
         DType::F32 => {
             let (y, i) = cpu::conv::pool2d(&contiguous_vec::<f32>(x)?, nc, h, w, ho, wo, a);
-            (out(CpuStorage::F32(y), &shape), i)
+            (out(CpuStorage::F32(y.into()), &shape), i)
         }
         dt if dt.is_float() => {
             let (y, i) = pool2d(&x.to_dtype(DType::F32)?, ho, wo, a)?;
@@ -465,7 +479,7 @@ pub(crate) fn pool2d(
         }
     };
     let n = idx.len();
-    Ok((y, out(CpuStorage::I64(idx), &[n])))
+    Ok((y, out(CpuStorage::I64(idx.into()), &[n])))
 }
 
 /// Average-pooling backward.
@@ -477,7 +491,7 @@ pub(crate) fn avg_pool2d_backward(
     let s = dy.shape();
     let d = dy.to_dtype(DType::F64)?.to_vec::<f64>()?;
     let dx = cpu::conv::avg_pool2d_bwd(&d, s[0] * s[1], in_shape[2], in_shape[3], s[2], s[3], a);
-    out(CpuStorage::F64(dx), in_shape).to_dtype(dy.dtype())
+    out(CpuStorage::F64(dx.into()), in_shape).to_dtype(dy.dtype())
 }
 
 /// Runs `f` on the elements of each tensor as one contiguous slice of `T` (borrowed; strided
@@ -525,11 +539,11 @@ pub(crate) fn lstm_layer(
                     cpu::rnn::lstm_forward::<$T>(d, v[0], v[1], v[2], v[3], v[4], v[5])
                 })?;
             [
-                out(CpuStorage::$V(o), &[d.t, d.b, d.h]),
-                out(CpuStorage::$V(h), &[d.b, d.h]),
-                out(CpuStorage::$V(c), &[d.b, d.h]),
-                out(CpuStorage::$V(g), &[d.t, d.b, 4 * d.h]),
-                out(CpuStorage::$V(cs), &[d.t, d.b, d.h]),
+                out(CpuStorage::$V(o.into()), &[d.t, d.b, d.h]),
+                out(CpuStorage::$V(h.into()), &[d.b, d.h]),
+                out(CpuStorage::$V(c.into()), &[d.b, d.h]),
+                out(CpuStorage::$V(g.into()), &[d.t, d.b, 4 * d.h]),
+                out(CpuStorage::$V(cs.into()), &[d.t, d.b, d.h]),
             ]
         }};
     }
@@ -579,12 +593,12 @@ pub(crate) fn lstm_layer_backward(
                     )
                 })?;
             [
-                out(CpuStorage::$V(g.dx), x.shape()),
-                out(CpuStorage::$V(g.dh0), h0.shape()),
-                out(CpuStorage::$V(g.dc0), c0.shape()),
-                out(CpuStorage::$V(g.dw_ih), w_ih.shape()),
-                out(CpuStorage::$V(g.dw_hh), w_hh.shape()),
-                out(CpuStorage::$V(g.db), &[4 * d.h]),
+                out(CpuStorage::$V(g.dx.into()), x.shape()),
+                out(CpuStorage::$V(g.dh0.into()), h0.shape()),
+                out(CpuStorage::$V(g.dc0.into()), c0.shape()),
+                out(CpuStorage::$V(g.dw_ih.into()), w_ih.shape()),
+                out(CpuStorage::$V(g.dw_hh.into()), w_hh.shape()),
+                out(CpuStorage::$V(g.db.into()), &[4 * d.h]),
             ]
         }};
     }

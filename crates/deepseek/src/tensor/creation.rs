@@ -273,7 +273,7 @@ impl Tensor {
                 p.swap(i, j);
             }
         });
-        Tensor::from_cpu(CpuStorage::I64(p), &[n])
+        Tensor::from_cpu(CpuStorage::I64(p.into()), &[n])
     }
     /// Zeros with this tensor's shape, dtype and device.
     pub fn zeros_like(&self) -> Result<Tensor> {

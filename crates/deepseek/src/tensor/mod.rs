@@ -1,5 +1,6 @@
 //! The [`Tensor`] type: a cheap-to-clone handle on shared storage plus a layout.
 
+mod buffer;
 mod creation;
 mod device;
 mod display;
@@ -8,6 +9,7 @@ pub(crate) mod layout;
 pub(crate) mod rng;
 mod storage;
 
+pub use buffer::Buffer;
 pub use creation::TensorOptions;
 pub use device::Device;
 pub use dtype::DType;
@@ -83,6 +85,70 @@ impl Tensor {
     pub(crate) fn from_cpu(s: CpuStorage, shape: &[usize]) -> Tensor {
         debug_assert_eq!(s.len(), shape.iter().product::<usize>());
         Self::from_storage(Storage::Cpu(s), Layout::contiguous(shape), Device::Cpu)
+    }
+
+    /// A CPU tensor over memory that another library owns (a NumPy array, a DLPack tensor),
+    /// used in place: writes through either side are seen by the other. `owner` keeps the
+    /// memory alive and is dropped when the last tensor or view over it is gone.
+    ///
+    /// `len` elements start at `ptr`; `layout` (strides and offset in elements) must stay
+    /// inside them, which is checked.
+    ///
+    /// # Safety
+    /// `ptr` must point to `len` initialised elements of `T`, aligned for `T`, readable and
+    /// writable, that stay valid and in place until `owner` is dropped.
+    pub unsafe fn from_foreign<T: Element>(
+        ptr: std::ptr::NonNull<T>,
+        len: usize,
+        layout: Layout,
+        owner: Box<dyn std::any::Any + Send + Sync>,
+    ) -> Result<Tensor> {
+        if layout.strides.len() != layout.shape.len() {
+            return Err(Error::shape(
+                "from_foreign",
+                format!(
+                    "shape {:?} and strides {:?} have different ranks",
+                    layout.shape, layout.strides
+                ),
+            ));
+        }
+        let last = layout
+            .shape
+            .iter()
+            .zip(&layout.strides)
+            .try_fold(layout.offset, |acc, (&n, &s)| {
+                acc.checked_add(n.saturating_sub(1).checked_mul(s)?)
+            });
+        if layout.numel() > 0 && last.is_none_or(|l| l >= len) {
+            return Err(Error::shape(
+                "from_foreign",
+                format!(
+                    "shape {:?} with strides {:?} and offset {} reaches past the {len} elements lent",
+                    layout.shape, layout.strides, layout.offset
+                ),
+            ));
+        }
+        // SAFETY: forwarded from this function's contract.
+        let buf = unsafe { Buffer::foreign(ptr, len, owner) };
+        let storage = Storage::Cpu(T::into_buffer_storage(buf));
+        Ok(Self::from_shared(
+            Arc::new(RwLock::new(storage)),
+            layout,
+            T::DTYPE,
+            Device::Cpu,
+        ))
+    }
+
+    /// The address of this tensor's first element (its storage plus offset), as PyTorch's
+    /// `data_ptr()`: for lending the memory to another library while a clone of this tensor
+    /// keeps it alive. The memory never moves while any tensor over the storage exists.
+    pub fn data_ptr(&self) -> *const u8 {
+        let g = self.read();
+        let Storage::Cpu(c) = &*g;
+        crate::with_storage!(c, |v: T| v
+            .as_ptr()
+            .wrapping_add(self.0.layout.offset)
+            .cast::<u8>())
     }
 
     /// A tensor sharing this one's storage with another layout (no autograd history).

@@ -1,19 +1,21 @@
 //! Typed element buffers. A [`Storage`] is shared by a tensor and all of its views.
 
+use super::buffer::Buffer;
 use super::DType;
 use half::{bf16, f16};
 
-/// A buffer in host memory, one variant per dtype.
+/// A buffer in host memory, one variant per dtype (owned, or lent by another library: see
+/// [`Buffer`]).
 #[derive(Debug, Clone)]
 pub enum CpuStorage {
-    Bool(Vec<bool>),
-    U8(Vec<u8>),
-    I32(Vec<i32>),
-    I64(Vec<i64>),
-    F16(Vec<f16>),
-    BF16(Vec<bf16>),
-    F32(Vec<f32>),
-    F64(Vec<f64>),
+    Bool(Buffer<bool>),
+    U8(Buffer<u8>),
+    I32(Buffer<i32>),
+    I64(Buffer<i64>),
+    F16(Buffer<f16>),
+    BF16(Buffer<bf16>),
+    F32(Buffer<f32>),
+    F64(Buffer<f64>),
 }
 
 /// A tensor's data on some device. Every primitive matches on this in one place.
@@ -33,7 +35,10 @@ pub trait Element: Copy + Send + Sync + 'static + PartialOrd + Default + std::fm
     fn from_f32(v: f32) -> Self {
         Self::from_f64(v as f64)
     }
-    fn into_storage(v: Vec<Self>) -> CpuStorage;
+    fn into_storage(v: Vec<Self>) -> CpuStorage {
+        Self::into_buffer_storage(v.into())
+    }
+    fn into_buffer_storage(v: Buffer<Self>) -> CpuStorage;
     fn slice(s: &CpuStorage) -> Option<&[Self]>;
     fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]>;
 }
@@ -51,18 +56,18 @@ macro_rules! element {
             fn from_f64($y: f64) -> Self {
                 $from
             }
-            fn into_storage(v: Vec<Self>) -> CpuStorage {
+            fn into_buffer_storage(v: Buffer<Self>) -> CpuStorage {
                 CpuStorage::$v(v)
             }
             fn slice(s: &CpuStorage) -> Option<&[Self]> {
                 match s {
-                    CpuStorage::$v(v) => Some(v),
+                    CpuStorage::$v(v) => Some(&v[..]),
                     _ => None,
                 }
             }
             fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]> {
                 match s {
-                    CpuStorage::$v(v) => Some(v),
+                    CpuStorage::$v(v) => Some(&mut v[..]),
                     _ => None,
                 }
             }
@@ -196,6 +201,10 @@ impl CpuStorage {
     pub fn full(dtype: DType, n: usize, v: f64) -> CpuStorage {
         crate::with_dtype!(dtype, |T| T::into_storage(vec![T::from_f64(v); n]))
     }
+    /// True when the memory is lent by another library (see [`Buffer`]).
+    pub fn is_foreign(&self) -> bool {
+        crate::with_storage!(self, |v: T| v.is_foreign())
+    }
     /// Size in bytes.
     pub fn nbytes(&self) -> usize {
         self.len() * self.dtype().size_in_bytes()
@@ -218,19 +227,20 @@ impl Storage {
 impl Drop for Storage {
     /// Large buffers go to the CPU buffer cache for reuse (see `backend::cpu::cache`).
     fn drop(&mut self) {
-        use crate::backend::cpu::cache::put;
         use std::mem::take;
-        crate::memory::on_free(self.nbytes());
+        if !matches!(self, Storage::Cpu(c) if c.is_foreign()) {
+            crate::memory::on_free(self.nbytes());
+        }
         match self {
             Storage::Cpu(c) => match c {
-                CpuStorage::Bool(v) => put(take(v)),
-                CpuStorage::U8(v) => put(take(v)),
-                CpuStorage::I32(v) => put(take(v)),
-                CpuStorage::I64(v) => put(take(v)),
-                CpuStorage::F16(v) => put(take(v)),
-                CpuStorage::BF16(v) => put(take(v)),
-                CpuStorage::F32(v) => put(take(v)),
-                CpuStorage::F64(v) => put(take(v)),
+                CpuStorage::Bool(v) => take(v).recycle(),
+                CpuStorage::U8(v) => take(v).recycle(),
+                CpuStorage::I32(v) => take(v).recycle(),
+                CpuStorage::I64(v) => take(v).recycle(),
+                CpuStorage::F16(v) => take(v).recycle(),
+                CpuStorage::BF16(v) => take(v).recycle(),
+                CpuStorage::F32(v) => take(v).recycle(),
+                CpuStorage::F64(v) => take(v).recycle(),
             },
         }
     }

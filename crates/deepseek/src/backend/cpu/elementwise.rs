@@ -324,18 +324,18 @@ fn unary_int<T: Element + num_traits::PrimInt + num_traits::Signed>(
 /// Unary op on any layout.
 pub fn unary(op: UnaryOp, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
     Ok(match s {
-        CpuStorage::F32(v) => CpuStorage::F32(unary_float(op, v, l)),
-        CpuStorage::F64(v) => CpuStorage::F64(unary_float(op, v, l)),
+        CpuStorage::F32(v) => CpuStorage::F32(unary_float(op, v, l).into()),
+        CpuStorage::F64(v) => CpuStorage::F64(unary_float(op, v, l).into()),
         CpuStorage::F16(v) => {
             let (x, cl) = low_to_f32(v, l);
-            CpuStorage::F16(map_unary(&unary_float(op, &x, &cl), &cl, f16::from_f32))
+            CpuStorage::F16(map_unary(&unary_float(op, &x, &cl), &cl, f16::from_f32).into())
         }
         CpuStorage::BF16(v) => {
             let (x, cl) = low_to_f32(v, l);
-            CpuStorage::BF16(map_unary(&unary_float(op, &x, &cl), &cl, bf16::from_f32))
+            CpuStorage::BF16(map_unary(&unary_float(op, &x, &cl), &cl, bf16::from_f32).into())
         }
-        CpuStorage::I64(v) => CpuStorage::I64(unary_int(op, v, l)?),
-        CpuStorage::I32(v) => CpuStorage::I32(unary_int(op, v, l)?),
+        CpuStorage::I64(v) => CpuStorage::I64(unary_int(op, v, l)?.into()),
+        CpuStorage::I32(v) => CpuStorage::I32(unary_int(op, v, l)?.into()),
         CpuStorage::U8(v) => {
             let x: Vec<i32> = map_unary(v, l, |x: u8| x as i32);
             let y = unary_int(op, &x, &Layout::contiguous(&l.shape))?;
@@ -399,12 +399,12 @@ where
                 })?)
             }
         }
-        Eq => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x == y)?),
-        Ne => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x != y)?),
-        Lt => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x < y)?),
-        Le => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x <= y)?),
-        Gt => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x > y)?),
-        Ge => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x >= y)?),
+        Eq => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x == y)?.into()),
+        Ne => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x != y)?.into()),
+        Lt => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x < y)?.into()),
+        Le => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x <= y)?.into()),
+        Gt => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x > y)?.into()),
+        Ge => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x >= y)?.into()),
         And | Or | Xor => unreachable!("logical ops run on bool"),
     };
     Ok(out)
@@ -450,7 +450,7 @@ pub fn binary(
                 Ge => |a, b| a | !b,
                 _ => return Err(Error::dtype(op.name(), "not implemented for bool tensors")),
             };
-            S::Bool(map_binary(x, la, y, lb, shape, f)?)
+            S::Bool(map_binary(x, la, y, lb, shape, f)?.into())
         }
         _ => {
             return Err(Error::dtype(

@@ -152,9 +152,9 @@ fn run<T: Copy + Send + Sync + 'static + Default>(
 pub fn matmul(a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
     use CpuStorage as S;
     Ok(match (a, b) {
-        (S::F32(x), S::F32(y)) => S::F32(run(x, la, y, lb, 0.0f32, 1.0f32)),
-        (S::F64(x), S::F64(y)) => S::F64(run(x, la, y, lb, 0.0f64, 1.0f64)),
-        (S::F16(x), S::F16(y)) => S::F16(run(x, la, y, lb, f16::ZERO, f16::ONE)),
+        (S::F32(x), S::F32(y)) => S::F32(run(x, la, y, lb, 0.0f32, 1.0f32).into()),
+        (S::F64(x), S::F64(y)) => S::F64(run(x, la, y, lb, 0.0f64, 1.0f64).into()),
+        (S::F16(x), S::F16(y)) => S::F16(run(x, la, y, lb, f16::ZERO, f16::ONE).into()),
         (S::BF16(_), S::BF16(_)) => {
             let x = super::elementwise::cast(a, la, crate::DType::F32);
             let y = super::elementwise::cast(b, lb, crate::DType::F32);
@@ -165,7 +165,7 @@ pub fn matmul(a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Resul
                 &Layout::contiguous(&lb.shape),
             )?;
             let S::F32(r) = r else { unreachable!() };
-            S::BF16(r.into_iter().map(bf16::from_f32).collect())
+            S::BF16(r.iter().map(|&x| bf16::from_f32(x)).collect())
         }
         _ => {
             return Err(Error::dtype(

@@ -177,22 +177,28 @@ pub fn reduce(op: ReduceOp, s: &CpuStorage, l: &Layout, dims: &[usize]) -> Resul
         CpuStorage::F64(v) => float_reduce(op, v, l, dims, r),
         _ => with_storage!(s, |v: T| {
             match op {
-                Sum => CpuStorage::I64(reduce_typed(
-                    v,
-                    l,
-                    dims,
-                    0i64,
-                    |a, x: T| a + x.to_f64() as i64,
-                    |a, b| a + b,
-                )),
-                Prod => CpuStorage::I64(reduce_typed(
-                    v,
-                    l,
-                    dims,
-                    1i64,
-                    |a, x: T| a * x.to_f64() as i64,
-                    |a, b| a * b,
-                )),
+                Sum => CpuStorage::I64(
+                    reduce_typed(
+                        v,
+                        l,
+                        dims,
+                        0i64,
+                        |a, x: T| a + x.to_f64() as i64,
+                        |a, b| a + b,
+                    )
+                    .into(),
+                ),
+                Prod => CpuStorage::I64(
+                    reduce_typed(
+                        v,
+                        l,
+                        dims,
+                        1i64,
+                        |a, x: T| a * x.to_f64() as i64,
+                        |a, b| a * b,
+                    )
+                    .into(),
+                ),
                 Max => T::into_storage(reduce_typed(
                     v,
                     l,
@@ -209,8 +215,8 @@ pub fn reduce(op: ReduceOp, s: &CpuStorage, l: &Layout, dims: &[usize]) -> Resul
                     |a: T, x: T| if x < a { x } else { a },
                     |a, b| if b < a { b } else { a },
                 )),
-                ArgMax => CpuStorage::I64(arg_typed(v, l, dims, true)),
-                ArgMin => CpuStorage::I64(arg_typed(v, l, dims, false)),
+                ArgMax => CpuStorage::I64(arg_typed(v, l, dims, true).into()),
+                ArgMin => CpuStorage::I64(arg_typed(v, l, dims, false).into()),
                 Mean => {
                     return Err(Error::dtype(
                         "mean",
@@ -291,8 +297,8 @@ fn float_reduce<T: super::math::Float>(
             nan_max,
         )),
         Min => T::into_storage(reduce_typed(v, l, dims, T::infinity(), nan_min, nan_min)),
-        ArgMax => CpuStorage::I64(arg_typed(v, l, dims, true)),
-        ArgMin => CpuStorage::I64(arg_typed(v, l, dims, false)),
+        ArgMax => CpuStorage::I64(arg_typed(v, l, dims, true).into()),
+        ArgMin => CpuStorage::I64(arg_typed(v, l, dims, false).into()),
     }
 }
 
@@ -316,16 +322,22 @@ pub fn cumsum(s: &CpuStorage, l: &Layout, dim: usize) -> CpuStorage {
         cast(&c, &cl, c.dtype())
     };
     let out = match s {
-        CpuStorage::F32(v) => CpuStorage::F32(scan(
-            &to_contiguous(v, &pl.shape, &pl.strides, pl.offset),
-            n,
-            |a, b| a + b,
-        )),
-        CpuStorage::F64(v) => CpuStorage::F64(scan(
-            &to_contiguous(v, &pl.shape, &pl.strides, pl.offset),
-            n,
-            |a, b| a + b,
-        )),
+        CpuStorage::F32(v) => CpuStorage::F32(
+            scan(
+                &to_contiguous(v, &pl.shape, &pl.strides, pl.offset),
+                n,
+                |a, b| a + b,
+            )
+            .into(),
+        ),
+        CpuStorage::F64(v) => CpuStorage::F64(
+            scan(
+                &to_contiguous(v, &pl.shape, &pl.strides, pl.offset),
+                n,
+                |a, b| a + b,
+            )
+            .into(),
+        ),
         CpuStorage::F16(_) | CpuStorage::BF16(_) => {
             let f = cast(s, l, DType::F32);
             let r = cumsum(&f, &Layout::contiguous(&l.shape), dim);
@@ -336,7 +348,7 @@ pub fn cumsum(s: &CpuStorage, l: &Layout, dim: usize) -> CpuStorage {
                 .into_iter()
                 .map(|x: T| x.to_f64() as i64)
                 .collect();
-            CpuStorage::I64(scan(&c, n, |a, b| a + b))
+            CpuStorage::I64(scan(&c, n, |a, b| a + b).into())
         }),
     };
     restore(out)
