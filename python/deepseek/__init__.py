@@ -27,6 +27,7 @@ from ._C import (
     bool,
     tensor,
     from_numpy,
+    as_tensor,
     from_dlpack,
     zeros,
     ones,

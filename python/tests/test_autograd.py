@@ -224,3 +224,20 @@ def test_threads_run_forward_backward_and_steps_concurrently():
     for t in threads:
         t.join(timeout=120)
     assert not any(t.is_alive() for t in threads) and errors == []
+
+
+def test_backward_refuses_a_saved_tensor_modified_in_place():
+    w = ds.ones(3, requires_grad=True)
+    a = ds.tensor([1.0, 2.0, 3.0])
+    v = a._version
+    loss = (w * a).sum()
+    with ds.no_grad():
+        a.mul_(2.0)
+    assert a._version > v
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()
+    # numpy writes go around the counter, as in PyTorch; in-place ops after backward are fine
+    b = ds.tensor([1.0, 2.0, 3.0])
+    (w * b).sum().backward()
+    b.add_(1.0)
+    assert w.grad.tolist() == [1.0, 2.0, 3.0]

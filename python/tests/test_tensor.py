@@ -261,6 +261,86 @@ def test_dlpack_with_torch():
     assert t.tolist() == x.tolist() and t.dtype == torch.float64
     back = ds.from_dlpack(torch.arange(4, dtype=torch.int32).reshape(2, 2).t())
     assert back.tolist() == [[0, 2], [1, 3]] and back.dtype == ds.int32
+    # no copies: writes through one side are seen by the other
+    t[0, 0] = 7.0
+    assert x[0, 0].item() == 7.0
+    src = torch.zeros(3)
+    mine = ds.from_dlpack(src)
+    mine.add_(2.0)
+    assert src.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_numpy_shares_memory_both_ways():
+    import gc
+    import weakref
+
+    x = ds.zeros(2, 3)
+    a = x.numpy()
+    a[0, 1] = 5.0                      # numpy writes are seen by the tensor
+    assert x[0, 1].item() == 5.0
+    x.add_(1.0)                        # in-place tensor ops are seen by the array
+    assert a.tolist() == [[1, 6, 1], [1, 1, 1]]
+    xt = x.t()                         # views export their strides
+    assert xt.numpy().strides == (4, 12) and xt.numpy()[1, 0] == 6.0
+    del x, xt
+    gc.collect()
+    assert a.sum() == 11.0             # the array keeps the storage alive
+
+    arr = np.arange(6, dtype=np.float32).reshape(2, 3)
+    t = ds.from_numpy(arr)
+    arr[1, 2] = -1.0
+    assert t[1, 2].item() == -1.0
+    t.mul_(2.0)
+    assert arr.tolist() == [[0, 2, 4], [6, 8, -2]]
+    assert np.shares_memory(t.numpy(), arr)
+    strided = np.arange(12, dtype=np.int64).reshape(3, 4)[:, ::2]
+    s = ds.from_numpy(strided)
+    strided[2, 1] = 100
+    assert s.tolist() == [[0, 2], [4, 6], [8, 100]]
+    # the tensor keeps the array alive
+    base = np.ones(4)
+    ref = weakref.ref(base)
+    u = ds.from_numpy(base)
+    del base
+    gc.collect()
+    assert ref() is not None and u.sum().item() == 4.0
+    del u
+    gc.collect()
+    assert ref() is None
+
+    # read-only, negative strides and int16 are copied; ds.tensor always copies
+    ro = np.ones(3, dtype=np.float32)
+    ro.flags.writeable = False
+    assert ds.from_numpy(ro).tolist() == [1, 1, 1]
+    assert ds.from_numpy(np.arange(3.0)[::-1]).tolist() == [2, 1, 0]
+    assert ds.from_numpy(np.arange(3, dtype=np.int16)).dtype == ds.int32
+    c = np.zeros(2, dtype=np.float32)
+    ds.tensor(c).add_(1.0)
+    assert c.tolist() == [0, 0]
+    # as_tensor shares when it can, converts when asked
+    assert np.shares_memory(ds.as_tensor(c).numpy(), c)
+    assert ds.as_tensor(c, dtype=ds.float64).dtype == ds.float64
+    assert ds.as_tensor([1, 2]).tolist() == [1, 2]
+    y = ds.ones(2)
+    assert ds.as_tensor(y) is y
+    # numpy(force=True) copies, also for a tensor that requires grad
+    w = ds.ones(2, requires_grad=True)
+    f = w.numpy(force=True)
+    f[0] = 3.0
+    assert w.tolist() == [1, 1]
+
+
+def test_dlpack_shares_memory():
+    x = ds.zeros(2, 2)
+    n = np.from_dlpack(x)
+    n[1, 1] = 4.0
+    assert x[1, 1].item() == 4.0
+    arr = np.arange(4, dtype=np.float64)
+    y = ds.from_dlpack(arr)
+    arr[0] = 9.0
+    assert y[0].item() == 9.0
+    y.add_(1.0)
+    assert arr.tolist() == [10, 2, 3, 4]
 
 
 def test_pickle_and_deepcopy():

@@ -1,6 +1,9 @@
-//! DLPack exchange on the CPU: `Tensor.__dlpack__`, `Tensor.__dlpack_device__` and
-//! `deepseek.from_dlpack`. Both directions copy the data once (deepseek's storage sits
-//! behind a lock and cannot be lent out safely), so the result never aliases the source.
+//! DLPack exchange on the CPU without copies: `Tensor.__dlpack__`, `Tensor.__dlpack_device__`
+//! and `deepseek.from_dlpack`. An exported capsule points at the tensor's storage (kept alive
+//! by a clone of the tensor until the consumer calls the deleter); an imported tensor uses the
+//! producer's memory in place and calls its deleter when the last view is gone. Imports that
+//! cannot be shared (negative strides, misaligned data, dtypes deepseek does not have such as
+//! int16) are copied.
 
 use crate::tensor::PyTensor;
 use crate::IntoPy;
@@ -43,13 +46,26 @@ struct DLManagedTensor {
     deleter: Option<unsafe extern "C" fn(*mut DLManagedTensor)>,
 }
 
+/// DLPack 1.x: the versioned managed tensor (with flags: ours are writable, so consumers
+/// such as NumPy give writable arrays over the memory).
+#[repr(C)]
+struct DLManagedTensorVersioned {
+    version: [u32; 2],
+    manager_ctx: *mut c_void,
+    deleter: Option<unsafe extern "C" fn(*mut DLManagedTensorVersioned)>,
+    flags: u64,
+    dl_tensor: DLTensor,
+}
+
 const KDL_CPU: i32 = 1;
+const NAME_V: &CStr = c"dltensor_versioned";
 const NAME: &CStr = c"dltensor";
 const USED: &CStr = c"used_dltensor";
 
-/// The owned buffers behind an exported DLManagedTensor.
+/// What an exported DLManagedTensor points into: the tensor (its storage stays alive and in
+/// place while this exists) and the shape and strides arrays.
 struct Ctx {
-    _bytes: Vec<u64>,
+    _tensor: Tensor,
     shape: Vec<i64>,
     strides: Vec<i64>,
 }
@@ -61,6 +77,30 @@ unsafe extern "C" fn deleter(m: *mut DLManagedTensor) {
     // SAFETY: `m` and its ctx were made by Box::into_raw in `export` and are freed once.
     let m = unsafe { Box::from_raw(m) };
     drop(unsafe { Box::from_raw(m.manager_ctx as *mut Ctx) });
+}
+
+unsafe extern "C" fn deleter_versioned(m: *mut DLManagedTensorVersioned) {
+    if m.is_null() {
+        return;
+    }
+    // SAFETY: as `deleter`, for the versioned struct made in `export`.
+    let m = unsafe { Box::from_raw(m) };
+    drop(unsafe { Box::from_raw(m.manager_ctx as *mut Ctx) });
+}
+
+unsafe extern "C" fn capsule_destructor_versioned(cap: *mut ffi::PyObject) {
+    // Only a capsule nobody consumed still owns its tensor.
+    unsafe {
+        if ffi::PyCapsule_IsValid(cap, NAME_V.as_ptr()) == 1 {
+            let m =
+                ffi::PyCapsule_GetPointer(cap, NAME_V.as_ptr()) as *mut DLManagedTensorVersioned;
+            if let Some(d) = (*m).deleter {
+                d(m);
+            }
+        } else {
+            ffi::PyErr_Clear();
+        }
+    }
 }
 
 unsafe extern "C" fn capsule_destructor(cap: *mut ffi::PyObject) {
@@ -95,71 +135,65 @@ fn dl_dtype(d: DType) -> DLDataType {
     }
 }
 
-fn raw_bytes(t: &Tensor) -> PyResult<Vec<u8>> {
-    macro_rules! b {
-        ($ty:ty, $f:expr) => {
-            t.to_vec::<$ty>().py()?.into_iter().flat_map($f).collect()
-        };
-    }
-    Ok(match t.dtype() {
-        DType::F32 => b!(f32, |x: f32| x.to_le_bytes()),
-        DType::F64 => b!(f64, |x: f64| x.to_le_bytes()),
-        DType::F16 => b!(half::f16, |x: half::f16| x.to_le_bytes()),
-        DType::BF16 => b!(half::bf16, |x: half::bf16| x.to_le_bytes()),
-        DType::I64 => b!(i64, |x: i64| x.to_le_bytes()),
-        DType::I32 => b!(i32, |x: i32| x.to_le_bytes()),
-        DType::U8 => t.to_vec::<u8>().py()?,
-        DType::Bool => t
-            .to_vec::<bool>()
-            .py()?
-            .into_iter()
-            .map(|b| b as u8)
-            .collect(),
-    })
-}
-
-/// Exports a copy of `t` as a "dltensor" capsule.
-pub fn export(py: Python<'_>, t: &Tensor) -> PyResult<Py<PyAny>> {
-    let bytes = raw_bytes(t)?;
-    // u64 words keep the buffer 8-byte aligned for every dtype.
-    let mut words = vec![0u64; bytes.len().div_ceil(8)];
-    // SAFETY: words has at least bytes.len() bytes; u8 has no alignment needs.
-    unsafe {
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), words.as_mut_ptr() as *mut u8, bytes.len());
-    }
-    let shape: Vec<i64> = t.shape().iter().map(|&d| d as i64).collect();
-    let mut strides = vec![1i64; shape.len()];
-    for i in (0..shape.len().saturating_sub(1)).rev() {
-        strides[i] = strides[i + 1] * shape[i + 1].max(1);
-    }
-    let mut ctx = Box::new(Ctx {
-        _bytes: words,
-        shape,
-        strides,
-    });
-    let m = Box::new(DLManagedTensor {
-        dl_tensor: DLTensor {
-            data: ctx._bytes.as_mut_ptr() as *mut c_void,
+/// Exports `t` over its memory (no copy): a "dltensor_versioned" capsule (DLPack 1.0) when
+/// the consumer accepts `versioned`, else a legacy "dltensor" capsule.
+pub fn export(py: Python<'_>, t: &Tensor, versioned: bool) -> PyResult<Py<PyAny>> {
+    let t = t.detach();
+    let data = t.data_ptr() as *mut c_void;
+    let ctx = Box::into_raw(Box::new(Ctx {
+        shape: t.shape().iter().map(|&d| d as i64).collect(),
+        strides: t.stride().iter().map(|&s| s as i64).collect(),
+        _tensor: t.clone(),
+    }));
+    // SAFETY: ctx is a valid pointer we own until the deleter frees it; the shape and strides
+    // vectors inside it do not move.
+    let dl_tensor = unsafe {
+        DLTensor {
+            data,
             device: DLDevice {
                 device_type: KDL_CPU,
                 device_id: 0,
             },
-            ndim: ctx.shape.len() as i32,
+            ndim: (*ctx).shape.len() as i32,
             dtype: dl_dtype(t.dtype()),
-            shape: ctx.shape.as_mut_ptr(),
-            strides: ctx.strides.as_mut_ptr(),
+            shape: (*ctx).shape.as_mut_ptr(),
+            strides: (*ctx).strides.as_mut_ptr(),
             byte_offset: 0,
-        },
-        manager_ctx: std::ptr::null_mut(),
-        deleter: Some(deleter),
-    });
-    let m = Box::into_raw(m);
-    // SAFETY: m is a valid pointer we own; the ctx is freed by `deleter`.
+        }
+    };
+    // SAFETY: each managed tensor is owned by its capsule until a consumer takes it; the
+    // deleter frees it and the ctx exactly once.
     unsafe {
-        (*m).manager_ctx = Box::into_raw(ctx) as *mut c_void;
-        let cap = ffi::PyCapsule_New(m as *mut c_void, NAME.as_ptr(), Some(capsule_destructor));
+        let cap = if versioned {
+            let m = Box::into_raw(Box::new(DLManagedTensorVersioned {
+                version: [1, 0],
+                manager_ctx: ctx as *mut c_void,
+                deleter: Some(deleter_versioned),
+                flags: 0,
+                dl_tensor,
+            }));
+            let cap = ffi::PyCapsule_New(
+                m as *mut c_void,
+                NAME_V.as_ptr(),
+                Some(capsule_destructor_versioned),
+            );
+            if cap.is_null() {
+                deleter_versioned(m);
+            }
+            cap
+        } else {
+            let m = Box::into_raw(Box::new(DLManagedTensor {
+                dl_tensor,
+                manager_ctx: ctx as *mut c_void,
+                deleter: Some(deleter),
+            }));
+            let cap = ffi::PyCapsule_New(m as *mut c_void, NAME.as_ptr(), Some(capsule_destructor));
+            if cap.is_null() {
+                deleter(m);
+            }
+            cap
+        };
         if cap.is_null() {
-            deleter(m);
             return Err(PyErr::fetch(py));
         }
         Ok(Bound::from_owned_ptr(py, cap).unbind())
@@ -186,7 +220,78 @@ fn read_elems<T: Copy>(base: *const u8, shape: &[i64], strides: &[i64]) -> Vec<T
     out
 }
 
-/// A tensor with a copy of the data of a "dltensor" capsule (which is consumed).
+/// Owns an imported DLManagedTensor: calling its deleter releases the producer's memory.
+struct Imported(*mut DLManagedTensor);
+
+// SAFETY: the DLPack contract lets the deleter be called from any thread; until then the
+// memory is only reached through the tensor storage that owns this.
+unsafe impl Send for Imported {}
+unsafe impl Sync for Imported {}
+
+impl Drop for Imported {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is the consumed capsule's tensor; its deleter runs exactly once.
+        unsafe {
+            if let Some(d) = (*self.0).deleter {
+                d(self.0);
+            }
+        }
+    }
+}
+
+fn share_as<T: deepseek::tensor::Element>(
+    m: *mut DLManagedTensor,
+    base: *const u8,
+    shape: &[i64],
+    strides: &[i64],
+) -> PyResult<Option<Tensor>> {
+    let numel: i64 = shape.iter().product();
+    if numel <= 0
+        || strides.iter().any(|&s| s < 0)
+        || !(base as usize).is_multiple_of(std::mem::align_of::<T>())
+    {
+        return Ok(None);
+    }
+    let len = 1 + shape
+        .iter()
+        .zip(strides)
+        .map(|(&n, &s)| ((n - 1) * s) as usize)
+        .sum::<usize>();
+    let layout = deepseek::tensor::Layout {
+        shape: shape.iter().map(|&d| d as usize).collect(),
+        strides: strides.iter().map(|&s| s as usize).collect(),
+        offset: 0,
+    };
+    let ptr = std::ptr::NonNull::new(base as *mut T).expect("non-empty DLPack data");
+    // SAFETY: the producer guarantees the strided view lies in live memory until its deleter
+    // runs, which `Imported` (owned by the storage) does last.
+    let t = unsafe { Tensor::from_foreign(ptr, len, layout, Box::new(Imported(m))) }.py()?;
+    Ok(Some(t))
+}
+
+/// A tensor over the DLPack tensor's memory when deepseek has its dtype and can address it.
+fn share(
+    m: *mut DLManagedTensor,
+    base: *const u8,
+    shape: &[i64],
+    strides: &[i64],
+    dt: DLDataType,
+) -> PyResult<Option<Tensor>> {
+    match (dt.code, dt.bits) {
+        (2, 32) => share_as::<f32>(m, base, shape, strides),
+        (2, 64) => share_as::<f64>(m, base, shape, strides),
+        (2, 16) => share_as::<half::f16>(m, base, shape, strides),
+        (4, 16) => share_as::<half::bf16>(m, base, shape, strides),
+        (0, 64) => share_as::<i64>(m, base, shape, strides),
+        (0, 32) => share_as::<i32>(m, base, shape, strides),
+        (1, 8) => share_as::<u8>(m, base, shape, strides),
+        (6, 8) => share_as::<bool>(m, base, shape, strides),
+        _ => Ok(None),
+    }
+}
+
+/// A tensor from a "dltensor" capsule (which is consumed): over the producer's memory, or a
+/// copy when that cannot be shared.
 fn import(py: Python<'_>, cap: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let p = cap.as_ptr();
     // SAFETY: checked to be a capsule named "dltensor" before use.
@@ -229,6 +334,12 @@ fn import(py: Python<'_>, cap: &Bound<'_, PyAny>) -> PyResult<Tensor> {
             std::slice::from_raw_parts(dl.strides, r).to_vec()
         };
         let base = (dl.data as *const u8).add(dl.byte_offset as usize);
+        if let Some(t) = share(m, base, &shape, &strides, dl.dtype)? {
+            // Consumed: the tensor's storage now owns the producer's memory and calls its
+            // deleter when the last view is dropped.
+            ffi::PyCapsule_SetName(p, USED.as_ptr());
+            return Ok(t);
+        }
         let us: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
         let t = match (dl.dtype.code, dl.dtype.bits) {
             (2, 32) => Tensor::from_vec(read_elems::<f32>(base, &shape, &strides), &us),
@@ -276,7 +387,7 @@ fn import(py: Python<'_>, cap: &Bound<'_, PyAny>) -> PyResult<Tensor> {
 }
 
 /// `deepseek.from_dlpack(obj)`: a tensor from any object with `__dlpack__` (CPU) or a
-/// DLPack capsule. The data are copied.
+/// DLPack capsule, sharing its memory where possible.
 #[pyfunction]
 fn from_dlpack(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
     if obj.hasattr("__dlpack_device__")? {
@@ -300,7 +411,7 @@ fn from_dlpack(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
 
 #[pymethods]
 impl PyTensor {
-    /// Exports a copy of this tensor as a DLPack capsule (CPU).
+    /// Exports this tensor as a DLPack capsule over its memory (CPU, no copy).
     #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
     fn __dlpack__(
         &self,
@@ -310,13 +421,22 @@ impl PyTensor {
         dl_device: Option<&Bound<'_, PyAny>>,
         copy: Option<bool>,
     ) -> PyResult<Py<PyAny>> {
-        let _ = (stream, max_version, dl_device, copy);
+        let _ = (stream, dl_device);
         if self.t.requires_grad() {
             return Err(PyRuntimeError::new_err(
                 "can't export a tensor that requires grad through DLPack; use tensor.detach()",
             ));
         }
-        export(py, &self.t)
+        let versioned = match max_version.filter(|v| !v.is_none()) {
+            Some(v) => v.extract::<(u32, u32)>()?.0 >= 1,
+            None => false,
+        };
+        let t = if copy == Some(true) {
+            self.t.contiguous_copy().py()?
+        } else {
+            self.t.clone()
+        };
+        export(py, &t, versioned)
     }
     /// `(device_type, device_id)`: (1, 0), the CPU.
     fn __dlpack_device__(&self) -> (i32, i32) {

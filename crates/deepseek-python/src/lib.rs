@@ -16,6 +16,7 @@ mod dlpack;
 mod functional;
 mod io;
 mod optim;
+mod share;
 mod tensor;
 
 pub use tensor::PyTensor;
@@ -367,5 +368,6 @@ fn deepseek_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     optim::register(m)?;
     io::register(m)?;
     dlpack::register(m)?;
+    share::register(m)?;
     Ok(())
 }

@@ -1451,15 +1451,26 @@ impl PyTensor {
         }
         build_list(py, &v, self.t.shape(), self.t.dtype())
     }
-    /// A numpy array with a copy of the data (`force` is accepted for compatibility).
+    /// How many times the storage was written in place (shared by views), as PyTorch's
+    /// `_version`; backward refuses tensors saved for it that were modified since.
+    #[getter]
+    fn _version(&self) -> u64 {
+        self.t.version()
+    }
+    /// A numpy array over this tensor's memory (no copy: writes through either are seen by
+    /// the other, as in PyTorch). `force=True` returns a copy instead, also for a tensor that
+    /// requires grad.
     #[pyo3(signature = (force=false))]
     fn numpy<'py>(&self, py: Python<'py>, force: bool) -> PyResult<Bound<'py, PyAny>> {
-        if self.t.requires_grad() && !force {
+        if force {
+            return to_numpy(py, &self.t);
+        }
+        if self.t.requires_grad() {
             return Err(PyRuntimeError::new_err(
                 "can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()",
             ));
         }
-        to_numpy(py, &self.t)
+        crate::share::numpy_view(py, &self.t)
     }
     #[pyo3(signature = (dtype=None, copy=None))]
     fn __array__<'py>(
@@ -1468,8 +1479,12 @@ impl PyTensor {
         dtype: Option<&Bound<'py, PyAny>>,
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let _ = copy;
-        let a = to_numpy(py, &self.t)?;
+        // Shared memory (as `numpy()`) unless a copy is asked for or the tensor is in a graph.
+        let a = if copy == Some(true) || self.t.requires_grad() {
+            to_numpy(py, &self.t)?
+        } else {
+            crate::share::numpy_view(py, &self.t)?
+        };
         match dtype {
             Some(d) if !d.is_none() => a.call_method1("astype", (d,)),
             _ => Ok(a),
@@ -2848,6 +2863,36 @@ fn finish(t: Tensor, requires_grad: bool) -> PyResult<PyTensor> {
     Ok(PyTensor { t })
 }
 
+/// `deepseek.as_tensor(data, dtype=None, device=None)`: `data` itself when it is a tensor of
+/// that dtype, a tensor over a NumPy array's memory when it can be shared (as `from_numpy`),
+/// otherwise a new tensor as `deepseek.tensor` makes.
+#[pyfunction(name = "as_tensor")]
+#[pyo3(signature = (data, dtype=None, device=None))]
+fn as_tensor_py(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    if let Some(d) = device.filter(|d| !d.is_none()) {
+        check_device(device_arg(d)?)?;
+    }
+    let dt = dtype.filter(|d| !d.is_none()).map(dtype_arg).transpose()?;
+    if let Ok(t) = data.cast::<PyTensor>() {
+        let t0 = t.borrow().t.clone();
+        return match dt {
+            Some(d) if d != t0.dtype() => Ok(PyTensor::wrap(py, t0.to_dtype(d).py()?)?.into_any()),
+            _ => Ok(t.clone().unbind().into_any()),
+        };
+    }
+    if let Some(t) = crate::share::from_numpy_shared(data)? {
+        if dt.is_none_or(|d| d == t.dtype()) {
+            return Ok(PyTensor::wrap(py, t)?.into_any());
+        }
+    }
+    Ok(PyTensor::wrap(py, tensor_from_data(data, dt)?)?.into_any())
+}
+
 /// `deepseek.tensor(data, dtype=None, device=None, requires_grad=False)` (always copies).
 #[pyfunction]
 #[pyo3(signature = (data, dtype=None, device=None, requires_grad=false))]
@@ -2864,9 +2909,14 @@ fn tensor(
     finish(tensor_from_data(data, dt)?, requires_grad)
 }
 
-/// `deepseek.from_numpy(array)`: a tensor with a copy of the array's data.
+/// `deepseek.from_numpy(array)`: a tensor over the array's memory (writes through either are
+/// seen by the other); a copy when the array cannot be shared (read-only, misaligned,
+/// negative strides, empty, or a dtype deepseek does not have, such as int16).
 #[pyfunction]
 fn from_numpy(a: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+    if let Some(t) = crate::share::from_numpy_shared(a)? {
+        return Ok(PyTensor { t });
+    }
     match from_numpy_array(a)? {
         Some(t) => Ok(PyTensor { t }),
         None => Err(PyTypeError::new_err(format!(
@@ -3158,6 +3208,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<HookHandle>()?;
     m.add_function(wrap_pyfunction!(tensor, m)?)?;
     m.add_function(wrap_pyfunction!(from_numpy, m)?)?;
+    m.add_function(wrap_pyfunction!(as_tensor_py, m)?)?;
     m.add_function(wrap_pyfunction!(zeros, m)?)?;
     m.add_function(wrap_pyfunction!(ones, m)?)?;
     m.add_function(wrap_pyfunction!(rand, m)?)?;

@@ -490,3 +490,43 @@ fn grads_flow_across_dtype_casts() {
     assert_eq!(g.dtype(), DType::F32);
     assert_eq!(g.to_vec::<f32>().unwrap(), vec![2.0, 4.0]);
 }
+
+#[test]
+fn backward_refuses_saved_tensors_modified_in_place() {
+    // An input saved by mul, modified (under no_grad) before backward.
+    let w = leaf(&[1.0, 2.0], &[2]);
+    let a = Tensor::from_vec(vec![3.0f64, 4.0], &[2]).unwrap();
+    let v0 = a.version();
+    let y = w.mul(&a).unwrap().sum_all().unwrap();
+    {
+        let _g = deepseek::no_grad();
+        a.copy_(&Tensor::zeros(&[2], DType::F64).unwrap()).unwrap();
+    }
+    assert!(a.version() > v0);
+    let err = y.backward().unwrap_err().to_string();
+    assert!(
+        err.contains("modified by an in-place operation") && err.contains("mul"),
+        "{err}"
+    );
+
+    // A saved output (sigmoid's), through a view of it.
+    let s = w.sigmoid().unwrap();
+    let loss = s.sum_all().unwrap();
+    {
+        let _g = deepseek::no_grad();
+        let view = s.detach().slice(0, 0, 1, 1).unwrap();
+        view.copy_(&Tensor::zeros(&[1], DType::F64).unwrap())
+            .unwrap();
+    }
+    let err = loss.backward().unwrap_err().to_string();
+    assert!(err.contains("sigmoid") && err.contains("output 0"), "{err}");
+
+    // Unmodified: backward works, and a version bump after backward is harmless.
+    let b = Tensor::from_vec(vec![5.0f64, 6.0], &[2]).unwrap();
+    let z = w.mul(&b).unwrap().sum_all().unwrap();
+    z.backward().unwrap();
+    {
+        let _g = deepseek::no_grad();
+        b.copy_(&Tensor::zeros(&[2], DType::F64).unwrap()).unwrap();
+    }
+}

@@ -233,6 +233,7 @@ fn run(
                     node.op.name()
                 ))
             })?;
+            saved.check_versions(node.op.name())?;
             let ctx = Ctx {
                 node: &node,
                 saved,

@@ -34,6 +34,52 @@ pub(crate) struct Saved {
     pub tensors: Vec<Tensor>,
     /// Outputs, detached (re-attached on demand under `create_graph`).
     pub outputs: Vec<Tensor>,
+    /// Storage versions of `tensors` then `outputs` when saved: backward refuses to run
+    /// when one of them has since been modified in place.
+    pub versions: Vec<u64>,
+}
+
+impl Saved {
+    fn new(tensors: Vec<Tensor>, outputs: Vec<Tensor>) -> Saved {
+        let versions = tensors
+            .iter()
+            .chain(&outputs)
+            .map(|t| t.version())
+            .collect();
+        Saved {
+            tensors,
+            outputs,
+            versions,
+        }
+    }
+
+    /// An error naming the first saved tensor written in place since it was saved.
+    pub(crate) fn check_versions(&self, op: &str) -> Result<()> {
+        let n = self.tensors.len();
+        for (i, (t, &v)) in self
+            .tensors
+            .iter()
+            .chain(&self.outputs)
+            .zip(&self.versions)
+            .enumerate()
+        {
+            let now = t.version();
+            if now != v {
+                let what = if i < n {
+                    format!("saved tensor {i}")
+                } else {
+                    format!("output {}", i - n)
+                };
+                return Err(Error::Autograd(format!(
+                    "one of the tensors needed for gradient computation has been modified by an \
+                     in-place operation: {op}'s {what} (shape {:?}) is at version {now}; expected \
+                     version {v} instead",
+                    t.shape()
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One recorded op in the graph.
@@ -137,14 +183,14 @@ pub(crate) fn record(
             .iter()
             .map(|t| (t.shape().to_vec(), t.dtype()))
             .collect(),
-        saved: Mutex::new(Some(Saved {
-            tensors: saved,
-            outputs: if save_outputs {
+        saved: Mutex::new(Some(Saved::new(
+            saved,
+            if save_outputs {
                 outputs.iter().map(|o| o.detach()).collect()
             } else {
                 Vec::new()
             },
-        })),
+        ))),
         outputs: Mutex::new(Vec::new()),
     });
     let outs: Vec<Tensor> = outputs

@@ -27,9 +27,25 @@ pub type Hook = Arc<dyn Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync>;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// A storage shared by a tensor and its views, with a version counter that every in-place
+/// write bumps (autograd uses it to refuse a backward over modified saved tensors).
+pub(crate) struct StorageCell {
+    data: RwLock<Storage>,
+    version: AtomicU64,
+}
+
+impl StorageCell {
+    pub(crate) fn new(storage: Storage) -> Arc<StorageCell> {
+        Arc::new(StorageCell {
+            data: RwLock::new(storage),
+            version: AtomicU64::new(0),
+        })
+    }
+}
+
 pub(crate) struct TensorImpl {
     pub(crate) id: u64,
-    pub(crate) storage: Arc<RwLock<Storage>>,
+    pub(crate) storage: Arc<StorageCell>,
     pub(crate) layout: Layout,
     pub(crate) dtype: DType,
     pub(crate) device: Device,
@@ -58,11 +74,11 @@ impl Tensor {
     pub fn from_storage(storage: Storage, layout: Layout, device: Device) -> Tensor {
         let dtype = storage.dtype();
         crate::memory::on_alloc(storage.nbytes());
-        Self::from_shared(Arc::new(RwLock::new(storage)), layout, dtype, device)
+        Self::from_shared(StorageCell::new(storage), layout, dtype, device)
     }
 
     pub(crate) fn from_shared(
-        storage: Arc<RwLock<Storage>>,
+        storage: Arc<StorageCell>,
         layout: Layout,
         dtype: DType,
         device: Device,
@@ -132,7 +148,7 @@ impl Tensor {
         let buf = unsafe { Buffer::foreign(ptr, len, owner) };
         let storage = Storage::Cpu(T::into_buffer_storage(buf));
         Ok(Self::from_shared(
-            Arc::new(RwLock::new(storage)),
+            StorageCell::new(storage),
             layout,
             T::DTYPE,
             Device::Cpu,
@@ -226,10 +242,25 @@ impl Tensor {
         layout::norm_dim("dim", d, self.rank())
     }
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, Storage> {
-        self.0.storage.read().unwrap_or_else(|e| e.into_inner())
+        self.0
+            .storage
+            .data
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
     }
+    /// Write access to the storage; counts as an in-place modification (bumps the version).
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Storage> {
-        self.0.storage.write().unwrap_or_else(|e| e.into_inner())
+        self.0.storage.version.fetch_add(1, Ordering::Relaxed);
+        self.0
+            .storage
+            .data
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+    /// How many times the storage has been written in place (PyTorch's `_version`); shared
+    /// by all views of the storage.
+    pub fn version(&self) -> u64 {
+        self.0.storage.version.load(Ordering::Relaxed)
     }
 
     // ---------------------------------------------------------------- autograd state
