@@ -1778,6 +1778,22 @@ fn recurrent() {
             F::lstm_layer(&x[0], &x[1], &x[2], &x[3], &x[4], Some(&x[5]), Some(&x[6]))?;
         Ok(vec![o, hn, cn])
     });
+    // The projected-input form: x is the input projection [T, B, 4H] itself.
+    let (tt, b, h) = (4, 3, 5);
+    let w = rnn_weights(&mut r, 4, 2, h, 1, 1, true);
+    let inputs = vec![
+        r.randn(&[tt, b, 4 * h]),
+        r.randn(&[b, h]),
+        r.randn(&[b, h]),
+        w[1].clone(),
+        w[2].clone(),
+        w[3].clone(),
+    ];
+    c.check_multi("lstm_layer_projected", &inputs, |x| {
+        let (o, hn, cn) =
+            F::lstm_layer_projected(&x[0], &x[1], &x[2], &x[3], Some(&x[4]), Some(&x[5]))?;
+        Ok(vec![o, hn, cn])
+    });
     c.finish();
 }
 

@@ -240,3 +240,70 @@ fn embedding_rejects_float_indices_naming_the_dtype() {
         "{err}"
     );
 }
+
+#[test]
+fn lstm_forward_tokens_matches_embedding_then_lstm() {
+    deepseek::manual_seed(3);
+    let (vocab, e, h, b, t) = (7, 6, 5, 3, 4);
+    let emb = Embedding::new(vocab, e, None).unwrap();
+    for batch_first in [true, false] {
+        let cfg = RnnConfig {
+            num_layers: 2,
+            batch_first,
+            ..Default::default()
+        };
+        let lstm = Lstm::new(e, h, cfg).unwrap();
+        let shape = if batch_first { [b, t] } else { [t, b] };
+        let ids = Tensor::randint(0, vocab as i64, &shape, DType::I64).unwrap();
+        let h0 = Tensor::randn(&[2, b, h], DType::F32).unwrap();
+        let c0 = Tensor::randn(&[2, b, h], DType::F32).unwrap();
+        let run = |fast: bool| -> Vec<Vec<f32>> {
+            let (out, (hn, cn)) = if fast {
+                lstm.forward_tokens(&emb, &ids, Some((&h0, &c0))).unwrap()
+            } else {
+                lstm.forward_with(&emb.forward(&ids).unwrap(), Some((&h0, &c0)))
+                    .unwrap()
+            };
+            // A loss touching every output, h_n and c_n.
+            let w = Tensor::arange(0.0, out.numel() as f64, 1.0, DType::F32)
+                .unwrap()
+                .reshape(out.shape())
+                .unwrap()
+                .sin()
+                .unwrap();
+            let loss = out
+                .mul(&w)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .add(&hn.sum_all().unwrap())
+                .unwrap()
+                .add(&cn.mul_scalar(0.5).unwrap().sum_all().unwrap())
+                .unwrap();
+            let params: Vec<Tensor> = std::iter::once(emb.weight.clone())
+                .chain(lstm.parameters())
+                .collect();
+            for p in &params {
+                p.zero_grad();
+            }
+            loss.backward().unwrap();
+            let mut r = vec![out.to_vec::<f32>().unwrap(), hn.to_vec::<f32>().unwrap()];
+            r.extend(
+                params
+                    .iter()
+                    .map(|p| p.grad().unwrap().to_vec::<f32>().unwrap()),
+            );
+            r
+        };
+        let (fast, plain) = (run(true), run(false));
+        assert_eq!(fast.len(), 2 + 1 + 8);
+        for (k, (a, p)) in fast.iter().zip(&plain).enumerate() {
+            for (x, y) in a.iter().zip(p) {
+                assert!(
+                    (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                    "batch_first {batch_first}, tensor {k}: {x} vs {y}"
+                );
+            }
+        }
+    }
+}

@@ -527,17 +527,19 @@ pub(crate) fn lstm_layer(
     x: &Tensor,
     h0: &Tensor,
     c0: &Tensor,
-    w_ih: &Tensor,
+    w_ih: Option<&Tensor>,
     w_hh: &Tensor,
     bias: &Tensor,
     d: cpu::rnn::LstmDims,
 ) -> Result<[Tensor; 5]> {
+    // With no w_ih, x is the input projection itself.
+    let mut ts = vec![x, h0, c0, w_hh, bias];
+    ts.extend(w_ih);
     macro_rules! go {
         ($T:ty, $V:ident) => {{
-            let (o, h, c, g, cs) =
-                with_slices::<$T, _>("lstm", &[x, h0, c0, w_ih, w_hh, bias], |v| {
-                    cpu::rnn::lstm_forward::<$T>(d, v[0], v[1], v[2], v[3], v[4], v[5])
-                })?;
+            let (o, h, c, g, cs) = with_slices::<$T, _>("lstm", &ts, |v| {
+                cpu::rnn::lstm_forward::<$T>(d, v[0], v[1], v[2], v.get(5).copied(), v[3], v[4])
+            })?;
             [
                 out(CpuStorage::$V(o.into()), &[d.t, d.b, d.h]),
                 out(CpuStorage::$V(h.into()), &[d.b, d.h]),
@@ -559,46 +561,53 @@ pub(crate) fn lstm_layer(
     })
 }
 
-/// Backward of [`lstm_layer`]: (dx, dh0, dc0, dw_ih, dw_hh, db).
-#[allow(clippy::too_many_arguments)]
+/// Backward of [`lstm_layer`]: (dx, dh0, dc0, dw_ih, dw_hh, db); `saved` is (x, h0, c0,
+/// [w_ih,] w_hh, gates, cells, out), without w_ih (and no dw_ih) for a projected input.
 pub(crate) fn lstm_layer_backward(
     saved: &[Tensor],
     d: cpu::rnn::LstmDims,
     dout: Option<&Tensor>,
     dh: Option<&Tensor>,
     dc: Option<&Tensor>,
-) -> Result<[Tensor; 6]> {
-    let [x, h0, c0, w_ih, w_hh, gates, cells, outp] = saved else {
+) -> Result<[Option<Tensor>; 6]> {
+    let (x, h0, c0, w_ih, rest) = match saved {
+        [x, h0, c0, w_ih, rest @ ..] if rest.len() == 4 => (x, h0, c0, Some(w_ih), rest),
+        [x, h0, c0, rest @ ..] if rest.len() == 4 => (x, h0, c0, None, rest),
+        _ => return Err(Error::Autograd("lstm: bad saved state".into())),
+    };
+    let [w_hh, gates, cells, outp] = rest else {
         return Err(Error::Autograd("lstm: bad saved state".into()));
     };
+    let mut ts = vec![x, h0, c0, w_hh, gates, cells, outp];
+    ts.extend(w_ih);
     macro_rules! go {
         ($T:ty, $V:ident) => {{
             let o = |t: Option<&Tensor>| t.map(|t| t.to_vec::<$T>()).transpose();
             let (dov, dhv, dcv) = (o(dout)?, o(dh)?, o(dc)?);
-            let g =
-                with_slices::<$T, _>("lstm", &[x, h0, c0, w_ih, w_hh, gates, cells, outp], |v| {
-                    cpu::rnn::lstm_backward::<$T>(
-                        d,
-                        v[0],
-                        v[1],
-                        v[2],
-                        v[3],
-                        v[4],
-                        v[5],
-                        v[6],
-                        v[7],
-                        dov.as_deref(),
-                        dhv.as_deref(),
-                        dcv.as_deref(),
-                    )
-                })?;
+            let g = with_slices::<$T, _>("lstm", &ts, |v| {
+                cpu::rnn::lstm_backward::<$T>(
+                    d,
+                    v[0],
+                    v[1],
+                    v[2],
+                    v.get(7).copied(),
+                    v[3],
+                    v[4],
+                    v[5],
+                    v[6],
+                    dov.as_deref(),
+                    dhv.as_deref(),
+                    dcv.as_deref(),
+                )
+            })?;
             [
-                out(CpuStorage::$V(g.dx.into()), x.shape()),
-                out(CpuStorage::$V(g.dh0.into()), h0.shape()),
-                out(CpuStorage::$V(g.dc0.into()), c0.shape()),
-                out(CpuStorage::$V(g.dw_ih.into()), w_ih.shape()),
-                out(CpuStorage::$V(g.dw_hh.into()), w_hh.shape()),
-                out(CpuStorage::$V(g.db.into()), &[4 * d.h]),
+                Some(out(CpuStorage::$V(g.dx.into()), x.shape())),
+                Some(out(CpuStorage::$V(g.dh0.into()), h0.shape())),
+                Some(out(CpuStorage::$V(g.dc0.into()), c0.shape())),
+                w_ih.zip(g.dw_ih)
+                    .map(|(w, v)| out(CpuStorage::$V(v.into()), w.shape())),
+                Some(out(CpuStorage::$V(g.dw_hh.into()), w_hh.shape())),
+                Some(out(CpuStorage::$V(g.db.into()), &[4 * d.h])),
             ]
         }};
     }

@@ -11,7 +11,10 @@ pub use crate::ops::loss::{
     l1_loss, mse_loss, nll_loss, smooth_l1_loss,
 };
 pub use crate::ops::norm::{batch_norm, group_norm, layer_norm, rms_norm};
-pub use crate::ops::rnn::{gru, gru_with, lstm, lstm_layer, lstm_with, RnnOptions};
+pub use crate::ops::rnn::{
+    gru, gru_with, lstm, lstm_layer, lstm_layer_projected, lstm_with, lstm_with_projected_input,
+    RnnOptions,
+};
 
 use crate::{Result, Tensor};
 

@@ -263,6 +263,91 @@ impl Lstm {
             Ok((o, (h, c)))
         }
     }
+
+    /// `self.forward_with(&embedding.forward(ids)?, state)`, computed faster when the
+    /// vocabulary is smaller than the batch's token count: the embedding table is projected
+    /// through the first layer's input weights once (`table = E @ W_ih^T`, [V, 4H]) and each
+    /// token gathers its row, instead of multiplying every token's embedding by `W_ih`
+    /// (and, in backward, two more `[tokens, E] x [E, 4H]` products). Same model, same
+    /// parameters and gradients (up to rounding). Falls back to the plain path for a
+    /// bidirectional LSTM, an embedding with `padding_idx`, or a large vocabulary.
+    ///
+    /// ```
+    /// use deepseek::nn::{Embedding, Forward, Lstm, RnnConfig};
+    /// use deepseek::Tensor;
+    /// let emb = Embedding::new(10, 8, None)?;
+    /// let cfg = RnnConfig { batch_first: true, ..Default::default() };
+    /// let lstm = Lstm::new(8, 16, cfg)?;
+    /// let ids = Tensor::from_vec(vec![1i64, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2], &[2, 6])?;
+    /// let (fast, _) = lstm.forward_tokens(&emb, &ids, None)?;
+    /// let (plain, _) = lstm.forward(&emb.forward(&ids)?)?;
+    /// assert!(fast.sub(&plain)?.abs()?.max_all()?.item()? < 1e-5);
+    /// # Ok::<(), deepseek::Error>(())
+    /// ```
+    pub fn forward_tokens(
+        &self,
+        embedding: &Embedding,
+        ids: &Tensor,
+        state: Option<(&Tensor, &Tensor)>,
+    ) -> Result<(Tensor, (Tensor, Tensor))> {
+        let w = &embedding.weight;
+        let fits = !self.config.bidirectional
+            && embedding.padding_idx.is_none()
+            && ids.rank() == 2
+            && w.rank() == 2
+            && w.shape()[1] == self.input_size
+            && w.shape()[0] <= ids.numel()
+            && !self.weights.tensors.is_empty();
+        if !fits {
+            return self.forward_with(&embedding.forward(ids)?, state);
+        }
+        let table = w.matmul(&self.weights.tensors[0].t()?)?;
+        // Gather in the order the layer runs (time-major), so no transposed copy is needed.
+        let (tm_ids, batch_first) = if self.config.batch_first {
+            (ids.t()?.contiguous()?, true)
+        } else {
+            (ids.clone(), false)
+        };
+        let gx = Tensor::embedding(&table, &tm_ids, None)?;
+        let (out, hc) = self.run_time_major(&gx, true, state)?;
+        let out = if batch_first {
+            out.transpose(0, 1)?
+        } else {
+            out
+        };
+        Ok((out, hc))
+    }
+
+    /// Runs a time-major input (or projection) through the layers with the batch-first flag
+    /// off; the caller transposes the output back.
+    fn run_time_major(
+        &self,
+        x: &Tensor,
+        projected: bool,
+        state: Option<(&Tensor, &Tensor)>,
+    ) -> Result<(Tensor, (Tensor, Tensor))> {
+        let n = self.config.num_layers;
+        let (h0, c0) = match state {
+            Some((h, c)) => (h.clone(), c.clone()),
+            None => {
+                let z = initial_state(x, n, self.hidden_size, false, false)?;
+                (z.clone(), z)
+            }
+        };
+        let opt = F::RnnOptions {
+            bidirectional: false,
+            dropout: self.config.dropout,
+            training: self.training.0,
+        };
+        let f = if projected {
+            F::lstm_with_projected_input
+        } else {
+            F::lstm_with
+        };
+        let (o, h, c) = f(x, &h0, &c0, &self.weights.tensors, n, false, opt)?;
+        Ok((o, (h, c)))
+    }
+
     /// [`Lstm::forward_with`] from a zero state.
     pub fn forward(&self, x: &Tensor) -> Result<(Tensor, (Tensor, Tensor))> {
         self.forward_with(x, None)

@@ -127,9 +127,10 @@ pub enum Op {
     Conv2d(Conv2dAttrs),
     /// 2-D pooling (max, average, adaptive average).
     Pool2d(Pool2dAttrs),
-    /// One LSTM layer over all timesteps (inputs x[T,B,I], h0, c0, w_ih, w_hh, bias);
-    /// outputs (out[T,B,H], h_T, c_T).
-    LstmLayer { hidden: usize },
+    /// One LSTM layer over all timesteps (inputs x[T,B,I], h0, c0, w_ih, w_hh, b_ih, b_hh);
+    /// outputs (out[T,B,H], h_T, c_T). With `projected`, x is already the input projection
+    /// [T,B,4H] and there is no w_ih input (inputs x, h0, c0, w_hh, b_ih, b_hh).
+    LstmLayer { hidden: usize, projected: bool },
     /// Cross-entropy of each row of logits x [N, C] against class indices t [N] (inputs x,
     /// t), with label smoothing; rows whose target is `ignore_index` give 0. Output [N].
     CrossEntropy {
@@ -218,7 +219,7 @@ pub(crate) fn backward(
         } => norm::layer_norm_backward(*n, *eps, *has_weight, *has_bias, ctx, grads),
         Op::Conv2d(a) => conv::conv2d_backward(a, ctx, grads),
         Op::Pool2d(a) => conv::pool2d_backward(a, ctx, grads),
-        Op::LstmLayer { .. } => rnn::lstm_layer_backward(ctx, grads),
+        Op::LstmLayer { projected, .. } => rnn::lstm_layer_backward(ctx, grads, *projected),
         Op::CrossEntropy {
             ignore_index,
             label_smoothing,

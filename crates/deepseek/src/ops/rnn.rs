@@ -19,13 +19,57 @@ pub fn lstm_layer(
     b_ih: Option<&Tensor>,
     b_hh: Option<&Tensor>,
 ) -> Result<(Tensor, Tensor, Tensor)> {
+    layer(x, h0, c0, Some(w_ih), w_hh, b_ih, b_hh)
+}
+
+/// [`lstm_layer`] from the input projection `gx = x @ w_ih^T` [T, B, 4H] computed by the
+/// caller (for example gathered from a projected embedding table, see
+/// [`crate::nn::Lstm::forward_tokens`]).
+pub fn lstm_layer_projected(
+    gx: &Tensor,
+    h0: &Tensor,
+    c0: &Tensor,
+    w_hh: &Tensor,
+    b_ih: Option<&Tensor>,
+    b_hh: Option<&Tensor>,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    layer(gx, h0, c0, None, w_hh, b_ih, b_hh)
+}
+
+fn layer(
+    x: &Tensor,
+    h0: &Tensor,
+    c0: &Tensor,
+    w_ih: Option<&Tensor>,
+    w_hh: &Tensor,
+    b_ih: Option<&Tensor>,
+    b_hh: Option<&Tensor>,
+) -> Result<(Tensor, Tensor, Tensor)> {
     if x.rank() != 3 {
         bail_shape!("lstm", "expected input [T, B, I], got {:?}", x.shape());
     }
     let (t, b, i) = (x.shape()[0], x.shape()[1], x.shape()[2]);
     let h = w_hh.shape().get(1).copied().unwrap_or(0);
-    if w_ih.shape() != [4 * h, i] || w_hh.shape() != [4 * h, h] {
-        bail_shape!("lstm", "weights {:?} and {:?} do not fit input size {i} and hidden size {h} (expected [{}, {i}] and [{}, {h}])", w_ih.shape(), w_hh.shape(), 4 * h, 4 * h);
+    if w_hh.shape() != [4 * h, h] {
+        bail_shape!(
+            "lstm",
+            "w_hh has shape {:?}; expected [4 * hidden, hidden]",
+            w_hh.shape()
+        );
+    }
+    match w_ih {
+        Some(w) if w.shape() != [4 * h, i] => {
+            bail_shape!("lstm", "weights {:?} and {:?} do not fit input size {i} and hidden size {h} (expected [{}, {i}] and [{}, {h}])", w.shape(), w_hh.shape(), 4 * h, 4 * h);
+        }
+        None if i != 4 * h => {
+            bail_shape!(
+                "lstm",
+                "projected input {:?} must be [T, B, 4 * hidden = {}]",
+                x.shape(),
+                4 * h
+            );
+        }
+        _ => {}
     }
     for (name, s) in [("h0", h0), ("c0", c0)] {
         if s.shape() != [b, h] {
@@ -41,31 +85,38 @@ pub fn lstm_layer(
     let b_ih = b_ih.cloned().unwrap_or_else(|| zeros.clone());
     let b_hh = b_hh.cloned().unwrap_or_else(|| zeros.clone());
     let bias = b_ih.detach().add(&b_hh.detach())?;
-    let args: Vec<Tensor> = [x, h0, c0, w_ih, w_hh]
+    let mut args: Vec<Tensor> = vec![x.clone(), h0.clone(), c0.clone()];
+    args.extend(w_ih.cloned());
+    args.push(w_hh.clone());
+    let args: Vec<Tensor> = args
         .iter()
         .map(|t| t.to_dtype(dt)?.contiguous())
         .collect::<Result<_>>()?;
     let d = LstmDims { t, b, i, h };
     let detached: Vec<Tensor> = args.iter().map(|t| t.detach()).collect();
+    let projected = w_ih.is_none();
+    let w_ih_d = if projected { None } else { Some(&detached[3]) };
     let [out, hn, cn, gates, cells] = backend::lstm_layer(
         &detached[0],
         &detached[1],
         &detached[2],
-        &detached[3],
-        &detached[4],
+        w_ih_d,
+        detached.last().expect("w_hh"),
         &bias,
         d,
     )?;
-    let inputs: Vec<&Tensor> = vec![
-        &args[0], &args[1], &args[2], &args[3], &args[4], &b_ih, &b_hh,
-    ];
+    let mut inputs: Vec<&Tensor> = args.iter().collect();
+    inputs.extend([&b_ih, &b_hh]);
     if !needs_record(&inputs) {
         return Ok((out, hn, cn));
     }
     let mut saved = detached;
     saved.extend([gates, cells, out.clone()]);
     let mut r = record(
-        Op::LstmLayer { hidden: h },
+        Op::LstmLayer {
+            hidden: h,
+            projected,
+        },
         &inputs,
         vec![out, hn, cn],
         saved,
@@ -80,12 +131,14 @@ pub fn lstm_layer(
 pub(crate) fn lstm_layer_backward(
     ctx: &Ctx,
     grads: &[Option<Tensor>],
+    projected: bool,
 ) -> Result<Vec<Option<Tensor>>> {
     ctx.no_double_backward("lstm")?;
     let x = ctx.saved(0);
     let (t, b, i) = (x.shape()[0], x.shape()[1], x.shape()[2]);
     let h = ctx.saved(1).shape()[1];
-    let saved: Vec<Tensor> = (0..8).map(|k| ctx.saved(k).clone()).collect();
+    let n_saved = if projected { 7 } else { 8 };
+    let saved: Vec<Tensor> = (0..n_saved).map(|k| ctx.saved(k).clone()).collect();
     let [dx, dh0, dc0, dwi, dwh, db] = backend::lstm_layer_backward(
         &saved,
         LstmDims { t, b, i, h },
@@ -93,16 +146,15 @@ pub(crate) fn lstm_layer_backward(
         grads[1].as_ref(),
         grads[2].as_ref(),
     )?;
-    let pick = |k: usize, g: Tensor| if ctx.needs(k) { Some(g) } else { None };
-    Ok(vec![
-        pick(0, dx),
-        pick(1, dh0),
-        pick(2, dc0),
-        pick(3, dwi),
-        pick(4, dwh),
-        pick(5, db.clone()),
-        pick(6, db),
-    ])
+    let pick = |k: usize, g: Option<Tensor>| g.filter(|_| ctx.needs(k));
+    let mut r = vec![pick(0, dx), pick(1, dh0), pick(2, dc0)];
+    let mut k = 3;
+    if dwi.is_some() {
+        r.push(pick(k, dwi));
+        k += 1;
+    }
+    r.extend([pick(k, dwh), pick(k + 1, db.clone()), pick(k + 2, db)]);
+    Ok(r)
 }
 
 /// Options of a multi-layer recurrent call beyond PyTorch's positional ones.
@@ -160,6 +212,42 @@ pub fn lstm_with(
     batch_first: bool,
     opt: RnnOptions,
 ) -> Result<(Tensor, Tensor, Tensor)> {
+    lstm_impl(x, false, h0, c0, weights, num_layers, batch_first, opt)
+}
+
+/// [`lstm_with`] given the first layer's input projection `gx = x @ weight_ih_l0^T`
+/// ([T, B, 4H], or [B, T, 4H] when `batch_first`) instead of `x`; `weights` are the usual
+/// list (`weight_ih_l0` is not used). Unidirectional only.
+#[allow(clippy::too_many_arguments)]
+pub fn lstm_with_projected_input(
+    gx: &Tensor,
+    h0: &Tensor,
+    c0: &Tensor,
+    weights: &[Tensor],
+    num_layers: usize,
+    batch_first: bool,
+    opt: RnnOptions,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    if opt.bidirectional {
+        return Err(Error::value(
+            "lstm",
+            "a projected first-layer input needs a unidirectional LSTM",
+        ));
+    }
+    lstm_impl(gx, true, h0, c0, weights, num_layers, batch_first, opt)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn lstm_impl(
+    x: &Tensor,
+    projected: bool,
+    h0: &Tensor,
+    c0: &Tensor,
+    weights: &[Tensor],
+    num_layers: usize,
+    batch_first: bool,
+    opt: RnnOptions,
+) -> Result<(Tensor, Tensor, Tensor)> {
     let dirs = if opt.bidirectional { 2 } else { 1 };
     let (per, has_bias) = split_weights("lstm", weights, num_layers, dirs)?;
     if x.rank() != 3 {
@@ -188,15 +276,12 @@ pub fn lstm_with(
                 (None, None)
             };
             let inp = if d == 1 { seq.flip(0)? } else { seq.clone() };
-            let (o, h, c) = lstm_layer(
-                &inp,
-                &h0.select(0, k as isize)?,
-                &c0.select(0, k as isize)?,
-                &w[0],
-                &w[1],
-                bi,
-                bh,
-            )?;
+            let (h0k, c0k) = (h0.select(0, k as isize)?, c0.select(0, k as isize)?);
+            let (o, h, c) = if projected && l == 0 {
+                lstm_layer_projected(&inp, &h0k, &c0k, &w[1], bi, bh)?
+            } else {
+                lstm_layer(&inp, &h0k, &c0k, &w[0], &w[1], bi, bh)?
+            };
             outs.push(if d == 1 { o.flip(0)? } else { o });
             hs.push(h);
             cs.push(c);

@@ -134,8 +134,9 @@ impl TextGenerator {
                 ),
             ));
         }
-        let e = self.embedding.forward(x)?;
-        let (out, hc) = self.lstm.forward_with(&e, state)?;
+        // Embedding -> LSTM through the projected embedding table when the vocabulary is small
+        // (character level): same model and gradients, fewer flops.
+        let (out, hc) = self.lstm.forward_tokens(&self.embedding, x, state)?;
         Ok((self.fc.forward(&out)?, hc))
     }
 

@@ -114,16 +114,23 @@ pub fn lstm_forward<T: Float + 'static>(
     x: &[T],
     h0: &[T],
     c0: &[T],
-    w_ih: &[T],
+    w_ih: Option<&[T]>,
     w_hh: &[T],
     bias: &[T],
 ) -> (Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>) {
     let LstmDims { t, b, i, h } = d;
     let g4 = 4 * h;
     let bh = b * h;
-    let mut gates = zeroed(t * b * g4, T::zero());
-    // X [T*B, I] @ W_ih^T [I, 4H]
-    threads::pool().install(|| mm(t * b, g4, i, &mut gates, x, i, 1, w_ih, 1, i, false));
+    let mut gates = match w_ih {
+        Some(w_ih) => {
+            let mut gates = zeroed(t * b * g4, T::zero());
+            // X [T*B, I] @ W_ih^T [I, 4H]
+            threads::pool().install(|| mm(t * b, g4, i, &mut gates, x, i, 1, w_ih, 1, i, false));
+            gates
+        }
+        // x is the projection already.
+        None => x.to_vec(),
+    };
     for row in gates.chunks_mut(g4) {
         for (g, &bb) in row.iter_mut().zip(bias) {
             *g = *g + bb;
@@ -217,7 +224,8 @@ pub struct LstmGrads<T> {
     pub dx: Vec<T>,
     pub dh0: Vec<T>,
     pub dc0: Vec<T>,
-    pub dw_ih: Vec<T>,
+    /// None for a projected input (no w_ih).
+    pub dw_ih: Option<Vec<T>>,
     pub dw_hh: Vec<T>,
     pub db: Vec<T>,
 }
@@ -234,7 +242,7 @@ pub fn lstm_backward<T: Float + 'static>(
     x: &[T],
     h0: &[T],
     c0: &[T],
-    w_ih: &[T],
+    w_ih: Option<&[T]>,
     w_hh: &[T],
     gates: &[T],
     cells: &[T],
@@ -328,8 +336,8 @@ pub fn lstm_backward<T: Float + 'static>(
         }
     });
     let mut dw_hh = zeroed(g4 * h, T::zero());
-    let mut dw_ih = zeroed(g4 * i, T::zero());
-    let mut dx = zeroed(t * b * i, T::zero());
+    let mut dw_ih = w_ih.map(|_| zeroed(g4 * i, T::zero()));
+    let mut dx = w_ih.map(|_| zeroed(t * b * i, T::zero()));
     let n = t * b;
     threads::pool().install(|| {
         if t > 0 {
@@ -349,10 +357,12 @@ pub fn lstm_backward<T: Float + 'static>(
                 true,
             );
         }
-        // dW_ih [4H,I] = dG^T @ X [N, I]
-        mm(g4, i, n, &mut dw_ih, &dg, 1, g4, x, i, 1, false);
-        // dX [N, I] = dG [N,4H] @ W_ih [4H, I]
-        mm(n, i, g4, &mut dx, &dg, g4, 1, w_ih, i, 1, false);
+        if let (Some(w_ih), Some(dw_ih), Some(dx)) = (w_ih, dw_ih.as_mut(), dx.as_mut()) {
+            // dW_ih [4H,I] = dG^T @ X [N, I]
+            mm(g4, i, n, dw_ih, &dg, 1, g4, x, i, 1, false);
+            // dX [N, I] = dG [N,4H] @ W_ih [4H, I]
+            mm(n, i, g4, dx, &dg, g4, 1, w_ih, i, 1, false);
+        }
     });
     let mut db = vec![T::zero(); g4];
     for row in dg.chunks(g4) {
@@ -361,7 +371,8 @@ pub fn lstm_backward<T: Float + 'static>(
         }
     }
     LstmGrads {
-        dx,
+        // For a projected input, the input's gradient is the gates' gradient.
+        dx: dx.unwrap_or(dg),
         dh0: dh,
         dc0: dc,
         dw_ih,
