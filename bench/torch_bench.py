@@ -151,6 +151,9 @@ WORKLOADS = {
     "lstm_fwd_bwd": lstm_fwd_bwd,
     "textgen_step": lambda: lm_step(10000, 512),
     "charlm_step": lambda: lm_step(65, 256),
+    # The same PyTorch step; on deepseek's side this row runs the `deepseek train` model
+    # (TextGenerator, whose Embedding -> LSTM uses Lstm::forward_tokens).
+    "charlm_model_step": lambda: lm_step(65, 256),
     "mlp_step": mlp_step,
     "py_add_8x8": py_add_8x8,
 }

@@ -425,6 +425,36 @@ fn mlp_step() -> Result<Workload> {
     })
 }
 
+/// The char-level step through the `deepseek train` model itself (`TextGenerator`, whose
+/// Embedding -> LSTM goes through `Lstm::forward_tokens`: the [V, E] table is projected to
+/// [V, 4H] once per step instead of projecting every token), same shapes and init as
+/// `charlm_step`.
+fn charlm_model_step() -> Result<Workload> {
+    use deepseek::nn::{Forward, Module};
+    use deepseek::train::textgen::{TextGenerator, TextGeneratorConfig};
+    let (vocab, hidden, bsz, seq) = (65, 256, 32, 64);
+    let model = TextGenerator::new(TextGeneratorConfig::new(vocab, hidden))?;
+    let tokens = Tensor::randint(0, vocab as i64, &[bsz, seq + 1], DType::I64)?;
+    let batch = [
+        tokens.narrow(1, 0, seq)?.contiguous()?,
+        tokens.narrow(1, 1, seq)?.contiguous()?,
+    ];
+    train_step(model.parameters(), move || {
+        let (out, _) = model
+            .lstm
+            .forward_tokens(&model.embedding, &batch[0], None)?;
+        breakdown::mark("fwd embedding+lstm (tokens)");
+        let logits = model.fc.forward(&out)?;
+        breakdown::mark("fwd head linear");
+        let flat = logits.reshape(&[bsz * seq, vocab])?;
+        let loss = cross_entropy(&flat, &batch[1].reshape(&[bsz * seq])?)?;
+        breakdown::mark("fwd cross_entropy");
+        mark_grad(&flat, "bwd cross_entropy")?;
+        mark_grad(&out, "bwd head linear")?;
+        Ok((loss, vec![flat, out]))
+    })
+}
+
 /// Workload names, in torch_bench.py's order.
 const WORKLOADS: &[&str] = &[
     "matmul_f32_256",
@@ -439,6 +469,7 @@ const WORKLOADS: &[&str] = &[
     "lstm_fwd_bwd",
     "textgen_step",
     "charlm_step",
+    "charlm_model_step",
     "mlp_step",
 ];
 
@@ -459,6 +490,7 @@ fn build(name: &str) -> Result<Workload> {
         "lstm_fwd_bwd" => lstm_fwd_bwd(),
         "textgen_step" => lm_step(10000, 512),
         "charlm_step" => lm_step(65, 256),
+        "charlm_model_step" => charlm_model_step(),
         "mlp_step" => mlp_step(),
         _ => unreachable!("workload names are checked up front"),
     }

@@ -46,24 +46,27 @@ pub fn index_select(x: &CpuStorage, lx: &Layout, dim: usize, idx: &[i64]) -> Res
     let outer: usize = lx.shape[..dim].iter().product();
     let inner: usize = lx.shape[dim + 1..].iter().product();
     with_storage!(x, |v: T| {
-        let mut out: Vec<T> = Vec::with_capacity(outer * idx.len() * inner);
-        if lx.is_contiguous() {
-            let v = &v[lx.offset..];
-            for o in 0..outer {
-                for &i in &idx {
-                    let s = (o * n + i) * inner;
-                    out.extend_from_slice(&v[s..s + inner]);
-                }
-            }
+        let copy;
+        let src: &[T] = if lx.is_contiguous() {
+            &v[lx.offset..]
         } else {
-            let c = super::strided::to_contiguous(v, &lx.shape, &lx.strides, lx.offset);
+            copy = super::strided::to_contiguous(v, &lx.shape, &lx.strides, lx.offset);
+            &copy
+        };
+        // Rows copied into a (cached, already faulted-in) buffer.
+        let out = super::strided::alloc_with(outer * idx.len() * inner, |dst| {
+            let mut rows = dst.chunks_exact_mut(inner.max(1));
             for o in 0..outer {
                 for &i in &idx {
                     let s = (o * n + i) * inner;
-                    out.extend_from_slice(&c[s..s + inner]);
+                    if let Some(d) = rows.next() {
+                        for (d, &x) in d.iter_mut().zip(&src[s..s + inner]) {
+                            d.write(x);
+                        }
+                    }
                 }
             }
-        }
+        });
         Ok(T::into_storage(out))
     })
 }

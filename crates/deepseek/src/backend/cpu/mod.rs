@@ -10,6 +10,7 @@ pub mod matmul;
 pub mod norm;
 pub mod reduce;
 pub mod rnn;
+pub mod smallmm;
 pub mod strided;
 pub mod team;
 pub mod threads;

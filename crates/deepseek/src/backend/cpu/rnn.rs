@@ -3,6 +3,7 @@
 //! hidden units. Backward mirrors it, with the weight gradients as gemms over all timesteps.
 
 use super::math::Float;
+use super::smallmm::{self, PackedB};
 use super::strided::zeroed;
 use super::team::{self, Shared};
 use super::threads::{self, simd};
@@ -85,6 +86,25 @@ fn mm<T: Float + 'static>(
     }
 }
 
+/// `s` as f32 when `T` is f32.
+fn as_f32<T: 'static>(s: &[T]) -> Option<&[f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+        // SAFETY: T is f32, so the slice's memory holds f32 values.
+        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len()) })
+}
+
+/// `B [k, n]` (given by element of the f32 weights) packed for the per-step kernel, when the
+/// weights are f32 and the CPU has AVX2/FMA; None means the gemm crate does the step product.
+fn packed_weights<T: 'static>(
+    w: &[T],
+    k: usize,
+    n: usize,
+    at: impl Fn(&[f32], usize, usize) -> f32,
+) -> Option<PackedB> {
+    let w = as_f32(w).filter(|_| smallmm::available())?;
+    Some(PackedB::pack(k, n, |kk, j| at(w, kk, j)))
+}
+
 #[inline(always)]
 fn sigmoid<T: Float>(x: T) -> T {
     T::one() / (T::one() + (-x).exp_())
@@ -128,8 +148,12 @@ pub fn lstm_forward<T: Float + 'static>(
             threads::pool().install(|| mm(t * b, g4, i, &mut gates, x, i, 1, w_ih, 1, i, false));
             gates
         }
-        // x is the projection already.
-        None => x.to_vec(),
+        // x is the projection already (the bias is added below).
+        None => super::strided::alloc_with(t * b * g4, |dst| {
+            for (d, &v) in dst.iter_mut().zip(x) {
+                d.write(v);
+            }
+        }),
     };
     for row in gates.chunks_mut(g4) {
         for (g, &bb) in row.iter_mut().zip(bias) {
@@ -146,10 +170,19 @@ pub fn lstm_forward<T: Float + 'static>(
     team::run(team_size(h), |tid, nt, bar| {
         let (u0, u1) = units(h, tid, nt);
         let hc = u1 - u0;
-        // W_hh's rows for this block's gates, packed [4*hc, H]: B[k, g*hc+j] = wp[(g*hc+j)*H+k].
-        let mut wp = Vec::with_capacity(4 * hc * h);
-        for g in 0..4 {
-            wp.extend_from_slice(&w_hh[(g * h + u0) * h..(g * h + u1) * h]);
+        // The step product pre [B, 4hc] = h_{t-1} [B, H] @ B [H, 4hc], where column g*hc+j of
+        // B is row (g*H + u0 + j) of W_hh (this block's units of gate g).
+        let packed = packed_weights(w_hh, h, 4 * hc, |w, kk, j| {
+            w[((j / hc.max(1)) * h + u0 + j % hc.max(1)) * h + kk]
+        });
+        // Without the packed kernel: W_hh's rows for this block's gates, [4*hc, H], so that
+        // B[k, g*hc+j] = wp[(g*hc+j)*H+k], for the gemm crate.
+        let mut wp = Vec::new();
+        if packed.is_none() {
+            wp.reserve(4 * hc * h);
+            for g in 0..4 {
+                wp.extend_from_slice(&w_hh[(g * h + u0) * h..(g * h + u1) * h]);
+            }
         }
         let mut pre = vec![T::zero(); b * 4 * hc];
         for s in 0..t {
@@ -168,14 +201,25 @@ pub fn lstm_forward<T: Float + 'static>(
                     } else {
                         csh.slice((s - 1) * bh..s * bh)
                     };
-                    mm_raw(
-                        (b, 4 * hc, h),
-                        (pre.as_mut_ptr(), 4 * hc),
-                        (hp.as_ptr(), h, 1),
-                        (wp.as_ptr(), 1, h),
-                        false,
-                        Parallelism::None,
-                    );
+                    if let Some(pk) = &packed {
+                        // T is f32 here (packed_weights checked).
+                        pk.matmul(
+                            b,
+                            hp.as_ptr() as *const f32,
+                            h,
+                            pre.as_mut_ptr() as *mut f32,
+                            4 * hc,
+                        );
+                    } else {
+                        mm_raw(
+                            (b, 4 * hc, h),
+                            (pre.as_mut_ptr(), 4 * hc),
+                            (hp.as_ptr(), h, 1),
+                            (wp.as_ptr(), 1, h),
+                            false,
+                            Parallelism::None,
+                        );
+                    }
                     for bi in 0..b {
                         let base = (s * b + bi) * g4;
                         let gi = gsh.slice_mut(base + u0..base + u1);
@@ -266,6 +310,8 @@ pub fn lstm_backward<T: Float + 'static>(
     team::run(team_size(h), |tid, nt, bar| {
         let (u0, u1) = units(h, tid, nt);
         let hc = u1 - u0;
+        // dh_{t-1}[:, u0..u1] = dG_t [B, 4H] @ W_hh[:, u0..u1] (packed when f32 on AVX2).
+        let packed = packed_weights(w_hh, g4, hc, |w, kk, j| w[kk * h + u0 + j]);
         for s in (0..t).rev() {
             if hc > 0 {
                 // SAFETY: this thread reads and writes only its own units of dh, dc and dG_s
@@ -323,14 +369,24 @@ pub fn lstm_backward<T: Float + 'static>(
                 // its own columns [u0, u1) of dh.
                 unsafe {
                     // dh_{t-1}[:, u0..u1] = dG_t [B,4H] @ W_hh[:, u0..u1]
-                    mm_raw(
-                        (b, hc, g4),
-                        (dhsh.ptr().add(u0), h),
-                        (dgsh.ptr().add(s * b * g4) as *const T, g4, 1),
-                        (w_hh.as_ptr().add(u0), h, 1),
-                        false,
-                        Parallelism::None,
-                    );
+                    if let Some(pk) = &packed {
+                        pk.matmul(
+                            b,
+                            dgsh.ptr().add(s * b * g4) as *const f32,
+                            g4,
+                            dhsh.ptr().add(u0) as *mut f32,
+                            h,
+                        );
+                    } else {
+                        mm_raw(
+                            (b, hc, g4),
+                            (dhsh.ptr().add(u0), h),
+                            (dgsh.ptr().add(s * b * g4) as *const T, g4, 1),
+                            (w_hh.as_ptr().add(u0), h, 1),
+                            false,
+                            Parallelism::None,
+                        );
+                    }
                 }
             }
         }
