@@ -98,7 +98,7 @@ struct TrainArgs {
     #[arg(long)]
     minutes: Option<f64>,
     /// Stop after this many optimizer steps (in total, over resumes); the cosine schedule
-    /// spans them [default: 1800]
+    /// spans them [default: 2800]
     #[arg(long)]
     steps: Option<u64>,
     /// Validate every N steps [default: 100]
@@ -272,11 +272,11 @@ fn resolve(cli: TrainArgs) -> AnyResult<Settings> {
         accumulate: pick!(accumulate, 1),
         seed: pick!(seed, 0),
         minutes: pick!(minutes, 4.5),
-        steps: pick!(steps, 1800),
+        steps: pick!(steps, 2800),
         decay_steps: cli
             .decay_steps
             .or(file.decay_steps)
-            .unwrap_or_else(|| cli.steps.or(file.steps).unwrap_or(1800)),
+            .unwrap_or_else(|| cli.steps.or(file.steps).unwrap_or(2800)),
         eval_every: pick!(eval_every, 100),
         eval_batch: pick!(eval_batch, 128),
         eval_batches: pick!(eval_batches, 2),
