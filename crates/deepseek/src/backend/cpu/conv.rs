@@ -173,10 +173,10 @@ pub fn conv2d_fwd<T: Copy + Default + Send + Sync + 'static>(
     let (k, l, og) = (gm.k(), gm.l(), gm.og());
     let mut y = zeroed(gm.n * gm.o * l, T::default());
     let nt = threads::get_num_threads();
-    let per_image = |xi: &[T], yi: &mut [T], par: Parallelism| {
-        let mut cols = zeroed(k * l, T::default());
+    // `cols` is one buffer per thread, reused for each of its images (im2col writes all of it).
+    let per_image = |xi: &[T], yi: &mut [T], cols: &mut [T], par: Parallelism| {
         for g in 0..gm.a.groups {
-            im2col(xi, gm, g, &mut cols);
+            im2col(xi, gm, g, cols);
             // SAFETY: all buffers are dense and sized by the geometry.
             unsafe {
                 mm(
@@ -201,12 +201,14 @@ pub fn conv2d_fwd<T: Copy + Default + Send + Sync + 'static>(
     let xs = gm.c * gm.h * gm.w;
     threads::pool().install(|| {
         if gm.n >= nt && nt > 1 {
-            y.par_chunks_mut(gm.o * l)
-                .enumerate()
-                .for_each(|(i, yi)| per_image(&x[i * xs..(i + 1) * xs], yi, Parallelism::None));
+            y.par_chunks_mut(gm.o * l).enumerate().for_each_init(
+                || zeroed(k * l, T::default()),
+                |cols, (i, yi)| per_image(&x[i * xs..(i + 1) * xs], yi, cols, Parallelism::None),
+            );
         } else {
+            let mut cols = zeroed(k * l, T::default());
             for (i, yi) in y.chunks_mut(gm.o * l).enumerate() {
-                per_image(&x[i * xs..(i + 1) * xs], yi, par_for(nt));
+                per_image(&x[i * xs..(i + 1) * xs], yi, &mut cols, par_for(nt));
             }
         }
     });
@@ -232,15 +234,15 @@ where
     let xs = gm.c * gm.h * gm.w;
     let wn = gm.o * k;
     let mut dx = zeroed(if need_dx { gm.n * xs } else { 0 }, T::default());
-    let per_image = |i: usize, dxi: Option<&mut [T]>, dw: &mut [T]| {
+    // Per thread: (dW accumulator, cols buffer reused for each of its images).
+    let per_image = |i: usize, dxi: Option<&mut [T]>, dw: &mut [T], cols: &mut [T]| {
         let xi = &x[i * xs..(i + 1) * xs];
         let dyi = &dy[i * gm.o * l..(i + 1) * gm.o * l];
-        let mut cols = zeroed(k * l, T::default());
         let mut dxi = dxi;
         for g in 0..gm.a.groups {
             let dyg = &dyi[g * og * l..(g + 1) * og * l];
             if need_dw {
-                im2col(xi, gm, g, &mut cols);
+                im2col(xi, gm, g, cols);
                 // dW_g [og, k] += dy_g [og, l] @ cols^T [l, k]
                 // SAFETY: dense buffers sized by the geometry.
                 unsafe {
@@ -283,33 +285,31 @@ where
                         Parallelism::None,
                     )
                 };
-                col2im(&cols, gm, g, d);
+                col2im(cols, gm, g, d);
             }
         }
     };
+    let wlen = if need_dw { wn } else { 0 };
+    let state = || (vec![T::default(); wlen], zeroed(k * l, T::default()));
     let dw = threads::pool().install(|| {
         if need_dx {
             dx.par_chunks_mut(xs)
                 .enumerate()
-                .fold(
-                    || vec![T::default(); if need_dw { wn } else { 0 }],
-                    |mut acc, (i, dxi)| {
-                        per_image(i, Some(dxi), &mut acc);
-                        acc
-                    },
-                )
-                .reduce(|| vec![T::default(); if need_dw { wn } else { 0 }], add_vec)
+                .fold(state, |(mut acc, mut cols), (i, dxi)| {
+                    per_image(i, Some(dxi), &mut acc, &mut cols);
+                    (acc, cols)
+                })
+                .map(|(acc, _)| acc)
+                .reduce(|| vec![T::default(); wlen], add_vec)
         } else {
             (0..gm.n)
                 .into_par_iter()
-                .fold(
-                    || vec![T::default(); wn],
-                    |mut acc, i| {
-                        per_image(i, None, &mut acc);
-                        acc
-                    },
-                )
-                .reduce(|| vec![T::default(); wn], add_vec)
+                .fold(state, |(mut acc, mut cols), i| {
+                    per_image(i, None, &mut acc, &mut cols);
+                    (acc, cols)
+                })
+                .map(|(acc, _)| acc)
+                .reduce(|| vec![T::default(); wlen], add_vec)
         }
     });
     (dx, dw)

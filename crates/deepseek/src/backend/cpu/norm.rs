@@ -69,27 +69,25 @@ fn row_max<T: Float>(row: &[T]) -> T {
 /// Writes `exp(row - m)` into every slot of `o`; returns `o`, now initialised, and the sum.
 #[inline(always)]
 fn exp_sum<'a, T: Float>(row: &[T], m: T, o: &'a mut [MaybeUninit<T>]) -> (&'a mut [T], T) {
-    let mut lanes = [T::zero(); LANES];
+    // Two passes over the (L1-resident) row: the exps, then their sum. Summing in the exp
+    // loop keeps the lanes on the stack (register pressure from the exp polynomial) and
+    // serialises the adds through store-to-load forwarding.
     let n = row.len() / LANES * LANES;
     for (oc, rc) in o[..n]
         .chunks_exact_mut(LANES)
         .zip(row[..n].chunks_exact(LANES))
     {
         for k in 0..LANES {
-            let e = (rc[k] - m).exp_();
-            oc[k].write(e);
-            lanes[k] = lanes[k] + e;
+            oc[k].write((rc[k] - m).exp_());
         }
     }
-    let mut s: T = lanes.iter().copied().sum();
     for (d, &v) in o[n..].iter_mut().zip(&row[n..]) {
-        let e = (v - m).exp_();
-        d.write(e);
-        s = s + e;
+        d.write((v - m).exp_());
     }
     debug_assert_eq!(o.len(), row.len());
     // SAFETY: every element of `o` (same length as `row`) was written above.
     let o = unsafe { &mut *(o as *mut [MaybeUninit<T>] as *mut [T]) };
+    let s = lane_sum(o, |v| v);
     (o, s)
 }
 
