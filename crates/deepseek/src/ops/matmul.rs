@@ -88,17 +88,20 @@ impl Tensor {
             (2, 2) => return bmm(a, b),
             _ => {}
         }
-        // Fold a's batch into rows when b is a single matrix and a's rows allow a view.
+        // Fold a's batch into rows when b is a single matrix: one big product instead of a
+        // batch of small ones that each re-pack b (and, in backward, a batch of weight
+        // gradients to sum). A layout that does not allow the view (e.g. a transposed
+        // batch-first LSTM output) is copied first, as PyTorch does.
         if b.rank() == 2 {
             let n = a.shape()[a.rank() - 2];
             let batch: usize = a.shape()[..a.rank() - 2].iter().product();
-            if let Some(l) = a.layout().view(&[batch * n, k_a]) {
-                let _ = l;
-                let a2 = a.reshape(&[batch * n, k_a])?;
-                let mut shape = a.shape()[..a.rank() - 1].to_vec();
-                shape.push(b.shape()[1]);
-                return bmm(&a2, b)?.reshape(&shape);
-            }
+            let a2 = match a.layout().view(&[batch * n, k_a]) {
+                Some(_) => a.reshape(&[batch * n, k_a])?,
+                None => a.contiguous()?.reshape(&[batch * n, k_a])?,
+            };
+            let mut shape = a.shape()[..a.rank() - 1].to_vec();
+            shape.push(b.shape()[1]);
+            return bmm(&a2, b)?.reshape(&shape);
         }
         let ba = &a.shape()[..a.rank() - 2];
         let bb = &b.shape()[..b.rank() - 2];
