@@ -26,17 +26,38 @@ pub(crate) fn backward(ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<Vec<Option
         return Ok(vec![None, None]);
     };
     let (a, b) = (ctx.saved(0), ctx.saved(1));
+    // A gradient for an operand that is a transposed view (a Linear's `W^T`) is computed
+    // transposed, `(g^T a)^T`, so that it lands in the layout of the tensor behind the view
+    // and needs no strided copy when it reaches that tensor's `.grad`.
     let ga = if ctx.needs(0) {
-        Some(bmm(g, &b.transpose(-1, -2)?)?)
+        Some(if is_transposed(a) {
+            bmm(b, &g.transpose(-1, -2)?)?.transpose(-1, -2)?
+        } else {
+            bmm(g, &b.transpose(-1, -2)?)?
+        })
     } else {
         None
     };
     let gb = if ctx.needs(1) {
-        Some(bmm(&a.transpose(-1, -2)?, g)?)
+        Some(if is_transposed(b) {
+            bmm(&g.transpose(-1, -2)?, a)?.transpose(-1, -2)?
+        } else {
+            bmm(&a.transpose(-1, -2)?, g)?
+        })
     } else {
         None
     };
     Ok(vec![ga, gb])
+}
+
+/// True when the last two dims of `t` are a transposed view of row-major matrices.
+fn is_transposed(t: &Tensor) -> bool {
+    let r = t.rank();
+    if r < 2 || t.is_contiguous() {
+        return false;
+    }
+    let (s, st) = (t.shape(), t.stride());
+    s[r - 2] > 1 && s[r - 1] > 1 && st[r - 2] == 1 && st[r - 1] == s[r - 2]
 }
 
 impl Tensor {
