@@ -363,37 +363,21 @@ fn contiguous_vec<T: crate::tensor::Element>(t: &Tensor) -> Result<Vec<T>> {
     t.to_vec::<T>()
 }
 
-/// conv2d forward on contiguous float inputs of one dtype.
+/// conv2d forward on float inputs of one dtype (borrowed in place when contiguous).
 pub(crate) fn conv2d(x: &Tensor, w: &Tensor, gm: &cpu::conv::ConvGeom) -> Result<Tensor> {
     let shape = [gm.n, gm.o, gm.ho, gm.wo];
+    macro_rules! go {
+        ($T:ty, $V:ident) => {{
+            let y = with_slices::<$T, _>("conv2d", &[x, w], |v| {
+                cpu::conv::conv2d_fwd(v[0], v[1], gm, 0.0, 1.0)
+            })?;
+            out(CpuStorage::$V(y.into()), &shape)
+        }};
+    }
     Ok(match x.dtype() {
-        DType::F64 => out(
-            CpuStorage::F64(
-                cpu::conv::conv2d_fwd(
-                    &contiguous_vec::<f64>(x)?,
-                    &contiguous_vec::<f64>(w)?,
-                    gm,
-                    0.0,
-                    1.0,
-                )
-                .into(),
-            ),
-            &shape,
-        ),
-        DType::F32 => out(
-            CpuStorage::F32(
-                cpu::conv::conv2d_fwd(
-                    &contiguous_vec::<f32>(x)?,
-                    &contiguous_vec::<f32>(w)?,
-                    gm,
-                    0.0,
-                    1.0,
-                )
-                .into(),
-            ),
-            &shape,
-        ),
-        dt => conv2d(&x.to_dtype(DType::F32)?, &w.to_dtype(DType::F32)?, gm)?.to_dtype(dt)?,
+        DType::F64 => go!(f64, F64),
+        DType::F32 => go!(f32, F32),
+        _ => conv2d(&x.to_dtype(DType::F32)?, &w.to_dtype(DType::F32)?, gm)?.to_dtype(x.dtype())?,
     })
 }
 
@@ -408,16 +392,9 @@ pub(crate) fn conv2d_backward(
 ) -> Result<(Tensor, Tensor)> {
     macro_rules! go {
         ($T:ty, $V:ident) => {{
-            let (dx, dw) = cpu::conv::conv2d_bwd(
-                &contiguous_vec::<$T>(x)?,
-                &contiguous_vec::<$T>(w)?,
-                &contiguous_vec::<$T>(dy)?,
-                gm,
-                need_dx,
-                need_dw,
-                0.0,
-                1.0,
-            );
+            let (dx, dw) = with_slices::<$T, _>("conv2d", &[x, w, dy], |v| {
+                cpu::conv::conv2d_bwd(v[0], v[1], v[2], gm, need_dx, need_dw, 0.0, 1.0)
+            })?;
             let dx = if need_dx {
                 out(CpuStorage::$V(dx.into()), x.shape())
             } else {
