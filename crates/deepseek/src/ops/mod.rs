@@ -240,8 +240,19 @@ pub(crate) fn reduce_to_shape(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
             dims.push((lead + i) as isize);
         }
     }
+    // Trailing summed dims first (a reduction over contiguous rows), then the others over
+    // the much smaller result: a bias gradient of [N, C, H, W] sums H*W runs, then N.
+    let tail = dims
+        .iter()
+        .rev()
+        .zip((0..g.rank() as isize).rev())
+        .take_while(|(d, want)| **d == *want)
+        .count();
     let r = if dims.is_empty() {
         g.clone()
+    } else if tail > 0 && tail < dims.len() {
+        let (rest, trailing) = dims.split_at(dims.len() - tail);
+        g.sum_dims(trailing, true)?.sum_dims(rest, true)?
     } else {
         g.sum_dims(&dims, true)?
     };
