@@ -359,10 +359,6 @@ pub(crate) fn layer_norm(
     Ok((y, out(m, &[rows]), out(r, &[rows])))
 }
 
-fn contiguous_vec<T: crate::tensor::Element>(t: &Tensor) -> Result<Vec<T>> {
-    t.to_vec::<T>()
-}
-
 /// conv2d forward on float inputs of one dtype (borrowed in place when contiguous).
 pub(crate) fn conv2d(x: &Tensor, w: &Tensor, gm: &cpu::conv::ConvGeom) -> Result<Tensor> {
     let shape = [gm.n, gm.o, gm.ho, gm.wo];
@@ -437,11 +433,15 @@ pub(crate) fn pool2d(
     let shape = [s[0], s[1], ho, wo];
     let (y, idx) = match x.dtype() {
         DType::F64 => {
-            let (y, i) = cpu::conv::pool2d(&contiguous_vec::<f64>(x)?, nc, h, w, ho, wo, a);
+            let (y, i) = with_slices::<f64, _>("pool2d", &[x], |v| {
+                cpu::conv::pool2d(v[0], nc, h, w, ho, wo, a)
+            })?;
             (out(CpuStorage::F64(y.into()), &shape), i)
         }
         DType::F32 => {
-            let (y, i) = cpu::conv::pool2d(&contiguous_vec::<f32>(x)?, nc, h, w, ho, wo, a);
+            let (y, i) = with_slices::<f32, _>("pool2d", &[x], |v| {
+                cpu::conv::pool2d(v[0], nc, h, w, ho, wo, a)
+            })?;
             (out(CpuStorage::F32(y.into()), &shape), i)
         }
         dt if dt.is_float() => {

@@ -19,10 +19,7 @@ pub fn softmax_rows<T: Float>(x: &[T], n: usize, log: bool) -> Vec<T> {
                 simd(
                     #[inline(always)]
                     || {
-                        let mut m = row_max(row);
-                        if m == T::neg_infinity() || m.is_nan() {
-                            m = T::zero();
-                        }
+                        let m = shift(row);
                         let o = exp_sum(row, m, o);
                         let s = o.1;
                         let o = o.0;
@@ -64,6 +61,18 @@ fn row_max<T: Float>(row: &[T]) -> T {
         m = if v > m { v } else { m };
     }
     m
+}
+
+/// The shift that keeps `exp(row - m)` finite: the row's max, or 0 when that is -inf (an
+/// all-masked row) or NaN.
+#[inline(always)]
+fn shift<T: Float>(row: &[T]) -> T {
+    let m = row_max(row);
+    if m == T::neg_infinity() || m.is_nan() {
+        T::zero()
+    } else {
+        m
+    }
 }
 
 /// Writes `exp(row - m)` into every slot of `o`; returns `o`, now initialised, and the sum.
@@ -219,10 +228,7 @@ pub fn cross_entropy_rows<T: Float>(
         simd(
             #[inline(always)]
             || {
-                let mut m = row_max(row);
-                if m == T::neg_infinity() || m.is_nan() {
-                    m = T::zero();
-                }
+                let m = shift(row);
                 let lse = m + lane_sum(row, |v| (v - m).exp_()).ln();
                 if t[r] == ignore {
                     return (T::zero(), lse);
