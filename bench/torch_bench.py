@@ -21,6 +21,7 @@ reported.  Forward-only workloads run under ``torch.no_grad()``.
 
 import argparse
 import json
+import math
 import random
 import statistics
 import sys
@@ -48,6 +49,25 @@ def gelu_tanh_16m():
     """Tanh-approximated GELU on 2^24 elements."""
     x = torch.randn(1 << 24)
     return {"fn": lambda: F.gelu(x, approximate="tanh"), "no_grad": True}
+
+
+def _gelu_chain(x):
+    """GELU-tanh as eight elementwise ops (the same formula as the deepseek side)."""
+    k = math.sqrt(2.0 / math.pi)
+    return 0.5 * x * (1.0 + torch.tanh(k * (x + 0.044715 * torch.pow(x, 3))))
+
+
+def gelu_chain_16m():
+    """The eight-op GELU chain, eager, on 2^24 elements."""
+    x = torch.randn(1 << 24)
+    return {"fn": lambda: _gelu_chain(x), "no_grad": True}
+
+
+def gelu_chain_compiled_16m():
+    """The eight-op GELU chain under torch.compile (deepseek's row runs it lazily)."""
+    x = torch.randn(1 << 24)
+    f = torch.compile(_gelu_chain)
+    return {"fn": lambda: f(x), "no_grad": True}
 
 
 def softmax_4096x1024():
@@ -132,6 +152,50 @@ def mlp_step():
     return train_step(model, torch.randn(256, 784), torch.randint(0, 10, (256,)))
 
 
+def gpt_mini_step(compiled=False):
+    """GPT-mini training step (same model as the deepseek side): 4 pre-norm causal layers,
+    d 256, 4 heads, ff 1024, GELU, vocabulary 256, batch 16, sequence 128, AdamW."""
+    vocab, d, heads, ff, layers, bsz, seq = 256, 256, 4, 1024, 4, 16, 128
+
+    class Gpt(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok = torch.nn.Embedding(vocab, d)
+            self.pos = torch.nn.Embedding(seq, d)
+            self.blocks = torch.nn.ModuleList(
+                torch.nn.TransformerEncoderLayer(d, heads, ff, 0.0, activation="gelu",
+                                                 batch_first=True, norm_first=True)
+                for _ in range(layers))
+            self.norm = torch.nn.LayerNorm(d)
+            self.head = torch.nn.Linear(d, vocab)
+            self.register_buffer("mask", torch.nn.Transformer.generate_square_subsequent_mask(seq))
+
+        def forward(self, x):
+            h = self.tok(x) + self.pos(torch.arange(seq))
+            for b in self.blocks:
+                h = b(h, src_mask=self.mask, is_causal=True)
+            return self.head(self.norm(h))
+
+    model = Gpt()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
+    tokens = torch.randint(0, vocab, (bsz, seq + 1))
+    x, y = tokens[:, :-1].contiguous(), tokens[:, 1:].reshape(-1)
+
+    def train(x, y):
+        loss = F.cross_entropy(model(x).reshape(-1, vocab), y)
+        loss.backward()
+        return loss
+
+    fwd_bwd = torch.compile(train) if compiled else train
+
+    def step():
+        opt.zero_grad()
+        fwd_bwd(x, y)
+        opt.step()
+
+    return {"fn": step, "inner": 1}
+
+
 def py_add_8x8():
     """Per-op overhead: a + b on 8x8 float32 tensors from a Python loop."""
     a, b = torch.randn(8, 8), torch.randn(8, 8)
@@ -145,6 +209,9 @@ WORKLOADS = {
     "matmul_f32_2048": lambda: matmul(2048),
     "add_16M": add_16m,
     "gelu_tanh_16M": gelu_tanh_16m,
+    "gelu_chain_16M": gelu_chain_16m,
+    # deepseek: the chain in lazy mode (one fused kernel); PyTorch: torch.compile of it.
+    "gelu_chain_lazy_16M": gelu_chain_compiled_16m,
     "softmax_4096x1024": softmax_4096x1024,
     "layer_norm_4096x1024": layer_norm_4096x1024,
     "conv2d_fwd_bwd": conv2d_fwd_bwd,
@@ -155,6 +222,9 @@ WORKLOADS = {
     # (TextGenerator, whose Embedding -> LSTM uses Lstm::forward_tokens).
     "charlm_model_step": lambda: lm_step(65, 256),
     "mlp_step": mlp_step,
+    "gpt_mini_step": gpt_mini_step,
+    # deepseek: the step in lazy mode; PyTorch: forward+backward under torch.compile.
+    "gpt_mini_step_lazy": lambda: gpt_mini_step(compiled=True),
     "py_add_8x8": py_add_8x8,
 }
 

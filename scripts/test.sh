@@ -11,6 +11,10 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 export DEEPSEEK_NUM_THREADS="${DEEPSEEK_NUM_THREADS:-2}"
 cargo test --release --workspace 2>&1
+# Deferred execution: the golden cases, gradient checks and the autograd/nn/lazy suites again
+# with every elementwise op deferred and fused (the harness prints "golden mode: lazy").
+DEEPSEEK_LAZY=1 cargo test --release --workspace --test golden --test gradcheck \
+    --test autograd --test nn --test lazy --test checkpoint 2>&1
 
 PY="${PYTHON:-python3}"
 if ! command -v "$PY" >/dev/null 2>&1; then
@@ -36,3 +40,5 @@ fi
 # pytest prints its summary line and, from python/tests/conftest.py, the golden line.
 cd python/tests
 "$PY" -m pytest -q -p no:cacheprovider . 2>&1
+# The whole Python suite again in lazy mode (golden cases from Python included).
+DEEPSEEK_LAZY=1 "$PY" -m pytest -q -p no:cacheprovider . 2>&1

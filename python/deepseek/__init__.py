@@ -58,6 +58,10 @@ from ._C import (
     get_num_threads,
     load_file,
     save_file,
+    is_lazy,
+    set_lazy,
+    kernel_stats,
+    reset_kernel_stats,
 )
 from ._grad_mode import no_grad, enable_grad, set_grad_enabled, inference_mode
 from ._ops import *  # noqa: F401,F403  (torch.exp, torch.sum, ... as functions)
@@ -137,11 +141,81 @@ def set_default_dtype(d):
         raise NotImplementedError("deepseek's default dtype is float32 and cannot be changed yet")
 
 
+class lazy:
+    """Deferred execution with operator fusion inside the block (or the decorated function).
+
+    Elementwise ops (arithmetic, activations, comparisons, ``where``, dtype casts and copies)
+    return tensors whose shape and dtype are known at once -- errors raise at the call that
+    caused them -- but whose values are computed only when needed: reading them (``item``,
+    ``tolist``, ``numpy``, printing), an op that is not deferred (matmul, reductions, ...),
+    ``t.realize()``, or the end of the block. A chain of elementwise ops then runs as one
+    fused kernel. ``DEEPSEEK_LAZY=1`` turns lazy mode on for a whole process;
+    ``DEEPSEEK_DEBUG=1`` prints each fused kernel; ``deepseek.kernel_stats()`` counts them.
+    """
+
+    def __enter__(self):
+        _C._lazy_enter()
+        return self
+
+    def __exit__(self, *exc):
+        _C._lazy_exit()
+        return False
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with lazy():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def _realize_all(out):
+    if isinstance(out, Tensor):
+        out.realize()
+    elif isinstance(out, (list, tuple)):
+        for o in out:
+            _realize_all(o)
+    elif isinstance(out, dict):
+        for o in out.values():
+            _realize_all(o)
+    return out
+
+
 def compile(model=None, **kwargs):
-    """``torch.compile`` stand-in: returns the model unchanged (eager execution)."""
+    """Like ``torch.compile``: returns ``model`` (a module or a function) running in lazy
+    mode, so the elementwise chains of each call -- forward, and the backward built from it
+    -- are deferred and fused into single kernels; outputs are realised before they are
+    returned. Modules are compiled in place (their calls run lazily) and returned, so
+    parameters and ``state_dict`` stay as they are. ``torch.compile``'s tuning arguments
+    (``mode``, ``fullgraph``, ``dynamic``, ``backend``) are accepted and have no effect on
+    the CPU interpreter.
+    """
     if model is None:
-        return lambda m: m
-    return model
+        return lambda m: compile(m, **kwargs)
+    from .nn import Module
+
+    if isinstance(model, Module):
+        fwd = model.forward
+
+        def forward(*args, **kw):
+            with lazy():
+                return _realize_all(fwd(*args, **kw))
+
+        model.__dict__["forward"] = forward
+        return model
+    if not callable(model):
+        raise TypeError(f"compile expects a module or a callable, got {type(model).__name__}")
+    import functools
+
+    @functools.wraps(model)
+    def compiled(*args, **kw):
+        with lazy():
+            return _realize_all(model(*args, **kw))
+
+    return compiled
 
 
 __version__ = "0.1.0"

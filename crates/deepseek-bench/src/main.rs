@@ -250,6 +250,20 @@ fn gelu_tanh_16m() -> Result<Workload> {
     })))
 }
 
+/// GELU-tanh written out as eight elementwise ops (`0.5 * x * (1 + tanh(k * (x + 0.044715 *
+/// x^3)))`), on 2^24 elements; `lazy` runs it deferred (one fused kernel per call).
+fn gelu_chain_16m(lazy: bool) -> Result<Workload> {
+    let x = Tensor::randn(&[1 << 24], DType::F32)?;
+    let k = (2.0 / std::f64::consts::PI).sqrt();
+    Ok(Workload::forward(Box::new(move || {
+        let _g = lazy.then(deepseek::lazy::lazy);
+        let inner = x.add(&x.powf(3.0)?.mul_scalar(0.044715)?)?.mul_scalar(k)?;
+        let y = x.mul_scalar(0.5)?.mul(&inner.tanh()?.add_scalar(1.0)?)?;
+        std::hint::black_box(y.realize()?);
+        Ok(())
+    })))
+}
+
 /// Softmax over the last dim of a [4096, 1024] tensor.
 fn softmax_4096x1024() -> Result<Workload> {
     let x = Tensor::randn(&[4096, 1024], DType::F32)?;
@@ -425,6 +439,69 @@ fn mlp_step() -> Result<Workload> {
     })
 }
 
+/// GPT-mini training step: token + learned position embeddings, 4 pre-norm causal
+/// transformer layers (d 256, 4 heads, feed-forward 1024, GELU, no dropout), final layer norm,
+/// LM head over 256 tokens, cross-entropy, AdamW; batch 16, sequence 128. `lazy` runs the
+/// step deferred. With `DEEPSEEK_BENCH_KERNELS=1` it prints the kernels per step to stderr.
+fn gpt_mini_step(lazy: bool) -> Result<Workload> {
+    use deepseek::nn::{Embedding, Forward, LayerNorm, Linear, Module, TransformerEncoderLayer};
+    use deepseek::optim::AdamW;
+    let (vocab, d, heads, ff, layers, bsz, seq) = (256, 256, 4, 1024, 4, 16, 128);
+    let tok = Embedding::new(vocab, d, None)?;
+    let pos = Embedding::new(seq, d, None)?;
+    let blocks = (0..layers)
+        .map(|_| TransformerEncoderLayer::new(d, heads, ff, 0.0, true, 1e-5, true, true))
+        .collect::<Result<Vec<_>>>()?;
+    let norm = LayerNorm::new(&[d], 1e-5, true)?;
+    let head = Linear::new(d, vocab, true)?;
+    let mut params = tok.parameters();
+    params.extend(pos.parameters());
+    for b in &blocks {
+        params.extend(b.parameters());
+    }
+    params.extend(norm.parameters());
+    params.extend(head.parameters());
+    let mut opt = AdamW::with_lr(params, 3e-4)?;
+    let tokens = Tensor::randint(0, vocab as i64, &[bsz, seq + 1], DType::I64)?;
+    let x = tokens.slice(1, 0, seq as isize, 1)?.contiguous()?;
+    let y = tokens
+        .slice(1, 1, seq as isize + 1, 1)?
+        .contiguous()?
+        .reshape(&[bsz * seq])?;
+    let positions = Tensor::arange(0.0, seq as f64, 1.0, DType::I64)?;
+    let show = std::env::var("DEEPSEEK_BENCH_KERNELS").is_ok_and(|v| v == "1");
+    Ok(Workload {
+        step: Box::new(move || {
+            let _g = lazy.then(deepseek::lazy::lazy);
+            deepseek::lazy::reset_stats();
+            opt.zero_grad();
+            let mut h = tok.forward(&x)?.add(&pos.forward(&positions)?)?;
+            for b in &blocks {
+                h = b.forward_masked(&h, None, true)?;
+            }
+            let logits = head.forward(&norm.forward(&h)?)?;
+            let loss = cross_entropy(&logits.reshape(&[bsz * seq, vocab])?, &y)?;
+            loss.backward()?;
+            opt.step()?;
+            if show {
+                let s = deepseek::lazy::stats();
+                eprintln!(
+                    "gpt_mini_step{}: {} kernels ({} fused, {} ops in them)",
+                    if lazy { "_lazy" } else { "" },
+                    s.kernels,
+                    s.fused_kernels,
+                    s.fused_ops
+                );
+            }
+            Ok(())
+        }),
+        reset: None,
+        flops: None,
+        no_grad: false,
+        inner: Some(1),
+    })
+}
+
 /// The char-level step through the `deepseek train` model itself (`TextGenerator`, whose
 /// Embedding -> LSTM goes through `Lstm::forward_tokens`: the [V, E] table is projected to
 /// [V, 4H] once per step instead of projecting every token), same shapes and init as
@@ -463,6 +540,8 @@ const WORKLOADS: &[&str] = &[
     "matmul_f32_2048",
     "add_16M",
     "gelu_tanh_16M",
+    "gelu_chain_16M",
+    "gelu_chain_lazy_16M",
     "softmax_4096x1024",
     "layer_norm_4096x1024",
     "conv2d_fwd_bwd",
@@ -471,6 +550,8 @@ const WORKLOADS: &[&str] = &[
     "charlm_step",
     "charlm_model_step",
     "mlp_step",
+    "gpt_mini_step",
+    "gpt_mini_step_lazy",
 ];
 
 /// torch_bench.py workloads with no deepseek counterpart (accepted by `--only`, skipped).
@@ -484,6 +565,8 @@ fn build(name: &str) -> Result<Workload> {
         "matmul_f32_2048" => matmul(2048),
         "add_16M" => add_16m(),
         "gelu_tanh_16M" => gelu_tanh_16m(),
+        "gelu_chain_16M" => gelu_chain_16m(false),
+        "gelu_chain_lazy_16M" => gelu_chain_16m(true),
         "softmax_4096x1024" => softmax_4096x1024(),
         "layer_norm_4096x1024" => layer_norm_4096x1024(),
         "conv2d_fwd_bwd" => conv2d_fwd_bwd(),
@@ -492,6 +575,8 @@ fn build(name: &str) -> Result<Workload> {
         "charlm_step" => lm_step(65, 256),
         "charlm_model_step" => charlm_model_step(),
         "mlp_step" => mlp_step(),
+        "gpt_mini_step" => gpt_mini_step(false),
+        "gpt_mini_step_lazy" => gpt_mini_step(true),
         _ => unreachable!("workload names are checked up front"),
     }
 }

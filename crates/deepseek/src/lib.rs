@@ -20,6 +20,7 @@ pub mod autograd;
 pub mod backend;
 pub mod data;
 mod error;
+pub mod lazy;
 pub mod memory;
 pub mod nn;
 pub mod ops;

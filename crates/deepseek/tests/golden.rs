@@ -1290,6 +1290,7 @@ fn main() {
             println!("golden: warning: case name {n:?} occurs {k} times");
         }
     }
+    println!("golden mode: {}, device: cpu", deepseek::lazy::mode_name());
     println!("golden: {passed} passed, {failed} failed");
     if failed > 0 {
         std::process::exit(1);

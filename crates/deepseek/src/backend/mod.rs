@@ -3,6 +3,7 @@
 
 pub mod cpu;
 
+use crate::lazy::expr as lazy;
 use crate::ops::{BinaryOp, ReduceOp, UnaryOp};
 use crate::tensor::{CpuStorage, Layout, Storage};
 use crate::{DType, Device, Error, Result, Tensor};
@@ -27,12 +28,23 @@ fn out(s: CpuStorage, shape: &[usize]) -> Tensor {
 }
 
 pub(crate) fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
+    if matches!(x.dtype(), DType::F32 | DType::F64) && lazy::can_defer(&[x], x.dtype()) {
+        return Ok(lazy::unary(op, x));
+    }
+    crate::lazy::count_kernel(op.name());
     let g = cpu(x);
     let Storage::Cpu(s) = &*g;
     Ok(out(cpu::elementwise::unary(op, s, x.layout())?, x.shape()))
 }
 
 pub(crate) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    if matches!(a.dtype(), DType::F32 | DType::F64)
+        && !matches!(op, BinaryOp::And | BinaryOp::Or | BinaryOp::Xor)
+        && lazy::can_defer(&[a, b], a.dtype())
+    {
+        return Ok(lazy::binary(op, a, b, shape));
+    }
+    crate::lazy::count_kernel(op.name());
     let ga = cpu(a);
     let gb = cpu(b);
     let (Storage::Cpu(sa), Storage::Cpu(sb)) = (&*ga, &*gb);
@@ -43,6 +55,13 @@ pub(crate) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> R
 }
 
 pub(crate) fn where_(c: &Tensor, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    if c.dtype() == DType::Bool
+        && matches!(a.dtype(), DType::F32 | DType::F64)
+        && lazy::can_defer(&[c, a, b], a.dtype())
+    {
+        return Ok(lazy::where_(c, a, b, shape));
+    }
+    crate::lazy::count_kernel("where");
     let (gc, ga, gb) = (cpu(c), cpu(a), cpu(b));
     let (Storage::Cpu(sc), Storage::Cpu(sa), Storage::Cpu(sb)) = (&*gc, &*ga, &*gb);
     let CpuStorage::Bool(cv) = sc else {
@@ -55,12 +74,25 @@ pub(crate) fn where_(c: &Tensor, a: &Tensor, b: &Tensor, shape: &[usize]) -> Res
 }
 
 pub(crate) fn cast(x: &Tensor, dt: DType) -> Result<Tensor> {
+    // Float and bool results are deferred from any source dtype (the load converts).
+    if lazy::can_defer(&[x], dt)
+        && (dt != DType::Bool || x.dtype().is_float() || x.dtype() == DType::Bool)
+    {
+        return Ok(lazy::cast(x, dt));
+    }
+    crate::lazy::count_kernel("to");
     let g = cpu(x);
     let Storage::Cpu(s) = &*g;
     Ok(out(cpu::elementwise::cast(s, x.layout(), dt), x.shape()))
 }
 
 pub(crate) fn reduce(op: ReduceOp, x: &Tensor, dims: &[usize]) -> Result<Tensor> {
+    if crate::lazy::fuses_into_reduce(op, x) {
+        let r = crate::lazy::reduce(op, x, dims);
+        let n = r.len();
+        return Ok(out(r, &[n]));
+    }
+    crate::lazy::count_kernel("reduce");
     let g = cpu(x);
     let Storage::Cpu(s) = &*g;
     let r = cpu::reduce::reduce(op, s, x.layout(), dims)?;
@@ -69,12 +101,14 @@ pub(crate) fn reduce(op: ReduceOp, x: &Tensor, dims: &[usize]) -> Result<Tensor>
 }
 
 pub(crate) fn cumsum(x: &Tensor, dim: usize) -> Result<Tensor> {
+    crate::lazy::count_kernel("cumsum");
     let g = cpu(x);
     let Storage::Cpu(s) = &*g;
     Ok(out(cpu::reduce::cumsum(s, x.layout(), dim), x.shape()))
 }
 
 pub(crate) fn cat(ts: &[Tensor], dim: usize, shape: &[usize]) -> Result<Tensor> {
+    crate::lazy::count_kernel("cat");
     let dt = ts[0].dtype();
     let mut dst = CpuStorage::zeros(dt, shape.iter().product());
     let dl = Layout::contiguous(shape);
@@ -96,6 +130,7 @@ pub(crate) fn pad(
     shape: &[usize],
     value: f64,
 ) -> Result<Tensor> {
+    crate::lazy::count_kernel("pad");
     let mut dst = CpuStorage::full(x.dtype(), shape.iter().product(), value);
     let mut view = Layout::contiguous(shape);
     for (d, &(a, _)) in pads.iter().enumerate() {
@@ -109,6 +144,7 @@ pub(crate) fn pad(
 
 /// Copies `src` into `dst`'s view in place (shapes equal, dtypes equal, distinct storages).
 pub(crate) fn copy_into(dst: &Tensor, src: &Tensor) -> Result<()> {
+    crate::lazy::count_kernel("copy_into");
     let src = if src.shares_storage(dst) {
         src.contiguous_copy()?
     } else {
@@ -127,6 +163,7 @@ pub(crate) fn indices(idx: &Tensor, op: &str) -> Result<Vec<i64>> {
 }
 
 pub(crate) fn index_select(x: &Tensor, dim: usize, idx: &[i64]) -> Result<Tensor> {
+    crate::lazy::count_kernel("index_select");
     let g = cpu(x);
     let Storage::Cpu(s) = &*g;
     let mut shape = x.shape().to_vec();
@@ -138,6 +175,7 @@ pub(crate) fn index_select(x: &Tensor, dim: usize, idx: &[i64]) -> Result<Tensor
 }
 
 pub(crate) fn gather(x: &Tensor, dim: usize, idx: &[i64], ishape: &[usize]) -> Result<Tensor> {
+    crate::lazy::count_kernel("gather");
     let g = cpu(x);
     let Storage::Cpu(s) = &*g;
     Ok(out(
@@ -153,6 +191,7 @@ pub(crate) fn scatter_add(
     ishape: &[usize],
     src: &Tensor,
 ) -> Result<Tensor> {
+    crate::lazy::count_kernel("scatter_add");
     let b = base.contiguous_copy()?.detach();
     {
         let gs = cpu(src);
@@ -164,6 +203,7 @@ pub(crate) fn scatter_add(
 }
 
 pub(crate) fn index_add(base: &Tensor, dim: usize, idx: &[i64], src: &Tensor) -> Result<Tensor> {
+    crate::lazy::count_kernel("index_add");
     let b = base.contiguous_copy()?.detach();
     let src = src.contiguous()?;
     {
@@ -184,6 +224,7 @@ fn slice_from(s: &CpuStorage, off: usize, n: usize) -> CpuStorage {
 }
 
 pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    crate::lazy::count_kernel("matmul");
     let r = a.rank();
     let mut shape = a.shape()[..r - 1].to_vec();
     shape.push(b.shape()[r - 1]);
@@ -197,6 +238,7 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// Softmax / log-softmax over the last dim (any layout in, contiguous out).
 pub(crate) fn softmax_last(x: &Tensor, log: bool) -> Result<Tensor> {
+    crate::lazy::count_kernel("softmax_last");
     let n = *x.shape().last().unwrap_or(&1);
     let c = x.contiguous()?;
     let g = cpu(&c);
@@ -230,6 +272,7 @@ pub(crate) fn cross_entropy(
     ignore: i64,
     ls: f64,
 ) -> Result<(Tensor, Tensor)> {
+    crate::lazy::count_kernel("cross_entropy");
     let n = x.shape()[1];
     let rows = x.shape()[0];
     macro_rules! go {
@@ -264,6 +307,7 @@ pub(crate) fn cross_entropy_backward(
     ignore: i64,
     ls: f64,
 ) -> Result<Tensor> {
+    crate::lazy::count_kernel("cross_entropy_backward");
     let n = x.shape()[1];
     macro_rules! go {
         ($T:ty, $V:ident) => {{
@@ -294,6 +338,7 @@ pub(crate) fn layer_norm(
     b: Option<&Tensor>,
     eps: f64,
 ) -> Result<(Tensor, Tensor, Tensor)> {
+    crate::lazy::count_kernel("layer_norm");
     let dt = x.dtype();
     let (x32, w32, b32) = if matches!(dt, DType::F32 | DType::F64) {
         (
@@ -361,6 +406,7 @@ pub(crate) fn layer_norm(
 
 /// conv2d forward on float inputs of one dtype (borrowed in place when contiguous).
 pub(crate) fn conv2d(x: &Tensor, w: &Tensor, gm: &cpu::conv::ConvGeom) -> Result<Tensor> {
+    crate::lazy::count_kernel("conv2d");
     let shape = [gm.n, gm.o, gm.ho, gm.wo];
     macro_rules! go {
         ($T:ty, $V:ident) => {{
@@ -386,6 +432,7 @@ pub(crate) fn conv2d_backward(
     need_dx: bool,
     need_dw: bool,
 ) -> Result<(Tensor, Tensor)> {
+    crate::lazy::count_kernel("conv2d_backward");
     macro_rules! go {
         ($T:ty, $V:ident) => {{
             let (dx, dw) = with_slices::<$T, _>("conv2d", &[x, w, dy], |v| {
@@ -428,6 +475,7 @@ pub(crate) fn pool2d(
     wo: usize,
     a: &crate::ops::Pool2dAttrs,
 ) -> Result<(Tensor, Tensor)> {
+    crate::lazy::count_kernel("pool2d");
     let s = x.shape();
     let (nc, h, w) = (s[0] * s[1], s[2], s[3]);
     let shape = [s[0], s[1], ho, wo];
@@ -465,6 +513,7 @@ pub(crate) fn avg_pool2d_backward(
     in_shape: &[usize],
     a: &crate::ops::Pool2dAttrs,
 ) -> Result<Tensor> {
+    crate::lazy::count_kernel("avg_pool2d_backward");
     let s = dy.shape();
     let d = dy.to_dtype(DType::F64)?.to_vec::<f64>()?;
     let dx = cpu::conv::avg_pool2d_bwd(&d, s[0] * s[1], in_shape[2], in_shape[3], s[2], s[3], a);
@@ -509,6 +558,7 @@ pub(crate) fn lstm_layer(
     bias: &Tensor,
     d: cpu::rnn::LstmDims,
 ) -> Result<[Tensor; 5]> {
+    crate::lazy::count_kernel("lstm_layer");
     // With no w_ih, x is the input projection itself.
     let mut ts = vec![x, h0, c0, w_hh, bias];
     ts.extend(w_ih);
@@ -547,6 +597,7 @@ pub(crate) fn lstm_layer_backward(
     dh: Option<&Tensor>,
     dc: Option<&Tensor>,
 ) -> Result<[Option<Tensor>; 6]> {
+    crate::lazy::count_kernel("lstm_layer_backward");
     let (x, h0, c0, w_ih, rest) = match saved {
         [x, h0, c0, w_ih, rest @ ..] if rest.len() == 4 => (x, h0, c0, Some(w_ih), rest),
         [x, h0, c0, rest @ ..] if rest.len() == 4 => (x, h0, c0, None, rest),

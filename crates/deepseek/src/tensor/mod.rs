@@ -29,9 +29,16 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A storage shared by a tensor and its views, with a version counter that every in-place
 /// write bumps (autograd uses it to refuse a backward over modified saved tensors).
+///
+/// In lazy mode the storage may be *deferred*: `pending` holds the expression that computes
+/// it and `data` is empty until the value is needed ([`crate::lazy`]). `readers` lists the
+/// deferred storages that read this one, so an in-place write realises them first (they
+/// must see the values from before the write).
 pub(crate) struct StorageCell {
-    data: RwLock<Storage>,
+    pub(crate) data: RwLock<Storage>,
     version: AtomicU64,
+    pub(crate) pending: crate::lazy::expr::PendingSlot,
+    readers: Mutex<Vec<std::sync::Weak<StorageCell>>>,
 }
 
 impl StorageCell {
@@ -39,7 +46,49 @@ impl StorageCell {
         Arc::new(StorageCell {
             data: RwLock::new(storage),
             version: AtomicU64::new(0),
+            pending: crate::lazy::expr::PendingSlot::none(),
+            readers: Mutex::new(Vec::new()),
         })
+    }
+
+    /// A storage whose value `expr` computes later.
+    pub(crate) fn deferred(expr: Arc<crate::lazy::expr::Expr>, dtype: DType) -> Arc<StorageCell> {
+        Arc::new(StorageCell {
+            data: RwLock::new(Storage::Cpu(CpuStorage::empty(dtype))),
+            version: AtomicU64::new(0),
+            pending: crate::lazy::expr::PendingSlot::some(expr),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Computes the value if it is deferred.
+    pub(crate) fn ensure_realized(self: &Arc<Self>) {
+        if self.pending.is_pending() {
+            crate::lazy::realize_cell(self);
+        }
+    }
+
+    /// Sets the value of a deferred storage (the scheduler, once its kernel ran).
+    pub(crate) fn fill(&self, storage: Storage) {
+        crate::memory::on_alloc(storage.nbytes());
+        *self.data.write().unwrap_or_else(|e| e.into_inner()) = storage;
+    }
+
+    /// Notes that the deferred storage `r` reads this one.
+    pub(crate) fn add_reader(&self, r: &Arc<StorageCell>) {
+        let mut rs = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if rs.len() >= 16 && rs.len().is_power_of_two() {
+            rs.retain(|w| w.upgrade().is_some_and(|c| c.pending.is_pending()));
+        }
+        rs.push(Arc::downgrade(r));
+    }
+
+    /// Realises the deferred storages that read this one (before an in-place write).
+    fn realize_readers(&self) {
+        let rs = std::mem::take(&mut *self.readers.lock().unwrap_or_else(|e| e.into_inner()));
+        for r in rs.iter().filter_map(|w| w.upgrade()) {
+            r.ensure_realized();
+        }
     }
 }
 
@@ -242,6 +291,7 @@ impl Tensor {
         layout::norm_dim("dim", d, self.rank())
     }
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, Storage> {
+        self.0.storage.ensure_realized();
         self.0
             .storage
             .data
@@ -250,6 +300,8 @@ impl Tensor {
     }
     /// Write access to the storage; counts as an in-place modification (bumps the version).
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Storage> {
+        self.0.storage.ensure_realized();
+        self.0.storage.realize_readers();
         self.0.storage.version.fetch_add(1, Ordering::Relaxed);
         self.0
             .storage

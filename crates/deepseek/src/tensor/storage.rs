@@ -193,6 +193,10 @@ impl CpuStorage {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// A buffer with no elements.
+    pub fn empty(dtype: DType) -> CpuStorage {
+        crate::with_dtype!(dtype, |T| T::into_storage(Vec::new()))
+    }
     /// A zero-filled buffer.
     pub fn zeros(dtype: DType, n: usize) -> CpuStorage {
         crate::with_dtype!(dtype, |T| T::into_storage(vec![T::default(); n]))

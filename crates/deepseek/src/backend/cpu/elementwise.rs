@@ -159,6 +159,384 @@ pub fn map_binary<A: Copy + Send + Sync, B: Copy + Send + Sync, U: Send + Sync>(
     }))
 }
 
+/// Runs `$body` with `$f` bound to the scalar function of the float unary op `$op` over
+/// `$T`. This is the one definition of each op's math on the CPU: the strided eager kernels
+/// and the fused-kernel interpreter (`crate::lazy`) both expand it, so eager and deferred
+/// results are bit-identical.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! float_unary_fn {
+    ($op:expr, $T:ty, |$f:ident| $body:expr) => {{
+        #[allow(unused_imports)]
+        use $crate::backend::cpu::math::Float as _;
+        use $crate::ops::UnaryOp::*;
+        let c = <$T as $crate::backend::cpu::math::Float>::c;
+        let (zero, one, half) = (c(0.0), c(1.0), c(0.5));
+        let _ = (zero, one, half);
+        match $op {
+            Neg => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| -x,
+                |$f| $body,
+            ),
+            Exp => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| x.exp_(),
+                |$f| $body,
+            ),
+            Log => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| x.ln(),
+                |$f| $body,
+            ),
+            Log1p => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| x.ln_1p(),
+                |$f| $body,
+            ),
+            Expm1 => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| x.exp_m1(),
+                |$f| $body,
+            ),
+            Sqrt => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| x.sqrt(),
+                |$f| $body,
+            ),
+            Rsqrt => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| one / x.sqrt(),
+                |$f| $body,
+            ),
+            Abs => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| x.abs(),
+                |$f| $body,
+            ),
+            Sign => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| {
+                    if x > zero {
+                        one
+                    } else if x < zero {
+                        -one
+                    } else {
+                        x * zero
+                    }
+                },
+                |$f| $body,
+            ),
+            Floor => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| x.floor(),
+                |$f| $body,
+            ),
+            Ceil => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| x.ceil(),
+                |$f| $body,
+            ),
+            Round => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| {
+                    let r = x.round();
+                    if (x - x.trunc()).abs() == half {
+                        (x * half).round() * c(2.0)
+                    } else {
+                        r
+                    }
+                },
+                |$f| $body,
+            ),
+            Relu => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| if x > zero || x.is_nan() { x } else { zero },
+                |$f| $body,
+            ),
+            Sigmoid => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| one / (one + (-x).exp_()),
+                |$f| $body,
+            ),
+            Tanh => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| x.tanh_(),
+                |$f| $body,
+            ),
+            Gelu => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| half * x * (one + (x * c(std::f64::consts::FRAC_1_SQRT_2)).erf_()),
+                |$f| $body,
+            ),
+            GeluTanh => {
+                let k = c((2.0 / std::f64::consts::PI).sqrt());
+                let a = c(0.044715);
+                $crate::backend::cpu::elementwise::with_fn(
+                    #[inline(always)]
+                    move |x: $T| half * x * (one + (k * (x + a * x * x * x)).tanh_()),
+                    |$f| $body,
+                )
+            }
+            Silu => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| x / (one + (-x).exp_()),
+                |$f| $body,
+            ),
+            Softplus { beta, threshold } => {
+                let (b, t) = (c(beta), c(threshold));
+                $crate::backend::cpu::elementwise::with_fn(
+                    #[inline(always)]
+                    move |x: $T| {
+                        if x * b > t {
+                            x
+                        } else {
+                            (one + (x * b).exp_()).ln() / b
+                        }
+                    },
+                    |$f| $body,
+                )
+            }
+            Sin => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| x.sin(),
+                |$f| $body,
+            ),
+            Cos => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| x.cos(),
+                |$f| $body,
+            ),
+            Reciprocal => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| one / x,
+                |$f| $body,
+            ),
+            Square => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| x * x,
+                |$f| $body,
+            ),
+            Erf => $crate::backend::cpu::elementwise::with_fn(
+                #[inline(always)]
+                |x: $T| x.erf_(),
+                |$f| $body,
+            ),
+            Elu { alpha } => {
+                let a = c(alpha);
+                $crate::backend::cpu::elementwise::with_fn(
+                    #[inline(always)]
+                    move |x: $T| if x > zero { x } else { a * (x.exp_() - one) },
+                    |$f| $body,
+                )
+            }
+            LeakyRelu { slope } => {
+                let s = c(slope);
+                $crate::backend::cpu::elementwise::with_fn(
+                    #[inline(always)]
+                    move |x: $T| if x > zero { x } else { x * s },
+                    |$f| $body,
+                )
+            }
+            PowScalar { exponent } => {
+                let e = c(exponent);
+                if exponent == 2.0 {
+                    $crate::backend::cpu::elementwise::with_fn(
+                        #[inline(always)]
+                        |x: $T| x * x,
+                        |$f| $body,
+                    )
+                } else if exponent == 0.5 {
+                    $crate::backend::cpu::elementwise::with_fn(
+                        #[inline(always)]
+                        |x: $T| x.sqrt(),
+                        |$f| $body,
+                    )
+                } else if exponent == 1.0 {
+                    $crate::backend::cpu::elementwise::with_fn(
+                        #[inline(always)]
+                        |x: $T| x,
+                        |$f| $body,
+                    )
+                } else if exponent == exponent.trunc() && exponent.abs() < 64.0 {
+                    let n = exponent as i32;
+                    $crate::backend::cpu::elementwise::with_fn(
+                        #[inline(always)]
+                        move |x: $T| x.powi(n),
+                        |$f| $body,
+                    )
+                } else {
+                    $crate::backend::cpu::elementwise::with_fn(
+                        #[inline(always)]
+                        move |x: $T| x.powf(e),
+                        |$f| $body,
+                    )
+                }
+            }
+            RPowScalar { c: base } => {
+                let b = c(base);
+                $crate::backend::cpu::elementwise::with_fn(
+                    #[inline(always)]
+                    move |x: $T| b.powf(x),
+                    |$f| $body,
+                )
+            }
+            Clamp { min, max } => {
+                let (lo, hi) = (c(min), c(max));
+                let (has_lo, has_hi) = (!min.is_nan(), !max.is_nan());
+                $crate::backend::cpu::elementwise::with_fn(
+                    #[inline(always)]
+                    move |x: $T| {
+                        let y = if has_lo && x < lo { lo } else { x };
+                        if has_hi && y > hi {
+                            hi
+                        } else {
+                            y
+                        }
+                    },
+                    |$f| $body,
+                )
+            }
+            AddScalar { c: k } => {
+                let k = c(k);
+                $crate::backend::cpu::elementwise::with_fn(
+                    #[inline(always)]
+                    move |x: $T| x + k,
+                    |$f| $body,
+                )
+            }
+            MulScalar { c: k } => {
+                let k = c(k);
+                $crate::backend::cpu::elementwise::with_fn(
+                    #[inline(always)]
+                    move |x: $T| x * k,
+                    |$f| $body,
+                )
+            }
+        }
+    }};
+}
+
+/// Runs `$body` with `$f` bound to the scalar function `(T, T) -> T` of the arithmetic binary
+/// op `$op` (every op but the predicates) over a numeric `$T`: the one definition used by the
+/// eager kernels and the fused-kernel interpreter.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! num_binary_fn {
+    ($op:expr, $T:ty, |$f:ident| $body:expr, else $other:expr) => {{
+        use $crate::backend::cpu::elementwise::with_fn;
+        use $crate::ops::BinaryOp::*;
+        #[allow(unused_imports)]
+        use $crate::tensor::Element as _;
+        let is_float = <$T as $crate::tensor::Element>::DTYPE.is_float();
+        match $op {
+            Add => with_fn(
+                #[inline(always)]
+                |x: $T, y: $T| x + y,
+                |$f| $body,
+            ),
+            Sub => with_fn(
+                #[inline(always)]
+                |x: $T, y: $T| x - y,
+                |$f| $body,
+            ),
+            Mul => with_fn(
+                #[inline(always)]
+                |x: $T, y: $T| x * y,
+                |$f| $body,
+            ),
+            Div => with_fn(
+                #[inline(always)]
+                |x: $T, y: $T| x / y,
+                |$f| $body,
+            ),
+            #[allow(clippy::eq_op)]
+            Maximum => with_fn(
+                #[inline(always)]
+                |x: $T, y: $T| if x != x || x > y { x } else { y },
+                |$f| $body,
+            ),
+            #[allow(clippy::eq_op)]
+            Minimum => with_fn(
+                #[inline(always)]
+                |x: $T, y: $T| if x != x || x < y { x } else { y },
+                |$f| $body,
+            ),
+            Pow => with_fn(
+                #[inline(always)]
+                |x: $T, y: $T| <$T>::from_f64(x.to_f64().powf(y.to_f64())),
+                |$f| $body,
+            ),
+            Rem => with_fn(
+                #[inline(always)]
+                move |x: $T, y: $T| {
+                    let (xf, yf) = (x.to_f64(), y.to_f64());
+                    let r = xf - (xf / yf).floor() * yf;
+                    <$T>::from_f64(if is_float { r } else { r.round() })
+                },
+                |$f| $body,
+            ),
+            FloorDiv => with_fn(
+                #[inline(always)]
+                |x: $T, y: $T| <$T>::from_f64((x.to_f64() / y.to_f64()).floor()),
+                |$f| $body,
+            ),
+            _ => $other,
+        }
+    }};
+}
+
+/// Runs `$body` with `$f` bound to the comparison `(T, T) -> bool` of the predicate `$op`
+/// (eq, ne, lt, le, gt, ge); any other op evaluates `$other`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! cmp_binary_fn {
+    ($op:expr, $T:ty, |$f:ident| $body:expr, else $other:expr) => {{
+        use $crate::backend::cpu::elementwise::with_fn;
+        use $crate::ops::BinaryOp::*;
+        match $op {
+            Eq => with_fn(
+                #[inline(always)]
+                |x: $T, y: $T| x == y,
+                |$f| $body,
+            ),
+            Ne => with_fn(
+                #[inline(always)]
+                |x: $T, y: $T| x != y,
+                |$f| $body,
+            ),
+            Lt => with_fn(
+                #[inline(always)]
+                |x: $T, y: $T| x < y,
+                |$f| $body,
+            ),
+            Le => with_fn(
+                #[inline(always)]
+                |x: $T, y: $T| x <= y,
+                |$f| $body,
+            ),
+            Gt => with_fn(
+                #[inline(always)]
+                |x: $T, y: $T| x > y,
+                |$f| $body,
+            ),
+            Ge => with_fn(
+                #[inline(always)]
+                |x: $T, y: $T| x >= y,
+                |$f| $body,
+            ),
+            _ => $other,
+        }
+    }};
+}
+
+/// Hands `f` to `body`; lets the op tables above bind an `#[inline(always)]` closure to a
+/// name (attributes on closures are accepted in argument position only).
+#[inline(always)]
+pub fn with_fn<F, R>(f: F, body: impl FnOnce(F) -> R) -> R {
+    body(f)
+}
+
 fn low_to_f32<T: Element>(v: &[T], l: &Layout) -> (Vec<f32>, Layout) {
     (
         map_unary(v, l, |x: T| x.to_f32()),
@@ -167,117 +545,54 @@ fn low_to_f32<T: Element>(v: &[T], l: &Layout) -> (Vec<f32>, Layout) {
 }
 
 fn unary_float<T: Float>(op: UnaryOp, v: &[T], l: &Layout) -> Vec<T> {
-    use UnaryOp::*;
-    let c = T::c;
-    let (zero, one, half) = (c(0.0), c(1.0), c(0.5));
-    match op {
-        Neg => map_unary(v, l, |x: T| -x),
-        Exp => map_unary(v, l, |x: T| x.exp_()),
-        Log => map_unary(v, l, |x: T| x.ln()),
-        Log1p => map_unary(v, l, |x: T| x.ln_1p()),
-        Expm1 => map_unary(v, l, |x: T| x.exp_m1()),
-        Sqrt => map_unary(v, l, |x: T| x.sqrt()),
-        Rsqrt => map_unary(v, l, |x: T| one / x.sqrt()),
-        Abs => map_unary(v, l, |x: T| x.abs()),
-        Sign => map_unary(v, l, |x: T| {
-            if x > zero {
-                one
-            } else if x < zero {
-                -one
-            } else {
-                x * zero
+    crate::float_unary_fn!(op, T, |f| map_unary(v, l, f))
+}
+
+/// `dst[i] = op(src[i])` over contiguous slices of equal length (the fused-kernel
+/// interpreter's unary step; same scalar functions as the eager kernels).
+pub fn unary_slice<T: Float>(op: UnaryOp, src: &[T], dst: &mut [T]) {
+    crate::float_unary_fn!(op, T, |f| simd(
+        #[inline(always)]
+        || {
+            for (d, x) in dst.iter_mut().zip(src) {
+                *d = f(*x);
             }
-        }),
-        Floor => map_unary(v, l, |x: T| x.floor()),
-        Ceil => map_unary(v, l, |x: T| x.ceil()),
-        Round => map_unary(v, l, |x: T| {
-            let r = x.round();
-            if (x - x.trunc()).abs() == half {
-                (x * half).round() * c(2.0)
-            } else {
-                r
-            }
-        }),
-        Relu => map_unary(v, l, |x: T| if x > zero || x.is_nan() { x } else { zero }),
-        Sigmoid => map_unary(v, l, |x: T| one / (one + (-x).exp_())),
-        Tanh => map_unary(v, l, |x: T| x.tanh_()),
-        Gelu => map_unary(v, l, |x: T| {
-            half * x * (one + (x * c(std::f64::consts::FRAC_1_SQRT_2)).erf_())
-        }),
-        GeluTanh => {
-            let k = c((2.0 / std::f64::consts::PI).sqrt());
-            let a = c(0.044715);
-            map_unary(v, l, move |x: T| {
-                half * x * (one + (k * (x + a * x * x * x)).tanh_())
-            })
         }
-        Silu => map_unary(v, l, |x: T| x / (one + (-x).exp_())),
-        Softplus { beta, threshold } => {
-            let (b, t) = (c(beta), c(threshold));
-            map_unary(v, l, move |x: T| {
-                if x * b > t {
-                    x
-                } else {
-                    (one + (x * b).exp_()).ln() / b
+    ))
+}
+
+/// `dst[i] = op(a[i], b[i])` over contiguous slices (arithmetic ops).
+pub fn binary_slice<T: Element + num_traits::Num>(op: BinaryOp, a: &[T], b: &[T], dst: &mut [T]) {
+    crate::num_binary_fn!(
+        op,
+        T,
+        |f| simd(
+            #[inline(always)]
+            || {
+                for ((d, x), y) in dst.iter_mut().zip(a).zip(b) {
+                    *d = f(*x, *y);
                 }
-            })
-        }
-        Sin => map_unary(v, l, |x: T| x.sin()),
-        Cos => map_unary(v, l, |x: T| x.cos()),
-        Reciprocal => map_unary(v, l, |x: T| one / x),
-        Square => map_unary(v, l, |x: T| x * x),
-        Erf => map_unary(v, l, |x: T| x.erf_()),
-        Elu { alpha } => {
-            let a = c(alpha);
-            map_unary(
-                v,
-                l,
-                move |x: T| if x > zero { x } else { a * (x.exp_() - one) },
-            )
-        }
-        LeakyRelu { slope } => {
-            let s = c(slope);
-            map_unary(v, l, move |x: T| if x > zero { x } else { x * s })
-        }
-        PowScalar { exponent } => {
-            let e = c(exponent);
-            if exponent == 2.0 {
-                map_unary(v, l, |x: T| x * x)
-            } else if exponent == 0.5 {
-                map_unary(v, l, |x: T| x.sqrt())
-            } else if exponent == 1.0 {
-                map_unary(v, l, |x: T| x)
-            } else if exponent == exponent.trunc() && exponent.abs() < 64.0 {
-                let n = exponent as i32;
-                map_unary(v, l, move |x: T| x.powi(n))
-            } else {
-                map_unary(v, l, move |x: T| x.powf(e))
             }
-        }
-        RPowScalar { c: base } => {
-            let b = c(base);
-            map_unary(v, l, move |x: T| b.powf(x))
-        }
-        Clamp { min, max } => {
-            let (lo, hi) = (c(min), c(max));
-            map_unary(v, l, move |x: T| {
-                let y = if !min.is_nan() && x < lo { lo } else { x };
-                if !max.is_nan() && y > hi {
-                    hi
-                } else {
-                    y
+        ),
+        else unreachable!("binary_slice: {} is a predicate", op.name())
+    )
+}
+
+/// `dst[i] = op(a[i], b[i])` for the comparison predicates over contiguous slices.
+pub fn compare_slice<T: Element>(op: BinaryOp, a: &[T], b: &[T], dst: &mut [bool]) {
+    crate::cmp_binary_fn!(
+        op,
+        T,
+        |f| simd(
+            #[inline(always)]
+            || {
+                for ((d, x), y) in dst.iter_mut().zip(a).zip(b) {
+                    *d = f(*x, *y);
                 }
-            })
-        }
-        AddScalar { c: k } => {
-            let k = c(k);
-            map_unary(v, l, move |x: T| x + k)
-        }
-        MulScalar { c: k } => {
-            let k = c(k);
-            map_unary(v, l, move |x: T| x * k)
-        }
-    }
+            }
+        ),
+        else unreachable!("compare_slice: {} is not a comparison", op.name())
+    )
 }
 
 fn unary_int<T: Element + num_traits::PrimInt + num_traits::Signed>(
@@ -360,53 +675,20 @@ where
     T: Element + num_traits::Num,
 {
     use BinaryOp::*;
-    let is_float = T::DTYPE.is_float();
-    let out = match op {
-        Add => T::into_storage(map_binary(a, la, b, lb, shape, |x: T, y: T| x + y)?),
-        Sub => T::into_storage(map_binary(a, la, b, lb, shape, |x: T, y: T| x - y)?),
-        Mul => T::into_storage(map_binary(a, la, b, lb, shape, |x: T, y: T| x * y)?),
-        Div => T::into_storage(map_binary(a, la, b, lb, shape, |x: T, y: T| x / y)?),
-        Maximum => T::into_storage(map_binary(a, la, b, lb, shape, |x: T, y: T| {
-            if x != x || x > y {
-                x
-            } else {
-                y
-            }
-        })?),
-        Minimum => T::into_storage(map_binary(a, la, b, lb, shape, |x: T, y: T| {
-            if x != x || x < y {
-                x
-            } else {
-                y
-            }
-        })?),
-        Pow => T::into_storage(map_binary(a, la, b, lb, shape, |x: T, y: T| {
-            T::from_f64(x.to_f64().powf(y.to_f64()))
-        })?),
-        Rem | FloorDiv => {
-            if !is_float && b.iter().any(|v| v.to_f64() == 0.0) {
-                return Err(Error::value(op.name(), "integer division by zero"));
-            }
-            if op == Rem {
-                T::into_storage(map_binary(a, la, b, lb, shape, move |x: T, y: T| {
-                    let (xf, yf) = (x.to_f64(), y.to_f64());
-                    let r = xf - (xf / yf).floor() * yf;
-                    T::from_f64(if is_float { r } else { r.round() })
-                })?)
-            } else {
-                T::into_storage(map_binary(a, la, b, lb, shape, |x: T, y: T| {
-                    T::from_f64((x.to_f64() / y.to_f64()).floor())
-                })?)
-            }
-        }
-        Eq => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x == y)?.into()),
-        Ne => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x != y)?.into()),
-        Lt => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x < y)?.into()),
-        Le => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x <= y)?.into()),
-        Gt => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x > y)?.into()),
-        Ge => CpuStorage::Bool(map_binary(a, la, b, lb, shape, |x: T, y: T| x >= y)?.into()),
-        And | Or | Xor => unreachable!("logical ops run on bool"),
-    };
+    if matches!(op, Rem | FloorDiv) && !T::DTYPE.is_float() && b.iter().any(|v| v.to_f64() == 0.0) {
+        return Err(Error::value(op.name(), "integer division by zero"));
+    }
+    let out = crate::num_binary_fn!(
+        op,
+        T,
+        |f| map_binary(a, la, b, lb, shape, f).map(T::into_storage),
+        else crate::cmp_binary_fn!(
+            op,
+            T,
+            |f| map_binary(a, la, b, lb, shape, f).map(|v| CpuStorage::Bool(v.into())),
+            else unreachable!("logical ops run on bool")
+        )
+    )?;
     Ok(out)
 }
 
@@ -477,8 +759,21 @@ pub fn cast(s: &CpuStorage, l: &Layout, dt: DType) -> CpuStorage {
     )))
 }
 
+/// Converts `src` into `dst` element by element (lengths equal), as [`cast`] does.
+pub fn convert_slice<S: Element, D: Element>(src: &[S], dst: &mut [D]) {
+    simd(
+        #[inline(always)]
+        || {
+            for (d, x) in dst.iter_mut().zip(src) {
+                *d = convert(*x);
+            }
+        },
+    )
+}
+
+/// One element of [`cast`]: PyTorch's conversion rules (to bool: non-zero or NaN).
 #[inline(always)]
-fn convert<S: Element, D: Element>(x: S) -> D {
+pub fn convert<S: Element, D: Element>(x: S) -> D {
     match (S::DTYPE, D::DTYPE) {
         (_, DType::Bool) => D::from_f64(if x.to_f64() != 0.0 || x.to_f64().is_nan() {
             1.0
