@@ -87,7 +87,7 @@ pub(crate) fn cast(x: &Tensor, dt: DType) -> Result<Tensor> {
 }
 
 pub(crate) fn reduce(op: ReduceOp, x: &Tensor, dims: &[usize]) -> Result<Tensor> {
-    if crate::lazy::fuses_into_reduce(op, x) {
+    if crate::lazy::fuses_into_reduce(op, x, dims) {
         let r = crate::lazy::reduce(op, x, dims);
         let n = r.len();
         return Ok(out(r, &[n]));

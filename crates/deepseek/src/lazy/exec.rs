@@ -466,7 +466,9 @@ fn load(
         Idx::Const(c) => Some(*c),
         _ => None,
     };
-    if contiguous.is_none() && constant.is_none() {
+    let (period, slope) = index.runs();
+    let by_runs = contiguous.is_none() && constant.is_none() && period >= 8;
+    if contiguous.is_none() && constant.is_none() && !by_runs {
         index.eval(start, &mut idx[..len], scratch);
     }
     with_storage!(src, |v: T| {
@@ -478,10 +480,35 @@ fn load(
                     convert_slice(&v[off + start..off + start + len], d);
                 } else if let Some(c) = constant {
                     d.fill(convert(v[c]));
-                } else {
-                    for (d, &i) in d.iter_mut().zip(&idx[..len]) {
-                        *d = convert(v[i]);
+                } else if by_runs {
+                    // Runs where the index moves by `slope`: one index computation per run.
+                    let end = start + len;
+                    let mut g = start;
+                    while g < end {
+                        let run = (period - g % period).min(end - g);
+                        let base = index.at(g);
+                        let dst = &mut d[g - start..g - start + run];
+                        match slope {
+                            0 => dst.fill(convert(v[base])),
+                            1 => convert_slice(&v[base..base + run], dst),
+                            s => {
+                                for (j, x) in dst.iter_mut().enumerate() {
+                                    *x = convert(v[base + j * s]);
+                                }
+                            }
+                        }
+                        g += run;
                     }
+                } else {
+                    let ix = &idx[..len];
+                    simd(
+                        #[inline(always)]
+                        || {
+                            for (d, &i) in d.iter_mut().zip(ix) {
+                                *d = convert(v[i]);
+                            }
+                        },
+                    );
                 }
             }};
         }

@@ -172,6 +172,28 @@ impl Idx {
                 }
             }
             Idx::Const(c) => out.fill(*c),
+            // gid / k and gid % k step through the chunk without dividing per element.
+            Idx::Div(a, k) if **a == Idx::Gid => {
+                let (mut q, mut r) = (start / k, start % k);
+                for o in out.iter_mut() {
+                    *o = q;
+                    r += 1;
+                    if r == *k {
+                        r = 0;
+                        q += 1;
+                    }
+                }
+            }
+            Idx::Mod(a, k) if **a == Idx::Gid => {
+                let mut r = start % k;
+                for o in out.iter_mut() {
+                    *o = r;
+                    r += 1;
+                    if r == *k {
+                        r = 0;
+                    }
+                }
+            }
             Idx::Add(a, b) => {
                 a.eval(start, out, scratch);
                 let mut t = scratch.pop().unwrap_or_default();
@@ -188,14 +210,81 @@ impl Idx {
             }
             Idx::Div(a, k) => {
                 a.eval(start, out, scratch);
-                out.iter_mut().for_each(|o| *o /= k);
+                let (k, inv) = (*k, 1.0 / *k as f64);
+                for o in out.iter_mut() {
+                    *o = fast_div(*o, k, inv);
+                }
             }
             Idx::Mod(a, k) => {
                 a.eval(start, out, scratch);
-                out.iter_mut().for_each(|o| *o %= k);
+                let (k, inv) = (*k, 1.0 / *k as f64);
+                for o in out.iter_mut() {
+                    *o -= fast_div(*o, k, inv) * k;
+                }
             }
         }
     }
+}
+
+impl Idx {
+    /// `(p, s)`: within each block of `p` consecutive values of `gid` starting at a multiple
+    /// of `p`, the expression is `value(block start) + s * (gid - block start)`
+    /// (`p == usize::MAX`: everywhere). Loads use it to copy whole runs instead of computing
+    /// every index; views give runs as long as their innermost dim.
+    pub fn runs(&self) -> (usize, usize) {
+        fn gcd(a: usize, b: usize) -> usize {
+            match (a, b) {
+                (usize::MAX, x) | (x, usize::MAX) => x,
+                (mut a, mut b) => {
+                    while b != 0 {
+                        (a, b) = (b, a % b);
+                    }
+                    a
+                }
+            }
+        }
+        match self {
+            Idx::Gid => (usize::MAX, 1),
+            Idx::Const(_) => (usize::MAX, 0),
+            Idx::Add(a, b) => {
+                let ((pa, sa), (pb, sb)) = (a.runs(), b.runs());
+                (gcd(pa, pb), sa + sb)
+            }
+            Idx::Mul(a, k) => {
+                let (p, s) = a.runs();
+                (p, s * k)
+            }
+            Idx::Div(a, k) | Idx::Mod(a, k) if **a == Idx::Gid => {
+                (*k, usize::from(matches!(self, Idx::Mod(..))))
+            }
+            Idx::Div(a, _) | Idx::Mod(a, _) => match a.runs() {
+                (p, 0) => (p, 0),
+                _ => (1, 0),
+            },
+        }
+    }
+
+    /// The value for one `gid`.
+    pub fn at(&self, gid: usize) -> usize {
+        match self {
+            Idx::Gid => gid,
+            Idx::Const(c) => *c,
+            Idx::Add(a, b) => a.at(gid) + b.at(gid),
+            Idx::Mul(a, k) => a.at(gid) * k,
+            Idx::Div(a, k) => a.at(gid) / k,
+            Idx::Mod(a, k) => a.at(gid) % k,
+        }
+    }
+}
+
+/// `x / k` through a floating-point reciprocal, corrected to the exact quotient (indices are
+/// far below 2^52, where the estimate is off by at most one); vectorises, unlike integer
+/// division by a run-time divisor.
+#[inline(always)]
+fn fast_div(x: usize, k: usize, inv: f64) -> usize {
+    let q = (x as f64 * inv) as usize;
+    let q = q - usize::from(q * k > x);
+    q + usize::from((q + 1) * k <= x)
 }
 
 impl fmt::Display for Idx {
@@ -254,6 +343,53 @@ mod tests {
         check(&Layout::contiguous(&[3, 1]).expand("t", &[3, 4]).unwrap());
         let row = Layout::contiguous(&[5]).expand("t", &[2, 3, 5]).unwrap();
         assert_eq!(Idx::of_view(&row, Idx::Gid, 30).to_string(), "(gid % 5)");
+    }
+
+    #[test]
+    fn runs_describe_views() {
+        for l in [
+            Layout::contiguous(&[3, 4, 5]).permute(&[2, 0, 1]),
+            Layout::contiguous(&[6, 8]).slice(1, 2, 4, 1),
+            Layout::contiguous(&[5]).expand("t", &[3, 5]).unwrap(),
+            Layout::contiguous(&[3, 1]).expand("t", &[3, 7]).unwrap(),
+        ] {
+            let n = l.numel();
+            let idx = Idx::of_view(&l, Idx::Gid, n);
+            let (p, s) = idx.runs();
+            for g in 0..n {
+                let b = g - g % p.min(n);
+                assert_eq!(idx.at(g), idx.at(b) + s * (g - b), "{idx} at {g}");
+            }
+        }
+    }
+
+    #[test]
+    fn division_matches_integer_division() {
+        let mut out = vec![0; 4096];
+        for k in [1usize, 3, 7, 64, 1000, 4097] {
+            for e in [
+                Idx::Div(Box::new(Idx::Gid), k),
+                Idx::Mod(Box::new(Idx::Gid), k),
+            ] {
+                for wrapped in [
+                    e.clone(),
+                    Idx::Mod(Box::new(Idx::Div(Box::new(Idx::Gid), 2)), k),
+                ] {
+                    for start in [0usize, 5, 1 << 20, (1 << 40) + 3] {
+                        wrapped.eval(start, &mut out, &mut Vec::new());
+                        for (i, &o) in out.iter().enumerate() {
+                            let g = start + i;
+                            let want = match &wrapped {
+                                Idx::Div(_, k) => g / k,
+                                Idx::Mod(a, k) if **a == Idx::Gid => g % k,
+                                _ => (g / 2) % k,
+                            };
+                            assert_eq!(o, want, "{wrapped} at {g}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

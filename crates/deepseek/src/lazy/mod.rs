@@ -140,8 +140,9 @@ pub(crate) fn realize_cell(cell: &Arc<StorageCell>) {
         return;
     };
     let k = kernel::schedule(cell, &root);
+    let t0 = std::time::Instant::now();
     let outs = exec::run(&k);
-    record(&k, "");
+    record(&k, "", t0);
     let mut outs = outs.into_iter();
     let first = outs.next().expect("output 0");
     cell.fill(crate::tensor::Storage::Cpu(first));
@@ -164,10 +165,16 @@ fn fill_outputs(
     }
 }
 
-/// Whether a reduction of `x` should absorb x's deferred producers into its kernel.
-pub(crate) fn fuses_into_reduce(op: crate::ops::ReduceOp, x: &Tensor) -> bool {
+/// Whether a reduction of `x` over `dims` should absorb x's deferred producers into its
+/// kernel: when the reduced dims are x's trailing dims (rows of contiguous elements). A
+/// reduction over leading dims reads its rows with a large stride; the eager kernel, which
+/// accumulates whole contiguous rows into the output, does that better on a realised input.
+pub(crate) fn fuses_into_reduce(op: crate::ops::ReduceOp, x: &Tensor, dims: &[usize]) -> bool {
     use crate::ops::ReduceOp::*;
+    let rank = x.rank();
+    let trailing = dims.iter().all(|&d| d >= rank - dims.len());
     x.is_deferred()
+        && trailing
         && matches!(op, Sum | Mean | Prod | Max | Min)
         && matches!(x.dtype(), crate::DType::F32 | crate::DType::F64)
         && x.numel() > 0
@@ -199,8 +206,9 @@ pub(crate) fn reduce(
     // The caller's own handle on x does not make x worth storing.
     let own = (Arc::strong_count(&x.0) == 1).then_some(&x.0.storage);
     let k = kernel::schedule_value(&root, own);
+    let t0 = std::time::Instant::now();
     let (res, outs) = exec::run_reduce(&k, r.max(1), op);
-    record(&k, op.name());
+    record(&k, op.name(), t0);
     fill_outputs(&k.outputs, outs.into_iter());
     res
 }
@@ -277,7 +285,7 @@ pub(crate) fn count_kernel(name: &str) {
     }
 }
 
-fn record(k: &Kernel, reduce: &str) {
+fn record(k: &Kernel, reduce: &str, t0: std::time::Instant) {
     let id = bump(|s| {
         s.kernels += 1;
         s.fused_kernels += 1;
@@ -287,14 +295,15 @@ fn record(k: &Kernel, reduce: &str) {
     });
     if debug_level() >= 1 {
         eprintln!(
-            "[deepseek] kernel #{id}: fused {} ops [{}{}] over {:?}, {} outputs; read {} B, wrote {} B",
+            "[deepseek] kernel #{id}: fused {} ops [{}{}] over {:?}, {} outputs; read {} B, wrote {} B; {:.3} ms",
             k.ops() + usize::from(!reduce.is_empty()),
             k.op_names().join(", "),
             if reduce.is_empty() { String::new() } else { format!(" -> {reduce}") },
             k.shape,
             k.outputs.len(),
             k.bytes_read(),
-            k.bytes_written()
+            k.bytes_written(),
+            t0.elapsed().as_secs_f64() * 1e3
         );
         if debug_level() >= 3 {
             eprint!("{}", k.render_c());
