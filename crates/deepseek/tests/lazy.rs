@@ -264,3 +264,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn inline_powi_matches_the_runtime_routine() {
+    use deepseek::backend::cpu::elementwise::powi;
+    for n in -9..=9 {
+        for &x in &[
+            0.0f32,
+            -0.0,
+            1.5,
+            -2.25,
+            3.1e-3,
+            7.7e4,
+            f32::NAN,
+            f32::INFINITY,
+        ] {
+            let (a, b) = (powi(x, n), x.powi(n));
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "{x}^{n}: {a} vs {b}"
+            );
+            let xd = x as f64 * 1.000001;
+            let (a, b) = (powi(xd, n), xd.powi(n));
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "{xd}^{n}: {a} vs {b}"
+            );
+        }
+    }
+}

@@ -362,7 +362,7 @@ macro_rules! float_unary_fn {
                     let n = exponent as i32;
                     $crate::backend::cpu::elementwise::with_fn(
                         #[inline(always)]
-                        move |x: $T| x.powi(n),
+                        move |x: $T| $crate::backend::cpu::elementwise::powi(x, n),
                         |$f| $body,
                     )
                 } else {
@@ -528,6 +528,32 @@ macro_rules! cmp_binary_fn {
             _ => $other,
         }
     }};
+}
+
+/// `x^n` for an integer `n` by repeated squaring, in the same order as the `powi` runtime
+/// routine (`__powisf2`/`__powidf2`) so results are unchanged, but inline: a loop whose
+/// trip count depends only on `n` vectorises, where a call per element does not.
+#[inline(always)]
+pub fn powi<T: num_traits::Float>(x: T, n: i32) -> T {
+    let recip = n < 0;
+    let mut b = n.unsigned_abs();
+    let mut a = x;
+    let mut r = T::one();
+    loop {
+        if b & 1 != 0 {
+            r = r * a;
+        }
+        b /= 2;
+        if b == 0 {
+            break;
+        }
+        a = a * a;
+    }
+    if recip {
+        T::one() / r
+    } else {
+        r
+    }
 }
 
 /// Hands `f` to `body`; lets the op tables above bind an `#[inline(always)]` closure to a
