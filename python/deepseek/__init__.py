@@ -78,10 +78,21 @@ concatenate = cat
 
 
 class Size(tuple):
-    """A shape (``tensor.shape`` returns a plain tuple, which compares equal to a Size)."""
+    """A shape, like ``torch.Size``: a tuple of ints (``tensor.shape`` and ``tensor.size()``
+    return one); slicing gives a ``Size`` too."""
 
     def __repr__(self):
         return f"deepseek.Size({list(self)})"
+
+    def __getitem__(self, i):
+        r = tuple.__getitem__(self, i)
+        return Size(r) if isinstance(i, slice) else r
+
+    def __add__(self, other):
+        return Size(tuple.__add__(self, tuple(other)))
+
+    def __reduce__(self):
+        return (Size, (tuple(self),))
 
     def numel(self):
         n = 1
@@ -224,3 +235,37 @@ __version__ = "0.1.0"
 # as deepseek.float etc.).
 __all__ = sorted(n for n in dict(globals()) if not n.startswith("_")
                  and n not in ("float", "int", "bool", "builtins"))
+
+
+_PRINT_PROFILES = {
+    "default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
+    "short": dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
+    "full": dict(precision=4, threshold=float("inf"), edgeitems=3, linewidth=80),
+}
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
+                     profile=None, sci_mode=None):
+    """How tensors are printed, as ``torch.set_printoptions``: ``precision`` digits
+    (default 4), summarise above ``threshold`` elements (1000; ``float('inf')`` never) to
+    ``edgeitems`` per edge (3), wrap at ``linewidth`` (80); ``sci_mode`` True/False forces
+    scientific/fixed notation, None picks it from the values. ``profile`` is "default",
+    "short" or "full"; explicit arguments override it."""
+    opts = {}
+    if profile is not None:
+        if profile not in _PRINT_PROFILES:
+            raise ValueError(f"set_printoptions: unknown profile {profile!r} "
+                             f"(expected one of {sorted(_PRINT_PROFILES)})")
+        opts.update(_PRINT_PROFILES[profile])
+    for k, v in (("precision", precision), ("threshold", threshold),
+                 ("edgeitems", edgeitems), ("linewidth", linewidth)):
+        if v is not None:
+            opts[k] = v
+    _C.set_printoptions(sci_mode=sci_mode, **opts)
+
+
+def get_printoptions():
+    """The current print options as a dict (``torch._tensor_str.get_printoptions()``)."""
+    p, t, e, lw, sci = _C.get_printoptions()
+    return dict(precision=p, threshold=t, edgeitems=e, linewidth=lw, sci_mode=sci)
+__all__ = sorted(set(__all__) | {"set_printoptions", "get_printoptions"})

@@ -47,8 +47,60 @@ def _refuse_torch_zip(head, name):
             "that with deepseek.load")
 
 
+# What a weights-only load may rebuild: tensors, parameters, numpy arrays (the tensors'
+# payload) and plain containers; never a class or function of the program.
+_SAFE_GLOBALS = {
+    ("deepseek._tensor_extras", "_rebuild"),
+    ("deepseek.nn.parameter", "_rebuild_parameter"),
+    ("deepseek", "Size"),
+    ("collections", "OrderedDict"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "complex"),
+    ("builtins", "slice"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+}
+
+
+class _WeightsOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) in _SAFE_GLOBALS or (
+                module.startswith("numpy") and name.endswith("DType")):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"weights_only load refuses {module}.{name}: only tensors, numpy arrays and plain "
+            "containers are loaded this way. Load with weights_only=False only if you trust "
+            "the file (unpickling can run arbitrary code)")
+
+
+def _unpickle(fh, name, weights_only):
+    try:
+        if weights_only:
+            return _WeightsOnlyUnpickler(fh).load()
+        return pickle.load(fh)
+    except pickle.UnpicklingError as e:
+        raise pickle.UnpicklingError(f"load: {name}: {e}") from e
+    except (EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError,
+            KeyError, UnicodeDecodeError, MemoryError, OverflowError) as e:
+        raise pickle.UnpicklingError(
+            f"load: {name}: not a file written by deepseek.save (safetensors or pickle), or "
+            f"damaged: {type(e).__name__}: {e}") from e
+
+
 def load(f, map_location=None, weights_only=None, **kwargs):
-    """Loads what ``save`` wrote. ``map_location`` may name the CPU (the only device)."""
+    """Loads what ``save`` wrote. ``map_location`` may name the CPU (the only device).
+
+    As in PyTorch (2.6 and later), ``weights_only`` defaults to True: pickled content may
+    hold tensors, numpy arrays and plain containers (dicts, lists, tuples, numbers,
+    strings) but no other classes or functions. ``weights_only=False`` unpickles anything
+    (only for trusted files). Errors name the file."""
+    if weights_only is None:
+        weights_only = True
     if map_location is not None:
         loc = str(map_location)
         if not loc.startswith("cpu"):
@@ -62,7 +114,7 @@ def load(f, map_location=None, weights_only=None, **kwargs):
             return _C.load_file(path)
         _refuse_torch_zip(head, path)
         with open(path, "rb") as fh:
-            return pickle.load(fh)
+            return _unpickle(fh, path, weights_only)
     data = f.read()
     if _looks_like_safetensors(data[:9]):
         import tempfile
@@ -74,4 +126,4 @@ def load(f, map_location=None, weights_only=None, **kwargs):
         finally:
             os.unlink(tmp.name)
     _refuse_torch_zip(data[:2], "the stream")
-    return pickle.load(io.BytesIO(data))
+    return _unpickle(io.BytesIO(data), getattr(f, "name", "the stream"), weights_only)

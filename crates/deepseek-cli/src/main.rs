@@ -32,7 +32,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Train the character-level TextGenerator (defaults: the bundled Shakespeare corpus,
-    /// hidden 256, batch 32, sequence 128, Adam 2e-3, clip 1.0, 4.5 minutes).
+    /// hidden 256, batch 32, sequence 128, Adam 3e-3 with a cosine decay, clip 1.0,
+    /// 4.5 minutes). Ctrl-C (or SIGTERM) finishes the step, writes a checkpoint and exits;
+    /// a second one stops at once.
     Train(Box<TrainArgs>),
     /// Sample text from a trained checkpoint.
     Generate(GenerateArgs),
@@ -66,7 +68,7 @@ struct TrainArgs {
     #[arg(long)]
     layers: Option<usize>,
     /// Dropout between LSTM layers [default: 0]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     dropout: Option<f64>,
     /// Sequences per batch [default: 32]
     #[arg(long)]
@@ -75,7 +77,7 @@ struct TrainArgs {
     #[arg(long)]
     seq: Option<usize>,
     /// Adam (peak) learning rate [default: 0.003]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// Learning-rate schedule: `cosine` (from --lr down to lr/30 over --decay-steps) or
     /// `constant` [default: cosine]
@@ -86,7 +88,7 @@ struct TrainArgs {
     #[arg(long)]
     decay_steps: Option<u64>,
     /// Gradient-norm clipping, 0 to disable [default: 1.0]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     clip: Option<f64>,
     /// Micro-batches per optimizer step [default: 1]
     #[arg(long)]
@@ -95,7 +97,7 @@ struct TrainArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Time budget in minutes for this invocation [default: 4.5]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     minutes: Option<f64>,
     /// Stop after this many optimizer steps (in total, over resumes); the cosine schedule
     /// spans them [default: 2800]
@@ -114,7 +116,7 @@ struct TrainArgs {
     /// Checkpoint every N steps (and at the end) [default: 200]
     #[arg(long)]
     checkpoint_every: Option<u64>,
-    /// Checkpoints to keep [default: 3]
+    /// Checkpoints to keep, 0 to keep all [default: 3]
     #[arg(long)]
     keep_last: Option<usize>,
     /// Stop when the validation loss has not improved for N validations
@@ -130,7 +132,7 @@ struct TrainArgs {
     #[arg(long)]
     sample_length: Option<usize>,
     /// Sampling temperature of the final sample [default: 0.8]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     temperature: Option<f64>,
     /// Continue the run from its newest checkpoint
     #[arg(long)]
@@ -138,6 +140,11 @@ struct TrainArgs {
     /// Start over, deleting the run's checkpoints
     #[arg(long)]
     overwrite: bool,
+    /// With --resume: load the checkpoint even if its files no longer match the SHA-256
+    /// sums recorded when it was written (files edited on purpose)
+    #[arg(long)]
+    #[serde(skip)]
+    no_verify: bool,
     /// Mixed precision f16 (recorded; takes effect with the mixed-precision work)
     #[arg(long)]
     fp16: bool,
@@ -155,7 +162,7 @@ struct GenerateArgs {
     #[arg(long, default_value = "")]
     prompt: String,
     /// Softmax temperature (0 = always the most likely character)
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
     temperature: f64,
     /// Sample among the K most likely characters only
     #[arg(long)]
@@ -166,6 +173,10 @@ struct GenerateArgs {
     /// Random seed [default: from the clock]
     #[arg(long)]
     seed: Option<u64>,
+    /// Load the checkpoint even if its files no longer match the SHA-256 sums recorded
+    /// when it was written (files edited on purpose)
+    #[arg(long)]
+    no_verify: bool,
 }
 
 /// The effective settings of a training run (written to `<out>/settings.toml`).
@@ -351,7 +362,14 @@ fn train(args: TrainArgs) -> AnyResult<()> {
     if resume && overwrite {
         return Err("--resume and --overwrite contradict each other".into());
     }
+    let no_verify = args.no_verify;
     let s = resolve(args)?;
+    if s.out.exists() && !s.out.is_dir() {
+        return Err(format!(
+            "--out {}: is a file; the output must be a directory (give a new or existing directory)",
+            s.out.display()
+        ));
+    }
     deepseek::set_num_threads(s.threads);
     let e = |e: deepseek::Error| e.to_string();
     let train_text = load_text(&s.data.join("train.txt")).map_err(e)?;
@@ -438,6 +456,8 @@ fn train(args: TrainArgs) -> AnyResult<()> {
         .checkpoint_every(s.checkpoint_every)
         .keep_last(s.keep_last)
         .resume(resume)
+        .verify_checksums(!no_verify)
+        .stop_flag(stop_on_signals()?)
         .overwrite(overwrite)
         .log_every(s.log_every)
         .throughput(Throughput::Tokens)
@@ -485,6 +505,7 @@ fn train(args: TrainArgs) -> AnyResult<()> {
         StopReason::TimeBudget => "time budget",
         StopReason::EarlyStopping => "early stopping",
         StopReason::Callback => "stopped by a callback",
+        StopReason::Interrupted => "interrupted",
     };
     println!(
         "done ({why}): {} steps ({} in this run), {:.1}s, {:.0} tokens/s | final val loss {:.4} nats/char (whole validation text) | train loss {:.4}",
@@ -497,6 +518,17 @@ fn train(args: TrainArgs) -> AnyResult<()> {
     );
     if let Some(c) = &r.last_checkpoint {
         println!("checkpoint: {}", c.display());
+    }
+    if r.stop_reason == StopReason::Interrupted {
+        println!(
+            "interrupted: continue this run with `deepseek train --resume{}`",
+            if s.out == Path::new("runs").join("textgen") {
+                String::new()
+            } else {
+                format!(" --out {}", s.out.display())
+            }
+        );
+        std::process::exit(128 + LAST_SIGNAL.load(std::sync::atomic::Ordering::SeqCst));
     }
     println!(
         "metrics: {} | plot: {}",
@@ -527,8 +559,8 @@ fn train(args: TrainArgs) -> AnyResult<()> {
 }
 
 fn generate(a: GenerateArgs) -> AnyResult<()> {
-    let (mut model, tok, dir) =
-        TextGenerator::from_checkpoint(&a.checkpoint).map_err(|e| e.to_string())?;
+    let (mut model, tok, dir) = TextGenerator::from_checkpoint_with(&a.checkpoint, !a.no_verify)
+        .map_err(|e| e.to_string())?;
     model.eval();
     let seed = a.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -551,6 +583,34 @@ fn generate(a: GenerateArgs) -> AnyResult<()> {
     eprintln!("(checkpoint {}, seed {seed})", dir.display());
     println!("{}{text}", a.prompt);
     Ok(())
+}
+
+/// The signal that raised the stop flag (its exit status is 128 + it).
+static LAST_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(2);
+
+/// A stop flag raised by the first SIGINT or SIGTERM (the trainer then finishes its step,
+/// checkpoints and returns); a second signal ends the process at once (exit 130).
+fn stop_on_signals() -> AnyResult<deepseek::train::StopFlag> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flag = deepseek::train::StopFlag::new();
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| format!("cannot install the signal handlers: {e}"))?;
+    let f = flag.clone();
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            let name = if sig == SIGTERM { "SIGTERM" } else { "Ctrl-C" };
+            if f.is_raised() {
+                eprintln!("\n{name} again: stopping now (the newest complete checkpoint is kept)");
+                std::process::exit(128 + sig);
+            }
+            LAST_SIGNAL.store(sig, std::sync::atomic::Ordering::SeqCst);
+            eprintln!(
+                "\n{name}: finishing the current step and writing a checkpoint (press Ctrl-C again to stop at once)"
+            );
+            f.raise();
+        }
+    });
+    Ok(flag)
 }
 
 fn main() {

@@ -32,7 +32,9 @@ pub fn err(e: Error) -> PyErr {
         Error::DType { .. } => PyTypeError::new_err(msg),
         Error::Index { .. } => PyIndexError::new_err(msg),
         Error::Io { .. } => PyOSError::new_err(msg),
-        Error::Device { .. } | Error::Autograd(_) | Error::Msg(_) => PyRuntimeError::new_err(msg),
+        Error::Device { .. } | Error::Autograd(_) | Error::OutOfMemory { .. } | Error::Msg(_) => {
+            PyRuntimeError::new_err(msg)
+        }
     }
 }
 
@@ -215,6 +217,57 @@ pub fn check_device(d: Device) -> PyResult<()> {
 
 // ------------------------------------------------------------------------------ module-level
 
+/// Sets how tensors are printed (the Rust `deepseek::set_printoptions`); the Python
+/// wrapper `deepseek.set_printoptions` adds `profile`. `sci_mode=None` means automatic.
+#[pyfunction]
+#[pyo3(signature = (precision=None, threshold=None, edgeitems=None, linewidth=None, sci_mode=None))]
+fn set_printoptions(
+    precision: Option<usize>,
+    threshold: Option<f64>,
+    edgeitems: Option<usize>,
+    linewidth: Option<usize>,
+    sci_mode: Option<bool>,
+) -> PyResult<()> {
+    let mut o = deepseek::get_printoptions();
+    if let Some(p) = precision {
+        o.precision = p;
+    }
+    if let Some(t) = threshold {
+        if t.is_nan() || t < 0.0 {
+            return Err(PyValueError::new_err(format!(
+                "set_printoptions: threshold must be >= 0, got {t}"
+            )));
+        }
+        o.threshold = if t >= usize::MAX as f64 {
+            usize::MAX
+        } else {
+            t as usize
+        };
+    }
+    if let Some(e) = edgeitems {
+        o.edgeitems = e;
+    }
+    if let Some(l) = linewidth {
+        o.linewidth = l;
+    }
+    o.sci_mode = sci_mode;
+    deepseek::set_printoptions(o);
+    Ok(())
+}
+
+/// The current print options as `(precision, threshold, edgeitems, linewidth, sci_mode)`
+/// (threshold `inf` when tensors are never summarised).
+#[pyfunction]
+fn get_printoptions() -> (usize, f64, usize, usize, Option<bool>) {
+    let o = deepseek::get_printoptions();
+    let t = if o.threshold == usize::MAX {
+        f64::INFINITY
+    } else {
+        o.threshold as f64
+    };
+    (o.precision, t, o.edgeitems, o.linewidth, o.sci_mode)
+}
+
 /// Seeds deepseek's random generator.
 #[pyfunction]
 fn manual_seed(seed: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -356,6 +409,8 @@ fn deepseek_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         }
     }
     m.add_function(wrap_pyfunction!(manual_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(set_printoptions, m)?)?;
+    m.add_function(wrap_pyfunction!(get_printoptions, m)?)?;
     m.add_function(wrap_pyfunction!(get_rng_state, m)?)?;
     m.add_function(wrap_pyfunction!(set_rng_state, m)?)?;
     m.add_function(wrap_pyfunction!(is_grad_enabled, m)?)?;

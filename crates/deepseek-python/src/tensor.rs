@@ -74,7 +74,7 @@ pub fn to_tensor_like(o: &Bound<'_, PyAny>, like: Option<&Tensor>) -> PyResult<T
     if let Ok(t) = o.cast::<PyTensor>() {
         return Ok(t.borrow().t.clone());
     }
-    match scalar(o) {
+    match scalar(o)? {
         Some(s) => {
             let dt = match like {
                 Some(l) => scalar_dtype(l.dtype(), &s),
@@ -108,31 +108,57 @@ impl Scalar {
     }
 }
 
-/// A Python bool/int/float (or numpy scalar), if `o` is one.
-pub fn scalar(o: &Bound<'_, PyAny>) -> Option<Scalar> {
+/// `deepseek.Size(shape)` (a tuple subclass, like `torch.Size`); a plain tuple while the
+/// Python package is not imported (the extension used on its own).
+pub fn size_object<'py>(py: Python<'py>, shape: &[usize]) -> PyResult<Bound<'py, PyAny>> {
+    static SIZE: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    let t = PyTuple::new(py, shape)?;
+    // Not cached until found: during the package's own import `Size` may not exist yet.
+    let cls = SIZE.get_or_try_init(py, || {
+        py.import("deepseek")
+            .and_then(|m| m.getattr("Size"))
+            .map(|c| c.unbind())
+    });
+    match cls {
+        Ok(c) => c.bind(py).call1((t,)),
+        Err(_) => Ok(t.into_any()),
+    }
+}
+
+/// A Python bool/int/float (or numpy scalar), if `o` is one. An int outside int64's range is
+/// PyTorch's `OverflowError: int too big to convert` (never a silently clamped value).
+pub fn scalar(o: &Bound<'_, PyAny>) -> PyResult<Option<Scalar>> {
     if o.cast::<PyBool>().is_ok() {
-        return Some(Scalar::B(o.is_truthy().ok()?));
+        return Ok(Some(Scalar::B(o.is_truthy()?)));
     }
     if o.cast::<PyFloat>().is_ok() {
-        return o.extract::<f64>().ok().map(Scalar::F);
+        return Ok(o.extract::<f64>().ok().map(Scalar::F));
     }
     if o.cast::<PyInt>().is_ok() {
         return match o.extract::<i64>() {
-            Ok(i) => Some(Scalar::I(i as f64)),
-            Err(_) => o.extract::<f64>().ok().map(Scalar::I),
+            Ok(i) => Ok(Some(Scalar::I(i as f64))),
+            Err(_) => Err(int_too_big()),
         };
     }
     if o.cast::<PyTensor>().is_ok() || o.hasattr("__len__").unwrap_or(false) {
-        return None;
+        return Ok(None);
     }
     // numpy scalars and other number-likes.
     if o.hasattr("__index__").unwrap_or(false) {
-        return o.extract::<i64>().ok().map(|i| Scalar::I(i as f64));
+        return match o.extract::<i64>() {
+            Ok(i) => Ok(Some(Scalar::I(i as f64))),
+            Err(_) => Err(int_too_big()),
+        };
     }
     if o.hasattr("__float__").unwrap_or(false) {
-        return o.extract::<f64>().ok().map(Scalar::F);
+        return Ok(o.extract::<f64>().ok().map(Scalar::F));
     }
-    None
+    Ok(None)
+}
+
+/// PyTorch's error for a Python int scalar outside int64.
+fn int_too_big() -> PyErr {
+    pyo3::exceptions::PyOverflowError::new_err("int too big to convert")
 }
 
 /// PyTorch's result dtype for `tensor <op> python scalar`.
@@ -289,7 +315,7 @@ fn binary(
         } else {
             tensor_op(a, b, op)
         }
-    } else if let Some(s) = scalar(other) {
+    } else if let Some(s) = scalar(other)? {
         scalar_op(a, s, op, reflected)
     } else {
         return Ok(py.NotImplemented());
@@ -302,7 +328,7 @@ fn method_binary(a: &Tensor, other: &Bound<'_, PyAny>, op: Bop) -> PyResult<Tens
     if let Ok(b) = other.cast::<PyTensor>() {
         return tensor_op(a, &b.borrow().t, op).py();
     }
-    match scalar(other) {
+    match scalar(other)? {
         Some(s) => scalar_op(a, s, op, false).py(),
         None => Err(PyTypeError::new_err(format!(
             "expected a Tensor or a number, got {}",
@@ -314,7 +340,7 @@ fn method_binary(a: &Tensor, other: &Bound<'_, PyAny>, op: Bop) -> PyResult<Tens
 fn compare(a: &Tensor, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Option<Tensor>> {
     let b = if let Ok(b) = other.cast::<PyTensor>() {
         b.borrow().t.clone()
-    } else if let Some(s) = scalar(other) {
+    } else if let Some(s) = scalar(other)? {
         let v = s.value();
         let r = match op {
             CompareOp::Eq => a.eq_scalar(v),
@@ -419,17 +445,30 @@ fn collect(
     vals: &mut Vec<f64>,
     kind: &mut u8,
 ) -> PyResult<()> {
-    if let Some(s) = scalar(o) {
+    // An int beyond int64 is kept (as a float) only if the tensor turns out floating-point;
+    // `tensor_from_data` raises PyTorch's overflow error otherwise (kind 3 marks it).
+    if o.cast::<PyInt>().is_ok() && o.cast::<PyBool>().is_err() && o.extract::<i64>().is_err() {
         if depth != shape.len() {
             return Err(PyValueError::new_err(
                 "tensor: ragged nested sequence (a number where a sequence was expected)",
             ));
         }
-        *kind = (*kind).max(match s {
+        vals.push(o.extract::<f64>()?);
+        *kind |= 4;
+        return Ok(());
+    }
+    if let Some(s) = scalar(o)? {
+        if depth != shape.len() {
+            return Err(PyValueError::new_err(
+                "tensor: ragged nested sequence (a number where a sequence was expected)",
+            ));
+        }
+        let k = match s {
             Scalar::B(_) => 0,
             Scalar::I(_) => 1,
             Scalar::F(_) => 2,
-        });
+        };
+        *kind = (*kind & 4) | (*kind & 3).max(k);
         vals.push(s.value());
         return Ok(());
     }
@@ -442,13 +481,14 @@ fn collect(
                 "tensor: tensors of different shapes in a nested sequence",
             ));
         }
-        *kind = (*kind).max(if t.dtype().is_float() {
+        let k = if t.dtype().is_float() {
             2
         } else if t.dtype() == DType::Bool {
             0
         } else {
             1
-        });
+        };
+        *kind = (*kind & 4) | (*kind & 3).max(k);
         vals.extend(t.to_vec_f64().py()?);
         return Ok(());
     }
@@ -526,11 +566,16 @@ pub fn tensor_from_data(o: &Bound<'_, PyAny>, dtype: Option<DType>) -> PyResult<
     } else {
         let (mut shape, mut vals, mut kind) = (Vec::new(), Vec::new(), 0u8);
         collect(o, 0, &mut shape, &mut vals, &mut kind)?;
-        let dt = match kind {
-            0 => DType::Bool,
-            1 => DType::I64,
+        let big_int = kind & 4 != 0;
+        let dt = match kind & 3 {
+            0 if !big_int => DType::Bool,
+            0 | 1 => DType::I64,
             _ => DType::F32,
         };
+        if big_int && !dtype.unwrap_or(dt).is_float() {
+            // PyTorch: ValueError: Overflow when unpacking long long
+            return Err(PyValueError::new_err("Overflow when unpacking long long"));
+        }
         let dt = if vals.is_empty() && shape.iter().product::<usize>() == 0 {
             DType::F32
         } else {
@@ -966,7 +1011,7 @@ fn setitem(t: &Tensor, idx: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyRe
             ms.resize(t.rank(), 1);
             let mb = m.reshape(&ms).py()?;
             let _g = deepseek::no_grad();
-            let new = match scalar(value) {
+            let new = match scalar(value)? {
                 Some(s) => t.masked_fill(&mb, s.value()).py()?,
                 None => {
                     let v = to_tensor_like(value, Some(t))?;
@@ -1099,14 +1144,14 @@ impl PyTensor {
 
     /// The shape as a tuple.
     #[getter]
-    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, self.t.shape())
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        size_object(py, self.t.shape())
     }
     /// `size()` (the shape) or `size(dim)`.
     #[pyo3(signature = (dim=None))]
     fn size<'py>(&self, py: Python<'py>, dim: Option<isize>) -> PyResult<Py<PyAny>> {
         match dim {
-            None => Ok(PyTuple::new(py, self.t.shape())?.into_any().unbind()),
+            None => Ok(size_object(py, self.t.shape())?.unbind()),
             Some(d) => Ok(self.t.size(d).py()?.into_pyobject(py)?.into_any().unbind()),
         }
     }
@@ -1213,7 +1258,7 @@ impl PyTensor {
     fn grad_fn(&self) -> Option<String> {
         self.t
             .grad_fn_name()
-            .map(|n| format!("{}Backward", camel(&n)))
+            .map(|n| deepseek::tensor::grad_fn_class(&n))
     }
     #[getter(grad)]
     fn get_grad(&self) -> Option<PyTensor> {
@@ -2827,18 +2872,6 @@ fn build_empty(py: Python<'_>, shape: &[usize]) -> PyResult<Py<PyAny>> {
     Ok(PyList::new(py, items)?.into_any().unbind())
 }
 
-fn camel(s: &str) -> String {
-    s.split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            match c.next() {
-                Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-                None => String::new(),
-            }
-        })
-        .collect()
-}
-
 // ------------------------------------------------------------------------------ creation functions
 
 fn opts(
@@ -2964,7 +2997,7 @@ fn full(
     device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
-    let s = scalar(fill_value)
+    let s = scalar(fill_value)?
         .ok_or_else(|| PyTypeError::new_err("full: fill_value must be a number"))?;
     let default = match s {
         Scalar::F(_) => DType::F32,
@@ -2993,7 +3026,7 @@ fn arange(
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
     let num = |o: &Bound<'_, PyAny>| -> PyResult<(f64, bool)> {
-        match scalar(o) {
+        match scalar(o)? {
             Some(Scalar::F(v)) => Ok((v, true)),
             Some(s) => Ok((s.value(), false)),
             None => Err(PyTypeError::new_err("arange: arguments must be numbers")),
@@ -3083,7 +3116,7 @@ fn randperm(
     device: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyTensor> {
     let dt = opts(dtype, device, DType::I64)?;
-    let t = Tensor::randperm(n);
+    let t = Tensor::randperm(n).py()?;
     Ok(PyTensor {
         t: if dt == t.dtype() {
             t

@@ -28,9 +28,30 @@ pub enum Error {
     /// A file that cannot be read or written, or whose content is wrong.
     #[error("{path}: {msg}")]
     Io { path: String, msg: String },
+    /// Memory for a tensor could not be allocated: the system refused it, or the size does
+    /// not even fit in the address space. `bytes` is what was asked for (wider than `usize`
+    /// so that an overflowing request is still reported exactly).
+    #[error("{op}: out of memory: DefaultCPUAllocator: not enough memory: you tried to allocate {bytes} bytes ({})", human_bytes(*.bytes))]
+    OutOfMemory { op: String, bytes: u128 },
     /// Anything else.
     #[error("{0}")]
     Msg(String),
+}
+
+/// `1.5 GiB`-style rendering of a byte count.
+fn human_bytes(b: u128) -> String {
+    const UNITS: [&str; 7] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} bytes")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 /// `Result` with [`Error`].
@@ -65,6 +86,13 @@ impl Error {
         Error::Device {
             op: op.into(),
             msg: msg.into(),
+        }
+    }
+    /// Out of memory in `op` for a request of `bytes` bytes.
+    pub fn out_of_memory(op: impl Into<String>, bytes: u128) -> Self {
+        Error::OutOfMemory {
+            op: op.into(),
+            bytes,
         }
     }
     /// An I/O or file-format error naming the file.

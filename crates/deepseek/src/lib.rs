@@ -32,7 +32,8 @@ pub use autograd::{enable_grad, is_grad_enabled, no_grad, set_grad_enabled, with
 pub use backend::cpu::threads::{get_num_threads, set_num_threads};
 pub use error::{Error, Result};
 pub use tensor::{
-    get_rng_state, manual_seed, set_rng_state, DType, Device, Layout, Tensor, TensorOptions,
+    get_printoptions, get_rng_state, manual_seed, set_printoptions, set_rng_state, DType, Device,
+    Layout, PrintOptions, Tensor, TensorOptions,
 };
 
 /// The names most programs need.

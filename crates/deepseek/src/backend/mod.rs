@@ -3,9 +3,9 @@
 
 pub mod cpu;
 
-use crate::lazy::expr as lazy;
 use crate::ops::{BinaryOp, ReduceOp, UnaryOp};
 use crate::tensor::{CpuStorage, Layout, Storage};
+use crate::lazy::expr as lazy;
 use crate::{DType, Device, Error, Result, Tensor};
 
 /// Fails unless `device` can be used by this build and machine.
@@ -32,9 +32,11 @@ pub(crate) fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
         return Ok(lazy::unary(op, x));
     }
     crate::lazy::count_kernel(op.name());
-    let g = cpu(x);
-    let Storage::Cpu(s) = &*g;
-    Ok(out(cpu::elementwise::unary(op, s, x.layout())?, x.shape()))
+    crate::memory::catch_oom(op.name(), || {
+        let g = cpu(x);
+        let Storage::Cpu(s) = &*g;
+        Ok(out(cpu::elementwise::unary(op, s, x.layout())?, x.shape()))
+    })
 }
 
 pub(crate) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Tensor> {
@@ -45,13 +47,15 @@ pub(crate) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> R
         return Ok(lazy::binary(op, a, b, shape));
     }
     crate::lazy::count_kernel(op.name());
-    let ga = cpu(a);
-    let gb = cpu(b);
-    let (Storage::Cpu(sa), Storage::Cpu(sb)) = (&*ga, &*gb);
-    Ok(out(
-        cpu::elementwise::binary(op, sa, a.layout(), sb, b.layout(), shape)?,
-        shape,
-    ))
+    crate::memory::catch_oom(op.name(), || {
+        let ga = cpu(a);
+        let gb = cpu(b);
+        let (Storage::Cpu(sa), Storage::Cpu(sb)) = (&*ga, &*gb);
+        Ok(out(
+            cpu::elementwise::binary(op, sa, a.layout(), sb, b.layout(), shape)?,
+            shape,
+        ))
+    })
 }
 
 pub(crate) fn where_(c: &Tensor, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Tensor> {
@@ -62,15 +66,17 @@ pub(crate) fn where_(c: &Tensor, a: &Tensor, b: &Tensor, shape: &[usize]) -> Res
         return Ok(lazy::where_(c, a, b, shape));
     }
     crate::lazy::count_kernel("where");
-    let (gc, ga, gb) = (cpu(c), cpu(a), cpu(b));
-    let (Storage::Cpu(sc), Storage::Cpu(sa), Storage::Cpu(sb)) = (&*gc, &*ga, &*gb);
-    let CpuStorage::Bool(cv) = sc else {
-        return Err(Error::dtype("where", "condition must be a bool tensor"));
-    };
-    Ok(out(
-        cpu::elementwise::where_(cv, c.layout(), sa, a.layout(), sb, b.layout(), shape)?,
-        shape,
-    ))
+    crate::memory::catch_oom("where", || {
+        let (gc, ga, gb) = (cpu(c), cpu(a), cpu(b));
+        let (Storage::Cpu(sc), Storage::Cpu(sa), Storage::Cpu(sb)) = (&*gc, &*ga, &*gb);
+        let CpuStorage::Bool(cv) = sc else {
+            return Err(Error::dtype("where", "condition must be a bool tensor"));
+        };
+        Ok(out(
+            cpu::elementwise::where_(cv, c.layout(), sa, a.layout(), sb, b.layout(), shape)?,
+            shape,
+        ))
+    })
 }
 
 pub(crate) fn cast(x: &Tensor, dt: DType) -> Result<Tensor> {
@@ -81,47 +87,58 @@ pub(crate) fn cast(x: &Tensor, dt: DType) -> Result<Tensor> {
         return Ok(lazy::cast(x, dt));
     }
     crate::lazy::count_kernel("to");
-    let g = cpu(x);
-    let Storage::Cpu(s) = &*g;
-    Ok(out(cpu::elementwise::cast(s, x.layout(), dt), x.shape()))
+    crate::memory::catch_oom("cast", || {
+        let g = cpu(x);
+        let Storage::Cpu(s) = &*g;
+        Ok(out(cpu::elementwise::cast(s, x.layout(), dt), x.shape()))
+    })
 }
 
 pub(crate) fn reduce(op: ReduceOp, x: &Tensor, dims: &[usize]) -> Result<Tensor> {
     if crate::lazy::fuses_into_reduce(op, x, dims) {
-        let r = crate::lazy::reduce(op, x, dims);
-        let n = r.len();
-        return Ok(out(r, &[n]));
+        return crate::memory::catch_oom(op.name(), || {
+            let r = crate::lazy::reduce(op, x, dims);
+            let n = r.len();
+            Ok(out(r, &[n]))
+        });
     }
     crate::lazy::count_kernel("reduce");
-    let g = cpu(x);
-    let Storage::Cpu(s) = &*g;
-    let r = cpu::reduce::reduce(op, s, x.layout(), dims)?;
-    let n = r.len();
-    Ok(out(r, &[n]))
+    crate::memory::catch_oom(op.name(), || {
+        let g = cpu(x);
+        let Storage::Cpu(s) = &*g;
+        let r = cpu::reduce::reduce(op, s, x.layout(), dims)?;
+        let n = r.len();
+        Ok(out(r, &[n]))
+    })
 }
 
 pub(crate) fn cumsum(x: &Tensor, dim: usize) -> Result<Tensor> {
     crate::lazy::count_kernel("cumsum");
-    let g = cpu(x);
-    let Storage::Cpu(s) = &*g;
-    Ok(out(cpu::reduce::cumsum(s, x.layout(), dim), x.shape()))
+    crate::memory::catch_oom("cumsum", || {
+        let g = cpu(x);
+        let Storage::Cpu(s) = &*g;
+        Ok(out(cpu::reduce::cumsum(s, x.layout(), dim), x.shape()))
+    })
 }
 
 pub(crate) fn cat(ts: &[Tensor], dim: usize, shape: &[usize]) -> Result<Tensor> {
     crate::lazy::count_kernel("cat");
-    let dt = ts[0].dtype();
-    let mut dst = CpuStorage::zeros(dt, shape.iter().product());
-    let dl = Layout::contiguous(shape);
-    let mut start = 0;
-    for t in ts {
-        let n = t.shape()[dim];
-        let view = dl.slice(dim, start, n, 1);
-        let g = cpu(t);
-        let Storage::Cpu(s) = &*g;
-        cpu::copy::copy_storage(&mut dst, &view, s, t.layout())?;
-        start += n;
-    }
-    Ok(out(dst, shape))
+    crate::memory::catch_oom("cat", || {
+        let dt = ts[0].dtype();
+        let n = crate::memory::checked_numel("cat", shape)?;
+        let mut dst = CpuStorage::try_zeros("cat", dt, n)?;
+        let dl = Layout::contiguous(shape);
+        let mut start = 0;
+        for t in ts {
+            let n = t.shape()[dim];
+            let view = dl.slice(dim, start, n, 1);
+            let g = cpu(t);
+            let Storage::Cpu(s) = &*g;
+            cpu::copy::copy_storage(&mut dst, &view, s, t.layout())?;
+            start += n;
+        }
+        Ok(out(dst, shape))
+    })
 }
 
 pub(crate) fn pad(
@@ -131,57 +148,68 @@ pub(crate) fn pad(
     value: f64,
 ) -> Result<Tensor> {
     crate::lazy::count_kernel("pad");
-    let mut dst = CpuStorage::full(x.dtype(), shape.iter().product(), value);
-    let mut view = Layout::contiguous(shape);
-    for (d, &(a, _)) in pads.iter().enumerate() {
-        view = view.slice(d, a, x.shape()[d], 1);
-    }
-    let g = cpu(x);
-    let Storage::Cpu(s) = &*g;
-    cpu::copy::copy_storage(&mut dst, &view, s, x.layout())?;
-    Ok(out(dst, shape))
+    crate::memory::catch_oom("pad", || {
+        let n = crate::memory::checked_numel("pad", shape)?;
+        let mut dst = CpuStorage::try_full("pad", x.dtype(), n, value)?;
+        let mut view = Layout::contiguous(shape);
+        for (d, &(a, _)) in pads.iter().enumerate() {
+            view = view.slice(d, a, x.shape()[d], 1);
+        }
+        let g = cpu(x);
+        let Storage::Cpu(s) = &*g;
+        cpu::copy::copy_storage(&mut dst, &view, s, x.layout())?;
+        Ok(out(dst, shape))
+    })
 }
 
 /// Copies `src` into `dst`'s view in place (shapes equal, dtypes equal, distinct storages).
 pub(crate) fn copy_into(dst: &Tensor, src: &Tensor) -> Result<()> {
     crate::lazy::count_kernel("copy_into");
-    let src = if src.shares_storage(dst) {
-        src.contiguous_copy()?
-    } else {
-        src.clone()
-    };
-    let gs = cpu(&src);
-    let mut gd = dst.write();
-    let (Storage::Cpu(d), Storage::Cpu(s)) = (&mut *gd, &*gs);
-    cpu::copy::copy_storage(d, dst.layout(), s, src.layout())
+    crate::memory::catch_oom("copy_into", || {
+        let src = if src.shares_storage(dst) {
+            src.contiguous_copy()?
+        } else {
+            src.clone()
+        };
+        let gs = cpu(&src);
+        let mut gd = dst.write();
+        let (Storage::Cpu(d), Storage::Cpu(s)) = (&mut *gd, &*gs);
+        cpu::copy::copy_storage(d, dst.layout(), s, src.layout())
+    })
 }
 
 pub(crate) fn indices(idx: &Tensor, op: &str) -> Result<Vec<i64>> {
-    let g = cpu(idx);
-    let Storage::Cpu(s) = &*g;
-    cpu::index::indices(s, idx.layout(), op)
+    crate::memory::catch_oom("indices", || {
+        let g = cpu(idx);
+        let Storage::Cpu(s) = &*g;
+        cpu::index::indices(s, idx.layout(), op)
+    })
 }
 
 pub(crate) fn index_select(x: &Tensor, dim: usize, idx: &[i64]) -> Result<Tensor> {
     crate::lazy::count_kernel("index_select");
-    let g = cpu(x);
-    let Storage::Cpu(s) = &*g;
-    let mut shape = x.shape().to_vec();
-    shape[dim] = idx.len();
-    Ok(out(
-        cpu::index::index_select(s, x.layout(), dim, idx)?,
-        &shape,
-    ))
+    crate::memory::catch_oom("index_select", || {
+        let g = cpu(x);
+        let Storage::Cpu(s) = &*g;
+        let mut shape = x.shape().to_vec();
+        shape[dim] = idx.len();
+        Ok(out(
+            cpu::index::index_select(s, x.layout(), dim, idx)?,
+            &shape,
+        ))
+    })
 }
 
 pub(crate) fn gather(x: &Tensor, dim: usize, idx: &[i64], ishape: &[usize]) -> Result<Tensor> {
     crate::lazy::count_kernel("gather");
-    let g = cpu(x);
-    let Storage::Cpu(s) = &*g;
-    Ok(out(
-        cpu::index::gather(s, x.layout(), dim, idx, ishape)?,
-        ishape,
-    ))
+    crate::memory::catch_oom("gather", || {
+        let g = cpu(x);
+        let Storage::Cpu(s) = &*g;
+        Ok(out(
+            cpu::index::gather(s, x.layout(), dim, idx, ishape)?,
+            ishape,
+        ))
+    })
 }
 
 pub(crate) fn scatter_add(
@@ -192,76 +220,86 @@ pub(crate) fn scatter_add(
     src: &Tensor,
 ) -> Result<Tensor> {
     crate::lazy::count_kernel("scatter_add");
-    let b = base.contiguous_copy()?.detach();
-    {
-        let gs = cpu(src);
-        let mut gb = b.write();
-        let (Storage::Cpu(bs), Storage::Cpu(ss)) = (&mut *gb, &*gs);
-        cpu::index::scatter_add(bs, b.layout(), dim, idx, ishape, ss, src.layout())?;
-    }
-    Ok(b)
+    crate::memory::catch_oom("scatter_add", || {
+        let b = base.contiguous_copy()?.detach();
+        {
+            let gs = cpu(src);
+            let mut gb = b.write();
+            let (Storage::Cpu(bs), Storage::Cpu(ss)) = (&mut *gb, &*gs);
+            cpu::index::scatter_add(bs, b.layout(), dim, idx, ishape, ss, src.layout())?;
+        }
+        Ok(b)
+    })
 }
 
 pub(crate) fn index_add(base: &Tensor, dim: usize, idx: &[i64], src: &Tensor) -> Result<Tensor> {
     crate::lazy::count_kernel("index_add");
-    let b = base.contiguous_copy()?.detach();
-    let src = src.contiguous()?;
-    {
-        let gs = cpu(&src);
-        let mut gb = b.write();
-        let (Storage::Cpu(bs), Storage::Cpu(ss)) = (&mut *gb, &*gs);
-        let ss = &slice_from(ss, src.layout().offset, src.numel());
-        cpu::index::index_add(bs, b.shape(), dim, idx, ss)?;
-    }
-    Ok(b)
+    crate::memory::catch_oom("index_add", || {
+        let b = base.contiguous_copy()?.detach();
+        let src = src.contiguous()?;
+        {
+            let gs = cpu(&src);
+            let mut gb = b.write();
+            let (Storage::Cpu(bs), Storage::Cpu(ss)) = (&mut *gb, &*gs);
+            let ss = &slice_from(ss, src.layout().offset, src.numel());
+            cpu::index::index_add(bs, b.shape(), dim, idx, ss)?;
+        }
+        Ok(b)
+    })
 }
 
 /// A contiguous sub-range of a storage as an owned storage (cheap when `off == 0` and whole).
 fn slice_from(s: &CpuStorage, off: usize, n: usize) -> CpuStorage {
-    crate::with_storage!(s, |v: T| <T as crate::tensor::Element>::into_storage(
-        v[off..off + n].to_vec()
-    ))
+    crate::with_storage!(s, |v: T| {
+        let mut w = crate::memory::alloc_or_unwind("copy", n);
+        w.extend_from_slice(&v[off..off + n]);
+        <T as crate::tensor::Element>::into_storage(w)
+    })
 }
 
 pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     crate::lazy::count_kernel("matmul");
-    let r = a.rank();
-    let mut shape = a.shape()[..r - 1].to_vec();
-    shape.push(b.shape()[r - 1]);
-    let (ga, gb) = (cpu(a), cpu(b));
-    let (Storage::Cpu(sa), Storage::Cpu(sb)) = (&*ga, &*gb);
-    Ok(out(
-        cpu::matmul::matmul(sa, a.layout(), sb, b.layout())?,
-        &shape,
-    ))
+    crate::memory::catch_oom("matmul", || {
+        let r = a.rank();
+        let mut shape = a.shape()[..r - 1].to_vec();
+        shape.push(b.shape()[r - 1]);
+        let (ga, gb) = (cpu(a), cpu(b));
+        let (Storage::Cpu(sa), Storage::Cpu(sb)) = (&*ga, &*gb);
+        Ok(out(
+            cpu::matmul::matmul(sa, a.layout(), sb, b.layout())?,
+            &shape,
+        ))
+    })
 }
 
 /// Softmax / log-softmax over the last dim (any layout in, contiguous out).
 pub(crate) fn softmax_last(x: &Tensor, log: bool) -> Result<Tensor> {
     crate::lazy::count_kernel("softmax_last");
-    let n = *x.shape().last().unwrap_or(&1);
-    let c = x.contiguous()?;
-    let g = cpu(&c);
-    let Storage::Cpu(s) = &*g;
-    let off = c.layout().offset;
-    let len = c.numel();
-    let r = match s {
-        CpuStorage::F32(v) => {
-            CpuStorage::F32(cpu::norm::softmax_rows(&v[off..off + len], n, log).into())
-        }
-        CpuStorage::F64(v) => {
-            CpuStorage::F64(cpu::norm::softmax_rows(&v[off..off + len], n, log).into())
-        }
-        _ => {
-            let f = cpu::elementwise::cast(s, c.layout(), DType::F32);
-            let CpuStorage::F32(v) = f else {
-                unreachable!()
-            };
-            let r = CpuStorage::F32(cpu::norm::softmax_rows(&v, n, log).into());
-            cpu::elementwise::cast(&r, &Layout::contiguous(x.shape()), x.dtype())
-        }
-    };
-    Ok(out(r, x.shape()))
+    crate::memory::catch_oom("softmax_last", || {
+        let n = *x.shape().last().unwrap_or(&1);
+        let c = x.contiguous()?;
+        let g = cpu(&c);
+        let Storage::Cpu(s) = &*g;
+        let off = c.layout().offset;
+        let len = c.numel();
+        let r = match s {
+            CpuStorage::F32(v) => {
+                CpuStorage::F32(cpu::norm::softmax_rows(&v[off..off + len], n, log).into())
+            }
+            CpuStorage::F64(v) => {
+                CpuStorage::F64(cpu::norm::softmax_rows(&v[off..off + len], n, log).into())
+            }
+            _ => {
+                let f = cpu::elementwise::cast(s, c.layout(), DType::F32);
+                let CpuStorage::F32(v) = f else {
+                    unreachable!()
+                };
+                let r = CpuStorage::F32(cpu::norm::softmax_rows(&v, n, log).into());
+                cpu::elementwise::cast(&r, &Layout::contiguous(x.shape()), x.dtype())
+            }
+        };
+        Ok(out(r, x.shape()))
+    })
 }
 
 /// Fused cross-entropy rows of x [N, C] (f32/f64) against in-range i64 targets [N]:
@@ -273,28 +311,30 @@ pub(crate) fn cross_entropy(
     ls: f64,
 ) -> Result<(Tensor, Tensor)> {
     crate::lazy::count_kernel("cross_entropy");
-    let n = x.shape()[1];
-    let rows = x.shape()[0];
-    macro_rules! go {
-        ($T:ty, $V:ident) => {{
-            let (l, s) = with_slices::<$T, _>("cross_entropy", &[x], |v| {
-                cpu::norm::cross_entropy_rows(v[0], n, t, ignore, ls)
-            })?;
-            (
-                out(CpuStorage::$V(l.into()), &[rows]),
-                out(CpuStorage::$V(s.into()), &[rows]),
-            )
-        }};
-    }
-    Ok(match x.dtype() {
-        DType::F32 => go!(f32, F32),
-        DType::F64 => go!(f64, F64),
-        dt => {
-            return Err(Error::dtype(
-                "cross_entropy",
-                format!("fused kernel got {dt}"),
-            ))
+    crate::memory::catch_oom("cross_entropy", || {
+        let n = x.shape()[1];
+        let rows = x.shape()[0];
+        macro_rules! go {
+            ($T:ty, $V:ident) => {{
+                let (l, s) = with_slices::<$T, _>("cross_entropy", &[x], |v| {
+                    cpu::norm::cross_entropy_rows(v[0], n, t, ignore, ls)
+                })?;
+                (
+                    out(CpuStorage::$V(l.into()), &[rows]),
+                    out(CpuStorage::$V(s.into()), &[rows]),
+                )
+            }};
         }
+        Ok(match x.dtype() {
+            DType::F32 => go!(f32, F32),
+            DType::F64 => go!(f64, F64),
+            dt => {
+                return Err(Error::dtype(
+                    "cross_entropy",
+                    format!("fused kernel got {dt}"),
+                ))
+            }
+        })
     })
 }
 
@@ -308,25 +348,27 @@ pub(crate) fn cross_entropy_backward(
     ls: f64,
 ) -> Result<Tensor> {
     crate::lazy::count_kernel("cross_entropy_backward");
-    let n = x.shape()[1];
-    macro_rules! go {
-        ($T:ty, $V:ident) => {{
-            let g = g.to_dtype(x.dtype())?;
-            let d = with_slices::<$T, _>("cross_entropy", &[x, lse, &g], |v| {
-                cpu::norm::cross_entropy_rows_backward(v[0], n, t, v[1], v[2], ignore, ls)
-            })?;
-            out(CpuStorage::$V(d.into()), x.shape())
-        }};
-    }
-    Ok(match x.dtype() {
-        DType::F32 => go!(f32, F32),
-        DType::F64 => go!(f64, F64),
-        dt => {
-            return Err(Error::dtype(
-                "cross_entropy",
-                format!("fused kernel got {dt}"),
-            ))
+    crate::memory::catch_oom("cross_entropy_backward", || {
+        let n = x.shape()[1];
+        macro_rules! go {
+            ($T:ty, $V:ident) => {{
+                let g = g.to_dtype(x.dtype())?;
+                let d = with_slices::<$T, _>("cross_entropy", &[x, lse, &g], |v| {
+                    cpu::norm::cross_entropy_rows_backward(v[0], n, t, v[1], v[2], ignore, ls)
+                })?;
+                out(CpuStorage::$V(d.into()), x.shape())
+            }};
         }
+        Ok(match x.dtype() {
+            DType::F32 => go!(f32, F32),
+            DType::F64 => go!(f64, F64),
+            dt => {
+                return Err(Error::dtype(
+                    "cross_entropy",
+                    format!("fused kernel got {dt}"),
+                ))
+            }
+        })
     })
 }
 
@@ -339,87 +381,95 @@ pub(crate) fn layer_norm(
     eps: f64,
 ) -> Result<(Tensor, Tensor, Tensor)> {
     crate::lazy::count_kernel("layer_norm");
-    let dt = x.dtype();
-    let (x32, w32, b32) = if matches!(dt, DType::F32 | DType::F64) {
-        (
-            x.contiguous()?,
-            w.map(|t| t.contiguous()).transpose()?,
-            b.map(|t| t.contiguous()).transpose()?,
-        )
-    } else {
-        (
-            x.to_dtype(DType::F32)?.contiguous()?,
-            w.map(|t| t.to_dtype(DType::F32)?.contiguous())
-                .transpose()?,
-            b.map(|t| t.to_dtype(DType::F32)?.contiguous())
-                .transpose()?,
-        )
-    };
-    let rows = x.numel().checked_div(n).unwrap_or(0);
-    let gx = cpu(&x32);
-    let Storage::Cpu(sx) = &*gx;
-    let gw = w32.as_ref().map(cpu);
-    let gb = b32.as_ref().map(cpu);
-    macro_rules! go {
-        ($V:ident) => {{
-            let xs = match sx {
-                CpuStorage::$V(v) => &v[x32.layout().offset..x32.layout().offset + x32.numel()],
-                _ => unreachable!(),
-            };
-            let ws = match (&gw, &w32) {
-                (Some(g), Some(t)) => {
-                    let Storage::Cpu(CpuStorage::$V(v)) = &**g else {
-                        return Err(Error::dtype(
-                            "layer_norm",
-                            "weight dtype differs from input",
-                        ));
-                    };
-                    Some(&v[t.layout().offset..t.layout().offset + n])
-                }
-                _ => None,
-            };
-            let bs = match (&gb, &b32) {
-                (Some(g), Some(t)) => {
-                    let Storage::Cpu(CpuStorage::$V(v)) = &**g else {
-                        return Err(Error::dtype("layer_norm", "bias dtype differs from input"));
-                    };
-                    Some(&v[t.layout().offset..t.layout().offset + n])
-                }
-                _ => None,
-            };
-            let (y, m, r) = cpu::norm::layer_norm_rows(xs, n, ws, bs, eps);
+    crate::memory::catch_oom("layer_norm", || {
+        let dt = x.dtype();
+        let (x32, w32, b32) = if matches!(dt, DType::F32 | DType::F64) {
             (
-                CpuStorage::$V(y.into()),
-                CpuStorage::$V(m.into()),
-                CpuStorage::$V(r.into()),
+                x.contiguous()?,
+                w.map(|t| t.contiguous()).transpose()?,
+                b.map(|t| t.contiguous()).transpose()?,
             )
-        }};
-    }
-    let (y, m, r) = match x32.dtype() {
-        DType::F32 => go!(F32),
-        DType::F64 => go!(F64),
-        _ => unreachable!(),
-    };
-    let y = out(y, x.shape()).to_dtype(dt)?;
-    Ok((y, out(m, &[rows]), out(r, &[rows])))
+        } else {
+            (
+                x.to_dtype(DType::F32)?.contiguous()?,
+                w.map(|t| t.to_dtype(DType::F32)?.contiguous())
+                    .transpose()?,
+                b.map(|t| t.to_dtype(DType::F32)?.contiguous())
+                    .transpose()?,
+            )
+        };
+        let rows = x.numel().checked_div(n).unwrap_or(0);
+        let gx = cpu(&x32);
+        let Storage::Cpu(sx) = &*gx;
+        let gw = w32.as_ref().map(cpu);
+        let gb = b32.as_ref().map(cpu);
+        macro_rules! go {
+            ($V:ident) => {{
+                let xs = match sx {
+                    CpuStorage::$V(v) => &v[x32.layout().offset..x32.layout().offset + x32.numel()],
+                    _ => unreachable!(),
+                };
+                let ws = match (&gw, &w32) {
+                    (Some(g), Some(t)) => {
+                        let Storage::Cpu(CpuStorage::$V(v)) = &**g else {
+                            return Err(Error::dtype(
+                                "layer_norm",
+                                "weight dtype differs from input",
+                            ));
+                        };
+                        Some(&v[t.layout().offset..t.layout().offset + n])
+                    }
+                    _ => None,
+                };
+                let bs = match (&gb, &b32) {
+                    (Some(g), Some(t)) => {
+                        let Storage::Cpu(CpuStorage::$V(v)) = &**g else {
+                            return Err(Error::dtype(
+                                "layer_norm",
+                                "bias dtype differs from input",
+                            ));
+                        };
+                        Some(&v[t.layout().offset..t.layout().offset + n])
+                    }
+                    _ => None,
+                };
+                let (y, m, r) = cpu::norm::layer_norm_rows(xs, n, ws, bs, eps);
+                (
+                    CpuStorage::$V(y.into()),
+                    CpuStorage::$V(m.into()),
+                    CpuStorage::$V(r.into()),
+                )
+            }};
+        }
+        let (y, m, r) = match x32.dtype() {
+            DType::F32 => go!(F32),
+            DType::F64 => go!(F64),
+            _ => unreachable!(),
+        };
+        let y = out(y, x.shape()).to_dtype(dt)?;
+        Ok((y, out(m, &[rows]), out(r, &[rows])))
+    })
 }
 
 /// conv2d forward on float inputs of one dtype (borrowed in place when contiguous).
 pub(crate) fn conv2d(x: &Tensor, w: &Tensor, gm: &cpu::conv::ConvGeom) -> Result<Tensor> {
     crate::lazy::count_kernel("conv2d");
-    let shape = [gm.n, gm.o, gm.ho, gm.wo];
-    macro_rules! go {
-        ($T:ty, $V:ident) => {{
-            let y = with_slices::<$T, _>("conv2d", &[x, w], |v| {
-                cpu::conv::conv2d_fwd(v[0], v[1], gm, 0.0, 1.0)
-            })?;
-            out(CpuStorage::$V(y.into()), &shape)
-        }};
-    }
-    Ok(match x.dtype() {
-        DType::F64 => go!(f64, F64),
-        DType::F32 => go!(f32, F32),
-        _ => conv2d(&x.to_dtype(DType::F32)?, &w.to_dtype(DType::F32)?, gm)?.to_dtype(x.dtype())?,
+    crate::memory::catch_oom("conv2d", || {
+        let shape = [gm.n, gm.o, gm.ho, gm.wo];
+        macro_rules! go {
+            ($T:ty, $V:ident) => {{
+                let y = with_slices::<$T, _>("conv2d", &[x, w], |v| {
+                    cpu::conv::conv2d_fwd(v[0], v[1], gm, 0.0, 1.0)
+                })?;
+                out(CpuStorage::$V(y.into()), &shape)
+            }};
+        }
+        Ok(match x.dtype() {
+            DType::F64 => go!(f64, F64),
+            DType::F32 => go!(f32, F32),
+            _ => conv2d(&x.to_dtype(DType::F32)?, &w.to_dtype(DType::F32)?, gm)?
+                .to_dtype(x.dtype())?,
+        })
     })
 }
 
@@ -433,38 +483,40 @@ pub(crate) fn conv2d_backward(
     need_dw: bool,
 ) -> Result<(Tensor, Tensor)> {
     crate::lazy::count_kernel("conv2d_backward");
-    macro_rules! go {
-        ($T:ty, $V:ident) => {{
-            let (dx, dw) = with_slices::<$T, _>("conv2d", &[x, w, dy], |v| {
-                cpu::conv::conv2d_bwd(v[0], v[1], v[2], gm, need_dx, need_dw, 0.0, 1.0)
-            })?;
-            let dx = if need_dx {
-                out(CpuStorage::$V(dx.into()), x.shape())
-            } else {
-                x.zeros_like()?
-            };
-            let dw = if need_dw {
-                out(CpuStorage::$V(dw.into()), w.shape())
-            } else {
-                w.zeros_like()?
-            };
-            (dx, dw)
-        }};
-    }
-    Ok(match x.dtype() {
-        DType::F64 => go!(f64, F64),
-        DType::F32 => go!(f32, F32),
-        dt => {
-            let (a, b) = conv2d_backward(
-                &x.to_dtype(DType::F32)?,
-                &w.to_dtype(DType::F32)?,
-                &dy.to_dtype(DType::F32)?,
-                gm,
-                need_dx,
-                need_dw,
-            )?;
-            (a.to_dtype(dt)?, b.to_dtype(dt)?)
+    crate::memory::catch_oom("conv2d_backward", || {
+        macro_rules! go {
+            ($T:ty, $V:ident) => {{
+                let (dx, dw) = with_slices::<$T, _>("conv2d", &[x, w, dy], |v| {
+                    cpu::conv::conv2d_bwd(v[0], v[1], v[2], gm, need_dx, need_dw, 0.0, 1.0)
+                })?;
+                let dx = if need_dx {
+                    out(CpuStorage::$V(dx.into()), x.shape())
+                } else {
+                    x.zeros_like()?
+                };
+                let dw = if need_dw {
+                    out(CpuStorage::$V(dw.into()), w.shape())
+                } else {
+                    w.zeros_like()?
+                };
+                (dx, dw)
+            }};
         }
+        Ok(match x.dtype() {
+            DType::F64 => go!(f64, F64),
+            DType::F32 => go!(f32, F32),
+            dt => {
+                let (a, b) = conv2d_backward(
+                    &x.to_dtype(DType::F32)?,
+                    &w.to_dtype(DType::F32)?,
+                    &dy.to_dtype(DType::F32)?,
+                    gm,
+                    need_dx,
+                    need_dw,
+                )?;
+                (a.to_dtype(dt)?, b.to_dtype(dt)?)
+            }
+        })
     })
 }
 
@@ -476,35 +528,37 @@ pub(crate) fn pool2d(
     a: &crate::ops::Pool2dAttrs,
 ) -> Result<(Tensor, Tensor)> {
     crate::lazy::count_kernel("pool2d");
-    let s = x.shape();
-    let (nc, h, w) = (s[0] * s[1], s[2], s[3]);
-    let shape = [s[0], s[1], ho, wo];
-    let (y, idx) = match x.dtype() {
-        DType::F64 => {
-            let (y, i) = with_slices::<f64, _>("pool2d", &[x], |v| {
-                cpu::conv::pool2d(v[0], nc, h, w, ho, wo, a)
-            })?;
-            (out(CpuStorage::F64(y.into()), &shape), i)
-        }
-        DType::F32 => {
-            let (y, i) = with_slices::<f32, _>("pool2d", &[x], |v| {
-                cpu::conv::pool2d(v[0], nc, h, w, ho, wo, a)
-            })?;
-            (out(CpuStorage::F32(y.into()), &shape), i)
-        }
-        dt if dt.is_float() => {
-            let (y, i) = pool2d(&x.to_dtype(DType::F32)?, ho, wo, a)?;
-            return Ok((y.to_dtype(dt)?, i));
-        }
-        dt => {
-            return Err(Error::dtype(
-                "pool2d",
-                format!("expected a floating-point input, got {dt}"),
-            ))
-        }
-    };
-    let n = idx.len();
-    Ok((y, out(CpuStorage::I64(idx.into()), &[n])))
+    crate::memory::catch_oom("pool2d", || {
+        let s = x.shape();
+        let (nc, h, w) = (s[0] * s[1], s[2], s[3]);
+        let shape = [s[0], s[1], ho, wo];
+        let (y, idx) = match x.dtype() {
+            DType::F64 => {
+                let (y, i) = with_slices::<f64, _>("pool2d", &[x], |v| {
+                    cpu::conv::pool2d(v[0], nc, h, w, ho, wo, a)
+                })?;
+                (out(CpuStorage::F64(y.into()), &shape), i)
+            }
+            DType::F32 => {
+                let (y, i) = with_slices::<f32, _>("pool2d", &[x], |v| {
+                    cpu::conv::pool2d(v[0], nc, h, w, ho, wo, a)
+                })?;
+                (out(CpuStorage::F32(y.into()), &shape), i)
+            }
+            dt if dt.is_float() => {
+                let (y, i) = pool2d(&x.to_dtype(DType::F32)?, ho, wo, a)?;
+                return Ok((y.to_dtype(dt)?, i));
+            }
+            dt => {
+                return Err(Error::dtype(
+                    "pool2d",
+                    format!("expected a floating-point input, got {dt}"),
+                ))
+            }
+        };
+        let n = idx.len();
+        Ok((y, out(CpuStorage::I64(idx.into()), &[n])))
+    })
 }
 
 /// Average-pooling backward.
@@ -514,10 +568,13 @@ pub(crate) fn avg_pool2d_backward(
     a: &crate::ops::Pool2dAttrs,
 ) -> Result<Tensor> {
     crate::lazy::count_kernel("avg_pool2d_backward");
-    let s = dy.shape();
-    let d = dy.to_dtype(DType::F64)?.to_vec::<f64>()?;
-    let dx = cpu::conv::avg_pool2d_bwd(&d, s[0] * s[1], in_shape[2], in_shape[3], s[2], s[3], a);
-    out(CpuStorage::F64(dx.into()), in_shape).to_dtype(dy.dtype())
+    crate::memory::catch_oom("avg_pool2d_backward", || {
+        let s = dy.shape();
+        let d = dy.to_dtype(DType::F64)?.to_vec::<f64>()?;
+        let dx =
+            cpu::conv::avg_pool2d_bwd(&d, s[0] * s[1], in_shape[2], in_shape[3], s[2], s[3], a);
+        out(CpuStorage::F64(dx.into()), in_shape).to_dtype(dy.dtype())
+    })
 }
 
 /// Runs `f` on the elements of each tensor as one contiguous slice of `T` (borrowed; strided
@@ -559,32 +616,34 @@ pub(crate) fn lstm_layer(
     d: cpu::rnn::LstmDims,
 ) -> Result<[Tensor; 5]> {
     crate::lazy::count_kernel("lstm_layer");
-    // With no w_ih, x is the input projection itself.
-    let mut ts = vec![x, h0, c0, w_hh, bias];
-    ts.extend(w_ih);
-    macro_rules! go {
-        ($T:ty, $V:ident) => {{
-            let (o, h, c, g, cs) = with_slices::<$T, _>("lstm", &ts, |v| {
-                cpu::rnn::lstm_forward::<$T>(d, v[0], v[1], v[2], v.get(5).copied(), v[3], v[4])
-            })?;
-            [
-                out(CpuStorage::$V(o.into()), &[d.t, d.b, d.h]),
-                out(CpuStorage::$V(h.into()), &[d.b, d.h]),
-                out(CpuStorage::$V(c.into()), &[d.b, d.h]),
-                out(CpuStorage::$V(g.into()), &[d.t, d.b, 4 * d.h]),
-                out(CpuStorage::$V(cs.into()), &[d.t, d.b, d.h]),
-            ]
-        }};
-    }
-    Ok(match x.dtype() {
-        DType::F32 => go!(f32, F32),
-        DType::F64 => go!(f64, F64),
-        dt => {
-            return Err(Error::dtype(
-                "lstm",
-                format!("expected float32 or float64 input, got {dt}"),
-            ))
+    crate::memory::catch_oom("lstm_layer", || {
+        // With no w_ih, x is the input projection itself.
+        let mut ts = vec![x, h0, c0, w_hh, bias];
+        ts.extend(w_ih);
+        macro_rules! go {
+            ($T:ty, $V:ident) => {{
+                let (o, h, c, g, cs) = with_slices::<$T, _>("lstm", &ts, |v| {
+                    cpu::rnn::lstm_forward::<$T>(d, v[0], v[1], v[2], v.get(5).copied(), v[3], v[4])
+                })?;
+                [
+                    out(CpuStorage::$V(o.into()), &[d.t, d.b, d.h]),
+                    out(CpuStorage::$V(h.into()), &[d.b, d.h]),
+                    out(CpuStorage::$V(c.into()), &[d.b, d.h]),
+                    out(CpuStorage::$V(g.into()), &[d.t, d.b, 4 * d.h]),
+                    out(CpuStorage::$V(cs.into()), &[d.t, d.b, d.h]),
+                ]
+            }};
         }
+        Ok(match x.dtype() {
+            DType::F32 => go!(f32, F32),
+            DType::F64 => go!(f64, F64),
+            dt => {
+                return Err(Error::dtype(
+                    "lstm",
+                    format!("expected float32 or float64 input, got {dt}"),
+                ))
+            }
+        })
     })
 }
 
@@ -598,50 +657,52 @@ pub(crate) fn lstm_layer_backward(
     dc: Option<&Tensor>,
 ) -> Result<[Option<Tensor>; 6]> {
     crate::lazy::count_kernel("lstm_layer_backward");
-    let (x, h0, c0, w_ih, rest) = match saved {
-        [x, h0, c0, w_ih, rest @ ..] if rest.len() == 4 => (x, h0, c0, Some(w_ih), rest),
-        [x, h0, c0, rest @ ..] if rest.len() == 4 => (x, h0, c0, None, rest),
-        _ => return Err(Error::Autograd("lstm: bad saved state".into())),
-    };
-    let [w_hh, gates, cells, outp] = rest else {
-        return Err(Error::Autograd("lstm: bad saved state".into()));
-    };
-    let mut ts = vec![x, h0, c0, w_hh, gates, cells, outp];
-    ts.extend(w_ih);
-    macro_rules! go {
-        ($T:ty, $V:ident) => {{
-            let o = |t: Option<&Tensor>| t.map(|t| t.to_vec::<$T>()).transpose();
-            let (dov, dhv, dcv) = (o(dout)?, o(dh)?, o(dc)?);
-            let g = with_slices::<$T, _>("lstm", &ts, |v| {
-                cpu::rnn::lstm_backward::<$T>(
-                    d,
-                    v[0],
-                    v[1],
-                    v[2],
-                    v.get(7).copied(),
-                    v[3],
-                    v[4],
-                    v[5],
-                    v[6],
-                    dov.as_deref(),
-                    dhv.as_deref(),
-                    dcv.as_deref(),
-                )
-            })?;
-            [
-                Some(out(CpuStorage::$V(g.dx.into()), x.shape())),
-                Some(out(CpuStorage::$V(g.dh0.into()), h0.shape())),
-                Some(out(CpuStorage::$V(g.dc0.into()), c0.shape())),
-                w_ih.zip(g.dw_ih)
-                    .map(|(w, v)| out(CpuStorage::$V(v.into()), w.shape())),
-                Some(out(CpuStorage::$V(g.dw_hh.into()), w_hh.shape())),
-                Some(out(CpuStorage::$V(g.db.into()), &[4 * d.h])),
-            ]
-        }};
-    }
-    Ok(match x.dtype() {
-        DType::F32 => go!(f32, F32),
-        DType::F64 => go!(f64, F64),
-        dt => return Err(Error::dtype("lstm", format!("unsupported dtype {dt}"))),
+    crate::memory::catch_oom("lstm_layer_backward", || {
+        let (x, h0, c0, w_ih, rest) = match saved {
+            [x, h0, c0, w_ih, rest @ ..] if rest.len() == 4 => (x, h0, c0, Some(w_ih), rest),
+            [x, h0, c0, rest @ ..] if rest.len() == 4 => (x, h0, c0, None, rest),
+            _ => return Err(Error::Autograd("lstm: bad saved state".into())),
+        };
+        let [w_hh, gates, cells, outp] = rest else {
+            return Err(Error::Autograd("lstm: bad saved state".into()));
+        };
+        let mut ts = vec![x, h0, c0, w_hh, gates, cells, outp];
+        ts.extend(w_ih);
+        macro_rules! go {
+            ($T:ty, $V:ident) => {{
+                let o = |t: Option<&Tensor>| t.map(|t| t.to_vec::<$T>()).transpose();
+                let (dov, dhv, dcv) = (o(dout)?, o(dh)?, o(dc)?);
+                let g = with_slices::<$T, _>("lstm", &ts, |v| {
+                    cpu::rnn::lstm_backward::<$T>(
+                        d,
+                        v[0],
+                        v[1],
+                        v[2],
+                        v.get(7).copied(),
+                        v[3],
+                        v[4],
+                        v[5],
+                        v[6],
+                        dov.as_deref(),
+                        dhv.as_deref(),
+                        dcv.as_deref(),
+                    )
+                })?;
+                [
+                    Some(out(CpuStorage::$V(g.dx.into()), x.shape())),
+                    Some(out(CpuStorage::$V(g.dh0.into()), h0.shape())),
+                    Some(out(CpuStorage::$V(g.dc0.into()), c0.shape())),
+                    w_ih.zip(g.dw_ih)
+                        .map(|(w, v)| out(CpuStorage::$V(v.into()), w.shape())),
+                    Some(out(CpuStorage::$V(g.dw_hh.into()), w_hh.shape())),
+                    Some(out(CpuStorage::$V(g.db.into()), &[4 * d.h])),
+                ]
+            }};
+        }
+        Ok(match x.dtype() {
+            DType::F32 => go!(f32, F32),
+            DType::F64 => go!(f64, F64),
+            dt => return Err(Error::dtype("lstm", format!("unsupported dtype {dt}"))),
+        })
     })
 }

@@ -47,12 +47,12 @@ struct OutBuf {
 unsafe impl Send for OutBuf {}
 unsafe impl Sync for OutBuf {}
 
+/// A buffer for `n` outputs (the buffer cache first); running out of memory unwinds to the
+/// executor entry that catches it (`memory::catch_oom`), like the eager kernels' buffers.
 fn alloc<T>(n: usize) -> Vec<T> {
-    crate::backend::cpu::cache::take(n).unwrap_or_else(|| {
-        let mut v = Vec::with_capacity(n);
-        strided::advise_huge(&mut v);
-        v
-    })
+    let mut v = crate::memory::alloc_or_unwind("fused kernel", n);
+    strided::advise_huge(&mut v);
+    v
 }
 
 /// Allocates the kernel's output buffers: the storages and where threads write them.

@@ -19,7 +19,7 @@ impl Tensor {
     /// A tensor of `shape` over the same elements (a view when the layout allows, else a copy);
     /// one entry may be -1.
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
+        let n = crate::memory::checked_numel("reshape", shape)?;
         if n != self.numel() {
             bail_shape!(
                 "reshape",

@@ -61,6 +61,21 @@ impl From<()> for TensorOptions {
     }
 }
 
+/// `n` elements of `dtype`, the i-th being `f(i)` converted, in one fallible allocation
+/// (no intermediate f64 buffer).
+fn generate(
+    op: &str,
+    dtype: DType,
+    n: usize,
+    mut f: impl FnMut(usize) -> f64,
+) -> Result<CpuStorage> {
+    Ok(crate::with_dtype!(dtype, |T| {
+        let mut v = crate::memory::try_alloc::<T>(op, n)?;
+        v.extend((0..n).map(|i| T::from_f64(f(i))));
+        T::into_storage(v)
+    }))
+}
+
 fn finish(s: CpuStorage, shape: &[usize], o: TensorOptions) -> Result<Tensor> {
     let t = Tensor::from_cpu(s, shape);
     let t = if o.device != Device::Cpu {
@@ -77,7 +92,7 @@ fn finish(s: CpuStorage, shape: &[usize], o: TensorOptions) -> Result<Tensor> {
 impl Tensor {
     /// A tensor owning `data` with `shape`.
     pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
+        let n = crate::memory::checked_numel("from_vec", shape)?;
         if data.len() != n {
             return Err(Error::shape(
                 "from_vec",
@@ -91,7 +106,9 @@ impl Tensor {
     }
     /// A tensor copying `data` with `shape`.
     pub fn from_slice<T: Element>(data: &[T], shape: &[usize]) -> Result<Tensor> {
-        Self::from_vec(data.to_vec(), shape)
+        let mut v = crate::memory::try_alloc("from_slice", data.len())?;
+        v.extend_from_slice(data);
+        Self::from_vec(v, shape)
     }
     /// A 0-d tensor.
     pub fn scalar<T: Element>(v: T) -> Tensor {
@@ -104,31 +121,26 @@ impl Tensor {
         opts: impl Into<TensorOptions>,
     ) -> Result<Tensor> {
         let o = opts.into();
-        let n: usize = shape.iter().product();
+        let n = crate::memory::checked_numel("tensor", shape)?;
         if data.len() != n {
             return Err(Error::shape(
                 "tensor",
                 format!("{} elements given for shape {shape:?}", data.len()),
             ));
         }
-        let s = crate::with_dtype!(o.dtype, |T| T::into_storage(
-            data.iter().map(|&v| T::from_f64(v)).collect()
-        ));
-        finish(s, shape, o)
+        finish(generate("tensor", o.dtype, n, |i| data[i])?, shape, o)
     }
     /// Every element `value`.
     pub fn full(shape: &[usize], value: f64, opts: impl Into<TensorOptions>) -> Result<Tensor> {
         let o = opts.into();
-        finish(
-            CpuStorage::full(o.dtype, shape.iter().product(), value),
-            shape,
-            o,
-        )
+        let n = crate::memory::checked_numel("full", shape)?;
+        finish(CpuStorage::try_full("full", o.dtype, n, value)?, shape, o)
     }
     /// Zeros.
     pub fn zeros(shape: &[usize], opts: impl Into<TensorOptions>) -> Result<Tensor> {
         let o = opts.into();
-        finish(CpuStorage::zeros(o.dtype, shape.iter().product()), shape, o)
+        let n = crate::memory::checked_numel("zeros", shape)?;
+        finish(CpuStorage::try_zeros("zeros", o.dtype, n)?, shape, o)
     }
     /// Ones.
     pub fn ones(shape: &[usize], opts: impl Into<TensorOptions>) -> Result<Tensor> {
@@ -158,8 +170,12 @@ impl Tensor {
             );
         }
         let n = nf as usize;
-        let v: Vec<f64> = (0..n).map(|i| start + i as f64 * step).collect();
-        Self::from_f64s(&v, &[n], opts)
+        let o = opts.into();
+        finish(
+            generate("arange", o.dtype, n, |i| start + i as f64 * step)?,
+            &[n],
+            o,
+        )
     }
     /// `steps` points evenly from `start` to `end` inclusive.
     pub fn linspace(
@@ -168,32 +184,32 @@ impl Tensor {
         steps: usize,
         opts: impl Into<TensorOptions>,
     ) -> Result<Tensor> {
-        let v: Vec<f64> = match steps {
-            0 => vec![],
-            1 => vec![start],
-            _ => {
-                let st = (end - start) / (steps - 1) as f64;
-                // PyTorch fills the second half from the end for symmetry.
-                (0..steps)
-                    .map(|i| {
-                        if i < steps / 2 {
-                            start + st * i as f64
-                        } else {
-                            end - st * (steps - 1 - i) as f64
-                        }
-                    })
-                    .collect()
+        let o = opts.into();
+        let st = (end - start) / steps.saturating_sub(1).max(1) as f64;
+        // PyTorch fills the second half from the end for symmetry.
+        let s = generate("linspace", o.dtype, steps, |i| {
+            if steps == 1 {
+                start
+            } else if i < steps / 2 {
+                start + st * i as f64
+            } else {
+                end - st * (steps - 1 - i) as f64
             }
-        };
-        Self::from_f64s(&v, &[steps], opts)
+        })?;
+        finish(s, &[steps], o)
     }
     /// The identity matrix `n x m`.
     pub fn eye(n: usize, m: usize, opts: impl Into<TensorOptions>) -> Result<Tensor> {
-        let mut v = vec![0.0; n * m];
-        for i in 0..n.min(m) {
-            v[i * m + i] = 1.0;
-        }
-        Self::from_f64s(&v, &[n, m], opts)
+        let o = opts.into();
+        let len = crate::memory::checked_numel("eye", &[n, m])?;
+        let s = generate("eye", o.dtype, len, |k| {
+            if m > 0 && k / m == k % m {
+                1.0
+            } else {
+                0.0
+            }
+        })?;
+        finish(s, &[n, m], o)
     }
     /// Uniform in [0, 1).
     pub fn rand(shape: &[usize], opts: impl Into<TensorOptions>) -> Result<Tensor> {
@@ -214,9 +230,9 @@ impl Tensor {
                 o.dtype
             );
         }
-        let n: usize = shape.iter().product();
-        let v: Vec<f64> = with_rng(|g| (0..n).map(|_| lo + (hi - lo) * g.uniform()).collect());
-        Self::from_f64s(&v, shape, o)
+        let n = crate::memory::checked_numel("rand", shape)?;
+        let s = with_rng(|g| generate("rand", o.dtype, n, |_| lo + (hi - lo) * g.uniform()))?;
+        finish(s, shape, o)
     }
     /// Standard normal.
     pub fn randn(shape: &[usize], opts: impl Into<TensorOptions>) -> Result<Tensor> {
@@ -237,9 +253,9 @@ impl Tensor {
                 o.dtype
             );
         }
-        let n: usize = shape.iter().product();
-        let v: Vec<f64> = with_rng(|g| (0..n).map(|_| mean + std * g.normal()).collect());
-        Self::from_f64s(&v, shape, o)
+        let n = crate::memory::checked_numel("randn", shape)?;
+        let s = with_rng(|g| generate("randn", o.dtype, n, |_| mean + std * g.normal()))?;
+        finish(s, shape, o)
     }
     /// Integers uniform in [low, high) (default dtype i64 when `opts` says f32).
     pub fn randint(
@@ -255,25 +271,25 @@ impl Tensor {
         if o.dtype == DType::F32 {
             o.dtype = DType::I64;
         }
-        let n: usize = shape.iter().product();
-        let span = (high - low) as u64;
-        let v: Vec<f64> = with_rng(|g| {
-            (0..n)
-                .map(|_| (low + g.below(span) as i64) as f64)
-                .collect()
-        });
-        Self::from_f64s(&v, shape, o)
+        let n = crate::memory::checked_numel("randint", shape)?;
+        let span = high.wrapping_sub(low) as u64;
+        let s = with_rng(|g| {
+            generate("randint", o.dtype, n, |_| {
+                low.wrapping_add(g.below(span) as i64) as f64
+            })
+        })?;
+        finish(s, shape, o)
     }
     /// A random permutation of `0..n` (i64).
-    pub fn randperm(n: usize) -> Tensor {
-        let mut p: Vec<i64> = (0..n as i64).collect();
+    pub fn randperm(n: usize) -> Result<Tensor> {
+        let mut p: Vec<i64> = crate::memory::try_collect("randperm", (0..n).map(|i| i as i64))?;
         with_rng(|g| {
             for i in (1..n).rev() {
                 let j = g.below(i as u64 + 1) as usize;
                 p.swap(i, j);
             }
         });
-        Tensor::from_cpu(CpuStorage::I64(p.into()), &[n])
+        Ok(Tensor::from_cpu(CpuStorage::I64(p.into()), &[n]))
     }
     /// Zeros with this tensor's shape, dtype and device.
     pub fn zeros_like(&self) -> Result<Tensor> {

@@ -81,6 +81,7 @@ pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Result<Vec<usize>
             );
         };
     }
+    crate::memory::checked_numel(op, &out)?;
     Ok(out)
 }
 
@@ -170,6 +171,7 @@ impl Layout {
     }
     pub fn expand(&self, op: &str, shape: &[usize]) -> Result<Layout> {
         let strides = self.broadcast_strides(op, shape)?;
+        crate::memory::checked_numel(op, shape)?;
         Ok(Layout {
             shape: shape.to_vec(),
             strides,

@@ -12,6 +12,7 @@ mod storage;
 pub use buffer::Buffer;
 pub use creation::TensorOptions;
 pub use device::Device;
+pub use display::{get_printoptions, grad_fn_class, set_printoptions, PrintOptions};
 pub use dtype::DType;
 pub use layout::{broadcast_shapes, Layout};
 pub use rng::{get_rng_state, manual_seed, set_rng_state, Generator};

@@ -197,13 +197,19 @@ impl CpuStorage {
     pub fn empty(dtype: DType) -> CpuStorage {
         crate::with_dtype!(dtype, |T| T::into_storage(Vec::new()))
     }
-    /// A zero-filled buffer.
-    pub fn zeros(dtype: DType, n: usize) -> CpuStorage {
-        crate::with_dtype!(dtype, |T| T::into_storage(vec![T::default(); n]))
+    /// A zero-filled buffer of `n` elements; `Error::OutOfMemory` naming `op` when the
+    /// memory cannot be had (see [`crate::memory::try_alloc`]).
+    pub fn try_zeros(op: &str, dtype: DType, n: usize) -> crate::Result<CpuStorage> {
+        Ok(crate::with_dtype!(dtype, |T| T::into_storage(
+            crate::memory::try_full(op, n, T::default())?
+        )))
     }
-    /// A buffer with every element `v` (converted to the dtype).
-    pub fn full(dtype: DType, n: usize, v: f64) -> CpuStorage {
-        crate::with_dtype!(dtype, |T| T::into_storage(vec![T::from_f64(v); n]))
+    /// A buffer with every element `v` (converted to the dtype); fallible like
+    /// [`CpuStorage::try_zeros`].
+    pub fn try_full(op: &str, dtype: DType, n: usize, v: f64) -> crate::Result<CpuStorage> {
+        Ok(crate::with_dtype!(dtype, |T| T::into_storage(
+            crate::memory::try_full(op, n, T::from_f64(v))?
+        )))
     }
     /// True when the memory is lent by another library (see [`Buffer`]).
     pub fn is_foreign(&self) -> bool {

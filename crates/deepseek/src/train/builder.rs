@@ -102,6 +102,19 @@ impl<M: Module> TrainerBuilder<M> {
         self.config.keep_last = k;
         self
     }
+    /// Verify the SHA-256 of every checkpoint file when resuming (default true); false
+    /// loads files that were edited on purpose.
+    pub fn verify_checksums(mut self, on: bool) -> Self {
+        self.config.verify_checksums = on;
+        self
+    }
+    /// Stop cleanly when `flag` is raised (from a signal handler, another thread, ...):
+    /// the step in progress is finished, a checkpoint is written (with `out_dir` and
+    /// `checkpoint_every`) and `fit` returns with [`super::StopReason::Interrupted`].
+    pub fn stop_flag(mut self, flag: super::StopFlag) -> Self {
+        self.config.stop_flag = Some(flag);
+        self
+    }
     /// Continue from the newest complete checkpoint in `out_dir` (if there is one).
     pub fn resume(mut self, on: bool) -> Self {
         self.config.resume = if on { Resume::Latest } else { Resume::No };

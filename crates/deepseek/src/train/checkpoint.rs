@@ -14,6 +14,12 @@
 //! latest               "step-400": the newest complete checkpoint (written atomically)
 //! ```
 //!
+//! Every checkpoint directory also holds `SHA256SUMS` (the format of `sha256sum`, so
+//! `sha256sum -c SHA256SUMS` checks it by hand): the SHA-256 of every file written into it.
+//! Loading verifies them and names the file that changed (a bit flip in tensor data that
+//! leaves the safetensors header intact is caught this way); `verify = false` (the CLI's
+//! `--no-verify`) skips the check for files edited on purpose.
+//!
 //! A checkpoint is first written into `step-<N>.tmp-<pid>/` and renamed to `step-<N>/`
 //! when every file is on disk, so a crash leaves either the old set of checkpoints or the
 //! new one, never a half-written `step-<N>`. Older checkpoints are deleted only after the
@@ -39,6 +45,8 @@ pub const SCHEDULER_FILE: &str = "scheduler.json";
 pub const TRAINER_FILE: &str = "trainer.json";
 /// The pointer file naming the newest complete checkpoint.
 pub const LATEST_FILE: &str = "latest";
+/// The SHA-256 of every other file of the checkpoint, in `sha256sum`'s format.
+pub const SUMS_FILE: &str = "SHA256SUMS";
 
 /// The trainer's part of a checkpoint (`trainer.json`): where training stands and what it
 /// has seen, so that a resumed run continues exactly like an uninterrupted one.
@@ -72,6 +80,99 @@ pub struct TrainerCheckpoint {
     /// The model's parameter and buffer names with their shapes, in order: a checkpoint
     /// from another model is rejected.
     pub fingerprint: Vec<(String, Vec<usize>)>,
+    /// True when the checkpoint was written with a [`SUMS_FILE`] (so a missing one is an
+    /// error, not an older checkpoint). Absent in checkpoints of earlier versions.
+    #[serde(default)]
+    pub sha256sums: bool,
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Checks every file listed in `dir/SHA256SUMS` against its recorded SHA-256. A checkpoint
+/// without the file passes only when its `trainer.json` (if any) does not say it was
+/// written with one. Errors name the file that differs.
+pub fn verify(dir: &Path) -> Result<()> {
+    let sp = dir.join(SUMS_FILE);
+    let sums = match std::fs::read(&sp) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let tp = dir.join(TRAINER_FILE);
+            let promised = std::fs::read(&tp)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v.get("sha256sums").and_then(|x| x.as_bool()))
+                .unwrap_or(false);
+            if promised {
+                return Err(Error::io(
+                    sp.display().to_string(),
+                    "missing, but trainer.json says the checkpoint was written with it (damaged checkpoint directory; pass --no-verify to load it anyway)",
+                ));
+            }
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(Error::io(
+                sp.display().to_string(),
+                format!("cannot read: {e}"),
+            ))
+        }
+    };
+    let text = std::str::from_utf8(&sums)
+        .map_err(|_| Error::io(sp.display().to_string(), "corrupt: not text"))?;
+    let mut listed = std::collections::BTreeSet::new();
+    for (i, line) in text.lines().enumerate() {
+        let bad = || {
+            Error::io(
+                sp.display().to_string(),
+                format!("corrupt: line {} is not `<sha256>  <file>`", i + 1),
+            )
+        };
+        let (hash, name) = line.split_once("  ").ok_or_else(bad)?;
+        let plain = !name.is_empty()
+            && !name.contains('/')
+            && !name.contains('\\')
+            && name != "."
+            && name != "..";
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) || !plain {
+            return Err(bad());
+        }
+        listed.insert(name.to_string());
+        let p = dir.join(name);
+        let bytes = read_file(dir, name)?;
+        let found = sha256_hex(&bytes);
+        if !found.eq_ignore_ascii_case(hash) {
+            return Err(Error::io(
+                p.display().to_string(),
+                format!(
+                    "checksum mismatch: the file changed after the checkpoint was written (SHA-256 {found}, {SUMS_FILE} records {hash}); it is damaged, or was edited: pass --no-verify to load it anyway"
+                ),
+            ));
+        }
+    }
+    // Every file the writer put here is listed: one that is not means a damaged list.
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir.display().to_string(), format!("cannot list: {e}")))?;
+    for ent in rd.flatten() {
+        let name = ent.file_name().to_string_lossy().to_string();
+        if name != SUMS_FILE
+            && !name.starts_with('.')
+            && ent.path().is_file()
+            && !listed.contains(&name)
+        {
+            return Err(Error::io(
+                sp.display().to_string(),
+                format!("damaged: it does not list {name}, which is in the checkpoint (pass --no-verify to load it anyway)"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Names and shapes of a state dict, the model fingerprint stored in `trainer.json`.
@@ -164,14 +265,27 @@ fn parse_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<
     })
 }
 
-/// Reads and validates a checkpoint directory against a model fingerprint. Nothing is
-/// changed on disk. Every error names the file and the problem.
+/// Reads and validates a checkpoint directory against a model fingerprint, checksums
+/// included (see [`verify`]). Nothing is changed on disk. Every error names the file and
+/// the problem.
 pub fn load(dir: &Path, fingerprint_now: &[(String, Vec<usize>)]) -> Result<LoadedCheckpoint> {
+    load_with(dir, fingerprint_now, true)
+}
+
+/// [`load`], verifying the checksums only when `verify` is true.
+pub fn load_with(
+    dir: &Path,
+    fingerprint_now: &[(String, Vec<usize>)],
+    verify_sums: bool,
+) -> Result<LoadedCheckpoint> {
     if !dir.is_dir() {
         return Err(Error::io(
             dir.display().to_string(),
             "no such checkpoint directory",
         ));
+    }
+    if verify_sums {
+        verify(dir)?;
     }
     let trainer: TrainerCheckpoint = parse_json(dir, TRAINER_FILE)?;
     let tp = dir.join(TRAINER_FILE).display().to_string();
@@ -301,6 +415,24 @@ pub(crate) fn save(
         let p = tmp.join(fname);
         let mut f = std::fs::File::create(&p).map_err(|e| io(&p, "cannot create", e))?;
         f.write_all(bytes).map_err(|e| io(&p, "cannot write", e))?;
+        f.sync_all().map_err(|e| io(&p, "cannot sync", e))?;
+    }
+    // The checksums of what is on disk now, written last.
+    let mut sums = String::new();
+    let mut names: Vec<&str> = vec![MODEL_FILE];
+    names.extend(files.iter().map(|(n, _)| n.as_str()));
+    names.sort_unstable();
+    names.dedup();
+    for n in names {
+        let p = tmp.join(n);
+        let bytes = std::fs::read(&p).map_err(|e| io(&p, "cannot read back", e))?;
+        sums.push_str(&format!("{}  {n}\n", sha256_hex(&bytes)));
+    }
+    {
+        let p = tmp.join(SUMS_FILE);
+        let mut f = std::fs::File::create(&p).map_err(|e| io(&p, "cannot create", e))?;
+        f.write_all(sums.as_bytes())
+            .map_err(|e| io(&p, "cannot write", e))?;
         f.sync_all().map_err(|e| io(&p, "cannot sync", e))?;
     }
     if let Ok(d) = std::fs::File::open(&tmp) {

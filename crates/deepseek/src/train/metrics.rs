@@ -102,7 +102,36 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricsLine>> {
 /// Draws the loss curves as an SVG file (written atomically): the training loss of every
 /// step (faint), its moving average, and the validation losses.
 pub fn plot_losses(path: &Path, train: &[Option<f64>], val: &[(u64, f64)]) -> Result<()> {
+    plot_losses_with_final(path, train, val, None)
+}
+
+/// Bias-corrected exponential moving average (Adam's correction): the i-th value is the
+/// beta-weighted mean of the points so far, so the curve follows the raw loss from the
+/// first step instead of starting from (and lagging behind) the first value.
+pub fn smoothed(pts: &[(f64, f64)], beta: f64) -> Vec<(f64, f64)> {
+    let mut m = 0.0;
+    let mut w = 1.0;
+    pts.iter()
+        .map(|&(x, y)| {
+            m = beta * m + (1.0 - beta) * y;
+            w *= beta;
+            (x, m / (1.0 - w))
+        })
+        .collect()
+}
+
+/// [`plot_losses`] plus the final validation over the whole validation set (`(step,
+/// loss)`), drawn as a marker.
+pub fn plot_losses_with_final(
+    path: &Path,
+    train: &[Option<f64>],
+    val: &[(u64, f64)],
+    final_val: Option<(u64, f64)>,
+) -> Result<()> {
     use plotters::prelude::*;
+    let final_pt = final_val
+        .filter(|(_, v)| v.is_finite())
+        .map(|(s, v)| (s as f64, v));
     let p = path.display().to_string();
     let pts: Vec<(f64, f64)> = train
         .iter()
@@ -116,18 +145,19 @@ pub fn plot_losses(path: &Path, train: &[Option<f64>], val: &[(u64, f64)]) -> Re
         .collect();
     // Exponential moving average with a window that suits the run's length.
     let beta = if pts.len() > 200 { 0.98 } else { 0.9 };
-    let mut ema = Vec::with_capacity(pts.len());
-    let mut m = 0.0;
-    for (i, &(x, y)) in pts.iter().enumerate() {
-        m = if i == 0 {
-            y
-        } else {
-            beta * m + (1.0 - beta) * y
-        };
-        ema.push((x, m));
-    }
-    let xmax = pts.iter().chain(&vpts).map(|p| p.0).fold(1.0f64, f64::max);
-    let ys: Vec<f64> = pts.iter().chain(&vpts).map(|p| p.1).collect();
+    let ema = smoothed(&pts, beta);
+    let xmax = pts
+        .iter()
+        .chain(&vpts)
+        .chain(final_pt.iter())
+        .map(|p| p.0)
+        .fold(1.0f64, f64::max);
+    let ys: Vec<f64> = pts
+        .iter()
+        .chain(&vpts)
+        .chain(final_pt.iter())
+        .map(|p| p.1)
+        .collect();
     let (mut ylo, mut yhi) = ys
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| {
@@ -158,6 +188,8 @@ pub fn plot_losses(path: &Path, train: &[Option<f64>], val: &[(u64, f64)]) -> Re
             .configure_mesh()
             .x_desc("step")
             .y_desc("loss")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.2}"))
             .draw()
             .map_err(|e| err(&e))?;
         let faint = RGBColor(150, 170, 220);
@@ -176,6 +208,13 @@ pub fn plot_losses(path: &Path, train: &[Option<f64>], val: &[(u64, f64)]) -> Re
                 .label("validation")
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
         }
+        if let Some(fp) = final_pt {
+            chart
+                .draw_series(std::iter::once(Circle::new(fp, 5, RED.filled())))
+                .map_err(|e| err(&e))?
+                .label(format!("final validation (whole set): {:.4}", fp.1))
+                .legend(|(x, y)| Circle::new((x + 10, y), 4, RED.filled()));
+        }
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.8))
@@ -185,4 +224,42 @@ pub fn plot_losses(path: &Path, train: &[Option<f64>], val: &[(u64, f64)]) -> Re
         root.present().map_err(|e| err(&e))?;
     }
     write_atomic(path, svg.as_bytes())
+}
+
+#[cfg(test)]
+mod plot_tests {
+    use super::*;
+
+    #[test]
+    fn smoothed_curve_follows_the_loss_from_the_start() {
+        // A loss that starts at 4 and drops to 1: the old EMA (seeded with the first
+        // value) was still at 2.1 after 50 steps; the bias-corrected one is at ~1.
+        let mut pts = vec![(1.0, 4.0)];
+        pts.extend((2..=200).map(|i| (i as f64, 1.0)));
+        let s = smoothed(&pts, 0.98);
+        assert_eq!(s[0].1, 4.0);
+        assert!(s[50].1 < 1.1, "{}", s[50].1);
+        let flat = smoothed(&[(1.0, 2.5), (2.0, 2.5), (3.0, 2.5)], 0.9);
+        assert!(flat.iter().all(|p| (p.1 - 2.5).abs() < 1e-12));
+    }
+
+    #[test]
+    fn plot_has_integer_steps_and_the_final_validation() {
+        let dir = std::env::temp_dir().join(format!("deepseek-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("loss.svg");
+        let train: Vec<Option<f64>> = (0..1000).map(|i| Some(3.0 / (1.0 + i as f64))).collect();
+        plot_losses_with_final(&p, &train, &[(500, 1.0)], Some((1000, 0.5))).unwrap();
+        let svg = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            svg.contains("final validation (whole set): 0.5000"),
+            "no final point"
+        );
+        assert!(
+            svg.contains(">500<") || svg.contains(">500 <"),
+            "no integer step label"
+        );
+        assert!(!svg.contains("500.0"), "step labels with decimals");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -157,6 +157,11 @@ pub struct TrainerConfig {
     pub bf16: bool,
     pub throughput: Throughput,
     pub plot: bool,
+    /// Check each checkpoint's `SHA256SUMS` when loading it (default true).
+    pub verify_checksums: bool,
+    /// Set from outside (a signal handler) to stop after the current step, with a
+    /// checkpoint; see [`TrainerBuilder::stop_flag`].
+    pub stop_flag: Option<StopFlag>,
     /// Test hook: fail while writing the checkpoint of this step (a simulated crash).
     #[doc(hidden)]
     pub fail_checkpoint_at: Option<u64>,
@@ -185,6 +190,8 @@ impl Default for TrainerConfig {
             bf16: false,
             throughput: Throughput::Samples,
             plot: true,
+            verify_checksums: true,
+            stop_flag: None,
             fail_checkpoint_at: None,
         }
     }
@@ -203,6 +210,35 @@ pub enum StopReason {
     EarlyStopping,
     /// A callback asked to stop.
     Callback,
+    /// The [`TrainerConfig::stop_flag`] was raised (Ctrl-C / SIGTERM in the CLI): the step
+    /// in progress was finished and checkpointed; the final full validation is skipped.
+    Interrupted,
+}
+
+/// A shared flag that asks a running [`Trainer::fit`] to stop after the step in progress
+/// (for a signal handler: raising it is one atomic store).
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl StopFlag {
+    /// A new, lowered flag.
+    pub fn new() -> StopFlag {
+        StopFlag::default()
+    }
+    /// Asks the trainer to stop.
+    pub fn raise(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    /// True once raised.
+    pub fn is_raised(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl PartialEq for StopFlag {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// The outcome of [`Trainer::fit`].

@@ -89,13 +89,14 @@ impl Reporter {
             .map(|v| format!(" val {v:.3}"))
             .unwrap_or_default();
         let unit = unit.replace("tokens", "tok").replace("samples", "smp");
+        // The ETA first: a narrow terminal cuts the message from the right.
         format!(
-            "step {}{total} loss {:.3}{val} lr {:.1e} {} {unit} ETA {}",
+            "ETA {} step {}{total} loss {:.3}{val} lr {:.1e} {} {unit}",
+            fmt_duration(eta),
             s.step,
             s.loss,
             s.lr,
             fmt_rate(s.throughput),
-            fmt_duration(eta)
         )
     }
 

@@ -221,7 +221,21 @@ impl TextGenerator {
     /// directory (`.../step-<N>`), a run's `checkpoints/` directory or a run directory
     /// (the newest checkpoint is used). Returns the checkpoint directory used too.
     pub fn from_checkpoint(path: &Path) -> Result<(TextGenerator, CharTokenizer, PathBuf)> {
+        Self::from_checkpoint_with(path, true)
+    }
+
+    /// [`TextGenerator::from_checkpoint`], verifying the checkpoint's `SHA256SUMS` only when
+    /// `verify` is true. The sizes in `config.json` are checked against the shapes in
+    /// `model.safetensors`' header before the model is allocated, so a damaged config
+    /// cannot ask for unbounded memory.
+    pub fn from_checkpoint_with(
+        path: &Path,
+        verify: bool,
+    ) -> Result<(TextGenerator, CharTokenizer, PathBuf)> {
         let dir = resolve_checkpoint(path)?;
+        if verify {
+            super::checkpoint::verify(&dir)?;
+        }
         let find = |name: &str| -> Result<PathBuf> {
             dir.ancestors()
                 .take(3)
@@ -259,16 +273,135 @@ impl TextGenerator {
                 ),
             ));
         }
+        let mp = dir.join(super::checkpoint::MODEL_FILE);
+        let in_file = safetensors_shapes(&mp)?;
+        if let Some(msg) = cfg.mismatch(&in_file) {
+            return Err(Error::io(
+                cp.display().to_string(),
+                format!("does not describe {}: {msg}", mp.display()),
+            ));
+        }
         let model = TextGenerator::new(cfg)?;
-        model.load(dir.join(super::checkpoint::MODEL_FILE))?;
+        model.load(&mp)?;
         Ok((model, tok, dir))
     }
 }
 
-/// The checkpoint directory meant by `path` (see [`TextGenerator::from_checkpoint`]).
+impl TextGeneratorConfig {
+    /// Parameter names and shapes of the model this config describes, in state-dict
+    /// order; `None` when a size overflows.
+    pub fn parameter_shapes(&self) -> Option<Vec<(String, Vec<usize>)>> {
+        let (v, e, h) = (self.vocab_size, self.embedding_dim, self.hidden_size);
+        let g = h.checked_mul(4)?;
+        let mut out = vec![("embedding.weight".to_string(), vec![v, e])];
+        for l in 0..self.num_layers {
+            let input = if l == 0 { e } else { h };
+            out.push((format!("lstm.weight_ih_l{l}"), vec![g, input]));
+            out.push((format!("lstm.weight_hh_l{l}"), vec![g, h]));
+            out.push((format!("lstm.bias_ih_l{l}"), vec![g]));
+            out.push((format!("lstm.bias_hh_l{l}"), vec![g]));
+        }
+        out.push(("fc.weight".to_string(), vec![v, h]));
+        out.push(("fc.bias".to_string(), vec![v]));
+        for (_, s) in &out {
+            crate::memory::checked_numel("TextGenerator", s)
+                .ok()?
+                .checked_mul(4)?;
+        }
+        Some(out)
+    }
+
+    /// How this config disagrees with the tensor shapes of a weights file (`None` when it
+    /// describes exactly those tensors). Cheap even for absurd sizes: nothing is
+    /// allocated per layer before the layer count is checked against the file.
+    fn mismatch(&self, in_file: &std::collections::BTreeMap<String, Vec<usize>>) -> Option<String> {
+        if self.num_layers > in_file.len() {
+            return Some(format!(
+                "num_layers {} but the weights hold only {} tensors",
+                self.num_layers,
+                in_file.len()
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Some(format!("dropout {} is not in [0, 1)", self.dropout));
+        }
+        let Some(want) = self.parameter_shapes() else {
+            return Some(format!("sizes too large: {self:?}"));
+        };
+        let want: std::collections::BTreeMap<String, Vec<usize>> = want.into_iter().collect();
+        let ours: Vec<(String, Vec<usize>)> = want.into_iter().collect();
+        let theirs: Vec<(String, Vec<usize>)> = in_file
+            .iter()
+            .map(|(k, s)| (k.clone(), s.clone()))
+            .collect();
+        super::checkpoint::fingerprint_mismatch(&ours, &theirs)
+            .map(|m| m.replace("this model", "config.json"))
+    }
+}
+
+/// Tensor names and shapes from a safetensors file's header, read without loading the
+/// data (the header size is checked against the file size first).
+fn safetensors_shapes(path: &Path) -> Result<std::collections::BTreeMap<String, Vec<usize>>> {
+    use std::io::Read;
+    let pd = path.display().to_string();
+    let bad = |m: &str| Error::io(&pd, m.to_string());
+    let mut f =
+        std::fs::File::open(path).map_err(|e| Error::io(&pd, format!("cannot open: {e}")))?;
+    let len = f
+        .metadata()
+        .map_err(|e| Error::io(&pd, format!("cannot stat: {e}")))?
+        .len();
+    let mut n8 = [0u8; 8];
+    f.read_exact(&mut n8)
+        .map_err(|_| bad("truncated: shorter than a safetensors header"))?;
+    let n = u64::from_le_bytes(n8);
+    if n > len.saturating_sub(8) || n > 100 << 20 {
+        return Err(bad("corrupt: the safetensors header size exceeds the file"));
+    }
+    let mut h = vec![0u8; n as usize];
+    f.read_exact(&mut h)
+        .map_err(|_| bad("truncated: the safetensors header ends early"))?;
+    let v: serde_json::Value = serde_json::from_slice(&h)
+        .map_err(|_| bad("corrupt: the safetensors header is not JSON"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad("corrupt: the safetensors header is not a JSON object"))?;
+    let mut out = std::collections::BTreeMap::new();
+    for (k, t) in obj {
+        if k == "__metadata__" {
+            continue;
+        }
+        let shape = t
+            .get("shape")
+            .and_then(|s| s.as_array())
+            .and_then(|a| {
+                a.iter()
+                    .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
+                    .collect::<Option<Vec<usize>>>()
+            })
+            .ok_or_else(|| bad(&format!("corrupt: tensor `{k}` has no valid shape")))?;
+        out.insert(k.clone(), shape);
+    }
+    Ok(out)
+}
+
+/// The checkpoint directory meant by `path` (see [`TextGenerator::from_checkpoint`]): a
+/// checkpoint directory, a run's `checkpoints/` directory, a run directory, or the
+/// `model.safetensors` file of a checkpoint.
 pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf> {
     if path.join(super::checkpoint::MODEL_FILE).is_file() {
         return Ok(path.to_path_buf());
+    }
+    if path.is_file() {
+        return match path.parent() {
+            Some(d) if path.file_name() == Some(std::ffi::OsStr::new(super::checkpoint::MODEL_FILE)) => {
+                Ok(if d.as_os_str().is_empty() { Path::new(".").to_path_buf() } else { d.to_path_buf() })
+            }
+            _ => Err(Error::io(
+                path.display().to_string(),
+                "is a file: give a checkpoint directory (step-<N>, with model.safetensors, config.json and tokenizer.json) or a run directory",
+            )),
+        };
     }
     if !path.exists() {
         return Err(Error::io(

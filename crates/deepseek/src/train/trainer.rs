@@ -2,7 +2,7 @@
 
 use super::callback::{Control, TrainerState};
 use super::metrics::{self, MetricsLine};
-use super::{checkpoint, plot_losses, progress, Callback, TrainerCheckpoint};
+use super::{checkpoint, progress, Callback, TrainerCheckpoint};
 use super::{
     BatchSource, FitReport, Resume, StopReason, Throughput, TrainerBuilder, TrainerConfig,
 };
@@ -113,7 +113,7 @@ impl<M: Module> Trainer<M> {
     fn restore(&mut self, dir: &Path, batches_per_epoch: Option<usize>) -> Result<()> {
         let sd = self.model.state_dict();
         let fp = checkpoint::fingerprint(&sd);
-        let ck = checkpoint::load(dir, &fp)?;
+        let ck = checkpoint::load_with(dir, &fp, self.config.verify_checksums)?;
         let tp = dir.join(checkpoint::TRAINER_FILE);
         let sp = dir.join(checkpoint::SCHEDULER_FILE);
         if let Some(nb) = batches_per_epoch {
@@ -196,6 +196,7 @@ impl<M: Module> Trainer<M> {
             units_seen: s.units_seen,
             gradient_accumulation_steps: self.config.gradient_accumulation_steps,
             fingerprint: checkpoint::fingerprint(&sd),
+            sha256sums: true,
         };
         let sched = self.scheduler.as_ref().map(|s| s.state());
         let mut files = vec![
@@ -235,7 +236,15 @@ impl<M: Module> Trainer<M> {
                             let prev = checkpoint::list(&root)
                                 .ok()
                                 .and_then(|l| l.len().checked_sub(2).map(|i| l[i].1.clone()));
+                            // A checkpoint of another model (or data layout) is not damaged:
+                            // older checkpoints of the run would fail the same way.
+                            let settings = e.to_string().contains("different model")
+                                || e.to_string().contains("batches per epoch");
                             match prev {
+                                _ if settings => Error::Msg(format!(
+                                    "cannot resume: {e}\n(the run in {} was trained with other settings: resume it with the same model sizes, data, batch and sequence length (see its settings.toml), or start a new run elsewhere)",
+                                    root.parent().unwrap_or(&root).display()
+                                )),
                                 Some(p) => Error::Msg(format!(
                                     "cannot resume: {e}\n(the checkpoint is left as it is; delete {} to resume from the previous one, {})",
                                     dir.display(),
@@ -329,14 +338,18 @@ impl<M: Module> Trainer<M> {
             )?),
             None => None,
         };
-        let plot = |s: &TrainerState| -> Result<()> {
+        let plot_final = |s: &TrainerState, fin: Option<(u64, f64)>| -> Result<()> {
             match &out {
-                Some(d) if cfg.plot => {
-                    plot_losses(&d.join("loss.svg"), &s.train_losses, &s.val_losses)
-                }
+                Some(d) if cfg.plot => super::metrics::plot_losses_with_final(
+                    &d.join("loss.svg"),
+                    &s.train_losses,
+                    &s.val_losses,
+                    fin,
+                ),
                 _ => Ok(()),
             }
         };
+        let plot = |s: &TrainerState| plot_final(s, None);
         let by_epochs = cfg.epochs.map(|e| (e * nb as u64).div_ceil(k as u64));
         self.state.total_steps = match (cfg.max_steps, by_epochs) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -353,7 +366,12 @@ impl<M: Module> Trainer<M> {
         self.model.train();
         let mut iter = train.epoch_from(self.state.epoch, self.state.batch_in_epoch);
         let stop_reason;
+        let interrupted = || cfg.stop_flag.as_ref().is_some_and(|f| f.is_raised());
         loop {
+            if interrupted() {
+                stop_reason = StopReason::Interrupted;
+                break;
+            }
             if cfg.max_steps.is_some_and(|m| self.state.step >= m) {
                 stop_reason = StopReason::MaxSteps;
                 break;
@@ -548,6 +566,10 @@ impl<M: Module> Trainer<M> {
                     last_ckpt = Some((step_no, p));
                 }
             }
+            if stop.is_none() && interrupted() {
+                reporter.println(&format!("interrupted: stopping after step {step_no}"));
+                stop = Some(StopReason::Interrupted);
+            }
             if let Some(r) = stop {
                 stop_reason = r;
                 break;
@@ -563,6 +585,8 @@ impl<M: Module> Trainer<M> {
         }
         let final_val_loss = match val {
             None => None,
+            // Stopping on request should be quick: no pass over the whole validation set.
+            Some(_) if stop_reason == StopReason::Interrupted => None,
             Some(v) => match self.state.val_losses.last() {
                 Some(&(s, l)) if s == self.state.step && cfg.eval_max_batches.is_none() => Some(l),
                 _ => {
@@ -587,7 +611,7 @@ impl<M: Module> Trainer<M> {
                 }
             },
         };
-        plot(&self.state)?;
+        plot_final(&self.state, final_val_loss.map(|v| (self.state.step, v)))?;
         reporter.finish();
         for c in &mut self.callbacks {
             c.on_train_end(&self.state);

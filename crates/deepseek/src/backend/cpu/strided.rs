@@ -83,13 +83,11 @@ impl<const K: usize> Rows<K> {
     }
 }
 
-/// Allocates `n` elements and lets `fill` write every one of them.
+/// Allocates `n` elements and lets `fill` write every one of them. The allocation is
+/// fallible ([`crate::memory::try_alloc`]): a refused one unwinds to the backend entry
+/// point's `catch_oom`, which returns `Error::OutOfMemory`.
 pub fn alloc_with<U>(n: usize, fill: impl FnOnce(&mut [MaybeUninit<U>])) -> Vec<U> {
-    let mut v: Vec<U> = super::cache::take(n).unwrap_or_else(|| {
-        let mut v = Vec::with_capacity(n);
-        advise_huge(&mut v);
-        v
-    });
+    let mut v: Vec<U> = crate::memory::alloc_or_unwind("alloc", n);
     fill(&mut v.spare_capacity_mut()[..n]);
     // SAFETY: `fill` initialised all `n` elements (every caller writes each slot once).
     unsafe { v.set_len(n) };
@@ -123,15 +121,11 @@ pub fn advise_huge<U>(v: &mut Vec<U>) {
     }
 }
 
-/// `n` copies of `z` (zero in practice): a cached buffer filled, or a fresh one from `vec!`
-/// (which maps zero pages), huge-page backed when large.
+/// `n` copies of `z` (zero in practice), allocated like [`alloc_with`] (fallible, cached
+/// buffers reused, huge-page backed when large).
 pub fn zeroed<T: Clone>(n: usize, z: T) -> Vec<T> {
-    if let Some(mut v) = super::cache::take(n) {
-        v.resize(n, z);
-        return v;
-    }
-    let mut v = vec![z; n];
-    advise_huge(&mut v);
+    let mut v = crate::memory::alloc_or_unwind("alloc", n);
+    v.resize(n, z);
     v
 }
 
