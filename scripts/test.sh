@@ -2,7 +2,8 @@
 # Runs every test of the project: the Rust unit, integration and doc tests, including the
 # golden cases generated with PyTorch (../shared/golden, or $DEEPSEEK_GOLDEN), then builds and
 # installs the Python package (maturin, release) and runs its pytest suite, which evaluates
-# the golden cases again from Python.
+# the golden cases again from Python, and last the multi-process tests of
+# deepseek.distributed under mpirun (scripts/test_dist.sh). Installs Open MPI when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null 2>&1; then
@@ -10,6 +11,19 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 export DEEPSEEK_NUM_THREADS="${DEEPSEEK_NUM_THREADS:-2}"
+# Open MPI (and libclang, for the `mpi` crate's bindings) for deepseek.distributed.
+need_mpi=0
+command -v mpicc >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 || need_mpi=1
+if command -v dpkg >/dev/null 2>&1 && ! dpkg -s libclang-dev >/dev/null 2>&1; then need_mpi=1; fi
+if [ "$need_mpi" = 1 ]; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenmpi-dev openmpi-bin libclang-dev >/dev/null
+    else
+        echo "Open MPI missing: apt-get install libopenmpi-dev openmpi-bin libclang-dev (as root)" >&2
+        exit 1
+    fi
+fi
 cargo test --release --workspace 2>&1
 # Deferred execution: the golden cases, gradient checks and the autograd/nn/lazy suites again
 # with every elementwise op deferred and fused (the harness prints "golden mode: lazy").
@@ -36,7 +50,7 @@ fi
 # PyTorch (CPU build) is the reference for the printing and overflow tests
 # (python/tests/test_ux.py); those comparisons skip if it cannot be installed here.
 if ! "$PY" -c "import torch" >/dev/null 2>&1; then
-    timeout 300 "$PY" -m pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu \
+    timeout 900 "$PY" -m pip install --quiet torch \
         || echo "note: PyTorch could not be installed; the tests comparing with it will skip" >&2
 fi
 # Build the extension (release) and install the package; the wheel is built in-tree, so
@@ -44,7 +58,7 @@ fi
 "$PY" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps .
 "$PY" -c "import deepseek" || { echo "the deepseek package failed to install" >&2; exit 1; }
 # pytest prints its summary line and, from python/tests/conftest.py, the golden line.
-cd python/tests
-"$PY" -m pytest -q -p no:cacheprovider . 2>&1
+(cd python/tests && "$PY" -m pytest -q -p no:cacheprovider . 2>&1)
 # The whole Python suite again in lazy mode (golden cases from Python included).
-DEEPSEEK_LAZY=1 "$PY" -m pytest -q -p no:cacheprovider . 2>&1
+(cd python/tests && DEEPSEEK_LAZY=1 "$PY" -m pytest -q -p no:cacheprovider . 2>&1)
+PY="$PY" bash scripts/test_dist.sh

@@ -6,6 +6,7 @@
 //! - `deepseek generate --checkpoint DIR --prompt TEXT` samples from a checkpoint.
 
 use clap::{Args, Parser, Subcommand};
+use deepseek::distributed as dist;
 use deepseek::nn::Module;
 use deepseek::optim::lr_scheduler::CosineAnnealingLR;
 use deepseek::optim::{Adam, AdamConfig};
@@ -371,6 +372,13 @@ fn train(args: TrainArgs) -> AnyResult<()> {
         ));
     }
     deepseek::set_num_threads(s.threads);
+    // Under mpirun with several ranks: data-parallel training; rank 0 writes and prints.
+    let group = data_parallel_group()?;
+    let rank = group
+        .as_ref()
+        .map_or(Ok(0), |g| g.rank())
+        .map_err(|e| e.to_string())?;
+    let lead = rank == 0;
     let e = |e: deepseek::Error| e.to_string();
     let train_text = load_text(&s.data.join("train.txt")).map_err(e)?;
     let val_text = load_text(&s.data.join("val.txt")).map_err(e)?;
@@ -404,8 +412,16 @@ fn train(args: TrainArgs) -> AnyResult<()> {
         let p = s.data.join(f);
         move |err: deepseek::Error| format!("{}: {err}", p.display())
     };
-    let train_batches =
+    let all_train_batches =
         TextBatches::shuffled(train_ids, s.seq, s.batch, s.seed).map_err(data_err("train.txt"))?;
+    let sharded = match &group {
+        Some(g) => Some(dist::ShardedBatches::new(&all_train_batches, g).map_err(e)?),
+        None => None,
+    };
+    let train_batches: &dyn deepseek::train::BatchSource = match &sharded {
+        Some(b) => b,
+        None => &all_train_batches,
+    };
     let val_batches =
         TextBatches::new(val_ids, s.seq, s.eval_batch).map_err(data_err("val.txt"))?;
 
@@ -433,10 +449,17 @@ fn train(args: TrainArgs) -> AnyResult<()> {
     };
     let cfg_json = serde_json::to_vec_pretty(&cfg).map_err(|err| err.to_string())?;
     let tok_json = tok.to_json();
-    std::fs::create_dir_all(&s.out)
-        .map_err(|err| format!("{}: cannot create: {err}", s.out.display()))?;
-    let write =
-        |name: &str, bytes: &[u8]| deepseek::nn::write_atomic(&s.out.join(name), bytes).map_err(e);
+    if lead {
+        std::fs::create_dir_all(&s.out)
+            .map_err(|err| format!("{}: cannot create: {err}", s.out.display()))?;
+    }
+    let write = |name: &str, bytes: &[u8]| {
+        if lead {
+            deepseek::nn::write_atomic(&s.out.join(name), bytes).map_err(e)
+        } else {
+            Ok(())
+        }
+    };
     write(textgen::CONFIG_FILE, &cfg_json)?;
     write(textgen::TOKENIZER_FILE, tok_json.as_bytes())?;
     write(
@@ -450,21 +473,39 @@ fn train(args: TrainArgs) -> AnyResult<()> {
         .optimizer(Box::new(opt))
         .loss(|m: &TextGenerator, batch: &[deepseek::Tensor]| m.loss(batch))
         .gradient_accumulation_steps(s.accumulate)
-        .max_time(Duration::from_secs_f64(s.minutes * 60.0))
         .eval_every(s.eval_every)
-        .out_dir(&s.out)
-        .checkpoint_every(s.checkpoint_every)
-        .keep_last(s.keep_last)
-        .resume(resume)
-        .verify_checksums(!no_verify)
-        .stop_flag(stop_on_signals()?)
-        .overwrite(overwrite)
         .log_every(s.log_every)
         .throughput(Throughput::Tokens)
         .fp16_enabled(s.fp16)
         .bf16(s.bf16)
         .checkpoint_file(textgen::CONFIG_FILE, cfg_json.clone())
         .checkpoint_file(textgen::TOKENIZER_FILE, tok_json.clone());
+    let budget = Duration::from_secs_f64(s.minutes * 60.0);
+    b = match &group {
+        // Ranks must stop at the same step: they decide together after every step.
+        Some(g) => b.callback(Box::new(dist::SharedTimeBudget::new(g.clone(), budget))),
+        None => b.max_time(budget),
+    };
+    if lead {
+        b = b
+            .out_dir(&s.out)
+            .checkpoint_every(s.checkpoint_every)
+            .keep_last(s.keep_last)
+            .resume(resume)
+            .verify_checksums(!no_verify)
+            .overwrite(overwrite);
+        if group.is_none() {
+            // Ctrl-C / SIGTERM: finish the step, checkpoint, exit (single process only: under
+            // mpirun every rank must stop at the same step, which the time budget decides).
+            b = b.stop_flag(stop_on_signals()?);
+        }
+    } else {
+        // Other ranks write nothing; a resumed run reads the same checkpoint as rank 0.
+        b = b.progress(false).plot(false);
+        if let (true, Some(dir)) = (resume, &existing) {
+            b = b.resume_from(dir);
+        }
+    }
     if s.clip > 0.0 {
         b = b.clip_grad_norm(s.clip);
     }
@@ -479,7 +520,35 @@ fn train(args: TrainArgs) -> AnyResult<()> {
         b = b.early_stopping(p, 0.0);
     }
     let mut trainer = b.build().map_err(e)?;
+    // Gradients averaged over the ranks during backward (parameters broadcast from rank 0).
+    let _ddp = match &group {
+        Some(g) => Some(
+            dist::DistributedDataParallel::new(
+                trainer.model(),
+                Some(g.clone()),
+                dist::DEFAULT_BUCKET_CAP_MB,
+            )
+            .map_err(e)?,
+        ),
+        None => None,
+    };
     let n_params = trainer.model().num_parameters();
+    if let Some(g) = &group {
+        if lead {
+            println!(
+                "data parallel: {} ranks (MPI), batch {} per rank, {} per step",
+                g.size(),
+                s.batch,
+                s.batch * g.size()
+            );
+        }
+    }
+    if !lead {
+        let r = trainer.fit(train_batches, Some(&val_batches)).map_err(e)?;
+        drop(r);
+        dist::destroy_process_group();
+        return Ok(());
+    }
     println!(
         "TextGenerator: vocab {}, embed {}, hidden {}, layers {}, {} parameters | batch {}, seq {}, Adam lr {}, clip {} | {} threads",
         cfg.vocab_size, s.embed, s.hidden, s.layers, n_params, s.batch, s.seq, s.lr, s.clip, s.threads
@@ -488,7 +557,7 @@ fn train(args: TrainArgs) -> AnyResult<()> {
         "data {}: train {} chars ({} batches/epoch), val {} chars | budget {} min, {} steps, {} schedule | output {}",
         s.data.display(),
         train_text.chars().count(),
-        deepseek::train::BatchSource::batches_per_epoch(&train_batches),
+        train_batches.batches_per_epoch(),
         val_text.chars().count(),
         s.minutes,
         s.steps,
@@ -498,7 +567,7 @@ fn train(args: TrainArgs) -> AnyResult<()> {
     if s.fp16 || s.bf16 {
         println!("note: fp16/bf16 are recorded but take effect only with the mixed-precision work; training runs in f32");
     }
-    let r = trainer.fit(&train_batches, Some(&val_batches)).map_err(e)?;
+    let r = trainer.fit(train_batches, Some(&val_batches)).map_err(e)?;
     let why = match r.stop_reason {
         StopReason::MaxSteps => "step limit",
         StopReason::Epochs => "epochs done",
@@ -555,7 +624,28 @@ fn train(args: TrainArgs) -> AnyResult<()> {
             s.temperature
         );
     }
+    dist::destroy_process_group();
     Ok(())
+}
+
+/// The world group when this process is one of several ranks started by mpirun.
+fn data_parallel_group() -> AnyResult<Option<dist::ProcessGroup>> {
+    let size = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1);
+    if size <= 1 {
+        return Ok(None);
+    }
+    if !dist::is_mpi_available() {
+        return Err(format!(
+            "started by mpirun with {size} ranks, but this deepseek was built without MPI: \
+             rebuild with `cargo build --release -p deepseek-cli --features mpi`"
+        ));
+    }
+    dist::init_process_group("mpi").map_err(|e| e.to_string())?;
+    Ok(Some(dist::world().map_err(|e| e.to_string())?))
 }
 
 fn generate(a: GenerateArgs) -> AnyResult<()> {

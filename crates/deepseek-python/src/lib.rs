@@ -12,6 +12,7 @@ use pyo3::exceptions::{PyIndexError, PyOSError, PyRuntimeError, PyTypeError, PyV
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
+mod distributed;
 mod dlpack;
 mod functional;
 mod io;
@@ -426,5 +427,6 @@ fn deepseek_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     dlpack::register(m)?;
     share::register(m)?;
     lazy::register(m)?;
+    distributed::register(m)?;
     Ok(())
 }

@@ -19,6 +19,7 @@ extern crate self as deepseek;
 pub mod autograd;
 pub mod backend;
 pub mod data;
+pub mod distributed;
 mod error;
 pub mod lazy;
 pub mod memory;
