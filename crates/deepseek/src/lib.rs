@@ -21,10 +21,12 @@ pub mod backend;
 pub mod data;
 mod error;
 pub mod memory;
+pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod tensor;
+pub mod tokenizers;
 pub mod train;
 
 pub use autograd::{enable_grad, is_grad_enabled, no_grad, set_grad_enabled, with_no_grad};
