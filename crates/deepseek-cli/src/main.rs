@@ -4,6 +4,9 @@
 //!   character level) on the bundled Shakespeare corpus, with a progress bar, validation,
 //!   checkpoints in `runs/<name>/`, and a generated sample at the end.
 //! - `deepseek generate --checkpoint DIR --prompt TEXT` samples from a checkpoint.
+//! - `deepseek generate --model HF_DIR --prompt TEXT` runs a pretrained GPT-2 / Llama model
+//!   (Hugging Face directory with `config.json`, `model.safetensors`, `tokenizer.json`),
+//!   printing tokens as they come and the tokens/s.
 
 use clap::{Args, Parser, Subcommand};
 use deepseek::distributed as dist;
@@ -37,7 +40,7 @@ enum Cmd {
     /// 4.5 minutes). Ctrl-C (or SIGTERM) finishes the step, writes a checkpoint and exits;
     /// a second one stops at once.
     Train(Box<TrainArgs>),
-    /// Sample text from a trained checkpoint.
+    /// Sample text from a trained checkpoint, or from a pretrained model with --model.
     Generate(GenerateArgs),
 }
 
@@ -178,6 +181,20 @@ struct GenerateArgs {
     /// when it was written (files edited on purpose)
     #[arg(long)]
     no_verify: bool,
+    /// A pretrained Hugging Face model directory (GPT-2 or Llama architecture, with
+    /// tokenizer.json) to generate with instead of a checkpoint; --length counts tokens
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// With --model: nucleus sampling threshold
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f64,
+    /// With --model: penalty (> 1) for tokens already present
+    #[arg(long, default_value_t = 1.0)]
+    repetition_penalty: f64,
+    /// With --model: stop after this token id (repeatable; default: the tokenizer's
+    /// end-of-text token when it has one)
+    #[arg(long)]
+    stop_token: Vec<i64>,
 }
 
 /// The effective settings of a training run (written to `<out>/settings.toml`).
@@ -648,7 +665,80 @@ fn data_parallel_group() -> AnyResult<Option<dist::ProcessGroup>> {
     Ok(Some(dist::world().map_err(|e| e.to_string())?))
 }
 
+/// `deepseek generate --model DIR`: streams the continuation of the prompt.
+fn generate_pretrained(dir: &Path, a: &GenerateArgs) -> AnyResult<()> {
+    use std::io::Write;
+    if dir.is_file() {
+        return Err(format!(
+            "{}: GGUF and single-file models are not supported yet; pass a Hugging Face directory",
+            dir.display()
+        )
+        .into());
+    }
+    if let Some(seed) = a.seed {
+        deepseek::manual_seed(seed);
+    }
+    let model = deepseek::models::from_pretrained(dir).map_err(|e| e.to_string())?;
+    let mut tok = deepseek::tokenizers::Tokenizer::from_file(dir.join("tokenizer.json"))
+        .map_err(|e| e.to_string())?;
+    tok.no_padding();
+    let prompt = tok.encode(&a.prompt, true).map_err(|e| e.to_string())?;
+    let mut stop = a.stop_token.clone();
+    if stop.is_empty() {
+        stop.extend(
+            ["<|endoftext|>", "</s>", "<|im_end|>", "<|eot_id|>"]
+                .iter()
+                .filter_map(|t| tok.token_to_id(t)),
+        );
+    }
+    let opts = deepseek::models::GenerateOptions {
+        max_new_tokens: a.length,
+        temperature: a.temperature,
+        top_k: a.top_k.unwrap_or(0),
+        top_p: a.top_p,
+        repetition_penalty: a.repetition_penalty,
+        stop_tokens: stop,
+    };
+    print!("{}", a.prompt);
+    let mut out = std::io::stdout();
+    let _ = out.flush();
+    let mut ids: Vec<i64> = Vec::new();
+    let mut shown = 0usize;
+    let start = std::time::Instant::now();
+    let mut first: Option<std::time::Duration> = None;
+    let new = model
+        .generate(&prompt, &opts, &mut |t| {
+            first.get_or_insert_with(|| start.elapsed());
+            ids.push(t);
+            let text = tok.decode(&ids, true)?;
+            if let Some(rest) = text.get(shown..) {
+                print!("{rest}");
+                let _ = out.flush();
+                shown = text.len();
+            }
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+    let total = start.elapsed().as_secs_f64();
+    let prefill = first.map_or(0.0, |d| d.as_secs_f64());
+    let decode_tps = if new.len() > 1 {
+        (new.len() - 1) as f64 / (total - prefill).max(1e-9)
+    } else {
+        0.0
+    };
+    println!();
+    eprintln!(
+        "({} prompt tokens, {} new tokens in {total:.2} s: first token after {prefill:.2} s, then {decode_tps:.1} tokens/s)",
+        prompt.len(),
+        new.len()
+    );
+    Ok(())
+}
+
 fn generate(a: GenerateArgs) -> AnyResult<()> {
+    if let Some(dir) = a.model.clone() {
+        return generate_pretrained(&dir, &a);
+    }
     let (mut model, tok, dir) = TextGenerator::from_checkpoint_with(&a.checkpoint, !a.no_verify)
         .map_err(|e| e.to_string())?;
     model.eval();

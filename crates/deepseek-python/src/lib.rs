@@ -17,6 +17,7 @@ mod dlpack;
 mod functional;
 mod io;
 mod lazy;
+mod models;
 mod optim;
 mod share;
 mod tensor;
@@ -428,5 +429,6 @@ fn deepseek_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     share::register(m)?;
     lazy::register(m)?;
     distributed::register(m)?;
+    models::register(m)?;
     Ok(())
 }

@@ -23,10 +23,12 @@ pub mod distributed;
 mod error;
 pub mod lazy;
 pub mod memory;
+pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod tensor;
+pub mod tokenizers;
 pub mod train;
 
 pub use autograd::{enable_grad, is_grad_enabled, no_grad, set_grad_enabled, with_no_grad};

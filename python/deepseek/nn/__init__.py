@@ -6,4 +6,5 @@ from .module import Module  # noqa: F401
 from .layers import *  # noqa: F401,F403
 from .layers import __all__ as _layers_all  # noqa: F401
 from .loss import *  # noqa: F401,F403
+from .transformer import *  # noqa: F401,F403
 from . import functional, init, utils  # noqa: F401

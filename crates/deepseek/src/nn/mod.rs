@@ -4,8 +4,11 @@
 mod checkpoint;
 pub mod functional;
 mod layers;
+pub mod llm;
 mod loss;
 mod module;
+pub mod sparse_attention;
+pub mod transformer;
 
 pub use checkpoint::Checkpointed;
 pub use deepseek_derive::Module;
@@ -14,8 +17,14 @@ pub use layers::{
     Gru, Layer, LayerNorm, Linear, Lstm, MaxPool2d, MultiheadAttention, ReLU, RmsNorm, RnnConfig,
     RnnWeights, Sequential, Tanh, TransformerEncoderLayer, GELU,
 };
+pub use llm::{GroupedQueryAttention, KvCache, RopeLayout, RotaryEmbedding, SwiGLU};
 pub use loss::{BCEWithLogitsLoss, CrossEntropyLoss, MSELoss};
 pub use module::Module;
 pub use module::{
     join, load_safetensors, save_safetensors, write_atomic, TrainFlag, Visit, Visitor,
+};
+pub use sparse_attention::SparseAttention;
+pub use transformer::{
+    generate_square_subsequent_mask, DecoderMasks, Transformer, TransformerConfig,
+    TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
 };

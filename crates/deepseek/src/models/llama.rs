@@ -1,0 +1,193 @@
+//! Llama-architecture decoders (`transformers`' `LlamaForCausalLM`; also Mistral/SmolLM
+//! checkpoints with the same layout): RMSNorm pre-norm blocks, grouped-query attention with
+//! half-split rotary embeddings, SwiGLU feed-forward, optional tied output embedding.
+
+use super::generate::CausalLm;
+use super::{ids_rows, keep_rows, new_cache, Config, Weights};
+use crate::nn::llm::attention_mask as build_mask;
+use crate::nn::{
+    Embedding, Forward, GroupedQueryAttention, KvCache, Linear, RmsNorm, RopeLayout,
+    RotaryEmbedding, SwiGLU,
+};
+use crate::{DType, Error, Result, Tensor};
+
+/// One decoder layer `model.layers.{i}`.
+#[derive(crate::nn::Module)]
+pub struct LlamaDecoderLayer {
+    pub input_layernorm: RmsNorm,
+    pub self_attn: GroupedQueryAttention,
+    pub post_attention_layernorm: RmsNorm,
+    pub mlp: SwiGLU,
+}
+
+/// `model`: embeddings, layers, final norm.
+#[derive(crate::nn::Module)]
+pub struct LlamaModel {
+    pub embed_tokens: Embedding,
+    pub layers: Vec<LlamaDecoderLayer>,
+    pub norm: RmsNorm,
+}
+
+/// `LlamaForCausalLM`; `lm_head` is None when the output embedding is tied to
+/// `embed_tokens`.
+#[derive(crate::nn::Module)]
+pub struct LlamaForCausalLM {
+    pub model: LlamaModel,
+    pub lm_head: Option<Linear>,
+    pub vocab_size: usize,
+    pub max_position_embeddings: usize,
+}
+
+impl LlamaForCausalLM {
+    /// Builds the model from a config and a checkpoint.
+    pub fn load(cfg: &Config, w: &mut Weights) -> Result<LlamaForCausalLM> {
+        let h = cfg.usize(&["hidden_size"])?;
+        let nl = cfg.usize(&["num_hidden_layers"])?;
+        let nh = cfg.usize(&["num_attention_heads"])?;
+        let nkv = cfg.usize_or(&["num_key_value_heads"], nh);
+        let inter = cfg.usize(&["intermediate_size"])?;
+        let vocab = cfg.usize(&["vocab_size"])?;
+        let maxp = cfg.usize_or(&["max_position_embeddings"], 2048);
+        let eps = cfg.f64_or("rms_norm_eps", 1e-6);
+        if nh == 0 || nkv == 0 || nh % nkv != 0 || h % nh != 0 {
+            return Err(Error::io(
+                &cfg.path,
+                format!("hidden_size {h}, num_attention_heads {nh}, num_key_value_heads {nkv} do not fit together"),
+            ));
+        }
+        let hd = cfg.usize_or(&["head_dim"], h / nh);
+        let theta = cfg
+            .json
+            .get("rope_parameters")
+            .and_then(|r| r.get("rope_theta"))
+            .and_then(|v| v.as_f64())
+            .unwrap_or_else(|| cfg.f64_or("rope_theta", 10000.0));
+        let scaling = cfg
+            .json
+            .get("rope_scaling")
+            .filter(|v| !v.is_null())
+            .or_else(|| {
+                cfg.json
+                    .get("rope_parameters")
+                    .and_then(|r| r.get("rope_type"))
+                    .filter(|t| t.as_str() != Some("default"))
+            });
+        if let Some(s) = scaling {
+            return Err(Error::io(
+                &cfg.path,
+                format!("unsupported rope scaling {s}"),
+            ));
+        }
+        if cfg.str_or("hidden_act", "silu") != "silu" {
+            return Err(Error::io(
+                &cfg.path,
+                format!(
+                    "unsupported hidden_act `{}` (Llama uses silu)",
+                    cfg.str_or("hidden_act", "")
+                ),
+            ));
+        }
+        let ab = cfg.bool_or("attention_bias", false);
+        let mb = cfg.bool_or("mlp_bias", false);
+        let tied = cfg.bool_or("tie_word_embeddings", false) || !w.contains("lm_head.weight");
+        let lm_head = if tied {
+            None
+        } else {
+            Some(w.linear("lm_head", h, vocab, false)?)
+        };
+        let mut layers = Vec::with_capacity(nl);
+        for i in 0..nl {
+            let p = format!("model.layers.{i}");
+            let a = format!("{p}.self_attn");
+            layers.push(LlamaDecoderLayer {
+                input_layernorm: w.rms_norm(&format!("{p}.input_layernorm"), h, eps)?,
+                self_attn: GroupedQueryAttention {
+                    q_proj: w.linear(&format!("{a}.q_proj"), h, nh * hd, ab)?,
+                    k_proj: w.linear(&format!("{a}.k_proj"), h, nkv * hd, ab)?,
+                    v_proj: w.linear(&format!("{a}.v_proj"), h, nkv * hd, ab)?,
+                    o_proj: w.linear(&format!("{a}.o_proj"), nh * hd, h, ab)?,
+                    num_heads: nh,
+                    num_kv_heads: nkv,
+                    head_dim: hd,
+                    rope: Some(RotaryEmbedding::new(hd, theta, RopeLayout::HalfSplit)?),
+                },
+                post_attention_layernorm: w.rms_norm(
+                    &format!("{p}.post_attention_layernorm"),
+                    h,
+                    eps,
+                )?,
+                mlp: SwiGLU {
+                    gate_proj: w.linear(&format!("{p}.mlp.gate_proj"), h, inter, mb)?,
+                    up_proj: w.linear(&format!("{p}.mlp.up_proj"), h, inter, mb)?,
+                    down_proj: w.linear(&format!("{p}.mlp.down_proj"), inter, h, mb)?,
+                },
+            });
+        }
+        let model = LlamaModel {
+            embed_tokens: w.embedding("model.embed_tokens", vocab, h)?,
+            layers,
+            norm: w.rms_norm("model.norm", h, eps)?,
+        };
+        Ok(LlamaForCausalLM {
+            model,
+            lm_head,
+            vocab_size: vocab,
+            max_position_embeddings: maxp,
+        })
+    }
+
+    /// Logits [B, T, vocab] of a whole batch (`attention_mask` [B, T]: 1 token, 0 padding;
+    /// right padding).
+    pub fn forward(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>) -> Result<Tensor> {
+        let mut cache = new_cache(self.model.layers.len());
+        self.forward_cached(input_ids, attention_mask, &mut cache)
+    }
+}
+
+impl CausalLm for LlamaForCausalLM {
+    fn num_layers(&self) -> usize {
+        self.model.layers.len()
+    }
+    fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+    fn max_positions(&self) -> Option<usize> {
+        Some(self.max_position_embeddings)
+    }
+    fn forward_cached(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        cache: &mut [KvCache],
+    ) -> Result<Tensor> {
+        let (b, t) = ids_rows(input_ids, self.vocab_size, "LlamaForCausalLM")?;
+        if cache.len() != self.model.layers.len() {
+            return Err(Error::value(
+                "LlamaForCausalLM",
+                "the cache needs one entry per layer",
+            ));
+        }
+        let off = cache.first().map_or(0, |c| c.len());
+        let keep = keep_rows(attention_mask, b, off + t, "LlamaForCausalLM")?;
+        let mut x = self
+            .model
+            .embed_tokens
+            .forward(&input_ids.to_dtype(DType::I64)?)?;
+        let mask = build_mask(b, t, off + t, off, true, keep.as_deref(), f32::MIN)?;
+        for (l, c) in self.model.layers.iter().zip(cache.iter_mut()) {
+            let a = l.self_attn.forward_cached(
+                &l.input_layernorm.forward(&x)?,
+                Some(&mask),
+                true,
+                Some(c),
+            )?;
+            x = x.add(&a)?;
+            x = x.add(&l.mlp.forward(&l.post_attention_layernorm.forward(&x)?)?)?;
+        }
+        let x = self.model.norm.forward(&x)?;
+        match &self.lm_head {
+            Some(h) => h.forward(&x),
+            None => x.linear(&self.model.embed_tokens.weight, None),
+        }
+    }
+}
