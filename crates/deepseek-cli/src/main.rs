@@ -672,8 +672,7 @@ fn generate_pretrained(dir: &Path, a: &GenerateArgs) -> AnyResult<()> {
         return Err(format!(
             "{}: GGUF and single-file models are not supported yet; pass a Hugging Face directory",
             dir.display()
-        )
-        .into());
+        ));
     }
     if let Some(seed) = a.seed {
         deepseek::manual_seed(seed);

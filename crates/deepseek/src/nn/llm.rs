@@ -30,7 +30,7 @@ pub struct RotaryEmbedding {
 impl RotaryEmbedding {
     /// A rotary embedding; `head_dim` must be even.
     pub fn new(head_dim: usize, theta: f64, layout: RopeLayout) -> Result<RotaryEmbedding> {
-        if head_dim == 0 || head_dim % 2 != 0 {
+        if head_dim == 0 || !head_dim.is_multiple_of(2) {
             return Err(Error::value(
                 "RotaryEmbedding",
                 format!("head_dim must be even and positive, got {head_dim}"),
