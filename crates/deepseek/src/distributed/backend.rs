@@ -82,8 +82,10 @@ impl Data {
     }
 }
 
-/// One communication request, addressed to a group by its id.
+/// One communication request, addressed to a group by its id. (Only a backend reads the
+/// fields: without the `mpi` feature there is none.)
 #[derive(Debug)]
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 pub(crate) enum CommOp {
     /// Element-wise reduction over the group; every rank gets the result. `avg` arrives here
     /// as `Sum` and is divided above.
