@@ -25,9 +25,9 @@ timeout 300 mpirun --allow-run-as-root --oversubscribe -np 2 target/release/deep
     --out "$out/run" --steps 6 --decay-steps 6 --hidden 16 --seq 16 --batch 8 --eval-every 3 \
     --eval-batch 64 --checkpoint-every 3 --sample-length 10 --threads 1 >"$log" 2>&1 || {
     cat "$log"; echo "FAIL: mpirun -np 2 deepseek train" >&2; exit 1; }
-check() { grep -q "$1" "$log" || { cat "$log"; echo "FAIL: deepseek train under mpirun: no '$1'" >&2; exit 1; }; }
+check() { grep -aq "$1" "$log" || { cat "$log"; echo "FAIL: deepseek train under mpirun: no '$1'" >&2; exit 1; }; }
 check "data parallel: 2 ranks (MPI), batch 8 per rank, 16 per step"
 check "done (step limit): 6 steps"
-[ "$(grep -c '^done (' "$log")" = 1 ] || { cat "$log"; echo "FAIL: more than one rank reported" >&2; exit 1; }
+[ "$(grep -ao 'done ([^:]*): [0-9]* steps' "$log" | wc -l)" = 1 ] || { cat "$log"; echo "FAIL: more than one rank reported" >&2; exit 1; }
 [ -f "$out/run/checkpoints/step-6/model.safetensors" ] || { echo "FAIL: no checkpoint" >&2; exit 1; }
 echo "ok   mpirun -np 2 deepseek train (data parallel, rank 0 writes)"

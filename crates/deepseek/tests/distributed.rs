@@ -343,7 +343,7 @@ fn ddp(rank: usize, n: usize, accumulate: bool) -> Result<()> {
         momentum: 0.9,
         ..SgdConfig::default()
     };
-    let mut opt = Sgd::new(mine.clone(), cfg.clone())?;
+    let mut opt = Sgd::new(mine.clone(), cfg)?;
     let mut ref_opt = Sgd::new(reference.clone(), cfg)?;
     deepseek::manual_seed(5);
     for step in 0..20 {

@@ -82,9 +82,9 @@ impl Data {
     }
 }
 
-/// One communication request, addressed to a group by its id.
+/// One communication request, addressed to a group by its id. (Only a backend reads the
+/// fields: without the `mpi` feature there is none.)
 #[derive(Debug)]
-// Without the `mpi` feature no backend reads the payloads (every request fails early).
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 pub(crate) enum CommOp {
     /// Element-wise reduction over the group; every rank gets the result. `avg` arrives here
