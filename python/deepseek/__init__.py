@@ -238,10 +238,12 @@ __all__ = sorted(n for n in dict(globals()) if not n.startswith("_")
                  and n not in ("float", "int", "bool", "builtins"))
 
 
+import math as _math
+
 _PRINT_PROFILES = {
     "default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
     "short": dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
-    "full": dict(precision=4, threshold=float("inf"), edgeitems=3, linewidth=80),
+    "full": dict(precision=4, threshold=_math.inf, edgeitems=3, linewidth=80),
 }
 
 

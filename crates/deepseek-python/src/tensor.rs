@@ -446,7 +446,7 @@ fn collect(
     kind: &mut u8,
 ) -> PyResult<()> {
     // An int beyond int64 is kept (as a float) only if the tensor turns out floating-point;
-    // `tensor_from_data` raises PyTorch's overflow error otherwise (kind 3 marks it).
+    // `tensor_from_data` raises PyTorch's overflow error otherwise (bit 4 of kind marks it).
     if o.cast::<PyInt>().is_ok() && o.cast::<PyBool>().is_err() && o.extract::<i64>().is_err() {
         if depth != shape.len() {
             return Err(PyValueError::new_err(

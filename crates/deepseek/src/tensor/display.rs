@@ -129,31 +129,22 @@ impl Formatter {
                 let amax = nz.iter().fold(0.0f64, |a, v| a.max(v.abs()));
                 f.int_mode = nz.iter().all(|v| *v == v.ceil());
                 let p = o.precision;
-                if f.int_mode {
-                    if amax / amin > 1000.0 || amax > 1.0e8 {
-                        f.sci_mode = true;
-                        for &v in &nz {
-                            f.max_width = f.max_width.max(fmt_sci(v, p).len());
-                        }
+                // The notation first (forced by the options, or from the values), then the
+                // width of the values in it.
+                f.sci_mode = o
+                    .sci_mode
+                    .unwrap_or(amax / amin > 1000.0 || amax > 1.0e8 || amin < 1.0e-4);
+                for &v in &nz {
+                    let w = if f.sci_mode {
+                        fmt_sci(v, p).len()
+                    } else if f.int_mode {
+                        format!("{v:.0}").len() + 1
                     } else {
-                        for &v in &nz {
-                            f.max_width = f.max_width.max(format!("{v:.0}").len() + 1);
-                        }
-                    }
-                } else if amax / amin > 1000.0 || amax > 1.0e8 || amin < 1.0e-4 {
-                    f.sci_mode = true;
-                    for &v in &nz {
-                        f.max_width = f.max_width.max(fmt_sci(v, p).len());
-                    }
-                } else {
-                    for &v in &nz {
-                        f.max_width = f.max_width.max(fmt_fixed(v, p).len());
-                    }
+                        fmt_fixed(v, p).len()
+                    };
+                    f.max_width = f.max_width.max(w);
                 }
             }
-        }
-        if let Some(s) = o.sci_mode {
-            f.sci_mode = s;
         }
         f
     }

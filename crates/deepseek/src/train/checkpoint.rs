@@ -284,9 +284,6 @@ pub fn load_with(
             "no such checkpoint directory",
         ));
     }
-    if verify_sums {
-        verify(dir)?;
-    }
     let trainer: TrainerCheckpoint = parse_json(dir, TRAINER_FILE)?;
     let tp = dir.join(TRAINER_FILE).display().to_string();
     if trainer.format != FORMAT {
@@ -329,6 +326,11 @@ pub fn load_with(
     }
     let optimizer: OptimState = parse_json(dir, OPTIMIZER_FILE)?;
     let scheduler: Option<SchedulerState> = parse_json(dir, SCHEDULER_FILE)?;
+    // Last, so that a truncated or unparsable file is reported as such; the checksums then
+    // catch what parses but changed (a flipped bit in the tensor data).
+    if verify_sums {
+        verify(dir)?;
+    }
     Ok(LoadedCheckpoint {
         dir: dir.to_path_buf(),
         trainer,
