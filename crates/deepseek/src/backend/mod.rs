@@ -3,9 +3,9 @@
 
 pub mod cpu;
 
+use crate::lazy::expr as lazy;
 use crate::ops::{BinaryOp, ReduceOp, UnaryOp};
 use crate::tensor::{CpuStorage, Layout, Storage};
-use crate::lazy::expr as lazy;
 use crate::{DType, Device, Error, Result, Tensor};
 
 /// Fails unless `device` can be used by this build and machine.
