@@ -47,15 +47,14 @@ def test_lazy_training_step_equals_eager():
         t = torch.randint(0, 4, (5,))
         losses = []
         for _ in range(3):
-            if lazy:
-                torch.set_lazy(True)
+            prev = torch.set_lazy(lazy)
             try:
                 loss = torch.nn.functional.cross_entropy(model(x), t)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
             finally:
-                torch.set_lazy(False)
+                torch.set_lazy(prev)
             losses.append(loss.item())
         return losses, [p.detach().numpy().copy() for p in model.parameters()]
 

@@ -25,11 +25,37 @@ OVERCOMMIT_ALWAYS = (
 )
 
 
-def run_py(code, timeout=120):
-    """Runs ``code`` in a fresh interpreter; returns (returncode, stdout, stderr)."""
+def run_py(code, timeout=120, lazy=False):
+    """Runs ``code`` in a fresh interpreter (eager unless ``lazy``: these tests are about
+    when errors raise); returns (returncode, stdout, stderr)."""
+    env = {k: v for k, v in os.environ.items() if k != "DEEPSEEK_LAZY"}
+    if lazy:
+        env["DEEPSEEK_LAZY"] = "1"
     p = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                       text=True, timeout=timeout)
+                       text=True, timeout=timeout, env=env)
     return p.returncode, p.stdout, p.stderr
+
+
+@pytest.mark.skipif(OVERCOMMIT_ALWAYS, reason="vm.overcommit_memory=1 grants any request")
+def test_huge_deferred_values_raise_when_realised():
+    # In lazy mode nothing is allocated at the call; the value's first use raises.
+    rc, out, err = run_py("""
+        import deepseek as ds
+        y = ds.zeros(1, 1).expand(10**6, 10**6).contiguous()
+        assert y.is_deferred
+        for name, f in {"tolist": y.tolist, "realize": y.realize, "item": lambda: y[0, 0].item()}.items():
+            try:
+                f()
+                print(name, "no error")
+            except RuntimeError as e:
+                print(name, "RuntimeError", e)
+        print("alive", (ds.ones(3) + 1).tolist())
+    """, lazy=True)
+    assert rc == 0, err
+    lines = dict(l.split(" ", 1) for l in out.strip().splitlines())
+    assert lines.pop("alive") == "[2.0, 2.0, 2.0]"
+    for name, msg in lines.items():
+        assert msg.startswith("RuntimeError") and "you tried to allocate" in msg, (name, msg)
 
 
 # --------------------------------------------------------------------------------- allocation

@@ -215,8 +215,14 @@ pub(crate) fn reduce(
 
 impl Tensor {
     /// Computes this tensor's value now if it is deferred (lazy mode); returns `self`.
+    /// Running out of memory while computing it is an `Error::OutOfMemory`, as in eager mode.
     pub fn realize(&self) -> Result<Tensor> {
-        self.0.storage.ensure_realized();
+        if self.is_deferred() {
+            crate::memory::catch_oom("realize", || {
+                self.0.storage.ensure_realized();
+                Ok(())
+            })?;
+        }
         Ok(self.clone())
     }
     /// True when the value is deferred and not computed yet.

@@ -459,7 +459,7 @@ impl Tensor {
                 format!("tensor has dtype {}, asked for {}", self.dtype(), T::DTYPE),
             ));
         }
-        let c = self.contiguous()?;
+        let c = self.contiguous()?.realize()?;
         let g = c.read();
         let Storage::Cpu(s) = &*g;
         let r = c.0.layout.offset..c.0.layout.offset + c.numel();
@@ -467,7 +467,7 @@ impl Tensor {
     }
     /// The elements converted to f64, row-major.
     pub fn to_vec_f64(&self) -> Result<Vec<f64>> {
-        let c = self.contiguous()?;
+        let c = self.contiguous()?.realize()?;
         let g = c.read();
         let Storage::Cpu(s) = &*g;
         let r = c.0.layout.offset..c.0.layout.offset + c.numel();
