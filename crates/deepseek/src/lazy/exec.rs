@@ -199,29 +199,8 @@ fn reduce_rows<T: RegSlice>(
     r: usize,
     op: ReduceOp,
 ) -> Vec<T> {
+    use crate::backend::cpu::reduce::{nan_max, nan_min};
     use ReduceOp::*;
-    let nan_max = |a: T, x: T| {
-        if x > a || x.is_nan() || a.is_nan() {
-            if a.is_nan() {
-                a
-            } else {
-                x
-            }
-        } else {
-            a
-        }
-    };
-    let nan_min = |a: T, x: T| {
-        if x < a || x.is_nan() || a.is_nan() {
-            if a.is_nan() {
-                a
-            } else {
-                x
-            }
-        } else {
-            a
-        }
-    };
     let add = |a: T, x: T| a + x;
     let mul = |a: T, x: T| a * x;
     let out = match op {

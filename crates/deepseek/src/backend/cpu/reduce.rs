@@ -236,6 +236,35 @@ fn v_first<T: Element>(v: &[T], l: &Layout) -> T {
     }
 }
 
+/// The running maximum of a reduction: NaN wins (PyTorch's `amax`); shared by the eager
+/// kernel and the fused reductions of `crate::lazy`.
+#[inline(always)]
+pub(crate) fn nan_max<T: num_traits::Float>(a: T, x: T) -> T {
+    if x > a || x.is_nan() || a.is_nan() {
+        if a.is_nan() {
+            a
+        } else {
+            x
+        }
+    } else {
+        a
+    }
+}
+
+/// The running minimum of a reduction: NaN wins.
+#[inline(always)]
+pub(crate) fn nan_min<T: num_traits::Float>(a: T, x: T) -> T {
+    if x < a || x.is_nan() || a.is_nan() {
+        if a.is_nan() {
+            a
+        } else {
+            x
+        }
+    } else {
+        a
+    }
+}
+
 fn float_reduce<T: super::math::Float>(
     op: ReduceOp,
     v: &[T],
@@ -244,28 +273,7 @@ fn float_reduce<T: super::math::Float>(
     r: usize,
 ) -> CpuStorage {
     use ReduceOp::*;
-    let nan_max = |a: T, x: T| {
-        if x > a || x.is_nan() || a.is_nan() {
-            if a.is_nan() {
-                a
-            } else {
-                x
-            }
-        } else {
-            a
-        }
-    };
-    let nan_min = |a: T, x: T| {
-        if x < a || x.is_nan() || a.is_nan() {
-            if a.is_nan() {
-                a
-            } else {
-                x
-            }
-        } else {
-            a
-        }
-    };
+    let (nan_max, nan_min) = (nan_max::<T>, nan_min::<T>);
     match op {
         Sum => T::into_storage(reduce_typed(
             v,
