@@ -8,6 +8,7 @@ pub mod index;
 pub mod math;
 pub mod matmul;
 pub mod norm;
+pub mod op_table;
 pub mod reduce;
 pub mod rnn;
 pub mod smallmm;
