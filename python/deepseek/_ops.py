@@ -18,6 +18,9 @@ _METHODS = [
     "multinomial",
 ]
 
+# Every attribute-less unary primitive declared in the core is a method and a function.
+_METHODS += [m for m in _C._unary_methods() if m not in _METHODS]
+
 __all__ = list(_METHODS) + ["subtract", "multiply", "divide", "absolute", "outer", "addmm",
                             "lerp", "isnan", "isinf", "isfinite", "nan_to_num"]
 

@@ -316,6 +316,17 @@ fn get_num_threads() -> usize {
     deepseek::get_num_threads()
 }
 
+/// The Tensor methods of the attribute-less unary primitives, from the core's declaration
+/// table (`deepseek._ops` makes each a module-level function too).
+#[pyfunction]
+fn _unary_methods() -> Vec<&'static str> {
+    deepseek::ops::UNARY_OPS
+        .iter()
+        .filter(|d| d.method != "_" && d.attrs.is_empty())
+        .map(|d| d.method)
+        .collect()
+}
+
 /// Raises a Rust panic (used by the tests to check that a panic becomes a Python
 /// exception and does not abort the interpreter).
 #[pyfunction]
@@ -420,6 +431,7 @@ fn deepseek_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    m.add_function(wrap_pyfunction!(_unary_methods, m)?)?;
     m.add_function(wrap_pyfunction!(autograd_grad, m)?)?;
     tensor::register(m)?;
     functional::register(m)?;

@@ -1039,60 +1039,37 @@ fn setitem(t: &Tensor, idx: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyRe
 
 // ------------------------------------------------------------------------------ the class
 
-macro_rules! unary_methods {
-    ($($(#[$m:meta])* $name:ident;)*) => {
-        #[pymethods]
-        impl PyTensor {
-            $( $(#[$m])* fn $name(&self) -> PyResult<PyTensor> {
-                Ok(PyTensor { t: self.t.$name().py()? })
-            } )*
-        }
+/// One Python method per attribute-less unary primitive, derived from the core's declaration
+/// table (`deepseek::for_each_unary_op!`); ops marked `nopy` there are written by hand below.
+macro_rules! py_unary_methods {
+    ($($key:literal, $name:literal, $method:tt, [$($a:ident),*], [$($nopy:ident)?], [$($doc:literal)*];)*) => {
+        $( py_unary_method!($method, [$($a)*], [$($nopy)?], [$($doc)*]); )*
     };
 }
 
-unary_methods! {
-    /// `-x`.
-    neg;
-    /// `e^x`.
-    exp;
-    /// Natural logarithm.
-    log;
-    /// `log(1 + x)`.
-    log1p;
-    /// `e^x - 1`.
-    expm1;
-    /// Square root.
-    sqrt;
-    /// `1/sqrt(x)`.
-    rsqrt;
-    /// `|x|`.
-    abs;
-    /// -1, 0 or 1.
-    sign;
-    /// Rounds down.
-    floor;
-    /// Rounds up.
-    ceil;
-    /// `max(x, 0)`.
-    relu;
-    /// Logistic sigmoid.
-    sigmoid;
-    /// Hyperbolic tangent.
-    tanh;
-    /// `x * sigmoid(x)`.
-    silu;
-    /// Sine.
-    sin;
-    /// Cosine.
-    cos;
-    /// `1/x`.
-    reciprocal;
-    /// `x*x`.
-    square;
-    /// The error function.
-    erf;
+macro_rules! py_unary_method {
+    ($m:ident, [], [], [$($doc:literal)*]) => {
+        #[pymethods]
+        impl PyTensor {
+            $(#[doc = $doc])*
+            fn $m(&self) -> PyResult<PyTensor> {
+                Ok(PyTensor { t: self.t.$m().py()? })
+            }
+        }
+    };
+    ($($other:tt)*) => {};
+}
+
+deepseek::for_each_unary_op!(py_unary_methods);
+
+#[pymethods]
+impl PyTensor {
     /// Logical not (bool result).
-    logical_not;
+    fn logical_not(&self) -> PyResult<PyTensor> {
+        Ok(PyTensor {
+            t: self.t.logical_not().py()?,
+        })
+    }
 }
 
 #[pymethods]

@@ -27,6 +27,7 @@ pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod scalar;
 pub mod tensor;
 pub mod tokenizers;
 pub mod train;

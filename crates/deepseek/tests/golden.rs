@@ -20,6 +20,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use deepseek::nn::functional as F;
+use deepseek::ops::UnaryOp;
 use deepseek::optim::{Adam, AdamConfig, AdamW, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig};
 use deepseek::{DType, Tensor};
 use safetensors::{Dtype, SafeTensors};
@@ -527,30 +528,15 @@ fn run_op(op: &str, a: &Attrs, x: &[Tensor]) -> R<Vec<Tensor>> {
     let one = |t: Tensor| Ok(vec![t]);
     match op {
         // ---------------------------------------------------------------- unary
-        "neg" => one(x0()?.neg()?),
-        "exp" => one(x0()?.exp()?),
-        "log" => one(x0()?.log()?),
-        "sqrt" => one(x0()?.sqrt()?),
-        "rsqrt" => one(x0()?.rsqrt()?),
-        "abs" => one(x0()?.abs()?),
-        "relu" => one(x0()?.relu()?),
-        "sigmoid" => one(x0()?.sigmoid()?),
-        "tanh" => one(x0()?.tanh()?),
-        "silu" => one(x0()?.silu()?),
-        "sin" => one(x0()?.sin()?),
-        "cos" => one(x0()?.cos()?),
-        "reciprocal" => one(x0()?.reciprocal()?),
-        "square" => one(x0()?.square()?),
-        "erf" => one(x0()?.erf()?),
+        // Every unary primitive, dispatched through the core's declaration table (its key and
+        // attributes); gelu's `approximate` is a string and picks one of two primitives.
         "gelu" => one(x0()?.gelu(a.str_or("approximate", "none")?)?),
-        "softplus" => one(x0()?.softplus(a.f64_or("beta", 1.0)?, a.f64_or("threshold", 20.0)?)?),
-        "elu" => one(x0()?.elu(a.f64_or("alpha", 1.0)?)?),
-        "leaky_relu" => one(x0()?.leaky_relu(a.f64_or("negative_slope", 0.01)?)?),
-        "pow_scalar" => match a.f64_opt("exponent")? {
-            Some(e) => one(x0()?.powf(e)?),
-            None => fail!("attr exponent: required"),
-        },
-        "clamp" => one(x0()?.clamp(a.f64_opt("min")?, a.f64_opt("max")?)?),
+        _ if UnaryOp::from_key(op, &|k| a.f64_opt(k).map_err(|e| e.0)).is_some() => {
+            let u = UnaryOp::from_key(op, &|k| a.f64_opt(k).map_err(|e| e.0))
+                .expect("checked above")
+                .map_err(Fail)?;
+            one(x0()?.unary(u)?)
+        }
 
         // ---------------------------------------------------------------- binary
         "add" => one(x0()?.add(x1()?)?),

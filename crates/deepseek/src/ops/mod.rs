@@ -5,6 +5,9 @@
 //! Composite ops (var, logsumexp, cross_entropy, attention, ...) are built from these in the
 //! family modules and need no entry here.
 
+#[macro_use]
+mod decl;
+
 pub mod activation;
 pub mod attention;
 pub mod binary;
@@ -20,7 +23,7 @@ pub mod unary;
 
 pub use binary::BinaryOp;
 pub use reduce::ReduceOp;
-pub use unary::UnaryOp;
+pub use unary::{Domain, UnaryDecl, UnaryOp, UnaryVisitor, UNARY_OPS};
 
 use crate::autograd::Ctx;
 use crate::{DType, Result, Tensor};

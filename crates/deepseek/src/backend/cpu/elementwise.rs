@@ -4,7 +4,7 @@ use super::math::Float;
 pub use super::op_table::{powi, with_fn};
 use super::strided::{alloc_with, par_rows, to_contiguous, Rows};
 use super::threads::{self, simd};
-use crate::ops::{BinaryOp, UnaryOp};
+use crate::ops::{BinaryOp, UnaryOp, UnaryVisitor};
 use crate::tensor::{CpuStorage, Element, Layout};
 use crate::{with_storage, DType, Error, Result};
 use half::{bf16, f16};
@@ -168,20 +168,37 @@ fn low_to_f32<T: Element>(v: &[T], l: &Layout) -> (Vec<f32>, Layout) {
 }
 
 fn unary_float<T: Float>(op: UnaryOp, v: &[T], l: &Layout) -> Vec<T> {
-    crate::float_unary_fn!(op, T, |f| map_unary(v, l, f))
+    struct Map<'a, T>(&'a [T], &'a Layout);
+    impl<T: Float> UnaryVisitor<T> for Map<'_, T> {
+        type Out = Vec<T>;
+        #[inline(always)]
+        fn visit<F: Fn(T) -> T + Copy + Send + Sync>(self, f: F) -> Vec<T> {
+            map_unary(self.0, self.1, f)
+        }
+    }
+    crate::ops::unary::visit_float(op, Map(v, l))
 }
 
 /// `dst[i] = op(src[i])` over contiguous slices of equal length (the fused-kernel
 /// interpreter's unary step; same scalar functions as the eager kernels).
 pub fn unary_slice<T: Float>(op: UnaryOp, src: &[T], dst: &mut [T]) {
-    crate::float_unary_fn!(op, T, |f| simd(
+    struct Slice<'a, T>(&'a [T], &'a mut [T]);
+    impl<T: Float> UnaryVisitor<T> for Slice<'_, T> {
+        type Out = ();
         #[inline(always)]
-        || {
-            for (d, x) in dst.iter_mut().zip(src) {
-                *d = f(*x);
-            }
+        fn visit<F: Fn(T) -> T + Copy + Send + Sync>(self, f: F) {
+            let (src, dst) = (self.0, self.1);
+            simd(
+                #[inline(always)]
+                || {
+                    for (d, x) in dst.iter_mut().zip(src) {
+                        *d = f(*x);
+                    }
+                },
+            )
         }
-    ))
+    }
+    crate::ops::unary::visit_float(op, Slice(src, dst))
 }
 
 /// `dst[i] = op(a[i], b[i])` over contiguous slices (arithmetic ops).
@@ -223,39 +240,19 @@ fn unary_int<T: Element + num_traits::PrimInt + num_traits::Signed>(
     v: &[T],
     l: &Layout,
 ) -> Result<Vec<T>> {
-    use UnaryOp::*;
-    let z = T::zero();
-    Ok(match op {
-        Neg => map_unary(v, l, |x: T| z - x),
-        Abs => map_unary(v, l, |x: T| x.abs()),
-        Sign => map_unary(v, l, |x: T| x.signum()),
-        Relu => map_unary(v, l, |x: T| x.max(z)),
-        Square => map_unary(v, l, |x: T| x * x),
-        Floor | Ceil | Round => map_unary(v, l, |x: T| x),
-        Clamp { min, max } => map_unary(v, l, move |x: T| {
-            let mut y = x;
-            if !min.is_nan() && y.to_f64() < min {
-                y = T::from_f64(min.ceil());
-            }
-            if !max.is_nan() && y.to_f64() > max {
-                y = T::from_f64(max.floor());
-            }
-            y
-        }),
-        AddScalar { c } => {
-            let k = T::from_f64(c);
-            map_unary(v, l, move |x: T| x + k)
+    struct Map<'a, T>(&'a [T], &'a Layout);
+    impl<T: Element> UnaryVisitor<T> for Map<'_, T> {
+        type Out = Vec<T>;
+        #[inline(always)]
+        fn visit<F: Fn(T) -> T + Copy + Send + Sync>(self, f: F) -> Vec<T> {
+            map_unary(self.0, self.1, f)
         }
-        MulScalar { c } => {
-            let k = T::from_f64(c);
-            map_unary(v, l, move |x: T| x * k)
-        }
-        _ => {
-            return Err(Error::dtype(
-                op.name(),
-                format!("not implemented for integer dtype {}", T::DTYPE),
-            ))
-        }
+    }
+    crate::ops::unary::visit_int(op, Map(v, l)).ok_or_else(|| {
+        Error::dtype(
+            op.name(),
+            format!("not implemented for integer dtype {}", T::DTYPE),
+        )
     })
 }
 
