@@ -4,6 +4,7 @@
 //! per-op overhead is one argument conversion and one allocation of the result object.
 
 use crate::{check_device, device_arg, dtype_arg, IntoPy, PyDType, PyDevice};
+use deepseek::ops::BinaryOp;
 use deepseek::{DType, Device, Tensor};
 use numpy::{PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{
@@ -161,87 +162,23 @@ fn int_too_big() -> PyErr {
     pyo3::exceptions::PyOverflowError::new_err("int too big to convert")
 }
 
-/// PyTorch's result dtype for `tensor <op> python scalar`.
+/// PyTorch's result dtype for `tensor <op> python scalar` (the core's rule; a bool scalar
+/// never changes the tensor's dtype).
 pub fn scalar_dtype(t: DType, s: &Scalar) -> DType {
     match s {
-        Scalar::F(_) => {
-            if t.is_float() {
-                t
-            } else {
-                DType::F32
-            }
-        }
-        Scalar::I(_) => {
-            if t == DType::Bool {
-                DType::I64
-            } else {
-                t
-            }
-        }
+        Scalar::F(_) => DType::promote_scalar(t, true),
+        Scalar::I(_) => DType::promote_scalar(t, false),
         Scalar::B(_) => t,
     }
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Bop {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Pow,
-    FloorDiv,
-    Rem,
-    And,
-    Or,
-    Xor,
-}
-
-fn category(d: DType) -> u8 {
-    if d == DType::Bool {
-        0
-    } else if d.is_float() {
-        2
-    } else {
-        1
-    }
-}
-
-/// PyTorch's rule for a 0-d tensor meeting a dimensioned one of the same category (both
-/// float, or both integer): the dimensioned tensor's dtype wins (`f32 tensor + f64 0-d` is
-/// f32). Returns the 0-d operand cast, when that applies.
-fn zero_dim_cast(a: &Tensor, b: &Tensor) -> deepseek::Result<Option<(Tensor, Tensor)>> {
-    if a.dtype() == b.dtype() || (a.rank() == 0) == (b.rank() == 0) {
-        return Ok(None);
-    }
-    if category(a.dtype()) != category(b.dtype()) {
-        return Ok(None);
-    }
-    Ok(Some(if a.rank() == 0 {
-        (a.to_dtype(b.dtype())?, b.clone())
-    } else {
-        (a.clone(), b.to_dtype(a.dtype())?)
-    }))
-}
-
-fn tensor_op(a: &Tensor, b: &Tensor, op: Bop) -> deepseek::Result<Tensor> {
-    if let Some((a, b)) = zero_dim_cast(a, b)? {
-        return tensor_op_same(&a, &b, op);
-    }
-    tensor_op_same(a, b, op)
-}
-
-fn tensor_op_same(a: &Tensor, b: &Tensor, op: Bop) -> deepseek::Result<Tensor> {
+/// `a <op> b` for two tensors (the core applies PyTorch's promotion, 0-d rule included).
+fn tensor_op(a: &Tensor, b: &Tensor, op: BinaryOp) -> deepseek::Result<Tensor> {
     match op {
-        Bop::Add => a.add(b),
-        Bop::Sub => a.sub(b),
-        Bop::Mul => a.mul(b),
-        Bop::Div => a.div(b),
-        Bop::Pow => a.pow(b),
-        Bop::FloorDiv => a.floor_divide(b),
-        Bop::Rem => a.remainder(b),
-        Bop::And => bitlike(a, b, |x, y| x.logical_and(y)),
-        Bop::Or => bitlike(a, b, |x, y| x.logical_or(y)),
-        Bop::Xor => bitlike(a, b, |x, y| x.logical_xor(y)),
+        BinaryOp::And => bitlike(a, b, |x, y| x.logical_and(y)),
+        BinaryOp::Or => bitlike(a, b, |x, y| x.logical_or(y)),
+        BinaryOp::Xor => bitlike(a, b, |x, y| x.logical_xor(y)),
+        _ => a.binary(b, op),
     }
 }
 
@@ -265,7 +202,7 @@ fn bitlike(
 }
 
 /// `a <op> s` (or `s <op> a` when `reflected`) for a Python scalar `s`.
-fn scalar_op(a: &Tensor, s: Scalar, op: Bop, reflected: bool) -> deepseek::Result<Tensor> {
+fn scalar_op(a: &Tensor, s: Scalar, op: BinaryOp, reflected: bool) -> deepseek::Result<Tensor> {
     let dt = scalar_dtype(a.dtype(), &s);
     let a = if a.dtype() != dt {
         a.to_dtype(dt)?
@@ -275,20 +212,20 @@ fn scalar_op(a: &Tensor, s: Scalar, op: Bop, reflected: bool) -> deepseek::Resul
     let v = s.value();
     if !reflected && dt != DType::Bool {
         match op {
-            Bop::Add => return a.add_scalar(v),
-            Bop::Sub => return a.sub_scalar(v),
-            Bop::Mul => return a.mul_scalar(v),
-            Bop::Div => return a.div_scalar(v),
-            Bop::Pow if dt.is_float() => return a.powf(v),
+            BinaryOp::Add => return a.add_scalar(v),
+            BinaryOp::Sub => return a.sub_scalar(v),
+            BinaryOp::Mul => return a.mul_scalar(v),
+            BinaryOp::Div => return a.div_scalar(v),
+            BinaryOp::Pow if dt.is_float() => return a.powf(v),
             _ => {}
         }
     }
     if reflected && dt.is_float() {
         match op {
-            Bop::Add => return a.add_scalar(v),
-            Bop::Mul => return a.mul_scalar(v),
-            Bop::Sub => return a.neg()?.add_scalar(v),
-            Bop::Pow => return a.rpow_scalar(v),
+            BinaryOp::Add => return a.add_scalar(v),
+            BinaryOp::Mul => return a.mul_scalar(v),
+            BinaryOp::Sub => return a.neg()?.add_scalar(v),
+            BinaryOp::Pow => return a.rpow_scalar(v),
             _ => {}
         }
     }
@@ -305,7 +242,7 @@ fn binary(
     py: Python<'_>,
     a: &Tensor,
     other: &Bound<'_, PyAny>,
-    op: Bop,
+    op: BinaryOp,
     reflected: bool,
 ) -> PyResult<Py<PyAny>> {
     let r = if let Ok(b) = other.cast::<PyTensor>() {
@@ -324,7 +261,7 @@ fn binary(
 }
 
 /// A binary method's operand: a tensor or a scalar (TypeError otherwise).
-fn method_binary(a: &Tensor, other: &Bound<'_, PyAny>, op: Bop) -> PyResult<Tensor> {
+fn method_binary(a: &Tensor, other: &Bound<'_, PyAny>, op: BinaryOp) -> PyResult<Tensor> {
     if let Ok(b) = other.cast::<PyTensor>() {
         return tensor_op(a, &b.borrow().t, op).py();
     }
@@ -1599,40 +1536,40 @@ impl PyTensor {
     }
 
     fn __add__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::Add, false)
+        binary(py, &self.t, o, BinaryOp::Add, false)
     }
     fn __radd__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::Add, true)
+        binary(py, &self.t, o, BinaryOp::Add, true)
     }
     fn __sub__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::Sub, false)
+        binary(py, &self.t, o, BinaryOp::Sub, false)
     }
     fn __rsub__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::Sub, true)
+        binary(py, &self.t, o, BinaryOp::Sub, true)
     }
     fn __mul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::Mul, false)
+        binary(py, &self.t, o, BinaryOp::Mul, false)
     }
     fn __rmul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::Mul, true)
+        binary(py, &self.t, o, BinaryOp::Mul, true)
     }
     fn __truediv__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::Div, false)
+        binary(py, &self.t, o, BinaryOp::Div, false)
     }
     fn __rtruediv__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::Div, true)
+        binary(py, &self.t, o, BinaryOp::Div, true)
     }
     fn __floordiv__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::FloorDiv, false)
+        binary(py, &self.t, o, BinaryOp::FloorDiv, false)
     }
     fn __rfloordiv__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::FloorDiv, true)
+        binary(py, &self.t, o, BinaryOp::FloorDiv, true)
     }
     fn __mod__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::Rem, false)
+        binary(py, &self.t, o, BinaryOp::Rem, false)
     }
     fn __rmod__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::Rem, true)
+        binary(py, &self.t, o, BinaryOp::Rem, true)
     }
     fn __pow__(
         &self,
@@ -1643,7 +1580,7 @@ impl PyTensor {
         if m.is_some_and(|m| !m.is_none()) {
             return Ok(py.NotImplemented());
         }
-        binary(py, &self.t, o, Bop::Pow, false)
+        binary(py, &self.t, o, BinaryOp::Pow, false)
     }
     fn __rpow__(
         &self,
@@ -1654,25 +1591,25 @@ impl PyTensor {
         if m.is_some_and(|m| !m.is_none()) {
             return Ok(py.NotImplemented());
         }
-        binary(py, &self.t, o, Bop::Pow, true)
+        binary(py, &self.t, o, BinaryOp::Pow, true)
     }
     fn __and__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::And, false)
+        binary(py, &self.t, o, BinaryOp::And, false)
     }
     fn __rand__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::And, true)
+        binary(py, &self.t, o, BinaryOp::And, true)
     }
     fn __or__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::Or, false)
+        binary(py, &self.t, o, BinaryOp::Or, false)
     }
     fn __ror__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::Or, true)
+        binary(py, &self.t, o, BinaryOp::Or, true)
     }
     fn __xor__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::Xor, false)
+        binary(py, &self.t, o, BinaryOp::Xor, false)
     }
     fn __rxor__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        binary(py, &self.t, o, Bop::Xor, true)
+        binary(py, &self.t, o, BinaryOp::Xor, true)
     }
     fn __matmul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         match o.cast::<PyTensor>() {
@@ -1757,15 +1694,15 @@ impl PyTensor {
         inplace(slf, r, "sub_")
     }
     fn mul_<'py>(slf: Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
-        let r = method_binary(&slf.borrow().t, other, Bop::Mul)?;
+        let r = method_binary(&slf.borrow().t, other, BinaryOp::Mul)?;
         inplace(slf, r, "mul_")
     }
     fn div_<'py>(slf: Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
-        let r = method_binary(&slf.borrow().t, other, Bop::Div)?;
+        let r = method_binary(&slf.borrow().t, other, BinaryOp::Div)?;
         inplace(slf, r, "div_")
     }
     fn pow_<'py>(slf: Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
-        let r = method_binary(&slf.borrow().t, other, Bop::Pow)?;
+        let r = method_binary(&slf.borrow().t, other, BinaryOp::Pow)?;
         inplace(slf, r, "pow_")
     }
     fn __iadd__<'py>(slf: Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<()> {
@@ -1876,7 +1813,7 @@ impl PyTensor {
                 let o = to_tensor_like(other, Some(&self.t))?;
                 self.t.add(&o.mul_scalar(a).py()?).py()?
             }
-            _ => method_binary(&self.t, other, Bop::Add)?,
+            _ => method_binary(&self.t, other, BinaryOp::Add)?,
         };
         Ok(PyTensor { t: r })
     }
@@ -1887,22 +1824,22 @@ impl PyTensor {
                 let o = to_tensor_like(other, Some(&self.t))?;
                 self.t.sub(&o.mul_scalar(a).py()?).py()?
             }
-            _ => method_binary(&self.t, other, Bop::Sub)?,
+            _ => method_binary(&self.t, other, BinaryOp::Sub)?,
         };
         Ok(PyTensor { t: r })
     }
     fn mul(&self, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
         Ok(PyTensor {
-            t: method_binary(&self.t, other, Bop::Mul)?,
+            t: method_binary(&self.t, other, BinaryOp::Mul)?,
         })
     }
     /// True division; `rounding_mode` `"floor"` or `"trunc"` as in PyTorch.
     #[pyo3(signature = (other, rounding_mode=None))]
     fn div(&self, other: &Bound<'_, PyAny>, rounding_mode: Option<&str>) -> PyResult<PyTensor> {
-        let q = method_binary(&self.t, other, Bop::Div)?;
+        let q = method_binary(&self.t, other, BinaryOp::Div)?;
         let t = match rounding_mode {
             None => q,
-            Some("floor") => method_binary(&self.t, other, Bop::FloorDiv)?,
+            Some("floor") => method_binary(&self.t, other, BinaryOp::FloorDiv)?,
             Some("trunc") => {
                 let t = q.sign().py()?.mul(&q.abs().py()?.floor().py()?).py()?;
                 let d = DType::promote(
@@ -1928,17 +1865,17 @@ impl PyTensor {
     }
     fn floor_divide(&self, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
         Ok(PyTensor {
-            t: method_binary(&self.t, other, Bop::FloorDiv)?,
+            t: method_binary(&self.t, other, BinaryOp::FloorDiv)?,
         })
     }
     fn remainder(&self, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
         Ok(PyTensor {
-            t: method_binary(&self.t, other, Bop::Rem)?,
+            t: method_binary(&self.t, other, BinaryOp::Rem)?,
         })
     }
     fn pow(&self, exponent: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
         Ok(PyTensor {
-            t: method_binary(&self.t, exponent, Bop::Pow)?,
+            t: method_binary(&self.t, exponent, BinaryOp::Pow)?,
         })
     }
     fn maximum(&self, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {

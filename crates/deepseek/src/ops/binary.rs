@@ -73,7 +73,7 @@ pub(crate) fn apply(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
         ));
     }
     let shape = broadcast_shapes(op.name(), a.shape(), b.shape())?;
-    let mut dt = DType::promote(a.dtype(), b.dtype());
+    let mut dt = a.result_type(b);
     match op {
         BinaryOp::Div | BinaryOp::Pow if !dt.is_float() => dt = DType::F32,
         BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => dt = DType::Bool,
@@ -189,6 +189,24 @@ pub(crate) fn backward(
         _ => None,
     };
     Ok(vec![ga, gb])
+}
+
+impl Tensor {
+    /// The dtype `self <op> other` computes in (PyTorch's `torch.result_type`, 0-d rule
+    /// included: see [`DType::result_type`]).
+    pub fn result_type(&self, other: &Tensor) -> DType {
+        DType::result_type(
+            self.dtype(),
+            self.rank() == 0,
+            other.dtype(),
+            other.rank() == 0,
+        )
+    }
+    /// Applies the binary primitive `op` with broadcasting and promotion (the named methods
+    /// `add`, `mul`, `eq`, ... are this with the op spelled out).
+    pub fn binary(&self, other: &Tensor, op: BinaryOp) -> Result<Tensor> {
+        apply(self, other, op)
+    }
 }
 
 macro_rules! binary_methods {

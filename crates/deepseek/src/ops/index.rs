@@ -17,7 +17,7 @@ impl Tensor {
         }
         let s = broadcast_shapes("where", cond.shape(), a.shape())?;
         let shape = broadcast_shapes("where", &s, b.shape())?;
-        let dt = DType::promote(a.dtype(), b.dtype());
+        let dt = a.result_type(b);
         let (a, b) = (a.to_dtype(dt)?, b.to_dtype(dt)?);
         let out = backend::where_(cond, &a, &b, &shape)?;
         if !needs_record(&[&a, &b]) {

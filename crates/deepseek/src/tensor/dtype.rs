@@ -85,6 +85,21 @@ impl DType {
             _ => a.max(b),
         }
     }
+    /// The result dtype of a binary op between operands of dtypes `a` and `b`, where `a_0d`
+    /// / `b_0d` say which operand is a 0-d tensor (PyTorch's `result_type`): a 0-d tensor
+    /// meeting a dimensioned one counts only by category (bool < integer < float), so
+    /// `f32 tensor + f64 0-d` is f32 and `i64 tensor + f64 0-d` is f64.
+    pub fn result_type(a: DType, a_0d: bool, b: DType, b_0d: bool) -> DType {
+        if a_0d != b_0d && a.category() == b.category() {
+            if a_0d {
+                b
+            } else {
+                a
+            }
+        } else {
+            DType::promote(a, b)
+        }
+    }
     /// The result dtype of a tensor combined with a Python-style scalar
     /// (`is_float_scalar` for a float scalar): a float scalar lifts integer and bool tensors
     /// to the default float dtype (f32); an int scalar lifts only bool tensors to i64.
