@@ -109,6 +109,36 @@ impl Float for f64 {
     }
 }
 
+/// The `ord`-norm of values given as f64 (PyTorch's `vector_norm` semantics: `inf` is the
+/// max of |x|, `-inf` the min, 0 counts non-zeros, otherwise `(sum |x|^ord)^(1/ord)`).
+pub fn vector_norm(vals: impl Iterator<Item = f64>, ord: f64) -> f64 {
+    if ord == f64::INFINITY {
+        vals.fold(0.0, |m: f64, x| {
+            if x.abs() > m || x.is_nan() {
+                x.abs()
+            } else {
+                m
+            }
+        })
+    } else if ord == f64::NEG_INFINITY {
+        vals.fold(f64::INFINITY, |m: f64, x| {
+            if x.abs() < m || x.is_nan() {
+                x.abs()
+            } else {
+                m
+            }
+        })
+    } else if ord == 0.0 {
+        vals.filter(|x| *x != 0.0).count() as f64
+    } else if ord == 1.0 {
+        vals.map(f64::abs).sum()
+    } else if ord == 2.0 {
+        vals.map(|x| x * x).sum::<f64>().sqrt()
+    } else {
+        vals.map(|x| x.abs().powf(ord)).sum::<f64>().powf(1.0 / ord)
+    }
+}
+
 /// `x^n` for an integer `n` by repeated squaring, in the same order as the `powi` runtime
 /// routine (`__powisf2`/`__powidf2`) so results are unchanged, but inline: a loop whose
 /// trip count depends only on `n` vectorises, where a call per element does not.

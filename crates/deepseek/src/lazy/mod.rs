@@ -31,15 +31,14 @@
 //! # Ok::<(), deepseek::Error>(())
 //! ```
 
-mod exec;
 pub(crate) mod expr;
-mod idx;
-mod kernel;
+pub(crate) mod idx;
+pub(crate) mod kernel;
 
 pub use idx::Idx;
 pub use kernel::{Inst, Kernel};
 
-use crate::tensor::StorageCell;
+use crate::tensor::{Storage, StorageCell};
 use crate::{Result, Tensor};
 use std::cell::{Cell, RefCell};
 use std::sync::{Arc, OnceLock, Weak};
@@ -141,25 +140,43 @@ pub(crate) fn realize_cell(cell: &Arc<StorageCell>) {
     };
     let k = kernel::schedule(cell, &root);
     let t0 = std::time::Instant::now();
-    let outs = exec::run(&k);
+    let outs = run_on_backend(&k, |be, ins| be.run_fused(&k, ins));
     record(&k, "", t0);
     let mut outs = outs.into_iter();
     let first = outs.next().expect("output 0");
-    cell.fill(crate::tensor::Storage::Cpu(first));
+    cell.fill(first);
     cell.pending.clear(&mut slot);
     drop(slot);
     fill_outputs(&k.outputs[1..], outs);
 }
 
+/// Runs a scheduled kernel on the backend (deferred values live on the CPU today), with
+/// read locks on its input storages held while it runs. A backend error here cannot be
+/// returned (realisation happens inside element reads), so it unwinds to the executor entry
+/// or `Tensor::realize` that catches it, like running out of memory.
+fn run_on_backend<R>(
+    k: &kernel::Kernel,
+    f: impl FnOnce(&dyn crate::backend::Backend, &[&Storage]) -> Result<R>,
+) -> R {
+    let guards: Vec<_> = k
+        .inputs
+        .iter()
+        .map(|c| c.data.read().unwrap_or_else(|e| e.into_inner()))
+        .collect();
+    let ins: Vec<&Storage> = guards.iter().map(|g| &**g).collect();
+    let r = crate::backend::for_device(crate::Device::Cpu).and_then(|be| f(be, &ins));
+    match r {
+        Ok(v) => v,
+        Err(e) => std::panic::panic_any(e),
+    }
+}
+
 /// Publishes the values a kernel stored for deferred storages held elsewhere.
-fn fill_outputs(
-    outputs: &[(usize, Arc<StorageCell>)],
-    values: impl Iterator<Item = crate::tensor::CpuStorage>,
-) {
+fn fill_outputs(outputs: &[(usize, Arc<StorageCell>)], values: impl Iterator<Item = Storage>) {
     for ((_, c), s) in outputs.iter().zip(values) {
         let mut slot = c.pending.expr.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_some() {
-            c.fill(crate::tensor::Storage::Cpu(s));
+            c.fill(s);
             c.pending.clear(&mut slot);
         }
     }
@@ -184,10 +201,11 @@ pub(crate) fn fuses_into_reduce(op: crate::ops::ReduceOp, x: &Tensor, dims: &[us
 /// same kernel: x is never materialised. Returns the reduced values in the order of the kept
 /// dims, like the eager kernel.
 pub(crate) fn reduce(
+    be: &dyn crate::backend::Backend,
     op: crate::ops::ReduceOp,
     x: &Tensor,
     dims: &[usize],
-) -> crate::tensor::CpuStorage {
+) -> Result<Storage> {
     let rank = x.rank();
     let kept = (0..rank).filter(|d| !dims.contains(d));
     let perm: Vec<usize> = kept.chain(dims.iter().copied()).collect();
@@ -207,10 +225,18 @@ pub(crate) fn reduce(
     let own = (Arc::strong_count(&x.0) == 1).then_some(&x.0.storage);
     let k = kernel::schedule_value(&root, own);
     let t0 = std::time::Instant::now();
-    let (res, outs) = exec::run_reduce(&k, r.max(1), op);
+    let (res, outs) = {
+        let guards: Vec<_> = k
+            .inputs
+            .iter()
+            .map(|c| c.data.read().unwrap_or_else(|e| e.into_inner()))
+            .collect();
+        let ins: Vec<&Storage> = guards.iter().map(|g| &**g).collect();
+        be.run_fused_reduce(&k, &ins, r.max(1), op)?
+    };
     record(&k, op.name(), t0);
     fill_outputs(&k.outputs, outs.into_iter());
-    res
+    Ok(res)
 }
 
 impl Tensor {

@@ -224,21 +224,7 @@ fn st_dtype(d: DType) -> safetensors::Dtype {
 
 /// Little-endian bytes of a tensor's elements (row-major).
 pub(crate) fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
-    let c = t.contiguous()?;
-    let g = c.read();
-    let crate::tensor::Storage::Cpu(s) = &*g;
-    let (o, n) = (c.layout().offset, c.numel());
-    use crate::tensor::CpuStorage as C;
-    Ok(match s {
-        C::Bool(v) => v[o..o + n].iter().map(|&b| b as u8).collect(),
-        C::U8(v) => v[o..o + n].to_vec(),
-        C::I32(v) => v[o..o + n].iter().flat_map(|x| x.to_le_bytes()).collect(),
-        C::I64(v) => v[o..o + n].iter().flat_map(|x| x.to_le_bytes()).collect(),
-        C::F16(v) => v[o..o + n].iter().flat_map(|x| x.to_le_bytes()).collect(),
-        C::BF16(v) => v[o..o + n].iter().flat_map(|x| x.to_le_bytes()).collect(),
-        C::F32(v) => v[o..o + n].iter().flat_map(|x| x.to_le_bytes()).collect(),
-        C::F64(v) => v[o..o + n].iter().flat_map(|x| x.to_le_bytes()).collect(),
-    })
+    crate::backend::to_le_bytes(t)
 }
 
 /// A tensor from little-endian bytes.

@@ -3,7 +3,6 @@
 
 use super::{Conv2dAttrs, Op, Pool2dAttrs, PoolKind};
 use crate::autograd::{needs_record, record1, Ctx};
-use crate::backend::cpu::conv::{out_size, ConvGeom};
 use crate::error::{bail_shape, bail_value};
 use crate::{backend, DType, Error, Result, Tensor};
 
@@ -379,4 +378,45 @@ pub fn adaptive_max_pool2d(x: &Tensor, output_size: [usize; 2]) -> Result<Tensor
             adaptive: Some(output_size),
         },
     )
+}
+
+/// Geometry of one conv2d call (what every backend's conv kernels take).
+#[derive(Clone, Copy)]
+pub struct ConvGeom {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub ho: usize,
+    pub wo: usize,
+    pub a: Conv2dAttrs,
+}
+
+impl ConvGeom {
+    pub(crate) fn cg(&self) -> usize {
+        self.c / self.a.groups
+    }
+    pub(crate) fn og(&self) -> usize {
+        self.o / self.a.groups
+    }
+    pub(crate) fn k(&self) -> usize {
+        self.cg() * self.kh * self.kw
+    }
+    pub(crate) fn l(&self) -> usize {
+        self.ho * self.wo
+    }
+}
+
+/// Output size of one pooled/convolved dim.
+pub fn out_size(n: usize, k: usize, s: usize, p: usize, d: usize, ceil: bool) -> usize {
+    let eff = d * (k - 1) + 1;
+    let span = (n + 2 * p).saturating_sub(eff);
+    let mut o = if ceil { span.div_ceil(s) } else { span / s } + 1;
+    if ceil && (o - 1) * s >= n + p {
+        o -= 1;
+    }
+    o
 }

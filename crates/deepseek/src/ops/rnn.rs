@@ -3,7 +3,6 @@
 
 use super::Op;
 use crate::autograd::{needs_record, record, Ctx};
-use crate::backend::cpu::rnn::LstmDims;
 use crate::error::bail_shape;
 use crate::{backend, Error, Result, Tensor};
 
@@ -414,4 +413,13 @@ pub fn gru_layer(
         outs.push(hcur.clone());
     }
     Ok((Tensor::stack(&outs, 0)?, hcur))
+}
+
+/// Sizes of one LSTM layer call.
+#[derive(Clone, Copy, Debug)]
+pub struct LstmDims {
+    pub t: usize,
+    pub b: usize,
+    pub i: usize,
+    pub h: usize,
 }

@@ -94,7 +94,7 @@ pub struct Adam {
 #[derive(Debug, Clone)]
 pub struct AdamW(Adam);
 
-struct AdamKernel {
+pub(crate) struct AdamKernel {
     maximize: bool,
     /// L2 weight decay added to the gradient (Adam), 0 for AdamW.
     l2: f64,
@@ -289,7 +289,7 @@ impl Adam {
                     .take(if c.amsgrad { 3 } else { 2 })
                     .flatten()
                     .collect();
-                fused::update(kind, &p, &grad, &mut bufs, &k)?;
+                fused::update(kind, &p, &grad, &mut bufs, fused::UpdateRule::Adam(&k))?;
             }
         }
         Ok(())

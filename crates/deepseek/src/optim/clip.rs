@@ -1,74 +1,21 @@
 //! Gradient clipping (PyTorch's `torch.nn.utils.clip_grad_norm_` / `clip_grad_value_`).
 
-use crate::tensor::{CpuStorage, Storage};
+use crate::ops::UnaryOp;
 use crate::{Error, Result, Tensor};
 
-/// The `ord`-norm of values given as f64 (PyTorch's `vector_norm` semantics: `inf` is the
-/// max of |x|, `-inf` the min, 0 counts non-zeros, otherwise `(sum |x|^ord)^(1/ord)`).
-fn norm_of(vals: impl Iterator<Item = f64>, ord: f64) -> f64 {
-    if ord == f64::INFINITY {
-        vals.fold(0.0, |m: f64, x| {
-            if x.abs() > m || x.is_nan() {
-                x.abs()
-            } else {
-                m
-            }
-        })
-    } else if ord == f64::NEG_INFINITY {
-        vals.fold(f64::INFINITY, |m: f64, x| {
-            if x.abs() < m || x.is_nan() {
-                x.abs()
-            } else {
-                m
-            }
-        })
-    } else if ord == 0.0 {
-        vals.filter(|x| *x != 0.0).count() as f64
-    } else if ord == 1.0 {
-        vals.map(f64::abs).sum()
-    } else if ord == 2.0 {
-        vals.map(|x| x * x).sum::<f64>().sqrt()
-    } else {
-        vals.map(|x| x.abs().powf(ord)).sum::<f64>().powf(1.0 / ord)
-    }
-}
-
-/// The `ord`-norm of one gradient tensor (fast path: contiguous f32).
+/// The `ord`-norm of one gradient tensor (PyTorch's `vector_norm`), computed by the backend.
 fn tensor_norm(g: &Tensor, ord: f64) -> Result<f64> {
-    if g.is_contiguous() && g.dtype() == crate::DType::F32 {
-        let (n, off) = (g.numel(), g.layout().offset);
-        let r = g.read();
-        let Storage::Cpu(CpuStorage::F32(v)) = &*r else {
-            unreachable!("dtype checked")
-        };
-        return Ok(norm_of(v[off..off + n].iter().map(|&x| x as f64), ord));
-    }
-    Ok(norm_of(g.to_vec_f64()?.into_iter(), ord))
+    crate::backend::vector_norm(g, ord)
 }
 
-/// Applies `f` to every element of `g` in place (fast path: contiguous f32).
-fn map_in_place(
-    g: &Tensor,
-    f: impl Fn(f32) -> f32 + Sync,
-    f64f: impl Fn(f64) -> f64,
-) -> Result<()> {
+/// Applies the unary primitive `op` to every element of `g` in place (no autograd): by the
+/// backend's in-place kernel on contiguous f32/f64 gradients, through a copy otherwise.
+fn map_in_place(g: &Tensor, op: UnaryOp) -> Result<()> {
     let _ng = crate::no_grad();
-    if g.is_contiguous() && g.dtype() == crate::DType::F32 {
-        let n = g.numel();
-        let off = g.layout().offset;
-        let mut w = g.write();
-        let Storage::Cpu(CpuStorage::F32(v)) = &mut *w else {
-            unreachable!("dtype checked")
-        };
-        let s = &mut v[off..off + n];
-        crate::backend::cpu::threads::simd(
-            #[inline(always)]
-            || s.iter_mut().for_each(|x| *x = f(*x)),
-        );
-        return Ok(());
+    if g.is_contiguous() && matches!(g.dtype(), crate::DType::F32 | crate::DType::F64) {
+        return crate::backend::unary_inplace(op, g);
     }
-    let vals: Vec<f64> = g.to_vec_f64()?.into_iter().map(f64f).collect();
-    g.copy_(&Tensor::from_vec(vals, g.shape())?)
+    g.copy_(&g.unary(op)?)
 }
 
 /// Clips the gradients of `params` in place so that their joint `norm_type`-norm is at most
@@ -98,13 +45,12 @@ pub fn clip_grad_norm_(params: &[Tensor], max_norm: f64, norm_type: f64) -> Resu
         .iter()
         .map(|g| tensor_norm(g, norm_type))
         .collect::<Result<Vec<f64>>>()?;
-    let total = norm_of(norms.into_iter(), norm_type);
+    let total = crate::scalar::vector_norm(norms.into_iter(), norm_type);
     let coef = max_norm / (total + 1e-6);
     // PyTorch multiplies by min(coef, 1), so a NaN norm spreads into the gradients.
     if coef < 1.0 || coef.is_nan() {
-        let cf = coef as f32;
         for g in &grads {
-            map_in_place(g, |x| x * cf, |x| x * coef)?;
+            map_in_place(g, UnaryOp::MulScalar { c: coef })?;
         }
     }
     Ok(total)
@@ -125,27 +71,15 @@ pub fn clip_grad_value_(params: &[Tensor], clip_value: f64) -> Result<()> {
     if clip_value.is_nan() {
         return Err(Error::value("clip_grad_value_", "clip_value is NaN"));
     }
-    let (lo, hi) = (-clip_value, clip_value);
-    let (lo32, hi32) = (lo as f32, hi as f32);
     for g in params.iter().filter_map(|p| p.grad()) {
         // min(max(x, lo), hi) as torch.clamp: NaN stays NaN, and lo > hi gives hi.
-        let clamp32 = |x: f32| {
-            let y = if x < lo32 { lo32 } else { x };
-            if y > hi32 {
-                hi32
-            } else {
-                y
-            }
-        };
-        let clamp64 = |x: f64| {
-            let y = if x < lo { lo } else { x };
-            if y > hi {
-                hi
-            } else {
-                y
-            }
-        };
-        map_in_place(&g, clamp32, clamp64)?;
+        map_in_place(
+            &g,
+            UnaryOp::Clamp {
+                min: -clip_value,
+                max: clip_value,
+            },
+        )?;
     }
     Ok(())
 }

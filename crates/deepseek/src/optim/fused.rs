@@ -1,19 +1,15 @@
 //! The fused elementwise update used by every optimizer: one pass over the parameter, its
 //! gradient and its state buffers, on raw slices, in parallel for large tensors.
 //!
-//! Contiguous f32 and f64 parameters are updated in place on their storage. Anything else
-//! (f16/bf16, or a non-contiguous view) is gathered into a contiguous buffer in f32 (f64 for
-//! f64), updated there, and written back with `copy_`.
+//! Contiguous f32 and f64 parameters are updated in place on their storage, by the backend's
+//! `optimizer_update` kernel. Anything else (f16/bf16, or a non-contiguous view) is gathered
+//! into a contiguous copy in f32 (f64 for f64), updated there, and written back with `copy_`.
 
-use crate::backend::cpu::threads;
-use crate::tensor::{Element, Storage};
-use crate::{DType, Error, Result, Tensor};
-use rayon::prelude::*;
-
-/// Elements above which an update is split over the thread pool.
-const PAR_MIN: usize = 1 << 16;
-/// Elements per parallel chunk.
-const CHUNK: usize = 1 << 14;
+use super::adam::AdamKernel;
+use super::rmsprop::RmsPropKernel;
+use super::sgd::SgdKernel;
+use crate::tensor::Element;
+use crate::{backend, DType, Error, Result, Tensor};
 
 /// A float type a kernel computes in (f32 or f64). Optimizer state is always kept in f32.
 pub(crate) trait Real: Element + num_traits::Float {}
@@ -24,6 +20,15 @@ impl Real for f64 {}
 /// the order the kernel documents, each as long as `p`.
 pub(crate) trait Kernel: Sync {
     fn run<F: Real>(&self, p: &mut [F], g: &[F], s: &mut [&mut [f32]]);
+}
+
+/// One optimizer's update rule with its hyper-parameters for this step: what a backend's
+/// `optimizer_update` kernel runs (each rule's per-element math is its [`Kernel`] impl).
+#[derive(Clone, Copy)]
+pub(crate) enum UpdateRule<'a> {
+    Adam(&'a AdamKernel),
+    RmsProp(&'a RmsPropKernel),
+    Sgd(&'a SgdKernel),
 }
 
 /// `F::from_f64` spelt short, for hyper-parameters.
@@ -53,50 +58,14 @@ pub(crate) fn maximum<F: Real>(a: F, b: F) -> F {
     }
 }
 
-/// One parallel work item: a chunk of the parameter, of its gradient and of each state buffer.
-type Chunk<'a, F> = (&'a mut [F], &'a [F], Vec<&'a mut [f32]>);
-
-/// Runs `k` over `p`, `g` and `state`, splitting large tensors over the thread pool.
-fn run_slices<F: Real, K: Kernel>(p: &mut [F], g: &[F], state: &mut [&mut Vec<f32>], k: &K) {
-    let n = p.len();
-    if n < PAR_MIN || threads::get_num_threads() <= 1 {
-        let mut s: Vec<&mut [f32]> = state.iter_mut().map(|v| &mut v[..n]).collect();
-        threads::simd(
-            #[inline(always)]
-            || k.run(p, g, &mut s),
-        );
-        return;
-    }
-    let mut s_its: Vec<_> = state.iter_mut().map(|v| v[..n].chunks_mut(CHUNK)).collect();
-    let chunks: Vec<Chunk<'_, F>> = p
-        .chunks_mut(CHUNK)
-        .zip(g.chunks(CHUNK))
-        .map(|(pc, gc)| {
-            let sc = s_its
-                .iter_mut()
-                .map(|it| it.next().expect("state chunk"))
-                .collect();
-            (pc, gc, sc)
-        })
-        .collect();
-    threads::pool().install(|| {
-        chunks.into_par_iter().for_each(|(pc, gc, mut sc)| {
-            threads::simd(
-                #[inline(always)]
-                || k.run(pc, gc, &mut sc),
-            )
-        });
-    });
-}
-
 /// Updates parameter `p` in place with gradient `g` and f32 state buffers (each `p.numel()`
 /// long) through kernel `k`. Runs without recording the graph.
-pub(crate) fn update<K: Kernel>(
+pub(crate) fn update(
     op: &str,
     p: &Tensor,
     g: &Tensor,
     state: &mut [&mut Vec<f32>],
-    k: &K,
+    rule: UpdateRule<'_>,
 ) -> Result<()> {
     let _ng = crate::no_grad();
     let n = p.numel();
@@ -139,40 +108,20 @@ pub(crate) fn update<K: Kernel>(
         g.contiguous()?
     };
     match p.dtype() {
-        DType::F32 if p.is_contiguous() => in_place::<f32, K>(p, &g, state, k),
-        DType::F64 if p.is_contiguous() => in_place::<f64, K>(p, &g, state, k),
-        DType::F64 => gathered::<f64, K>(p, &g, state, k),
-        _ => gathered::<f32, K>(p, &g, state, k),
+        DType::F32 | DType::F64 if p.is_contiguous() => {
+            backend::optimizer_update(rule, p, &g, state)
+        }
+        // Other dtypes and strided views: update a contiguous f32 (f64) copy, write it back.
+        dt => {
+            let work = if dt == DType::F64 {
+                DType::F64
+            } else {
+                DType::F32
+            };
+            let pc = p.to_dtype(work)?.contiguous_copy()?;
+            let gc = g.to_dtype(work)?.contiguous()?;
+            backend::optimizer_update(rule, &pc, &gc, state)?;
+            p.copy_(&pc)
+        }
     }
-}
-
-fn in_place<F: Real, K: Kernel>(
-    p: &Tensor,
-    g: &Tensor,
-    state: &mut [&mut Vec<f32>],
-    k: &K,
-) -> Result<()> {
-    let n = p.numel();
-    let gr = g.read();
-    let Storage::Cpu(gs) = &*gr;
-    let go = g.layout().offset;
-    let gv = &F::slice(gs).expect("gradient dtype checked")[go..go + n];
-    let mut pw = p.write();
-    let Storage::Cpu(ps) = &mut *pw;
-    let po = p.layout().offset;
-    let pv = &mut F::slice_mut(ps).expect("parameter dtype checked")[po..po + n];
-    run_slices(pv, gv, state, k);
-    Ok(())
-}
-
-fn gathered<F: Real, K: Kernel>(
-    p: &Tensor,
-    g: &Tensor,
-    state: &mut [&mut Vec<f32>],
-    k: &K,
-) -> Result<()> {
-    let mut pv = p.to_dtype(F::DTYPE)?.to_vec::<F>()?;
-    let gv = g.to_dtype(F::DTYPE)?.to_vec::<F>()?;
-    run_slices(&mut pv, &gv, state, k);
-    p.copy_(&Tensor::from_vec(pv, p.shape())?)
 }

@@ -25,7 +25,7 @@
 
 pub mod adam;
 pub mod clip;
-mod fused;
+pub(crate) mod fused;
 pub mod lr_scheduler;
 pub mod rmsprop;
 pub mod sgd;

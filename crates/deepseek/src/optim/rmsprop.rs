@@ -66,7 +66,7 @@ pub struct RmsProp {
     defaults: RmsPropConfig,
 }
 
-struct RmsPropKernel {
+pub(crate) struct RmsPropKernel {
     lr: f64,
     alpha: f64,
     eps: f64,
@@ -237,7 +237,13 @@ impl RmsProp {
                     centered: c.centered,
                     maximize: c.maximize,
                 };
-                fused::update("RMSprop", &p, &grad, &mut bufs, &k)?;
+                fused::update(
+                    "RMSprop",
+                    &p,
+                    &grad,
+                    &mut bufs,
+                    fused::UpdateRule::RmsProp(&k),
+                )?;
             }
         }
         Ok(())

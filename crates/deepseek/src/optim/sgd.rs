@@ -63,7 +63,7 @@ pub struct Sgd {
     defaults: SgdConfig,
 }
 
-struct SgdKernel {
+pub(crate) struct SgdKernel {
     lr: f64,
     weight_decay: f64,
     momentum: f64,
@@ -196,9 +196,9 @@ impl Sgd {
                 if c.momentum != 0.0 {
                     k.first = slot.bufs.first().is_none_or(|b| b.is_none());
                     let buf = slot.buf(0, p.numel());
-                    fused::update("SGD", &p, &grad, &mut [buf], &k)?;
+                    fused::update("SGD", &p, &grad, &mut [buf], fused::UpdateRule::Sgd(&k))?;
                 } else {
-                    fused::update("SGD", &p, &grad, &mut [], &k)?;
+                    fused::update("SGD", &p, &grad, &mut [], fused::UpdateRule::Sgd(&k))?;
                 }
             }
         }

@@ -232,6 +232,16 @@ impl Storage {
             Storage::Cpu(c) => c.nbytes(),
         }
     }
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Storage::Cpu(c) => c.len(),
+        }
+    }
+    /// True when it holds no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Drop for Storage {

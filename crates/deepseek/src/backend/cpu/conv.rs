@@ -2,39 +2,10 @@
 
 use super::strided::zeroed;
 use super::threads;
-use crate::ops::{Conv2dAttrs, Pool2dAttrs, PoolKind};
+pub use crate::ops::conv::{out_size, ConvGeom};
+use crate::ops::{Pool2dAttrs, PoolKind};
 use gemm::Parallelism;
 use rayon::prelude::*;
-
-/// Geometry of one conv2d call.
-#[derive(Clone, Copy)]
-pub struct ConvGeom {
-    pub n: usize,
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub o: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub ho: usize,
-    pub wo: usize,
-    pub a: Conv2dAttrs,
-}
-
-impl ConvGeom {
-    fn cg(&self) -> usize {
-        self.c / self.a.groups
-    }
-    fn og(&self) -> usize {
-        self.o / self.a.groups
-    }
-    fn k(&self) -> usize {
-        self.cg() * self.kh * self.kw
-    }
-    fn l(&self) -> usize {
-        self.ho * self.wo
-    }
-}
 
 /// The outputs `o` in `[lo, hi)` (of `n_out`) whose input index `o * s + off` lies in
 /// `[0, n_in)`: a contiguous range, so the loops below need no per-element bounds tests.
@@ -323,17 +294,6 @@ fn add_vec<T: Copy + std::ops::AddAssign>(mut a: Vec<T>, b: Vec<T>) -> Vec<T> {
         *x += y;
     }
     a
-}
-
-/// Output size of one pooled/convolved dim.
-pub fn out_size(n: usize, k: usize, s: usize, p: usize, d: usize, ceil: bool) -> usize {
-    let eff = d * (k - 1) + 1;
-    let span = (n + 2 * p).saturating_sub(eff);
-    let mut o = if ceil { span.div_ceil(s) } else { span / s } + 1;
-    if ceil && (o - 1) * s >= n + p {
-        o -= 1;
-    }
-    o
 }
 
 /// Window [start, end) of output index `o` in one dim, and the divisor span for avg pooling.

@@ -201,6 +201,27 @@ pub fn unary_slice<T: Float>(op: UnaryOp, src: &[T], dst: &mut [T]) {
     crate::ops::unary::visit_float(op, Slice(src, dst))
 }
 
+/// `x[i] = op(x[i])` in place over a contiguous slice.
+pub fn unary_inplace_slice<T: Float>(op: UnaryOp, x: &mut [T]) {
+    struct InPlace<'a, T>(&'a mut [T]);
+    impl<T: Float> UnaryVisitor<T> for InPlace<'_, T> {
+        type Out = ();
+        #[inline(always)]
+        fn visit<F: Fn(T) -> T + Copy + Send + Sync>(self, f: F) {
+            let x = self.0;
+            simd(
+                #[inline(always)]
+                || {
+                    for v in x.iter_mut() {
+                        *v = f(*v);
+                    }
+                },
+            )
+        }
+    }
+    crate::ops::unary::visit_float(op, InPlace(x))
+}
+
 /// `dst[i] = op(a[i], b[i])` over contiguous slices (arithmetic ops).
 pub fn binary_slice<T: Element + num_traits::Num>(op: BinaryOp, a: &[T], b: &[T], dst: &mut [T]) {
     crate::num_binary_fn!(

@@ -1,14 +1,18 @@
 //! The CPU backend: kernels over [`crate::tensor::CpuStorage`].
 
+mod backend;
 pub mod cache;
 pub mod conv;
 pub mod copy;
 pub mod elementwise;
+pub(crate) mod fused;
 pub mod index;
 pub mod math;
 pub mod matmul;
 pub mod norm;
 pub mod op_table;
+pub(crate) mod optim;
+pub(crate) use backend::CpuBackend;
 pub mod reduce;
 pub mod rnn;
 pub mod smallmm;

@@ -9,14 +9,7 @@ use super::team::{self, Shared};
 use super::threads::{self, simd};
 use gemm::Parallelism;
 
-/// Sizes of one LSTM layer call.
-#[derive(Clone, Copy, Debug)]
-pub struct LstmDims {
-    pub t: usize,
-    pub b: usize,
-    pub i: usize,
-    pub h: usize,
-}
+pub use crate::ops::rnn::LstmDims;
 
 fn par() -> Parallelism {
     let n = threads::get_num_threads();

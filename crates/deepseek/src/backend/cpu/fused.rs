@@ -1,20 +1,20 @@
-//! The CPU executor of the kernel IR: a chunked interpreter.
+//! The CPU backend's executor of the kernel IR (`crate::lazy::kernel`): a chunked interpreter.
 //!
 //! The loop over `gid` is cut into chunks of [`CHUNK`] elements that stay in L1/L2; each
 //! instruction runs as one tight, vectorised loop over the chunk (the same scalar functions
 //! as the eager kernels, `backend::cpu::elementwise::*_slice`), and chunks run in parallel
 //! on the kernel thread pool. No code is generated and no compiler is needed at run time.
 
-use super::idx::Idx;
-use super::kernel::{Inst, Kernel};
 use crate::backend::cpu::elementwise::{
     binary_slice, compare_slice, convert, convert_slice, unary_slice,
 };
 use crate::backend::cpu::math::Float;
 use crate::backend::cpu::threads::simd;
 use crate::backend::cpu::{strided, threads};
+use crate::lazy::idx::Idx;
+use crate::lazy::kernel::{Inst, Kernel};
 use crate::ops::ReduceOp;
-use crate::tensor::{CpuStorage, Storage};
+use crate::tensor::CpuStorage;
 use crate::{with_storage, DType};
 use rayon::prelude::*;
 
@@ -81,24 +81,6 @@ fn outputs(k: &Kernel) -> (Vec<CpuStorage>, Vec<OutBuf>) {
     (bufs, ptrs)
 }
 
-/// Read guards on the kernel's input storages, held while it runs.
-fn lock_inputs(k: &Kernel) -> Vec<std::sync::RwLockReadGuard<'_, Storage>> {
-    k.inputs
-        .iter()
-        .map(|c| c.data.read().unwrap_or_else(|e| e.into_inner()))
-        .collect()
-}
-
-fn cpu_storages<'a>(guards: &'a [std::sync::RwLockReadGuard<'_, Storage>]) -> Vec<&'a CpuStorage> {
-    guards
-        .iter()
-        .map(|g| {
-            let Storage::Cpu(s) = &**g;
-            s
-        })
-        .collect()
-}
-
 fn make_regs(k: &Kernel) -> Vec<Reg> {
     k.insts.iter().map(|i| Reg::new(i.dtype())).collect()
 }
@@ -124,11 +106,9 @@ fn par_blocks(items: usize, elems: usize, work: impl Fn(usize, usize) + Sync) {
 }
 
 /// Runs `k` and returns one storage per output.
-pub(crate) fn run(k: &Kernel) -> Vec<CpuStorage> {
+pub(crate) fn run(k: &Kernel, inputs: &[&CpuStorage]) -> Vec<CpuStorage> {
     let n = k.n;
     let (bufs, ptrs) = outputs(k);
-    let guards = lock_inputs(k);
-    let inputs = cpu_storages(&guards);
     let chunks = n.div_ceil(CHUNK);
     par_blocks(chunks, n, |c0, c1| {
         let mut regs = make_regs(k);
@@ -139,7 +119,7 @@ pub(crate) fn run(k: &Kernel) -> Vec<CpuStorage> {
             let len = CHUNK.min(n - start);
             run_chunk(
                 k,
-                &inputs,
+                inputs,
                 &mut regs,
                 &ptrs,
                 start,
@@ -149,24 +129,25 @@ pub(crate) fn run(k: &Kernel) -> Vec<CpuStorage> {
             );
         }
     });
-    drop(guards);
     bufs
 }
 
 /// Runs `k` (over a view whose reduced dims are innermost: `n / r` rows of `r` elements) and
 /// reduces each row with `op`, accumulating like the eager kernel (16 lanes per row, then the
 /// tail, then the lanes). Returns the `n / r` results and the kernel's stored outputs.
-pub(crate) fn run_reduce(k: &Kernel, r: usize, op: ReduceOp) -> (CpuStorage, Vec<CpuStorage>) {
+pub(crate) fn run_reduce(
+    k: &Kernel,
+    inputs: &[&CpuStorage],
+    r: usize,
+    op: ReduceOp,
+) -> (CpuStorage, Vec<CpuStorage>) {
     let n = k.n;
     let rows = n / r;
     let (bufs, ptrs) = outputs(k);
-    let guards = lock_inputs(k);
-    let inputs = cpu_storages(&guards);
     let res = match k.insts[k.value].dtype() {
-        DType::F64 => CpuStorage::F64(reduce_rows::<f64>(k, &inputs, &ptrs, rows, r, op).into()),
-        _ => CpuStorage::F32(reduce_rows::<f32>(k, &inputs, &ptrs, rows, r, op).into()),
+        DType::F64 => CpuStorage::F64(reduce_rows::<f64>(k, inputs, &ptrs, rows, r, op).into()),
+        _ => CpuStorage::F32(reduce_rows::<f32>(k, inputs, &ptrs, rows, r, op).into()),
     };
-    drop(guards);
     (res, bufs)
 }
 
