@@ -310,15 +310,27 @@ fn run(
     }
     for (_, lg) in leaves {
         let g = run_hooks(&lg.leaf, lg.grad)?;
-        let g = if create_graph { g } else { g.detach() };
+        // (The graph-carrying handle is dropped here, so a detached gradient that nothing
+        // else references is recognised as the sole owner of its buffer below.)
+        let g = if create_graph { g } else { g.detach_owned() };
         let mut slot = lg.leaf.0.grad.lock().unwrap();
         *slot = Some(match slot.take() {
             None => {
                 if create_graph {
                     g
                 } else {
-                    // Own the buffer: the gradient may alias a tensor used elsewhere.
-                    g.contiguous_copy()?
+                    // Own the buffer: the gradient may alias a tensor used elsewhere (a
+                    // buffer nothing else references is kept as it is).
+                    let g = {
+                        let r = g.realize()?;
+                        drop(g);
+                        r
+                    };
+                    if g.is_sole_owner() {
+                        g
+                    } else {
+                        g.contiguous_copy()?
+                    }
                 }
             }
             Some(a) => a.add(&g)?,

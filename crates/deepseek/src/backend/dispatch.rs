@@ -3,7 +3,7 @@
 //! hooks, out-of-memory → `Error::OutOfMemory`) and wraps the resulting storages in tensors.
 //! It never records autograd nodes (the ops in `crate::ops` do).
 
-use super::{for_device, Backend, LstmArgs, LstmBackwardArgs};
+use super::{for_device, Backend, LstmArgs, LstmBackwardArgs, UpdateJob};
 use crate::lazy::expr as lazy;
 use crate::ops::conv::ConvGeom;
 use crate::ops::rnn::LstmDims;
@@ -611,18 +611,38 @@ fn opt_src<'a>(
     g.as_deref().zip(t.as_ref()).map(|(g, t)| (g, t.layout()))
 }
 
-/// One optimizer step on the contiguous f32/f64 parameter `p` (in place) from a contiguous
-/// gradient of its dtype in another storage.
-pub(crate) fn optimizer_update(
-    rule: UpdateRule<'_>,
-    p: &Tensor,
-    g: &Tensor,
-    state: &mut [&mut Vec<f32>],
+/// One optimizer step over all `jobs` (parameter, gradient, rule, state buffers) in one
+/// kernel launch: parameters contiguous f32/f64, each gradient contiguous in the parameter's
+/// dtype, no two of them in one storage.
+#[allow(clippy::type_complexity)]
+pub(crate) fn optimizer_update_all(
+    jobs: &mut [(Tensor, Tensor, UpdateRule, Vec<&mut Vec<f32>>)],
 ) -> Result<()> {
-    let d = device_of("optimizer", &[p, g])?;
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let (heads, mut states): (Vec<_>, Vec<_>) = jobs
+        .iter_mut()
+        .map(|(p, g, r, s)| ((p.clone(), g.clone(), *r), s))
+        .unzip();
+    let refs: Vec<&Tensor> = heads.iter().flat_map(|(p, g, _)| [p, g]).collect();
+    let d = device_of("optimizer", &refs)?;
     launch("optimizer_update", d, |be| {
-        let gg = g.read();
-        let mut gp = p.write();
-        be.optimizer_update(rule, &mut gp, p.layout(), (&gg, g.layout()), state)
+        let gg: Vec<_> = heads.iter().map(|(_, g, _)| g.read()).collect();
+        let mut pg: Vec<_> = heads.iter().map(|(p, _, _)| p.write()).collect();
+        let mut uj: Vec<UpdateJob<'_, '_>> = heads
+            .iter()
+            .zip(pg.iter_mut())
+            .zip(gg.iter())
+            .zip(states.iter_mut())
+            .map(|((((p, g, rule), pw), gr), st)| UpdateJob {
+                rule: *rule,
+                p: pw,
+                pl: p.layout(),
+                g: (&**gr, g.layout()),
+                state: &mut st[..],
+            })
+            .collect();
+        be.optimizer_update(&mut uj)
     })
 }

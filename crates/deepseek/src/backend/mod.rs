@@ -54,6 +54,15 @@ pub(crate) struct LstmBackwardArgs<'a> {
     pub dc: Option<Src<'a>>,
 }
 
+/// One parameter of a multi-tensor optimizer step (see [`Backend::optimizer_update`]).
+pub(crate) struct UpdateJob<'a, 's> {
+    pub rule: UpdateRule,
+    pub p: &'a mut Storage,
+    pub pl: &'a Layout,
+    pub g: Src<'a>,
+    pub state: &'a mut [&'s mut Vec<f32>],
+}
+
 /// The storage-level interface of a device. Every method is one kernel: inputs are storages
 /// with the layout of the view to read, outputs are new contiguous storages (or writes into
 /// `&mut Storage` arguments). Methods documented as taking contiguous inputs are given
@@ -201,16 +210,10 @@ pub(crate) trait Backend: Send + Sync {
         r: usize,
         op: ReduceOp,
     ) -> Result<(Storage, Vec<Storage>)>;
-    /// One optimizer step on a contiguous f32/f64 parameter (in place) from a contiguous
-    /// gradient of its dtype and f32 state buffers.
-    fn optimizer_update(
-        &self,
-        rule: UpdateRule<'_>,
-        p: &mut Storage,
-        pl: &Layout,
-        g: Src<'_>,
-        state: &mut [&mut Vec<f32>],
-    ) -> Result<()>;
+    /// One optimizer step over several parameters at once (one launch: the multi-tensor
+    /// update): each job's contiguous f32/f64 parameter is updated in place from its
+    /// contiguous gradient (same dtype) and its f32 state buffers.
+    fn optimizer_update(&self, jobs: &mut [UpdateJob<'_, '_>]) -> Result<()>;
 }
 
 /// The backend of `device`, or an error when this build or machine has none.

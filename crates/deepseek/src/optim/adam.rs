@@ -94,6 +94,7 @@ pub struct Adam {
 #[derive(Debug, Clone)]
 pub struct AdamW(Adam);
 
+#[derive(Clone, Copy)]
 pub(crate) struct AdamKernel {
     maximize: bool,
     /// L2 weight decay added to the gradient (Adam), 0 for AdamW.
@@ -250,6 +251,7 @@ impl Adam {
 
     fn step_impl(&mut self) -> Result<()> {
         let kind = self.kind();
+        let mut pending = Vec::new();
         for gi in 0..self.core.groups.len() {
             let c = Self::group_cfg(&self.core.groups[gi]);
             let (beta1, beta2) = c.betas;
@@ -283,16 +285,17 @@ impl Adam {
                 if c.amsgrad {
                     slot.buf(2, n);
                 }
-                let mut bufs: Vec<&mut Vec<f32>> = slot
-                    .bufs
-                    .iter_mut()
-                    .take(if c.amsgrad { 3 } else { 2 })
-                    .flatten()
-                    .collect();
-                fused::update(kind, &p, &grad, &mut bufs, fused::UpdateRule::Adam(&k))?;
+                pending.push(fused::Pending {
+                    gi,
+                    pi,
+                    p,
+                    g: grad,
+                    rule: fused::UpdateRule::Adam(k),
+                    bufs: if c.amsgrad { vec![0, 1, 2] } else { vec![0, 1] },
+                });
             }
         }
-        Ok(())
+        fused::update_all(kind, &mut self.core, pending)
     }
 }
 

@@ -66,6 +66,7 @@ pub struct RmsProp {
     defaults: RmsPropConfig,
 }
 
+#[derive(Clone, Copy)]
 pub(crate) struct RmsPropKernel {
     lr: f64,
     alpha: f64,
@@ -206,6 +207,7 @@ impl RmsProp {
     }
 
     fn step_impl(&mut self) -> Result<()> {
+        let mut pending = Vec::new();
         for gi in 0..self.core.groups.len() {
             let c = Self::group_cfg(&self.core.groups[gi]);
             for pi in 0..self.core.groups[gi].params.len() {
@@ -214,19 +216,15 @@ impl RmsProp {
                 let n = p.numel();
                 let slot = self.core.slot_mut(gi, pi).get_or_insert_with(Slot::default);
                 slot.step += 1;
+                let mut bufs = vec![0];
                 slot.buf(0, n);
                 if c.momentum > 0.0 {
                     slot.buf(1, n);
+                    bufs.push(1);
                 }
                 if c.centered {
                     slot.buf(2, n);
-                }
-                let mut bufs: Vec<&mut Vec<f32>> = Vec::with_capacity(3);
-                for (j, b) in slot.bufs.iter_mut().enumerate() {
-                    let used = j == 0 || (j == 1 && c.momentum > 0.0) || (j == 2 && c.centered);
-                    if let (true, Some(b)) = (used, b.as_mut()) {
-                        bufs.push(b);
-                    }
+                    bufs.push(2);
                 }
                 let k = RmsPropKernel {
                     lr: c.lr,
@@ -237,16 +235,17 @@ impl RmsProp {
                     centered: c.centered,
                     maximize: c.maximize,
                 };
-                fused::update(
-                    "RMSprop",
-                    &p,
-                    &grad,
-                    &mut bufs,
-                    fused::UpdateRule::RmsProp(&k),
-                )?;
+                pending.push(fused::Pending {
+                    gi,
+                    pi,
+                    p,
+                    g: grad,
+                    rule: fused::UpdateRule::RmsProp(k),
+                    bufs,
+                });
             }
         }
-        Ok(())
+        fused::update_all("RMSprop", &mut self.core, pending)
     }
 }
 

@@ -63,6 +63,7 @@ pub struct Sgd {
     defaults: SgdConfig,
 }
 
+#[derive(Clone, Copy)]
 pub(crate) struct SgdKernel {
     lr: f64,
     weight_decay: f64,
@@ -178,6 +179,7 @@ impl Sgd {
     }
 
     fn step_impl(&mut self) -> Result<()> {
+        let mut pending = Vec::new();
         for gi in 0..self.core.groups.len() {
             let c = Self::group_cfg(&self.core.groups[gi]);
             for pi in 0..self.core.groups[gi].params.len() {
@@ -195,14 +197,19 @@ impl Sgd {
                 };
                 if c.momentum != 0.0 {
                     k.first = slot.bufs.first().is_none_or(|b| b.is_none());
-                    let buf = slot.buf(0, p.numel());
-                    fused::update("SGD", &p, &grad, &mut [buf], fused::UpdateRule::Sgd(&k))?;
-                } else {
-                    fused::update("SGD", &p, &grad, &mut [], fused::UpdateRule::Sgd(&k))?;
+                    slot.buf(0, p.numel());
                 }
+                pending.push(fused::Pending {
+                    gi,
+                    pi,
+                    p,
+                    g: grad,
+                    rule: fused::UpdateRule::Sgd(k),
+                    bufs: if c.momentum != 0.0 { vec![0] } else { vec![] },
+                });
             }
         }
-        Ok(())
+        fused::update_all("SGD", &mut self.core, pending)
     }
 }
 

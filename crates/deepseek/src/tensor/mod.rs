@@ -238,6 +238,18 @@ impl Tensor {
         }))
     }
 
+    /// Whether this handle is the only reference to its storage and views all of it
+    /// contiguously (a realised value): then nothing else can observe or change its
+    /// elements, and it can be kept instead of copied.
+    pub(crate) fn is_sole_owner(&self) -> bool {
+        Arc::strong_count(&self.0) == 1
+            && Arc::strong_count(&self.0.storage) == 1
+            && !self.is_deferred()
+            && self.is_contiguous()
+            && self.0.layout.offset == 0
+            && self.read().len() == self.numel()
+    }
+
     /// A unique id of this tensor handle (for graphs and optimizer state).
     pub fn id(&self) -> u64 {
         self.0.id
@@ -429,6 +441,10 @@ impl Tensor {
     /// A tensor sharing this one's data but cut from the graph.
     pub fn detach(&self) -> Tensor {
         self.with_layout(self.0.layout.clone())
+    }
+    /// [`Tensor::detach`] consuming this handle (its graph reference goes at once).
+    pub(crate) fn detach_owned(self) -> Tensor {
+        self.detach()
     }
     /// Backward from a scalar: accumulates d(self)/d(leaf) into every leaf's `.grad()`.
     pub fn backward(&self) -> Result<()> {

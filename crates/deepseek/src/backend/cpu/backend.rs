@@ -2,12 +2,11 @@
 //! The only place that unwraps `Storage::Cpu` to compute.
 
 use super::{conv, copy, elementwise, fused, index, matmul, norm, optim, reduce, rnn};
-use crate::backend::{Backend, LstmArgs, LstmBackwardArgs, Src};
+use crate::backend::{Backend, LstmArgs, LstmBackwardArgs, Src, UpdateJob};
 use crate::lazy::kernel::Kernel;
 use crate::ops::conv::ConvGeom;
 use crate::ops::rnn::LstmDims;
 use crate::ops::{BinaryOp, Pool2dAttrs, ReduceOp, UnaryOp};
-use crate::optim::fused::UpdateRule;
 use crate::scalar::Float;
 use crate::tensor::{CpuStorage, Element, Layout, Storage};
 use crate::{DType, Error, Result};
@@ -448,14 +447,7 @@ impl Backend for CpuBackend {
         ))
     }
 
-    fn optimizer_update(
-        &self,
-        rule: UpdateRule<'_>,
-        p: &mut Storage,
-        pl: &Layout,
-        (g, gl): Src<'_>,
-        state: &mut [&mut Vec<f32>],
-    ) -> Result<()> {
-        optim::update(rule, host_mut(p), pl, host(g), gl, state)
+    fn optimizer_update(&self, jobs: &mut [UpdateJob<'_, '_>]) -> Result<()> {
+        optim::update_all(jobs)
     }
 }
