@@ -293,3 +293,25 @@ fn inline_powi_matches_the_runtime_routine() {
         }
     }
 }
+
+#[test]
+fn a_deferred_copy_read_by_a_strided_kernel_never_runs() -> Result<()> {
+    let a = eager(|| Tensor::randn(&[2, 5, 3], DType::F32))?;
+    let b = eager(|| Tensor::randn(&[2, 5, 4], DType::F32))?;
+    // a^T b with a's transpose made contiguous first (as model code does).
+    let f = |a: &Tensor, b: &Tensor| a.transpose(1, 2)?.contiguous()?.matmul(b);
+    let want = eager(|| f(&a, &b))?.to_vec::<f32>()?;
+    let _g = lazy::lazy();
+    reset_stats();
+    let y = f(&a, &b)?;
+    let s = stats();
+    assert_eq!(s.fused_kernels, 0, "the copy is read in place: {s:?}");
+    assert_eq!(s.kernels, 1, "only the matmul runs: {s:?}");
+    assert_eq!(y.to_vec::<f32>()?, want);
+    // Writing the source after deferring the copy realises the copy first.
+    let c = a.transpose(1, 2)?.contiguous()?;
+    a.copy_(&a.mul_scalar(2.0)?)?;
+    let got = c.matmul(&b)?.to_vec::<f32>()?;
+    assert_eq!(got, want);
+    Ok(())
+}

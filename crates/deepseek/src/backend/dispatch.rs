@@ -5,6 +5,7 @@
 
 use super::{for_device, Backend, LstmArgs, LstmBackwardArgs, UpdateJob};
 use crate::lazy::expr as lazy;
+use crate::lazy::source_view;
 use crate::ops::conv::ConvGeom;
 use crate::ops::rnn::LstmDims;
 use crate::ops::{BinaryOp, Pool2dAttrs, ReduceOp, UnaryOp};
@@ -126,6 +127,7 @@ pub(crate) fn reduce(op: ReduceOp, x: &Tensor, dims: &[usize]) -> Result<Tensor>
         });
     }
     launch("reduce", d, |be| {
+        let x = &source_view(x);
         let g = x.read();
         let r = be.reduce(op, (&g, x.layout()), dims)?;
         Ok(out(r, &[kept_numel(x, dims)], d))
@@ -167,6 +169,7 @@ pub(crate) fn cat(ts: &[Tensor], dim: usize, shape: &[usize]) -> Result<Tensor> 
         let dl = Layout::contiguous(shape);
         let mut start = 0;
         for t in ts {
+            let t = &source_view(t);
             let n = t.shape()[dim];
             let view = dl.slice(dim, start, n, 1);
             let g = t.read();
@@ -201,10 +204,11 @@ pub(crate) fn pad(
 pub(crate) fn copy_into(dst: &Tensor, src: &Tensor) -> Result<()> {
     let d = device_of("copy_", &[dst, src])?;
     launch("copy_into", d, |be| {
+        let src = source_view(src);
         let src = if src.shares_storage(dst) {
             src.contiguous_copy()?
         } else {
-            src.clone()
+            src
         };
         let gs = src.read();
         let mut gd = dst.write();
@@ -287,6 +291,7 @@ pub(crate) fn index_add(base: &Tensor, dim: usize, idx: &[i64], src: &Tensor) ->
 
 pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let d = device_of("matmul", &[a, b])?;
+    let (a, b) = (&source_view(a), &source_view(b));
     launch("matmul", d, |be| {
         let r = a.rank();
         let mut shape = a.shape()[..r - 1].to_vec();

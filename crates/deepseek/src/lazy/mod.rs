@@ -182,6 +182,26 @@ fn fill_outputs(outputs: &[(usize, Arc<StorageCell>)], values: impl Iterator<Ite
     }
 }
 
+/// A deferred pure copy (a chain of no ops: the value of another storage through a view,
+/// as `contiguous()` and `reshape` of a strided view defer) read whole is that storage
+/// through that view: returns the view, so a kernel that takes strided inputs (matmul, cat,
+/// copies, reductions) reads the source in place and the copy never runs. Anything else is
+/// returned as it is. (The source cannot have changed since: writing it realises its
+/// deferred readers first.)
+pub(crate) fn source_view(t: &Tensor) -> Tensor {
+    let Some(e) = t.0.storage.pending.get() else {
+        return t.clone();
+    };
+    let expr::ExprKind::Load { cell, layout, src } = &e.kind else {
+        return t.clone();
+    };
+    let whole = t.layout().offset == 0 && t.is_contiguous() && t.shape() == e.shape.as_slice();
+    if !whole || *src != e.dtype || cell.pending.is_pending() {
+        return t.clone();
+    }
+    Tensor::from_shared(cell.clone(), layout.clone(), e.dtype, t.device())
+}
+
 /// Whether a reduction of `x` over `dims` should absorb x's deferred producers into its
 /// kernel: when the reduced dims are x's trailing dims (rows of contiguous elements). A
 /// reduction over leading dims reads its rows with a large stride; the eager kernel, which

@@ -761,17 +761,11 @@ impl MultiheadAttention {
         attn_mask: Option<&Tensor>,
         is_causal: bool,
     ) -> Result<Tensor> {
-        let sf = |t: &Tensor| {
-            if self.batch_first {
-                t.transpose(0, 1)
-            } else {
-                Ok(t.clone())
-            }
-        };
-        let o = F::mha(
-            &sf(q)?,
-            &sf(k)?,
-            &sf(v)?,
+        crate::ops::attention::mha_layout(
+            q,
+            k,
+            v,
+            self.batch_first,
             self.embed_dim,
             self.num_heads,
             &self.in_proj_weight,
@@ -780,8 +774,7 @@ impl MultiheadAttention {
             self.out_proj.bias.as_ref(),
             attn_mask,
             is_causal,
-        )?;
-        sf(&o)
+        )
     }
 }
 impl Forward for MultiheadAttention {

@@ -105,7 +105,8 @@ pub fn multi_head_attention_forward(
     )
 }
 
-/// [`multi_head_attention_forward`] with an attention mask and causal flag.
+/// [`multi_head_attention_forward`] with an attention mask and causal flag (inputs
+/// sequence-first, `[L, N, E]`).
 #[allow(clippy::too_many_arguments)]
 pub fn mha(
     query: &Tensor,
@@ -120,12 +121,50 @@ pub fn mha(
     attn_mask: Option<&Tensor>,
     is_causal: bool,
 ) -> Result<Tensor> {
-    if query.rank() != 3 || query.shape()[2] != embed_dim {
-        bail_shape!(
-            "multi_head_attention",
-            "expected query [L, N, {embed_dim}], got {:?}",
-            query.shape()
-        );
+    mha_layout(
+        query,
+        key,
+        value,
+        false,
+        embed_dim,
+        num_heads,
+        in_proj_weight,
+        in_proj_bias,
+        out_proj_weight,
+        out_proj_bias,
+        attn_mask,
+        is_causal,
+    )
+}
+
+/// [`mha`] on `[N, L, E]` inputs when `batch_first` (no transposed copies of the inputs or
+/// the output: heads are views of the projections in either layout). Self-attention (one
+/// tensor as query, key and value) projects with one matmul against the whole
+/// `in_proj_weight`, as PyTorch does.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn mha_layout(
+    query: &Tensor,
+    key: &Tensor,
+    value: &Tensor,
+    batch_first: bool,
+    embed_dim: usize,
+    num_heads: usize,
+    in_proj_weight: &Tensor,
+    in_proj_bias: Option<&Tensor>,
+    out_proj_weight: &Tensor,
+    out_proj_bias: Option<&Tensor>,
+    attn_mask: Option<&Tensor>,
+    is_causal: bool,
+) -> Result<Tensor> {
+    let layout = if batch_first { "[N, L, " } else { "[L, N, " };
+    for (what, t) in [("query", query), ("key", key), ("value", value)] {
+        if t.rank() != 3 || t.shape()[2] != embed_dim {
+            bail_shape!(
+                "multi_head_attention",
+                "expected {what} {layout}{embed_dim}], got {:?}",
+                t.shape()
+            );
+        }
     }
     if num_heads == 0 || !embed_dim.is_multiple_of(num_heads) {
         return Err(Error::value(
@@ -141,20 +180,40 @@ pub fn mha(
             3 * embed_dim
         );
     }
-    let (l, n) = (query.shape()[0], query.shape()[1]);
-    let s = key.shape()[0];
-    let hd = embed_dim / num_heads;
-    let w = in_proj_weight.chunk(3, 0)?;
-    let b: Vec<Option<Tensor>> = match in_proj_bias {
-        Some(b) => b.chunk(3, 0)?.into_iter().map(Some).collect(),
-        None => vec![None, None, None],
+    // (sequence, batch) of a [L, N, E] or [N, L, E] tensor.
+    let ln = |t: &Tensor| {
+        if batch_first {
+            (t.shape()[1], t.shape()[0])
+        } else {
+            (t.shape()[0], t.shape()[1])
+        }
     };
-    let q = query.linear(&w[0], b[0].as_ref())?;
-    let k = key.linear(&w[1], b[1].as_ref())?;
-    let v = value.linear(&w[2], b[2].as_ref())?;
-    // [L, N, E] -> [N, H, L, hd]
-    let heads =
-        |t: &Tensor, len: usize| t.reshape(&[len, n, num_heads, hd])?.permute(&[1, 2, 0, 3]);
+    let (l, n) = ln(query);
+    let s = ln(key).0;
+    let hd = embed_dim / num_heads;
+    let (q, k, v) = if query.id() == key.id() && key.id() == value.id() {
+        let qkv = query.linear(in_proj_weight, in_proj_bias)?.chunk(3, -1)?;
+        (qkv[0].clone(), qkv[1].clone(), qkv[2].clone())
+    } else {
+        let w = in_proj_weight.chunk(3, 0)?;
+        let b: Vec<Option<Tensor>> = match in_proj_bias {
+            Some(b) => b.chunk(3, 0)?.into_iter().map(Some).collect(),
+            None => vec![None, None, None],
+        };
+        (
+            query.linear(&w[0], b[0].as_ref())?,
+            key.linear(&w[1], b[1].as_ref())?,
+            value.linear(&w[2], b[2].as_ref())?,
+        )
+    };
+    // -> [N, H, len, hd] (a view)
+    let heads = |t: &Tensor, len: usize| {
+        if batch_first {
+            t.reshape(&[n, len, num_heads, hd])?.permute(&[0, 2, 1, 3])
+        } else {
+            t.reshape(&[len, n, num_heads, hd])?.permute(&[1, 2, 0, 3])
+        }
+    };
     let o = scaled_dot_product_attention(
         &heads(&q, l)?,
         &heads(&k, s)?,
@@ -164,6 +223,10 @@ pub fn mha(
         is_causal,
         None,
     )?;
-    let o = o.permute(&[2, 0, 1, 3])?.reshape(&[l, n, embed_dim])?;
+    let o = if batch_first {
+        o.permute(&[0, 2, 1, 3])?.reshape(&[n, l, embed_dim])?
+    } else {
+        o.permute(&[2, 0, 1, 3])?.reshape(&[l, n, embed_dim])?
+    };
     o.linear(out_proj_weight, out_proj_bias)
 }
