@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use deepseek::nn::functional as F;
-use deepseek::ops::UnaryOp;
+use deepseek::ops::{BinaryOp, UnaryOp};
 use deepseek::optim::{Adam, AdamConfig, AdamW, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig};
 use deepseek::{DType, Tensor};
 use safetensors::{Dtype, SafeTensors};
@@ -539,13 +539,11 @@ fn run_op(op: &str, a: &Attrs, x: &[Tensor]) -> R<Vec<Tensor>> {
         }
 
         // ---------------------------------------------------------------- binary
-        "add" => one(x0()?.add(x1()?)?),
-        "sub" => one(x0()?.sub(x1()?)?),
-        "mul" => one(x0()?.mul(x1()?)?),
-        "div" => one(x0()?.div(x1()?)?),
-        "maximum" => one(x0()?.maximum(x1()?)?),
-        "minimum" => one(x0()?.minimum(x1()?)?),
-        "pow" => one(x0()?.pow(x1()?)?),
+        // Every binary primitive, through the core's declaration table.
+        _ if BinaryOp::from_key(op).is_some() => {
+            let b = BinaryOp::from_key(op).expect("checked above");
+            one(x0()?.binary(x1()?, b)?)
+        }
 
         // ---------------------------------------------------------------- reductions
         "sum" => {

@@ -267,7 +267,7 @@ proptest! {
 
 #[test]
 fn inline_powi_matches_the_runtime_routine() {
-    use deepseek::backend::cpu::elementwise::powi;
+    use deepseek::scalar::powi;
     for n in -9..=9 {
         for &x in &[
             0.0f32,

@@ -94,3 +94,23 @@ fn zero_dim_promotion_is_the_cores_rule() {
         DType::F32
     );
 }
+
+#[test]
+fn every_declared_binary_op_is_built_by_its_name() {
+    use deepseek::ops::{BinaryOp, BINARY_OPS};
+    let a = Tensor::from_vec(vec![1.0f32, -2.0, 3.5], &[3]).unwrap();
+    let b = Tensor::from_vec(vec![2.0f32, -2.0, 0.5], &[3]).unwrap();
+    for d in BINARY_OPS {
+        let op = BinaryOp::from_key(d.name).expect("declared name");
+        assert_eq!(op.name(), d.name);
+        assert_eq!(op.is_predicate(), d.predicate);
+        let (x, y) = if matches!(op, BinaryOp::And | BinaryOp::Or | BinaryOp::Xor) {
+            (a.gt_scalar(0.0).unwrap(), b.gt_scalar(0.0).unwrap())
+        } else {
+            (a.clone(), b.clone())
+        };
+        let r = x.binary(&y, op).unwrap();
+        assert_eq!(r.dtype() == DType::Bool, d.predicate, "{}", d.name);
+    }
+    assert!(BinaryOp::from_key("no_such_op").is_none());
+}

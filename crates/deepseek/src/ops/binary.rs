@@ -1,64 +1,167 @@
 //! Elementwise ops of two inputs with broadcasting and type promotion.
+//!
+//! **Each binary primitive is declared once**, in the table below (name, `Tensor` methods,
+//! what backward saves, scalar functions, backward formula); `ops/decl.rs` generates the
+//! [`BinaryOp`] enum, its metadata, [`BINARY_OPS`], the visitors the kernels expand
+//! ([`visit_num`], [`visit_cmp`], [`bool_fn`]), the backward rule, the methods and the
+//! exported `for_each_binary_op!`.
 
-use super::{reduce_to_shape, Op};
-use crate::autograd::{needs_record, record1, Ctx};
+use super::Op;
+use crate::autograd::{needs_record, record1};
 use crate::tensor::broadcast_shapes;
 use crate::{backend, DType, Error, Result, Tensor};
 
-/// The binary elementwise ops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BinaryOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Maximum,
-    Minimum,
-    Pow,
-    /// Python's `%` (sign of the divisor).
-    Rem,
-    /// Python's `//`.
-    FloorDiv,
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    And,
-    Or,
-    Xor,
+/// A binary primitive as data (what the binding, tests and tools read).
+#[derive(Debug, Clone, Copy)]
+pub struct BinaryDecl {
+    /// Name and key (golden-case op name; `BinaryOp::from_key`).
+    pub name: &'static str,
+    /// The `Tensor` method taking a tensor, or `_`.
+    pub method: &'static str,
+    /// The `Tensor` method taking a scalar, or `_`.
+    pub scalar_method: &'static str,
+    /// Whether the result is bool.
+    pub predicate: bool,
 }
 
-impl BinaryOp {
-    pub fn name(&self) -> &'static str {
-        use BinaryOp::*;
-        match self {
-            Add => "add",
-            Sub => "sub",
-            Mul => "mul",
-            Div => "div",
-            Maximum => "maximum",
-            Minimum => "minimum",
-            Pow => "pow",
-            Rem => "remainder",
-            FloorDiv => "floor_divide",
-            Eq => "eq",
-            Ne => "ne",
-            Lt => "lt",
-            Le => "le",
-            Gt => "gt",
-            Ge => "ge",
-            And => "logical_and",
-            Or => "logical_or",
-            Xor => "logical_xor",
-        }
-    }
-    /// Comparisons and logical ops return bool.
-    pub fn is_predicate(&self) -> bool {
-        use BinaryOp::*;
-        matches!(self, Eq | Ne | Lt | Le | Gt | Ge | And | Or | Xor)
-    }
+/// Receives a binary op's scalar function `(T, T) -> R` (inlined into the caller's loop).
+pub trait BinaryVisitor<T, R> {
+    type Out;
+    fn visit<F: Fn(T, T) -> R + Copy + Send + Sync>(self, f: F) -> Self::Out;
+}
+
+declare_binary_ops! { $
+    /// `a + b` with broadcasting.
+    Add "add" => add, scalar _, saves nothing,
+        num (|x, y| x + y), cmp none, bool none,
+        grad (|ctx, g| (Some(g.clone()), Some(g.clone())));
+    /// `a - b`.
+    Sub "sub" => sub, scalar _, saves nothing,
+        num (|x, y| x - y), cmp none, bool none,
+        grad (|ctx, g| (
+            Some(g.clone()),
+            if ctx.needs(1) { Some(g.neg()?) } else { None },
+        ));
+    /// `a * b`.
+    Mul "mul" => mul, scalar _, saves inputs,
+        num (|x, y| x * y), cmp none, bool (|a, b| a & b),
+        grad (|ctx, g| {
+            let (a, b) = (ctx.saved(0), ctx.saved(1));
+            (
+                if ctx.needs(0) { Some(g.mul(b)?) } else { None },
+                if ctx.needs(1) { Some(g.mul(a)?) } else { None },
+            )
+        });
+    /// `a / b` (true division: integer inputs give f32).
+    Div "div" => div, scalar _, saves inputs,
+        num (|x, y| x / y), cmp none, bool none,
+        grad (|ctx, g| {
+            let (a, b) = (ctx.saved(0), ctx.saved(1));
+            let ga = g.div(b)?;
+            let gb = if ctx.needs(1) {
+                Some(ga.mul(a)?.div(b)?.neg()?)
+            } else {
+                None
+            };
+            (Some(ga), gb)
+        });
+    /// Elementwise maximum (NaN wins).
+    Maximum "maximum" => maximum, scalar maximum_scalar, saves inputs,
+        num (|x, y| if x != x || x > y { x } else { y }), cmp none, bool (|a, b| a | b),
+        grad (|ctx, g| {
+            let (a, b) = (ctx.saved(0), ctx.saved(1));
+            let tie = a.eq(b)?;
+            let half = g.mul_scalar(0.5)?;
+            let base = Tensor::where_cond(&tie, &half, g)?;
+            (
+                Some(base.masked_fill(&a.lt(b)?, 0.0)?),
+                Some(base.masked_fill(&a.gt(b)?, 0.0)?),
+            )
+        });
+    /// Elementwise minimum (NaN wins).
+    Minimum "minimum" => minimum, scalar minimum_scalar, saves inputs,
+        num (|x, y| if x != x || x < y { x } else { y }), cmp none, bool (|a, b| a & b),
+        grad (|ctx, g| {
+            let (a, b) = (ctx.saved(0), ctx.saved(1));
+            let tie = a.eq(b)?;
+            let half = g.mul_scalar(0.5)?;
+            let base = Tensor::where_cond(&tie, &half, g)?;
+            (
+                Some(base.masked_fill(&a.gt(b)?, 0.0)?),
+                Some(base.masked_fill(&a.lt(b)?, 0.0)?),
+            )
+        });
+    /// `a ** b`.
+    Pow "pow" => pow, scalar _, saves inputs_output,
+        num (|x, y| T::from_f64(x.to_f64().powf(y.to_f64()))), cmp none, bool none,
+        grad (|ctx, g| {
+            let (a, b) = (ctx.saved(0), ctx.saved(1));
+            let ga = if ctx.needs(0) {
+                Some(g.mul(&b.mul(&a.pow(&b.sub_scalar(1.0)?)?)?)?)
+            } else {
+                None
+            };
+            let gb = if ctx.needs(1) {
+                let y = ctx.output(0);
+                // d/db a^b = a^b ln a; PyTorch defines it as 0 where a == 0 and b >= 0.
+                let d = y.mul(&a.log()?)?;
+                let zero = a.eq_scalar(0.0)?.logical_and(&b.ge_scalar(0.0)?)?;
+                Some(g.mul(&d.masked_fill(&zero, 0.0)?)?)
+            } else {
+                None
+            };
+            (ga, gb)
+        });
+    /// Python's `%` (the sign of the divisor).
+    Rem "remainder" => remainder, scalar remainder_scalar, saves inputs,
+        num (|x, y| {
+            let (xf, yf) = (x.to_f64(), y.to_f64());
+            let r = xf - (xf / yf).floor() * yf;
+            T::from_f64(if T::DTYPE.is_float() { r } else { r.round() })
+        }),
+        cmp none, bool none,
+        grad (|ctx, g| {
+            let (a, b) = (ctx.saved(0), ctx.saved(1));
+            (
+                Some(g.clone()),
+                if ctx.needs(1) {
+                    Some(g.mul(&a.floor_divide(b)?)?.neg()?)
+                } else {
+                    None
+                },
+            )
+        });
+    /// Python's `//`.
+    FloorDiv "floor_divide" => floor_divide, scalar floor_divide_scalar, saves nothing,
+        num (|x, y| T::from_f64((x.to_f64() / y.to_f64()).floor())), cmp none, bool none,
+        grad (|ctx, g| (Some(g.zeros_like()?), Some(g.zeros_like()?)));
+    /// `a == b` (bool).
+    Eq "eq" => eq, scalar eq_scalar, saves nothing,
+        num none, cmp (|x, y| x == y), bool (|a, b| a == b), grad (|ctx, g| (None, None));
+    /// `a != b`.
+    Ne "ne" => ne, scalar ne_scalar, saves nothing,
+        num none, cmp (|x, y| x != y), bool (|a, b| a ^ b), grad (|ctx, g| (None, None));
+    /// `a < b`.
+    Lt "lt" => lt, scalar lt_scalar, saves nothing,
+        num none, cmp (|x, y| x < y), bool (|a, b| !a & b), grad (|ctx, g| (None, None));
+    /// `a <= b`.
+    Le "le" => le, scalar le_scalar, saves nothing,
+        num none, cmp (|x, y| x <= y), bool (|a, b| !a | b), grad (|ctx, g| (None, None));
+    /// `a > b`.
+    Gt "gt" => gt, scalar gt_scalar, saves nothing,
+        num none, cmp (|x, y| x > y), bool (|a, b| a & !b), grad (|ctx, g| (None, None));
+    /// `a >= b`.
+    Ge "ge" => ge, scalar ge_scalar, saves nothing,
+        num none, cmp (|x, y| x >= y), bool (|a, b| a | !b), grad (|ctx, g| (None, None));
+    /// Logical and (nonzero is true).
+    And "logical_and" => logical_and, scalar _, saves nothing,
+        num none, cmp none, bool (|a, b| a & b), grad (|ctx, g| (None, None));
+    /// Logical or.
+    Or "logical_or" => logical_or, scalar _, saves nothing,
+        num none, cmp none, bool (|a, b| a | b), grad (|ctx, g| (None, None));
+    /// Logical xor.
+    Xor "logical_xor" => logical_xor, scalar _, saves nothing,
+        num none, cmp none, bool (|a, b| a ^ b), grad (|ctx, g| (None, None));
 }
 
 pub(crate) fn apply(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
@@ -90,105 +193,13 @@ pub(crate) fn apply(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     if op.is_predicate() || !needs_record(&[&a, &b]) {
         return Ok(out);
     }
-    let saved = match op {
-        BinaryOp::Add | BinaryOp::Sub => vec![],
-        _ => vec![a.clone(), b.clone()],
+    let (inputs, output) = op.saves();
+    let saved = if inputs {
+        vec![a.clone(), b.clone()]
+    } else {
+        vec![]
     };
-    Ok(record1(
-        Op::Binary(op),
-        &[&a, &b],
-        out,
-        saved,
-        op == BinaryOp::Pow,
-    ))
-}
-
-pub(crate) fn backward(
-    op: BinaryOp,
-    ctx: &Ctx,
-    grads: &[Option<Tensor>],
-) -> Result<Vec<Option<Tensor>>> {
-    use BinaryOp::*;
-    let Some(g) = &grads[0] else {
-        return Ok(vec![None, None]);
-    };
-    let (sa, sb) = (ctx.input_shape(0).to_vec(), ctx.input_shape(1).to_vec());
-    let (ga, gb): (Option<Tensor>, Option<Tensor>) = match op {
-        Add => (Some(g.clone()), Some(g.clone())),
-        Sub => (
-            Some(g.clone()),
-            if ctx.needs(1) { Some(g.neg()?) } else { None },
-        ),
-        Mul => {
-            let (a, b) = (ctx.saved(0), ctx.saved(1));
-            (
-                if ctx.needs(0) { Some(g.mul(b)?) } else { None },
-                if ctx.needs(1) { Some(g.mul(a)?) } else { None },
-            )
-        }
-        Div => {
-            let (a, b) = (ctx.saved(0), ctx.saved(1));
-            let ga = g.div(b)?;
-            let gb = if ctx.needs(1) {
-                Some(ga.mul(a)?.div(b)?.neg()?)
-            } else {
-                None
-            };
-            (Some(ga), gb)
-        }
-        Maximum | Minimum => {
-            let (a, b) = (ctx.saved(0), ctx.saved(1));
-            let tie = a.eq(b)?;
-            let half = g.mul_scalar(0.5)?;
-            let base = Tensor::where_cond(&tie, &half, g)?;
-            let a_loses = if op == Maximum { a.lt(b)? } else { a.gt(b)? };
-            let b_loses = if op == Maximum { a.gt(b)? } else { a.lt(b)? };
-            (
-                Some(base.masked_fill(&a_loses, 0.0)?),
-                Some(base.masked_fill(&b_loses, 0.0)?),
-            )
-        }
-        Pow => {
-            let (a, b) = (ctx.saved(0), ctx.saved(1));
-            let ga = if ctx.needs(0) {
-                Some(g.mul(&b.mul(&a.pow(&b.sub_scalar(1.0)?)?)?)?)
-            } else {
-                None
-            };
-            let gb = if ctx.needs(1) {
-                let y = ctx.output(0);
-                // d/db a^b = a^b ln a; PyTorch defines it as 0 where a == 0 and b >= 0.
-                let d = y.mul(&a.log()?)?;
-                let zero = a.eq_scalar(0.0)?.logical_and(&b.ge_scalar(0.0)?)?;
-                Some(g.mul(&d.masked_fill(&zero, 0.0)?)?)
-            } else {
-                None
-            };
-            (ga, gb)
-        }
-        Rem => {
-            let (a, b) = (ctx.saved(0), ctx.saved(1));
-            (
-                Some(g.clone()),
-                if ctx.needs(1) {
-                    Some(g.mul(&a.floor_divide(b)?)?.neg()?)
-                } else {
-                    None
-                },
-            )
-        }
-        FloorDiv => (Some(g.zeros_like()?), Some(g.zeros_like()?)),
-        Eq | Ne | Lt | Le | Gt | Ge | And | Or | Xor => (None, None),
-    };
-    let ga = match ga {
-        Some(t) if ctx.needs(0) => Some(reduce_to_shape(&t, &sa)?),
-        _ => None,
-    };
-    let gb = match gb {
-        Some(t) if ctx.needs(1) => Some(reduce_to_shape(&t, &sb)?),
-        _ => None,
-    };
-    Ok(vec![ga, gb])
+    Ok(record1(Op::Binary(op), &[&a, &b], out, saved, output))
 }
 
 impl Tensor {
@@ -207,87 +218,6 @@ impl Tensor {
     pub fn binary(&self, other: &Tensor, op: BinaryOp) -> Result<Tensor> {
         apply(self, other, op)
     }
-}
-
-macro_rules! binary_methods {
-    ($($(#[$m:meta])* $name:ident => $op:ident;)*) => {
-        impl Tensor {
-            $( $(#[$m])* pub fn $name(&self, other: &Tensor) -> Result<Tensor> { apply(self, other, BinaryOp::$op) } )*
-        }
-    };
-}
-
-binary_methods! {
-    /// `a + b` with broadcasting.
-    add => Add;
-    /// `a - b`.
-    sub => Sub;
-    /// `a * b`.
-    mul => Mul;
-    /// `a / b` (true division: integer inputs give f32).
-    div => Div;
-    /// Elementwise maximum.
-    maximum => Maximum;
-    /// Elementwise minimum.
-    minimum => Minimum;
-    /// `a ** b`.
-    pow => Pow;
-    /// Python's `%`.
-    remainder => Rem;
-    /// Python's `//`.
-    floor_divide => FloorDiv;
-    /// `a == b` (bool).
-    eq => Eq;
-    /// `a != b`.
-    ne => Ne;
-    /// `a < b`.
-    lt => Lt;
-    /// `a <= b`.
-    le => Le;
-    /// `a > b`.
-    gt => Gt;
-    /// `a >= b`.
-    ge => Ge;
-    /// Logical and (nonzero is true).
-    logical_and => And;
-    /// Logical or.
-    logical_or => Or;
-    /// Logical xor.
-    logical_xor => Xor;
-}
-
-macro_rules! scalar_cmp {
-    ($($(#[$m:meta])* $name:ident => $op:ident;)*) => {
-        impl Tensor {
-            $( $(#[$m])* pub fn $name(&self, v: f64) -> Result<Tensor> {
-                let s = Tensor::scalar_like(v, self)?;
-                apply(self, &s, BinaryOp::$op)
-            } )*
-        }
-    };
-}
-
-scalar_cmp! {
-    /// `x == v`.
-    eq_scalar => Eq;
-    /// `x != v`.
-    ne_scalar => Ne;
-    /// `x < v`.
-    lt_scalar => Lt;
-    /// `x <= v`.
-    le_scalar => Le;
-    /// `x > v`.
-    gt_scalar => Gt;
-    /// `x >= v`.
-    ge_scalar => Ge;
-    /// `max(x, v)`.
-    maximum_scalar => Maximum;
-    /// `min(x, v)`.
-    minimum_scalar => Minimum;
-    /// `x % v`.
-    remainder_scalar => Rem;
-    /// `x // v`.
-    floor_divide_scalar => FloorDiv;
 }
 
 impl Tensor {

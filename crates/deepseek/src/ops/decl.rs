@@ -241,3 +241,194 @@ macro_rules! declare_unary_ops {
         }
     };
 }
+
+/// A binary scalar-function field: a visit of `$v`, or `None` for `none`.
+macro_rules! __binary_fn {
+    ($v:ident, $T:ty, $R:ty, none) => {
+        None
+    };
+    ($v:ident, $T:ty, $R:ty, (|$x:ident, $y:ident| $e:expr)) => {
+        Some($v.visit(
+            #[inline(always)]
+            move |$x: $T, $y: $T| -> $R { $e },
+        ))
+    };
+}
+
+macro_rules! __binary_bool_fn {
+    (none) => {
+        None
+    };
+    ((|$x:ident, $y:ident| $e:expr)) => {
+        Some((|$x: bool, $y: bool| $e) as fn(bool, bool) -> bool)
+    };
+}
+
+macro_rules! __is_some {
+    (none) => {
+        false
+    };
+    ($f:tt) => {
+        true
+    };
+}
+
+/// The `Tensor` methods of a binary declaration (none for `_`).
+macro_rules! __binary_method {
+    (_, $V:ident, $($doc:literal)*) => {};
+    ($m:ident, $V:ident, $($doc:literal)*) => {
+        impl $crate::Tensor {
+            $(#[doc = $doc])*
+            pub fn $m(&self, other: &$crate::Tensor) -> $crate::Result<$crate::Tensor> {
+                apply(self, other, BinaryOp::$V)
+            }
+        }
+    };
+}
+
+macro_rules! __binary_scalar_method {
+    (_, $V:ident, $name:literal) => {};
+    ($m:ident, $V:ident, $name:literal) => {
+        impl $crate::Tensor {
+            #[doc = concat!("`", $name, "` with a scalar (PyTorch's scalar promotion).")]
+            pub fn $m(&self, v: f64) -> $crate::Result<$crate::Tensor> {
+                let s = $crate::Tensor::scalar_like(v, self)?;
+                apply(self, &s, BinaryOp::$V)
+            }
+        }
+    };
+}
+
+/// Declares the binary primitives (see `ops/binary.rs`): each entry's name, `Tensor`
+/// method, scalar method, what backward saves, scalar functions (numeric `(T, T) -> T`,
+/// comparison `(T, T) -> bool`, bool `(bool, bool) -> bool`) and backward formula
+/// `(|ctx, g| (grad_a, grad_b))` (before reduction to the inputs' shapes).
+macro_rules! declare_binary_ops {
+    ($d:tt
+     $(
+        $(#[doc = $doc:literal])*
+        $V:ident $name:literal => $method:tt, scalar $smethod:tt, saves $saves:ident,
+            num $num:tt, cmp $cmp:tt, bool $bool:tt, grad (|$ctx:ident, $g:ident| $grad:expr);
+     )*) => {
+        /// The binary elementwise primitives (declared once in `ops/binary.rs`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum BinaryOp {
+            $( $(#[doc = $doc])* $V, )*
+        }
+
+        impl BinaryOp {
+            /// The op's name (profiler, errors, kernel printouts; also its key).
+            pub fn name(&self) -> &'static str {
+                match self { $( BinaryOp::$V => $name, )* }
+            }
+            /// Comparisons and logical ops return bool.
+            pub fn is_predicate(&self) -> bool {
+                match self { $( BinaryOp::$V => !__is_some!($num), )* }
+            }
+            /// Which inputs (and whether the output) backward keeps.
+            pub(crate) fn saves(&self) -> (bool, bool) {
+                match self {
+                    $( BinaryOp::$V => match stringify!($saves) {
+                        "nothing" => (false, false),
+                        "inputs" => (true, false),
+                        _ => (true, true),
+                    }, )*
+                }
+            }
+            /// The op named `name`, if any.
+            pub fn from_key(name: &str) -> Option<BinaryOp> {
+                match name {
+                    $( $name => Some(BinaryOp::$V), )*
+                    _ => None,
+                }
+            }
+        }
+
+        /// Every binary primitive's descriptor, in declaration order.
+        pub const BINARY_OPS: &[BinaryDecl] = &[
+            $( BinaryDecl {
+                name: $name,
+                method: stringify!($method),
+                scalar_method: stringify!($smethod),
+                predicate: !__is_some!($num),
+            }, )*
+        ];
+
+        /// Runs `v` with the numeric scalar function of `op` over `T` (`None` for
+        /// predicates): the one definition the eager kernels and the fused interpreter expand.
+        #[inline(always)]
+        #[allow(clippy::eq_op)]
+        pub fn visit_num<T, V>(op: BinaryOp, v: V) -> Option<V::Out>
+        where
+            T: $crate::tensor::Element + num_traits::Num,
+            V: BinaryVisitor<T, T>,
+        {
+            #[allow(unused_imports)]
+            use $crate::tensor::Element as _;
+            match op {
+                $( BinaryOp::$V => __binary_fn!(v, T, T, $num), )*
+            }
+        }
+
+        /// Runs `v` with the comparison of `op` over `T` (`None` unless `op` compares).
+        #[inline(always)]
+        pub fn visit_cmp<T, V>(op: BinaryOp, v: V) -> Option<V::Out>
+        where
+            T: $crate::tensor::Element,
+            V: BinaryVisitor<T, bool>,
+        {
+            match op {
+                $( BinaryOp::$V => __binary_fn!(v, T, bool, $cmp), )*
+            }
+        }
+
+        /// The function of `op` on bool tensors, if it has one.
+        pub fn bool_fn(op: BinaryOp) -> Option<fn(bool, bool) -> bool> {
+            match op {
+                $( BinaryOp::$V => __binary_bool_fn!($bool), )*
+            }
+        }
+
+        /// The backward rule of every binary op (gradients reduced to the inputs' shapes).
+        pub(crate) fn backward(
+            op: BinaryOp,
+            ctx: &$crate::autograd::Ctx,
+            grads: &[Option<$crate::Tensor>],
+        ) -> $crate::Result<Vec<Option<$crate::Tensor>>> {
+            let Some(g) = &grads[0] else {
+                return Ok(vec![None, None]);
+            };
+            let (sa, sb) = (ctx.input_shape(0).to_vec(), ctx.input_shape(1).to_vec());
+            let (ga, gb): (Option<$crate::Tensor>, Option<$crate::Tensor>) = match op {
+                $( #[allow(unused_variables)] BinaryOp::$V => {
+                    let $ctx = ctx;
+                    let $g = g;
+                    $grad
+                } )*
+            };
+            let ga = match ga {
+                Some(t) if ctx.needs(0) => Some(super::reduce_to_shape(&t, &sa)?),
+                _ => None,
+            };
+            let gb = match gb {
+                Some(t) if ctx.needs(1) => Some(super::reduce_to_shape(&t, &sb)?),
+                _ => None,
+            };
+            Ok(vec![ga, gb])
+        }
+
+        $( __binary_method!($method, $V, $($doc)*); )*
+        $( __binary_scalar_method!($smethod, $V, $name); )*
+
+        /// Calls `$cb! { ... }` with one entry per binary primitive:
+        /// `name, method, scalar_method, [docs];` (`_` where there is no such method).
+        #[macro_export]
+        macro_rules! for_each_binary_op {
+            ($d cb:ident) => {
+                $d cb! {
+                    $( $name, $method, $smethod, [$($doc)*]; )*
+                }
+            };
+        }
+    };
+}

@@ -21,7 +21,7 @@ pub mod reduce;
 pub mod rnn;
 pub mod unary;
 
-pub use binary::BinaryOp;
+pub use binary::{BinaryDecl, BinaryOp, BinaryVisitor, BINARY_OPS};
 pub use reduce::ReduceOp;
 pub use unary::{Domain, UnaryDecl, UnaryOp, UnaryVisitor, UNARY_OPS};
 

@@ -1,10 +1,10 @@
 //! Elementwise kernels: unary maps, broadcasting binary maps, where, casts, strided copies.
 
 use super::math::Float;
-pub use super::op_table::{powi, with_fn};
 use super::strided::{alloc_with, par_rows, to_contiguous, Rows};
 use super::threads::{self, simd};
-use crate::ops::{BinaryOp, UnaryOp, UnaryVisitor};
+use crate::ops::binary;
+use crate::ops::{BinaryOp, BinaryVisitor, UnaryOp, UnaryVisitor};
 use crate::tensor::{CpuStorage, Element, Layout};
 use crate::{with_storage, DType, Error, Result};
 use half::{bf16, f16};
@@ -222,38 +222,37 @@ pub fn unary_inplace_slice<T: Float>(op: UnaryOp, x: &mut [T]) {
     crate::ops::unary::visit_float(op, InPlace(x))
 }
 
-/// `dst[i] = op(a[i], b[i])` over contiguous slices (arithmetic ops).
-pub fn binary_slice<T: Element + num_traits::Num>(op: BinaryOp, a: &[T], b: &[T], dst: &mut [T]) {
-    crate::num_binary_fn!(
-        op,
-        T,
-        |f| simd(
+/// Writes `f(a[i], b[i])` into `dst` (contiguous slices; one vectorised loop).
+struct Zip<'a, T, R>(&'a [T], &'a [T], &'a mut [R]);
+
+impl<T: Copy, R> BinaryVisitor<T, R> for Zip<'_, T, R> {
+    type Out = ();
+    #[inline(always)]
+    fn visit<F: Fn(T, T) -> R + Copy + Send + Sync>(self, f: F) {
+        let Zip(a, b, dst) = self;
+        simd(
             #[inline(always)]
             || {
                 for ((d, x), y) in dst.iter_mut().zip(a).zip(b) {
                     *d = f(*x, *y);
                 }
-            }
-        ),
-        else unreachable!("binary_slice: {} is a predicate", op.name())
-    )
+            },
+        )
+    }
+}
+
+/// `dst[i] = op(a[i], b[i])` over contiguous slices (arithmetic ops).
+pub fn binary_slice<T: Element + num_traits::Num>(op: BinaryOp, a: &[T], b: &[T], dst: &mut [T]) {
+    if binary::visit_num(op, Zip(a, b, dst)).is_none() {
+        unreachable!("binary_slice: {} is a predicate", op.name())
+    }
 }
 
 /// `dst[i] = op(a[i], b[i])` for the comparison predicates over contiguous slices.
 pub fn compare_slice<T: Element>(op: BinaryOp, a: &[T], b: &[T], dst: &mut [bool]) {
-    crate::cmp_binary_fn!(
-        op,
-        T,
-        |f| simd(
-            #[inline(always)]
-            || {
-                for ((d, x), y) in dst.iter_mut().zip(a).zip(b) {
-                    *d = f(*x, *y);
-                }
-            }
-        ),
-        else unreachable!("compare_slice: {} is not a comparison", op.name())
-    )
+    if binary::visit_cmp(op, Zip(a, b, dst)).is_none() {
+        unreachable!("compare_slice: {} is not a comparison", op.name())
+    }
 }
 
 fn unary_int<T: Element + num_traits::PrimInt + num_traits::Signed>(
@@ -319,18 +318,22 @@ where
     if matches!(op, Rem | FloorDiv) && !T::DTYPE.is_float() && b.iter().any(|v| v.to_f64() == 0.0) {
         return Err(Error::value(op.name(), "integer division by zero"));
     }
-    let out = crate::num_binary_fn!(
-        op,
-        T,
-        |f| map_binary(a, la, b, lb, shape, f).map(T::into_storage),
-        else crate::cmp_binary_fn!(
-            op,
-            T,
-            |f| map_binary(a, la, b, lb, shape, f).map(|v| CpuStorage::Bool(v.into())),
-            else unreachable!("logical ops run on bool")
-        )
-    )?;
-    Ok(out)
+    /// `f` over the broadcast views, into a new storage.
+    struct Map<'a, T>(&'a [T], &'a Layout, &'a [T], &'a Layout, &'a [usize]);
+    impl<T: Element, R: Element> BinaryVisitor<T, R> for Map<'_, T> {
+        type Out = Result<CpuStorage>;
+        #[inline(always)]
+        fn visit<F: Fn(T, T) -> R + Copy + Send + Sync>(self, f: F) -> Result<CpuStorage> {
+            let Map(a, la, b, lb, shape) = self;
+            map_binary(a, la, b, lb, shape, f).map(R::into_storage)
+        }
+    }
+    let m = Map(a, la, b, lb, shape);
+    match binary::visit_num(op, m) {
+        Some(r) => r,
+        None => binary::visit_cmp(op, Map(a, la, b, lb, shape))
+            .unwrap_or_else(|| unreachable!("logical ops run on bool")),
+    }
 }
 
 /// Binary op; both inputs already have the same dtype.
@@ -361,17 +364,8 @@ pub fn binary(
             }
         }
         (S::Bool(x), S::Bool(y)) => {
-            use BinaryOp::*;
-            let f: fn(bool, bool) -> bool = match op {
-                And | Mul | Minimum => |a, b| a & b,
-                Or | Maximum => |a, b| a | b,
-                Xor | Ne => |a, b| a ^ b,
-                Eq => |a, b| a == b,
-                Lt => |a, b| !a & b,
-                Le => |a, b| !a | b,
-                Gt => |a, b| a & !b,
-                Ge => |a, b| a | !b,
-                _ => return Err(Error::dtype(op.name(), "not implemented for bool tensors")),
+            let Some(f) = binary::bool_fn(op) else {
+                return Err(Error::dtype(op.name(), "not implemented for bool tensors"));
             };
             S::Bool(map_binary(x, la, y, lb, shape, f)?.into())
         }

@@ -10,7 +10,6 @@ pub mod index;
 pub mod math;
 pub mod matmul;
 pub mod norm;
-pub mod op_table;
 pub(crate) mod optim;
 pub(crate) use backend::CpuBackend;
 pub mod reduce;
