@@ -32,6 +32,7 @@ pub(crate) fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
         return Ok(lazy::unary(op, x));
     }
     crate::lazy::count_kernel(op.name());
+    let _prof = crate::profiler::kernel(op.name(), || vec![x.shape().to_vec()]);
     crate::memory::catch_oom(op.name(), || {
         let g = cpu(x);
         let Storage::Cpu(s) = &*g;
@@ -47,6 +48,7 @@ pub(crate) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> R
         return Ok(lazy::binary(op, a, b, shape));
     }
     crate::lazy::count_kernel(op.name());
+    let _prof = crate::profiler::kernel(op.name(), || vec![a.shape().to_vec(), b.shape().to_vec()]);
     crate::memory::catch_oom(op.name(), || {
         let ga = cpu(a);
         let gb = cpu(b);
@@ -66,6 +68,7 @@ pub(crate) fn where_(c: &Tensor, a: &Tensor, b: &Tensor, shape: &[usize]) -> Res
         return Ok(lazy::where_(c, a, b, shape));
     }
     crate::lazy::count_kernel("where");
+    let _prof = crate::profiler::kernel("where", || vec![c.shape().to_vec(), a.shape().to_vec(), b.shape().to_vec()]);
     crate::memory::catch_oom("where", || {
         let (gc, ga, gb) = (cpu(c), cpu(a), cpu(b));
         let (Storage::Cpu(sc), Storage::Cpu(sa), Storage::Cpu(sb)) = (&*gc, &*ga, &*gb);
@@ -87,6 +90,7 @@ pub(crate) fn cast(x: &Tensor, dt: DType) -> Result<Tensor> {
         return Ok(lazy::cast(x, dt));
     }
     crate::lazy::count_kernel("to");
+    let _prof = crate::profiler::kernel("to", || vec![x.shape().to_vec()]);
     crate::memory::catch_oom("cast", || {
         let g = cpu(x);
         let Storage::Cpu(s) = &*g;
@@ -103,6 +107,7 @@ pub(crate) fn reduce(op: ReduceOp, x: &Tensor, dims: &[usize]) -> Result<Tensor>
         });
     }
     crate::lazy::count_kernel("reduce");
+    let _prof = crate::profiler::kernel("reduce", || vec![x.shape().to_vec()]);
     crate::memory::catch_oom(op.name(), || {
         let g = cpu(x);
         let Storage::Cpu(s) = &*g;
@@ -114,6 +119,7 @@ pub(crate) fn reduce(op: ReduceOp, x: &Tensor, dims: &[usize]) -> Result<Tensor>
 
 pub(crate) fn cumsum(x: &Tensor, dim: usize) -> Result<Tensor> {
     crate::lazy::count_kernel("cumsum");
+    let _prof = crate::profiler::kernel("cumsum", || vec![x.shape().to_vec()]);
     crate::memory::catch_oom("cumsum", || {
         let g = cpu(x);
         let Storage::Cpu(s) = &*g;
@@ -123,6 +129,7 @@ pub(crate) fn cumsum(x: &Tensor, dim: usize) -> Result<Tensor> {
 
 pub(crate) fn cat(ts: &[Tensor], dim: usize, shape: &[usize]) -> Result<Tensor> {
     crate::lazy::count_kernel("cat");
+    let _prof = crate::profiler::kernel("cat", || ts.iter().map(|t| t.shape().to_vec()).collect());
     crate::memory::catch_oom("cat", || {
         let dt = ts[0].dtype();
         let n = crate::memory::checked_numel("cat", shape)?;
@@ -148,6 +155,7 @@ pub(crate) fn pad(
     value: f64,
 ) -> Result<Tensor> {
     crate::lazy::count_kernel("pad");
+    let _prof = crate::profiler::kernel("pad", || vec![x.shape().to_vec()]);
     crate::memory::catch_oom("pad", || {
         let n = crate::memory::checked_numel("pad", shape)?;
         let mut dst = CpuStorage::try_full("pad", x.dtype(), n, value)?;
@@ -165,6 +173,7 @@ pub(crate) fn pad(
 /// Copies `src` into `dst`'s view in place (shapes equal, dtypes equal, distinct storages).
 pub(crate) fn copy_into(dst: &Tensor, src: &Tensor) -> Result<()> {
     crate::lazy::count_kernel("copy_into");
+    let _prof = crate::profiler::kernel("copy_into", || vec![dst.shape().to_vec(), src.shape().to_vec()]);
     crate::memory::catch_oom("copy_into", || {
         let src = if src.shares_storage(dst) {
             src.contiguous_copy()?
@@ -188,6 +197,7 @@ pub(crate) fn indices(idx: &Tensor, op: &str) -> Result<Vec<i64>> {
 
 pub(crate) fn index_select(x: &Tensor, dim: usize, idx: &[i64]) -> Result<Tensor> {
     crate::lazy::count_kernel("index_select");
+    let _prof = crate::profiler::kernel("index_select", || vec![x.shape().to_vec(), vec![idx.len()]]);
     crate::memory::catch_oom("index_select", || {
         let g = cpu(x);
         let Storage::Cpu(s) = &*g;
@@ -202,6 +212,7 @@ pub(crate) fn index_select(x: &Tensor, dim: usize, idx: &[i64]) -> Result<Tensor
 
 pub(crate) fn gather(x: &Tensor, dim: usize, idx: &[i64], ishape: &[usize]) -> Result<Tensor> {
     crate::lazy::count_kernel("gather");
+    let _prof = crate::profiler::kernel("gather", || vec![x.shape().to_vec(), ishape.to_vec()]);
     crate::memory::catch_oom("gather", || {
         let g = cpu(x);
         let Storage::Cpu(s) = &*g;
@@ -220,6 +231,7 @@ pub(crate) fn scatter_add(
     src: &Tensor,
 ) -> Result<Tensor> {
     crate::lazy::count_kernel("scatter_add");
+    let _prof = crate::profiler::kernel("scatter_add", || vec![base.shape().to_vec(), ishape.to_vec(), src.shape().to_vec()]);
     crate::memory::catch_oom("scatter_add", || {
         let b = base.contiguous_copy()?.detach();
         {
@@ -234,6 +246,7 @@ pub(crate) fn scatter_add(
 
 pub(crate) fn index_add(base: &Tensor, dim: usize, idx: &[i64], src: &Tensor) -> Result<Tensor> {
     crate::lazy::count_kernel("index_add");
+    let _prof = crate::profiler::kernel("index_add", || vec![base.shape().to_vec(), vec![idx.len()], src.shape().to_vec()]);
     crate::memory::catch_oom("index_add", || {
         let b = base.contiguous_copy()?.detach();
         let src = src.contiguous()?;
@@ -259,6 +272,7 @@ fn slice_from(s: &CpuStorage, off: usize, n: usize) -> CpuStorage {
 
 pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     crate::lazy::count_kernel("matmul");
+    let _prof = crate::profiler::kernel("matmul", || vec![a.shape().to_vec(), b.shape().to_vec()]);
     crate::memory::catch_oom("matmul", || {
         let r = a.rank();
         let mut shape = a.shape()[..r - 1].to_vec();
@@ -275,6 +289,7 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// Softmax / log-softmax over the last dim (any layout in, contiguous out).
 pub(crate) fn softmax_last(x: &Tensor, log: bool) -> Result<Tensor> {
     crate::lazy::count_kernel("softmax_last");
+    let _prof = crate::profiler::kernel("softmax_last", || vec![x.shape().to_vec()]);
     crate::memory::catch_oom("softmax_last", || {
         let n = *x.shape().last().unwrap_or(&1);
         let c = x.contiguous()?;
@@ -311,6 +326,7 @@ pub(crate) fn cross_entropy(
     ls: f64,
 ) -> Result<(Tensor, Tensor)> {
     crate::lazy::count_kernel("cross_entropy");
+    let _prof = crate::profiler::kernel("cross_entropy", || vec![x.shape().to_vec(), vec![t.len()]]);
     crate::memory::catch_oom("cross_entropy", || {
         let n = x.shape()[1];
         let rows = x.shape()[0];
@@ -348,6 +364,7 @@ pub(crate) fn cross_entropy_backward(
     ls: f64,
 ) -> Result<Tensor> {
     crate::lazy::count_kernel("cross_entropy_backward");
+    let _prof = crate::profiler::kernel("cross_entropy_backward", || vec![x.shape().to_vec(), vec![t.len()], g.shape().to_vec()]);
     crate::memory::catch_oom("cross_entropy_backward", || {
         let n = x.shape()[1];
         macro_rules! go {
@@ -381,6 +398,7 @@ pub(crate) fn layer_norm(
     eps: f64,
 ) -> Result<(Tensor, Tensor, Tensor)> {
     crate::lazy::count_kernel("layer_norm");
+    let _prof = crate::profiler::kernel("layer_norm", || vec![x.shape().to_vec()]);
     crate::memory::catch_oom("layer_norm", || {
         let dt = x.dtype();
         let (x32, w32, b32) = if matches!(dt, DType::F32 | DType::F64) {
@@ -454,6 +472,7 @@ pub(crate) fn layer_norm(
 /// conv2d forward on float inputs of one dtype (borrowed in place when contiguous).
 pub(crate) fn conv2d(x: &Tensor, w: &Tensor, gm: &cpu::conv::ConvGeom) -> Result<Tensor> {
     crate::lazy::count_kernel("conv2d");
+    let _prof = crate::profiler::kernel("conv2d", || vec![x.shape().to_vec(), w.shape().to_vec(), vec![gm.n, gm.o, gm.ho, gm.wo]]);
     crate::memory::catch_oom("conv2d", || {
         let shape = [gm.n, gm.o, gm.ho, gm.wo];
         macro_rules! go {
@@ -483,6 +502,7 @@ pub(crate) fn conv2d_backward(
     need_dw: bool,
 ) -> Result<(Tensor, Tensor)> {
     crate::lazy::count_kernel("conv2d_backward");
+    let _prof = crate::profiler::kernel("conv2d_backward", || vec![x.shape().to_vec(), w.shape().to_vec(), dy.shape().to_vec()]);
     crate::memory::catch_oom("conv2d_backward", || {
         macro_rules! go {
             ($T:ty, $V:ident) => {{
@@ -528,6 +548,7 @@ pub(crate) fn pool2d(
     a: &crate::ops::Pool2dAttrs,
 ) -> Result<(Tensor, Tensor)> {
     crate::lazy::count_kernel("pool2d");
+    let _prof = crate::profiler::kernel("pool2d", || vec![x.shape().to_vec()]);
     crate::memory::catch_oom("pool2d", || {
         let s = x.shape();
         let (nc, h, w) = (s[0] * s[1], s[2], s[3]);
@@ -568,6 +589,7 @@ pub(crate) fn avg_pool2d_backward(
     a: &crate::ops::Pool2dAttrs,
 ) -> Result<Tensor> {
     crate::lazy::count_kernel("avg_pool2d_backward");
+    let _prof = crate::profiler::kernel("avg_pool2d_backward", || vec![dy.shape().to_vec(), in_shape.to_vec()]);
     crate::memory::catch_oom("avg_pool2d_backward", || {
         let s = dy.shape();
         let d = dy.to_dtype(DType::F64)?.to_vec::<f64>()?;
@@ -616,6 +638,7 @@ pub(crate) fn lstm_layer(
     d: cpu::rnn::LstmDims,
 ) -> Result<[Tensor; 5]> {
     crate::lazy::count_kernel("lstm_layer");
+    let _prof = crate::profiler::kernel("lstm_layer", || crate::profiler::lstm_shapes(d.t, d.b, d.i, d.h, w_ih.is_some()));
     crate::memory::catch_oom("lstm_layer", || {
         // With no w_ih, x is the input projection itself.
         let mut ts = vec![x, h0, c0, w_hh, bias];
@@ -657,6 +680,7 @@ pub(crate) fn lstm_layer_backward(
     dc: Option<&Tensor>,
 ) -> Result<[Option<Tensor>; 6]> {
     crate::lazy::count_kernel("lstm_layer_backward");
+    let _prof = crate::profiler::kernel("lstm_layer_backward", || crate::profiler::lstm_shapes(d.t, d.b, d.i, d.h, saved.len() == 8));
     crate::memory::catch_oom("lstm_layer_backward", || {
         let (x, h0, c0, w_ih, rest) = match saved {
             [x, h0, c0, w_ih, rest @ ..] if rest.len() == 4 => (x, h0, c0, Some(w_ih), rest),
