@@ -393,13 +393,29 @@ fn write_profile(p: &deepseek::profiler::Profiler, dir: &Path) -> AnyResult<()> 
     let e = |e: deepseek::Error| e.to_string();
     let trace = dir.join("trace.json");
     p.export_chrome_trace(&trace).map_err(e)?;
-    let table = p.key_averages(false).table("self_cpu_time_total", 25).map_err(e)?;
-    let shapes = p.key_averages(true).table("self_cpu_time_total", 0).map_err(e)?;
+    let table = p
+        .key_averages(false)
+        .table("self_cpu_time_total", 25)
+        .map_err(e)?;
+    let shapes = p
+        .key_averages(true)
+        .table("self_cpu_time_total", 0)
+        .map_err(e)?;
     let txt = dir.join("key_averages.txt");
     std::fs::write(&txt, format!("{table}\nBy input shape:\n{shapes}"))
         .map_err(|err| format!("{}: {err}", txt.display()))?;
-    println!("profile of {} steps:\n{table}", p.events().iter().filter(|e| e.category == deepseek::profiler::Category::Step).count());
-    println!("profile: {} (open in chrome://tracing or ui.perfetto.dev), {}", trace.display(), txt.display());
+    println!(
+        "profile of {} steps:\n{table}",
+        p.events()
+            .iter()
+            .filter(|e| e.category == deepseek::profiler::Category::Step)
+            .count()
+    );
+    println!(
+        "profile: {} (open in chrome://tracing or ui.perfetto.dev), {}",
+        trace.display(),
+        txt.display()
+    );
     Ok(())
 }
 
@@ -572,18 +588,18 @@ fn train(args: TrainArgs) -> AnyResult<()> {
     if let Some(p) = s.patience {
         b = b.early_stopping(p, 0.0);
     }
-    if let Some(n) = s.profile {
-        if n == 0 {
-            return Err("--profile 0: give the number of steps to profile (at least 1)".into());
-        }
+    if s.profile == Some(0) {
+        return Err("--profile 0: give the number of steps to profile (at least 1)".into());
     }
     let prof = match (s.profile, lead) {
-        (Some(n), true) => Some(deepseek::profiler::Profiler::new(deepseek::profiler::ProfilerConfig {
-            record_shapes: true,
-            profile_memory: true,
-            with_flops: true,
-            schedule: Some(deepseek::profiler::Schedule::new(1, 1, n, 1, 0).map_err(e)?),
-        })),
+        (Some(n), true) => Some(deepseek::profiler::Profiler::new(
+            deepseek::profiler::ProfilerConfig {
+                record_shapes: true,
+                profile_memory: true,
+                with_flops: true,
+                schedule: Some(deepseek::profiler::Schedule::new(1, 1, n, 1, 0).map_err(e)?),
+            },
+        )),
         _ => None,
     };
     if lead {
@@ -599,7 +615,10 @@ fn train(args: TrainArgs) -> AnyResult<()> {
     }
     let mut trainer = b.build().map_err(e)?;
     if let Some(m) = trainer.metrics_server() {
-        println!("metrics: serving Prometheus metrics at http://{}/metrics", m.local_addr());
+        println!(
+            "metrics: serving Prometheus metrics at http://{}/metrics",
+            m.local_addr()
+        );
     }
     // Gradients averaged over the ranks during backward (parameters broadcast from rank 0).
     let _ddp = match &group {

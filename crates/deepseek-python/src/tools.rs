@@ -69,7 +69,13 @@ impl PySummaryWriter {
         lock(&self.w).add_scalars(main_tag, &values, step).py()
     }
     /// `bins`: `"tensorflow"`, a bucket count, or a list of edges.
-    fn add_histogram(&self, tag: &str, values: Vec<f64>, step: i64, bins: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn add_histogram(
+        &self,
+        tag: &str,
+        values: Vec<f64>,
+        step: i64,
+        bins: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let b = if let Ok(s) = bins.extract::<String>() {
             match s.as_str() {
                 "tensorflow" | "default" => Bins::Tensorflow,
@@ -81,7 +87,9 @@ impl PySummaryWriter {
             }
         } else if let Ok(n) = bins.extract::<i64>() {
             if n < 1 {
-                return Err(PyValueError::new_err(format!("add_histogram: bins must be at least 1, got {n}")));
+                return Err(PyValueError::new_err(format!(
+                    "add_histogram: bins must be at least 1, got {n}"
+                )));
             }
             Bins::Count(n as usize)
         } else if let Ok(e) = bins.extract::<Vec<f64>>() {
@@ -186,7 +194,11 @@ impl PyProfiler {
         Ok(l)
     }
     /// `key_averages()` rows as dicts.
-    fn key_averages<'py>(&self, py: Python<'py>, group_by_input_shape: bool) -> PyResult<Bound<'py, PyList>> {
+    fn key_averages<'py>(
+        &self,
+        py: Python<'py>,
+        group_by_input_shape: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
         let l = PyList::empty(py);
         for r in self.p.key_averages(group_by_input_shape).rows {
             let d = PyDict::new(py);
@@ -205,7 +217,10 @@ impl PyProfiler {
     }
     #[pyo3(signature = (sort_by="cpu_time_total", row_limit=100, group_by_input_shape=false))]
     fn table(&self, sort_by: &str, row_limit: i64, group_by_input_shape: bool) -> PyResult<String> {
-        self.p.key_averages(group_by_input_shape).table(sort_by, row_limit).py()
+        self.p
+            .key_averages(group_by_input_shape)
+            .table(sort_by, row_limit)
+            .py()
     }
     fn export_chrome_trace(&self, path: std::path::PathBuf) -> PyResult<()> {
         self.p.export_chrome_trace(path).py()
@@ -274,7 +289,14 @@ impl PyMetricsServer {
     fn address(&self) -> PyResult<String> {
         self.with(|s| s.local_addr().to_string())
     }
-    fn record_step(&self, loss: f64, lr: f64, units: u64, unit: &str, step_seconds: f64) -> PyResult<()> {
+    fn record_step(
+        &self,
+        loss: f64,
+        lr: f64,
+        units: u64,
+        unit: &str,
+        step_seconds: f64,
+    ) -> PyResult<()> {
         self.with(|s| s.metrics().record_step(loss, lr, units, unit, step_seconds))
     }
     fn set_throughput(&self, per_second: f64, unit: &str) -> PyResult<()> {
