@@ -68,7 +68,9 @@ pub(crate) fn where_(c: &Tensor, a: &Tensor, b: &Tensor, shape: &[usize]) -> Res
         return Ok(lazy::where_(c, a, b, shape));
     }
     crate::lazy::count_kernel("where");
-    let _prof = crate::profiler::kernel("where", || vec![c.shape().to_vec(), a.shape().to_vec(), b.shape().to_vec()]);
+    let _prof = crate::profiler::kernel("where", || {
+        vec![c.shape().to_vec(), a.shape().to_vec(), b.shape().to_vec()]
+    });
     crate::memory::catch_oom("where", || {
         let (gc, ga, gb) = (cpu(c), cpu(a), cpu(b));
         let (Storage::Cpu(sc), Storage::Cpu(sa), Storage::Cpu(sb)) = (&*gc, &*ga, &*gb);
@@ -173,7 +175,9 @@ pub(crate) fn pad(
 /// Copies `src` into `dst`'s view in place (shapes equal, dtypes equal, distinct storages).
 pub(crate) fn copy_into(dst: &Tensor, src: &Tensor) -> Result<()> {
     crate::lazy::count_kernel("copy_into");
-    let _prof = crate::profiler::kernel("copy_into", || vec![dst.shape().to_vec(), src.shape().to_vec()]);
+    let _prof = crate::profiler::kernel("copy_into", || {
+        vec![dst.shape().to_vec(), src.shape().to_vec()]
+    });
     crate::memory::catch_oom("copy_into", || {
         let src = if src.shares_storage(dst) {
             src.contiguous_copy()?
@@ -197,7 +201,8 @@ pub(crate) fn indices(idx: &Tensor, op: &str) -> Result<Vec<i64>> {
 
 pub(crate) fn index_select(x: &Tensor, dim: usize, idx: &[i64]) -> Result<Tensor> {
     crate::lazy::count_kernel("index_select");
-    let _prof = crate::profiler::kernel("index_select", || vec![x.shape().to_vec(), vec![idx.len()]]);
+    let _prof =
+        crate::profiler::kernel("index_select", || vec![x.shape().to_vec(), vec![idx.len()]]);
     crate::memory::catch_oom("index_select", || {
         let g = cpu(x);
         let Storage::Cpu(s) = &*g;
@@ -231,7 +236,9 @@ pub(crate) fn scatter_add(
     src: &Tensor,
 ) -> Result<Tensor> {
     crate::lazy::count_kernel("scatter_add");
-    let _prof = crate::profiler::kernel("scatter_add", || vec![base.shape().to_vec(), ishape.to_vec(), src.shape().to_vec()]);
+    let _prof = crate::profiler::kernel("scatter_add", || {
+        vec![base.shape().to_vec(), ishape.to_vec(), src.shape().to_vec()]
+    });
     crate::memory::catch_oom("scatter_add", || {
         let b = base.contiguous_copy()?.detach();
         {
@@ -246,7 +253,9 @@ pub(crate) fn scatter_add(
 
 pub(crate) fn index_add(base: &Tensor, dim: usize, idx: &[i64], src: &Tensor) -> Result<Tensor> {
     crate::lazy::count_kernel("index_add");
-    let _prof = crate::profiler::kernel("index_add", || vec![base.shape().to_vec(), vec![idx.len()], src.shape().to_vec()]);
+    let _prof = crate::profiler::kernel("index_add", || {
+        vec![base.shape().to_vec(), vec![idx.len()], src.shape().to_vec()]
+    });
     crate::memory::catch_oom("index_add", || {
         let b = base.contiguous_copy()?.detach();
         let src = src.contiguous()?;
@@ -326,7 +335,8 @@ pub(crate) fn cross_entropy(
     ls: f64,
 ) -> Result<(Tensor, Tensor)> {
     crate::lazy::count_kernel("cross_entropy");
-    let _prof = crate::profiler::kernel("cross_entropy", || vec![x.shape().to_vec(), vec![t.len()]]);
+    let _prof =
+        crate::profiler::kernel("cross_entropy", || vec![x.shape().to_vec(), vec![t.len()]]);
     crate::memory::catch_oom("cross_entropy", || {
         let n = x.shape()[1];
         let rows = x.shape()[0];
@@ -364,7 +374,9 @@ pub(crate) fn cross_entropy_backward(
     ls: f64,
 ) -> Result<Tensor> {
     crate::lazy::count_kernel("cross_entropy_backward");
-    let _prof = crate::profiler::kernel("cross_entropy_backward", || vec![x.shape().to_vec(), vec![t.len()], g.shape().to_vec()]);
+    let _prof = crate::profiler::kernel("cross_entropy_backward", || {
+        vec![x.shape().to_vec(), vec![t.len()], g.shape().to_vec()]
+    });
     crate::memory::catch_oom("cross_entropy_backward", || {
         let n = x.shape()[1];
         macro_rules! go {
@@ -472,7 +484,13 @@ pub(crate) fn layer_norm(
 /// conv2d forward on float inputs of one dtype (borrowed in place when contiguous).
 pub(crate) fn conv2d(x: &Tensor, w: &Tensor, gm: &cpu::conv::ConvGeom) -> Result<Tensor> {
     crate::lazy::count_kernel("conv2d");
-    let _prof = crate::profiler::kernel("conv2d", || vec![x.shape().to_vec(), w.shape().to_vec(), vec![gm.n, gm.o, gm.ho, gm.wo]]);
+    let _prof = crate::profiler::kernel("conv2d", || {
+        vec![
+            x.shape().to_vec(),
+            w.shape().to_vec(),
+            vec![gm.n, gm.o, gm.ho, gm.wo],
+        ]
+    });
     crate::memory::catch_oom("conv2d", || {
         let shape = [gm.n, gm.o, gm.ho, gm.wo];
         macro_rules! go {
@@ -502,7 +520,9 @@ pub(crate) fn conv2d_backward(
     need_dw: bool,
 ) -> Result<(Tensor, Tensor)> {
     crate::lazy::count_kernel("conv2d_backward");
-    let _prof = crate::profiler::kernel("conv2d_backward", || vec![x.shape().to_vec(), w.shape().to_vec(), dy.shape().to_vec()]);
+    let _prof = crate::profiler::kernel("conv2d_backward", || {
+        vec![x.shape().to_vec(), w.shape().to_vec(), dy.shape().to_vec()]
+    });
     crate::memory::catch_oom("conv2d_backward", || {
         macro_rules! go {
             ($T:ty, $V:ident) => {{
@@ -589,7 +609,9 @@ pub(crate) fn avg_pool2d_backward(
     a: &crate::ops::Pool2dAttrs,
 ) -> Result<Tensor> {
     crate::lazy::count_kernel("avg_pool2d_backward");
-    let _prof = crate::profiler::kernel("avg_pool2d_backward", || vec![dy.shape().to_vec(), in_shape.to_vec()]);
+    let _prof = crate::profiler::kernel("avg_pool2d_backward", || {
+        vec![dy.shape().to_vec(), in_shape.to_vec()]
+    });
     crate::memory::catch_oom("avg_pool2d_backward", || {
         let s = dy.shape();
         let d = dy.to_dtype(DType::F64)?.to_vec::<f64>()?;
@@ -638,7 +660,9 @@ pub(crate) fn lstm_layer(
     d: cpu::rnn::LstmDims,
 ) -> Result<[Tensor; 5]> {
     crate::lazy::count_kernel("lstm_layer");
-    let _prof = crate::profiler::kernel("lstm_layer", || crate::profiler::lstm_shapes(d.t, d.b, d.i, d.h, w_ih.is_some()));
+    let _prof = crate::profiler::kernel("lstm_layer", || {
+        crate::profiler::lstm_shapes(d.t, d.b, d.i, d.h, w_ih.is_some())
+    });
     crate::memory::catch_oom("lstm_layer", || {
         // With no w_ih, x is the input projection itself.
         let mut ts = vec![x, h0, c0, w_hh, bias];
@@ -680,7 +704,9 @@ pub(crate) fn lstm_layer_backward(
     dc: Option<&Tensor>,
 ) -> Result<[Option<Tensor>; 6]> {
     crate::lazy::count_kernel("lstm_layer_backward");
-    let _prof = crate::profiler::kernel("lstm_layer_backward", || crate::profiler::lstm_shapes(d.t, d.b, d.i, d.h, saved.len() == 8));
+    let _prof = crate::profiler::kernel("lstm_layer_backward", || {
+        crate::profiler::lstm_shapes(d.t, d.b, d.i, d.h, saved.len() == 8)
+    });
     crate::memory::catch_oom("lstm_layer_backward", || {
         let (x, h0, c0, w_ih, rest) = match saved {
             [x, h0, c0, w_ih, rest @ ..] if rest.len() == 4 => (x, h0, c0, Some(w_ih), rest),

@@ -48,7 +48,9 @@ pub struct TrainingMetrics {
 
 impl std::fmt::Debug for TrainingMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrainingMetrics").field("steps", &self.steps.get()).finish()
+        f.debug_struct("TrainingMetrics")
+            .field("steps", &self.steps.get())
+            .finish()
     }
 }
 
@@ -69,12 +71,18 @@ impl TrainingMetrics {
         }
         let g = |n: &str, h: &str| Gauge::new(format!("deepseek_{n}"), h);
         let m = TrainingMetrics {
-            steps: reg!(IntCounter::new("deepseek_train_steps_total", "Optimizer steps done (skipped steps included)")),
+            steps: reg!(IntCounter::new(
+                "deepseek_train_steps_total",
+                "Optimizer steps done (skipped steps included)"
+            )),
             loss: reg!(g("train_loss", "Training loss of the latest step")),
             val_loss: reg!(g("val_loss", "Latest validation loss")),
             lr: reg!(g("learning_rate", "Learning rate of the latest step")),
             throughput: reg!(GaugeVec::new(
-                Opts::new("deepseek_train_throughput", "Samples or tokens per second over the run"),
+                Opts::new(
+                    "deepseek_train_throughput",
+                    "Samples or tokens per second over the run"
+                ),
                 &["unit"]
             )),
             units: reg!(CounterVec::new(
@@ -82,11 +90,20 @@ impl TrainingMetrics {
                 &["unit"]
             )),
             step_seconds: reg!(g("train_step_seconds", "Duration of the latest step")),
-            elapsed: reg!(g("train_elapsed_seconds", "Seconds since the metrics were created")),
+            elapsed: reg!(g(
+                "train_elapsed_seconds",
+                "Seconds since the metrics were created"
+            )),
             mem: reg!(g("memory_allocated_bytes", "Bytes of live tensor storages")),
             mem_peak: reg!(g("memory_peak_bytes", "Peak bytes of live tensor storages")),
-            rss: reg!(g("process_resident_memory_bytes", "Resident memory of the process")),
-            checkpoints: reg!(IntCounter::new("deepseek_checkpoints_total", "Checkpoints written")),
+            rss: reg!(g(
+                "process_resident_memory_bytes",
+                "Resident memory of the process"
+            )),
+            checkpoints: reg!(IntCounter::new(
+                "deepseek_checkpoints_total",
+                "Checkpoints written"
+            )),
             ckpt_age: reg!(g(
                 "checkpoint_age_seconds",
                 "Seconds since the newest checkpoint (since the start when none yet)"
@@ -143,7 +160,8 @@ impl TrainingMetrics {
     /// refreshed first).
     pub fn render(&self) -> Result<String> {
         self.mem.set(crate::memory::memory_allocated() as f64);
-        self.mem_peak.set(crate::memory::max_memory_allocated() as f64);
+        self.mem_peak
+            .set(crate::memory::max_memory_allocated() as f64);
         self.elapsed.set(self.started.elapsed().as_secs_f64());
         if let Some(rss) = resident_bytes() {
             self.rss.set(rss as f64);
@@ -183,7 +201,9 @@ pub struct MetricsServer {
 
 impl std::fmt::Debug for MetricsServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetricsServer").field("addr", &self.addr).finish()
+        f.debug_struct("MetricsServer")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -298,7 +318,11 @@ fn handle(stream: TcpStream, metrics: &TrainingMetrics) -> std::io::Result<()> {
             "text/html",
             "<html><body><a href=\"/metrics\">/metrics</a></body></html>\n".to_string(),
         ),
-        ("GET", _) | ("HEAD", _) => ("404 Not Found", "text/plain", "not found: try /metrics\n".into()),
+        ("GET", _) | ("HEAD", _) => (
+            "404 Not Found",
+            "text/plain",
+            "not found: try /metrics\n".into(),
+        ),
         _ => ("405 Method Not Allowed", "text/plain", "only GET\n".into()),
     };
     let mut out = stream;
@@ -322,7 +346,8 @@ mod tests {
         let s = MetricsServer::bind("127.0.0.1:0").unwrap();
         s.metrics().record_step(0.5, 1e-3, 8, "samples", 0.1);
         let mut c = TcpStream::connect(s.local_addr()).unwrap();
-        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         let mut body = String::new();
         std::io::Read::read_to_string(&mut c, &mut body).unwrap();
         assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");

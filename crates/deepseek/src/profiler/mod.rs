@@ -173,7 +173,11 @@ impl Drop for EventGuard {
 
 /// Records a kernel that already ran from `start` until now (for callers that time
 /// themselves, such as the fused-kernel interpreter).
-pub fn record_kernel(name: impl Into<Cow<'static, str>>, start: Instant, shapes: impl FnOnce() -> Vec<Vec<usize>>) {
+pub fn record_kernel(
+    name: impl Into<Cow<'static, str>>,
+    start: Instant,
+    shapes: impl FnOnce() -> Vec<Vec<usize>>,
+) {
     if !enabled() {
         return;
     }
@@ -231,7 +235,9 @@ pub fn flops_of(name: &str, shapes: &[Vec<usize>]) -> u64 {
         ("conv2d", [_, w, out, ..]) if w.len() == 4 => 2 * p(out) * p(&w[1..]),
         ("conv2d_backward", [_, w, out, ..]) if w.len() == 4 => 4 * p(out) * p(&w[1..]),
         // x [T, B, I] (or its projection [T, B, 4H]), w_hh [4H, H], optional w_ih [4H, I]
-        ("lstm_layer" | "lstm_layer_backward", [x, whh, rest @ ..]) if x.len() == 3 && whh.len() == 2 => {
+        ("lstm_layer" | "lstm_layer_backward", [x, whh, rest @ ..])
+            if x.len() == 3 && whh.len() == 2 =>
+        {
             let (t, b) = (x[0] as u64, x[1] as u64);
             let mut f = 2 * t * b * p(whh);
             if let Some(wih) = rest.first() {
@@ -279,11 +285,23 @@ pub enum Action {
 
 impl Schedule {
     /// Checks the counts (`active` must be at least 1).
-    pub fn new(wait: u64, warmup: u64, active: u64, repeat: u64, skip_first: u64) -> Result<Schedule> {
+    pub fn new(
+        wait: u64,
+        warmup: u64,
+        active: u64,
+        repeat: u64,
+        skip_first: u64,
+    ) -> Result<Schedule> {
         if active == 0 {
             return Err(Error::value("schedule", "active must be at least 1"));
         }
-        Ok(Schedule { wait, warmup, active, repeat, skip_first })
+        Ok(Schedule {
+            wait,
+            warmup,
+            active,
+            repeat,
+            skip_first,
+        })
     }
     /// The action of step `step` (0-based).
     pub fn action(&self, step: u64) -> Action {
@@ -393,7 +411,10 @@ impl Profiler {
         }
         let now = Instant::now();
         let t0 = *g.t0.get_or_insert(now);
-        *s = Some(Sink { t0, events: Vec::new() });
+        *s = Some(Sink {
+            t0,
+            events: Vec::new(),
+        });
         drop(s);
         g.running = true;
         g.step = 0;
@@ -564,12 +585,21 @@ mod tests {
 
     #[test]
     fn flops_of_matmul_conv_lstm() {
-        assert_eq!(flops_of("matmul", &[vec![2, 3, 4], vec![2, 4, 5]]), 2 * 2 * 3 * 4 * 5);
         assert_eq!(
-            flops_of("conv2d", &[vec![1, 3, 8, 8], vec![4, 3, 3, 3], vec![1, 4, 6, 6]]),
+            flops_of("matmul", &[vec![2, 3, 4], vec![2, 4, 5]]),
+            2 * 2 * 3 * 4 * 5
+        );
+        assert_eq!(
+            flops_of(
+                "conv2d",
+                &[vec![1, 3, 8, 8], vec![4, 3, 3, 3], vec![1, 4, 6, 6]]
+            ),
             2 * 4 * 36 * 27
         );
-        assert_eq!(flops_of("lstm_layer", &lstm_shapes(5, 2, 3, 4, true)), 2 * 5 * 2 * 16 * 4 + 2 * 5 * 2 * 16 * 3);
+        assert_eq!(
+            flops_of("lstm_layer", &lstm_shapes(5, 2, 3, 4, true)),
+            2 * 5 * 2 * 16 * 4 + 2 * 5 * 2 * 16 * 3
+        );
         assert_eq!(flops_of("add", &[vec![3], vec![3]]), 0);
     }
 }

@@ -90,7 +90,11 @@ pub(super) fn key_averages(events: &[ProfEvent], by_shape: bool) -> KeyAverages 
     let mut rows: Vec<KeyAverage> = Vec::new();
     let mut index: HashMap<(String, Vec<Vec<usize>>), usize> = HashMap::new();
     for (i, e) in events.iter().enumerate() {
-        let shapes = if by_shape { e.shapes.clone() } else { Vec::new() };
+        let shapes = if by_shape {
+            e.shapes.clone()
+        } else {
+            Vec::new()
+        };
         let k = (e.name.to_string(), shapes);
         let r = *index.entry(k.clone()).or_insert_with(|| {
             rows.push(KeyAverage {
@@ -177,10 +181,26 @@ impl KeyAverages {
         }
         // Percentages are of the self time of everything (the wall time covered).
         let total_self: f64 = self.rows.iter().map(|r| r.self_cpu_time_total).sum();
-        let pct = |v: f64| format!("{:.2}%", if total_self > 0.0 { 100.0 * v / total_self } else { 0.0 });
+        let pct = |v: f64| {
+            format!(
+                "{:.2}%",
+                if total_self > 0.0 {
+                    100.0 * v / total_self
+                } else {
+                    0.0
+                }
+            )
+        };
         let has_mem = self.rows.iter().any(|r| r.cpu_memory_usage != 0);
         let has_flops = self.rows.iter().any(|r| r.flops != 0);
-        let mut head = vec!["Name", "Self CPU %", "Self CPU", "CPU total %", "CPU total", "CPU time avg"];
+        let mut head = vec![
+            "Name",
+            "Self CPU %",
+            "Self CPU",
+            "CPU total %",
+            "CPU total",
+            "CPU time avg",
+        ];
         if has_mem {
             head.extend(["CPU Mem", "Self CPU Mem"]);
         }
@@ -210,7 +230,11 @@ impl KeyAverages {
                 c.push(format!("{:?}", r.input_shapes));
             }
             if has_flops {
-                c.push(if r.flops > 0 { format!("{:.3}", r.flops as f64 / 1e6) } else { "--".into() });
+                c.push(if r.flops > 0 {
+                    format!("{:.3}", r.flops as f64 / 1e6)
+                } else {
+                    "--".into()
+                });
             }
             cells.push(c);
         }

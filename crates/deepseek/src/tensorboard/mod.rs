@@ -130,7 +130,10 @@ fn check_tag(op: &str, tag: &str) -> Result<()> {
 
 fn check_step(op: &str, step: i64) -> Result<i64> {
     if step < 0 {
-        return Err(Error::value(op, format!("global_step must be >= 0, got {step}")));
+        return Err(Error::value(
+            op,
+            format!("global_step must be >= 0, got {step}"),
+        ));
     }
     Ok(step)
 }
@@ -213,7 +216,12 @@ impl SummaryWriter {
         Ok(())
     }
 
-    fn write_values(&mut self, step: i64, wall_time: Option<f64>, value: Vec<SummaryValue>) -> Result<()> {
+    fn write_values(
+        &mut self,
+        step: i64,
+        wall_time: Option<f64>,
+        value: Vec<SummaryValue>,
+    ) -> Result<()> {
         self.write_event(Event {
             wall_time: wall_time.unwrap_or_else(now_secs),
             step,
@@ -429,9 +437,30 @@ impl SummaryWriter {
             self.flush_every.as_secs_f64(),
             "",
         )?;
-        w.write_values(0, Some(t), vec![summary("_hparams_/experiment", HParamsData::Experiment(experiment))])?;
-        w.write_values(0, Some(t), vec![summary("_hparams_/session_start_info", HParamsData::SessionStartInfo(start))])?;
-        w.write_values(0, Some(t), vec![summary("_hparams_/session_end_info", HParamsData::SessionEndInfo(end))])?;
+        w.write_values(
+            0,
+            Some(t),
+            vec![summary(
+                "_hparams_/experiment",
+                HParamsData::Experiment(experiment),
+            )],
+        )?;
+        w.write_values(
+            0,
+            Some(t),
+            vec![summary(
+                "_hparams_/session_start_info",
+                HParamsData::SessionStartInfo(start),
+            )],
+        )?;
+        w.write_values(
+            0,
+            Some(t),
+            vec![summary(
+                "_hparams_/session_end_info",
+                HParamsData::SessionEndInfo(end),
+            )],
+        )?;
         for (k, v) in metrics {
             w.add_scalar_at(k, *v, 0, Some(t))?;
         }
@@ -516,13 +545,18 @@ pub fn histogram(values: &[f64], bins: &Bins) -> Result<HistogramProto> {
             if *n == 0 {
                 return Err(Error::value(op, "bins must be at least 1"));
             }
-            let (lo, hi) = if min == max { (min - 0.5, max + 0.5) } else { (min, max) };
+            let (lo, hi) = if min == max {
+                (min - 0.5, max + 0.5)
+            } else {
+                (min, max)
+            };
             (0..=*n)
                 .map(|i| lo + (hi - lo) * i as f64 / *n as f64)
                 .collect()
         }
         Bins::Edges(e) => {
-            if e.len() < 2 || e.windows(2).any(|w| w[0] >= w[1]) || e.iter().any(|x| !x.is_finite()) {
+            if e.len() < 2 || e.windows(2).any(|w| w[0] >= w[1]) || e.iter().any(|x| !x.is_finite())
+            {
                 return Err(Error::value(
                     op,
                     "bin edges must be at least two finite, strictly increasing numbers",
@@ -536,7 +570,10 @@ pub fn histogram(values: &[f64], bins: &Bins) -> Result<HistogramProto> {
     for &v in values {
         // Bucket i holds [e_i, e_{i+1}); the last also holds its right edge; values
         // outside the edges go to the end buckets.
-        let i = edges.partition_point(|&e| e <= v).saturating_sub(1).min(nb - 1);
+        let i = edges
+            .partition_point(|&e| e <= v)
+            .saturating_sub(1)
+            .min(nb - 1);
         counts[i] += 1.0;
     }
     let (limits, bucket) = if matches!(bins, Bins::Tensorflow) {
@@ -576,7 +613,11 @@ mod tests {
     #[test]
     fn histogram_counts_every_value() {
         let v: Vec<f64> = (0..1000).map(|i| (i as f64 - 500.0) / 37.0).collect();
-        for b in [Bins::Tensorflow, Bins::Count(7), Bins::Edges(vec![-1.0, 0.0, 1.0])] {
+        for b in [
+            Bins::Tensorflow,
+            Bins::Count(7),
+            Bins::Edges(vec![-1.0, 0.0, 1.0]),
+        ] {
             let h = histogram(&v, &b).unwrap();
             assert_eq!(h.bucket.iter().sum::<f64>(), 1000.0);
             assert_eq!(h.bucket.len(), h.bucket_limit.len());

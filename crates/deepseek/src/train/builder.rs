@@ -256,7 +256,9 @@ impl<M: Module> TrainerBuilder<M> {
             None => return bad("no loss: call .loss(|model, batch| ...)"),
         };
         let tensorboard = match &c.tensorboard_dir {
-            Some(d) => Some(crate::tensorboard::SummaryWriter::with_options(d, 10.0, "")?),
+            Some(d) => Some(crate::tensorboard::SummaryWriter::with_options(
+                d, 10.0, "",
+            )?),
             None => None,
         };
         let metrics = match &c.metrics_addr {
