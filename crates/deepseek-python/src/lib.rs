@@ -21,6 +21,7 @@ mod models;
 mod optim;
 mod share;
 mod tensor;
+mod tools;
 
 pub use tensor::PyTensor;
 
@@ -442,5 +443,6 @@ fn deepseek_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     lazy::register(m)?;
     distributed::register(m)?;
     models::register(m)?;
+    tools::register(m)?;
     Ok(())
 }

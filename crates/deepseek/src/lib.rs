@@ -24,11 +24,14 @@ mod error;
 pub mod lazy;
 pub mod memory;
 pub mod models;
+pub mod monitor;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod profiler;
 pub mod scalar;
 pub mod tensor;
+pub mod tensorboard;
 pub mod tokenizers;
 pub mod train;
 

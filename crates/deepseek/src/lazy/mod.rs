@@ -338,6 +338,7 @@ pub(crate) fn count_kernel(name: &str) {
 }
 
 fn record(k: &Kernel, reduce: &str, t0: std::time::Instant) {
+    crate::profiler::record_fused(&k.op_names(), reduce, t0, &k.shape);
     let id = bump(|s| {
         s.kernels += 1;
         s.fused_kernels += 1;

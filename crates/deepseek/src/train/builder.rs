@@ -19,6 +19,7 @@ pub struct TrainerBuilder<M: Module> {
     pub(super) config: TrainerConfig,
     pub(super) callbacks: Vec<Box<dyn Callback>>,
     pub(super) extra_files: Vec<(String, Vec<u8>)>,
+    pub(super) profiler: Option<crate::profiler::Profiler>,
 }
 
 impl<M: Module> TrainerBuilder<M> {
@@ -179,6 +180,32 @@ impl<M: Module> TrainerBuilder<M> {
         self.extra_files.push((name.into(), bytes.into()));
         self
     }
+    /// Logs `train/loss`, `train/lr`, `train/throughput` (every step) and `val/loss` (every
+    /// validation) to TensorBoard event files in `dir` (`tensorboard --logdir dir`).
+    pub fn tensorboard(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.tensorboard_dir = Some(dir.into());
+        self
+    }
+    /// Serves Prometheus metrics (steps, loss, learning rate, throughput, memory,
+    /// checkpoint age) at `http://0.0.0.0:<port>/metrics` while the trainer lives; port 0
+    /// picks a free port ([`Trainer::metrics_server`] tells which). A port in use fails
+    /// [`build`](Self::build).
+    pub fn metrics_port(mut self, port: u16) -> Self {
+        self.config.metrics_addr = Some(format!("0.0.0.0:{port}"));
+        self
+    }
+    /// Like [`metrics_port`](Self::metrics_port) on an explicit address (`"127.0.0.1:9464"`).
+    pub fn metrics_addr(mut self, addr: impl Into<String>) -> Self {
+        self.config.metrics_addr = Some(addr.into());
+        self
+    }
+    /// Profiles training with `prof` (see [`crate::profiler`]): started when `fit` starts
+    /// (unless already running), stepped after every optimizer step (its schedule counts
+    /// steps) and stopped when `fit` returns, also on an error. Keep a clone to read it.
+    pub fn profiler(mut self, prof: crate::profiler::Profiler) -> Self {
+        self.profiler = Some(prof);
+        self
+    }
     /// Replaces the whole configuration.
     pub fn config(mut self, c: TrainerConfig) -> Self {
         self.config = c;
@@ -228,7 +255,20 @@ impl<M: Module> TrainerBuilder<M> {
             Some(f) => f,
             None => return bad("no loss: call .loss(|model, batch| ...)"),
         };
+        let tensorboard = match &c.tensorboard_dir {
+            Some(d) => Some(crate::tensorboard::SummaryWriter::with_options(
+                d, 10.0, "",
+            )?),
+            None => None,
+        };
+        let metrics = match &c.metrics_addr {
+            Some(a) => Some(crate::monitor::MetricsServer::bind(a)?),
+            None => None,
+        };
         Ok(Trainer {
+            tensorboard,
+            metrics,
+            profiler: self.profiler,
             model: self.model,
             optimizer,
             scheduler: self.scheduler,

@@ -162,6 +162,11 @@ pub struct TrainerConfig {
     /// Set from outside (a signal handler) to stop after the current step, with a
     /// checkpoint; see [`TrainerBuilder::stop_flag`].
     pub stop_flag: Option<StopFlag>,
+    /// Log scalars (train/loss, train/lr, train/throughput, val/loss) as TensorBoard
+    /// event files into this directory.
+    pub tensorboard_dir: Option<PathBuf>,
+    /// Serve Prometheus metrics at `http://<addr>/metrics` (`"0.0.0.0:9464"`).
+    pub metrics_addr: Option<String>,
     /// Test hook: fail while writing the checkpoint of this step (a simulated crash).
     #[doc(hidden)]
     pub fail_checkpoint_at: Option<u64>,
@@ -192,6 +197,8 @@ impl Default for TrainerConfig {
             plot: true,
             verify_checksums: true,
             stop_flag: None,
+            tensorboard_dir: None,
+            metrics_addr: None,
             fail_checkpoint_at: None,
         }
     }

@@ -26,6 +26,9 @@ pub struct Trainer<M: Module> {
     pub(super) extra_files: Vec<(String, Vec<u8>)>,
     pub(super) state: TrainerState,
     pub(super) started: bool,
+    pub(super) tensorboard: Option<crate::tensorboard::SummaryWriter>,
+    pub(super) metrics: Option<crate::monitor::MetricsServer>,
+    pub(super) profiler: Option<crate::profiler::Profiler>,
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -43,7 +46,20 @@ impl<M: Module> Trainer<M> {
             config: TrainerConfig::default(),
             callbacks: Vec::new(),
             extra_files: Vec::new(),
+            profiler: None,
         }
+    }
+    /// The Prometheus metrics server (with [`TrainerBuilder::metrics_port`]).
+    pub fn metrics_server(&self) -> Option<&crate::monitor::MetricsServer> {
+        self.metrics.as_ref()
+    }
+    /// The TensorBoard writer (with [`TrainerBuilder::tensorboard`]).
+    pub fn summary_writer(&mut self) -> Option<&mut crate::tensorboard::SummaryWriter> {
+        self.tensorboard.as_mut()
+    }
+    /// The profiler (with [`TrainerBuilder::profiler`]).
+    pub fn profiler(&self) -> Option<&crate::profiler::Profiler> {
+        self.profiler.as_ref()
     }
     /// The model.
     pub fn model(&self) -> &M {
@@ -277,6 +293,32 @@ impl<M: Module> Trainer<M> {
         }
     }
 
+    /// After each optimizer step: TensorBoard scalars, Prometheus metrics, profiler step.
+    fn observe_step(&mut self, units: u64, secs: f64) -> Result<()> {
+        let st = &self.state;
+        let step = st.step as i64;
+        let unit = match self.config.throughput {
+            Throughput::Samples => "samples",
+            Throughput::Tokens => "tokens",
+        };
+        if let Some(w) = &mut self.tensorboard {
+            if st.loss.is_finite() {
+                w.add_scalar("train/loss", st.loss, step)?;
+            }
+            w.add_scalar("train/lr", st.lr, step)?;
+            w.add_scalar(&format!("train/{unit}_per_second"), st.throughput, step)?;
+        }
+        if let Some(m) = &self.metrics {
+            let m = m.metrics();
+            m.record_step(st.loss, st.lr, units, unit, secs);
+            m.set_throughput(st.throughput, unit);
+        }
+        if let Some(p) = &self.profiler {
+            p.step();
+        }
+        Ok(())
+    }
+
     /// Trains on `train`, validating on `val` every `eval_every` steps, until `max_steps`,
     /// `epochs`, the time budget, early stopping or a callback ends it. Calling `fit`
     /// again continues from where the previous call stopped.
@@ -284,6 +326,26 @@ impl<M: Module> Trainer<M> {
     /// A non-finite loss (or gradient norm, when clipping) stops training with an error
     /// naming the step, unless `skip_nonfinite` is set.
     pub fn fit(
+        &mut self,
+        train: &dyn BatchSource,
+        val: Option<&dyn BatchSource>,
+    ) -> Result<FitReport> {
+        if let Some(p) = &self.profiler {
+            if !p.is_running() {
+                p.start()?;
+            }
+        }
+        let r = self.fit_inner(train, val);
+        if let Some(p) = &self.profiler {
+            p.stop()?;
+        }
+        if let Some(w) = &mut self.tensorboard {
+            w.flush()?;
+        }
+        r
+    }
+
+    fn fit_inner(
         &mut self,
         train: &dyn BatchSource,
         val: Option<&dyn BatchSource>,
@@ -315,6 +377,9 @@ impl<M: Module> Trainer<M> {
         }
         let first_call = !self.started;
         self.started = true;
+        if let Some(m) = &self.metrics {
+            m.metrics().set_steps(self.state.step);
+        }
         let reporter = progress::Reporter::new(cfg.progress, cfg.log_every, cfg.throughput.unit());
         if let Some(d) = &resumed_from {
             reporter.println(&format!(
@@ -500,6 +565,7 @@ impl<M: Module> Trainer<M> {
             train_secs += ts.elapsed().as_secs_f64();
             self.state.throughput = run_units as f64 / train_secs.max(1e-9);
             self.state.elapsed = elapsed0 + t0.elapsed().as_secs_f64();
+            self.observe_step(step_units, ts.elapsed().as_secs_f64())?;
             let mut stop: Option<StopReason> = None;
             for c in &mut self.callbacks {
                 if c.on_step_end(&self.state) == Control::Stop {
@@ -512,6 +578,12 @@ impl<M: Module> Trainer<M> {
                     let vl = self.evaluate(v)?;
                     self.state.val_losses.push((step_no, vl));
                     val_now = Some(vl);
+                    if let Some(w) = &mut self.tensorboard {
+                        w.add_scalar("val/loss", vl, step_no as i64)?;
+                    }
+                    if let Some(m) = &self.metrics {
+                        m.metrics().record_val_loss(vl);
+                    }
                     self.state.elapsed = elapsed0 + t0.elapsed().as_secs_f64();
                     reporter.println(&format!(
                         "step {step_no:>6}  train loss {:.4}  val loss {vl:.4}  {} {}  {}",
@@ -564,6 +636,9 @@ impl<M: Module> Trainer<M> {
                 if step_no.is_multiple_of(every) {
                     let p = self.save_checkpoint_in(root)?;
                     last_ckpt = Some((step_no, p));
+                    if let Some(m) = &self.metrics {
+                        m.metrics().record_checkpoint();
+                    }
                 }
             }
             if stop.is_none() && interrupted() {
@@ -581,6 +656,9 @@ impl<M: Module> Trainer<M> {
             if self.state.step > 0 && last_ckpt.as_ref().map(|c| c.0) != Some(self.state.step) {
                 let p = self.save_checkpoint_in(root)?;
                 last_ckpt = Some((self.state.step, p));
+                if let Some(m) = &self.metrics {
+                    m.metrics().record_checkpoint();
+                }
             }
         }
         let final_val_loss = match val {
@@ -593,6 +671,12 @@ impl<M: Module> Trainer<M> {
                     // Over the whole validation source, even when the periodic ones are
                     // limited by eval_max_batches.
                     let vl = self.evaluate_upto(v, None)?;
+                    if let Some(w) = &mut self.tensorboard {
+                        w.add_scalar("val/loss", vl, self.state.step as i64)?;
+                    }
+                    if let Some(m) = &self.metrics {
+                        m.metrics().record_val_loss(vl);
+                    }
                     if let Some(m) = &mut metrics {
                         m.write(&MetricsLine {
                             step: self.state.step,
