@@ -819,7 +819,9 @@ fn one_hot(tensor: &Bound<'_, PyAny>, num_classes: i64) -> PyResult<PyTensor> {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let f = PyModule::new(m.py(), "functional")?;
+    // Named by its import path, so its functions report `__module__ == "deepseek._C.functional"`
+    // and pickle by reference (a model holding `F.relu` pickles).
+    let f = PyModule::new(m.py(), "deepseek._C.functional")?;
     macro_rules! add {
         ($($n:ident),*) => { $( f.add_function(wrap_pyfunction!($n, &f)?)?; )* };
     }
@@ -864,6 +866,5 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         vector_norm,
         one_hot
     );
-    m.add_submodule(&f)?;
-    Ok(())
+    crate::add_submodule(m, "functional", &f)
 }

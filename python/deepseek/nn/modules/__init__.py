@@ -87,7 +87,9 @@ def _source(name):
     nn_ns = sys.modules[__name__.rsplit(".", 1)[0]].__dict__
     if name in nn_ns:
         return nn_ns[name]
-    for m in (_module, _layers, _loss, _transformer):
+    from .. import recurrent as _recurrent, dropout as _dropout
+
+    for m in (_module, _layers, _loss, _transformer, _recurrent, _dropout):
         v = getattr(m, _ALIASES.get(name, name), None)
         if v is not None:
             return v
