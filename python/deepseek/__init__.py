@@ -69,6 +69,7 @@ from ._ops import __all__ as _ops_all
 from . import return_types, autograd, linalg, nn, optim, utils, amp, cuda, backends, accelerator
 from . import models, tokenizers, onnx, serialization, distributed
 from .serialization import save, load
+from ._dtype_info import finfo, iinfo
 from ._tensor_extras import _install as _install_extras
 
 _install_extras()

@@ -195,3 +195,18 @@ def test_channel_dropout(cls, shape):
     assert (getattr(nn, cls)(1.0)(ds.ones(*shape)) == 0).all().item()
     with pytest.raises(ValueError, match="between 0 and 1"):
         getattr(nn, cls)(1.5)
+
+
+def test_finfo_iinfo_match_torch():
+    for name in ("float16", "bfloat16", "float32", "float64"):
+        a, b = ds.finfo(getattr(ds, name)), torch.finfo(getattr(torch, name))
+        for attr in ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution"):
+            assert getattr(a, attr) == getattr(b, attr), (name, attr)
+    assert ds.finfo().eps == torch.finfo().eps
+    for name in ("uint8", "int32", "int64"):
+        a, b = ds.iinfo(getattr(ds, name)), torch.iinfo(getattr(torch, name))
+        assert (a.bits, a.max, a.min) == (b.bits, b.max, b.min), name
+    with pytest.raises(TypeError):
+        ds.finfo(ds.int64)
+    with pytest.raises(TypeError):
+        ds.iinfo(ds.float32)
