@@ -40,12 +40,21 @@ _NAMES = [
     "scaled_dot_product_attention",
     "one_hot",
 ]
+import sys as _sys
+
+# The binding's functions pickle by reference to deepseek._C.functional (functions not
+# re-exported here, such as lstm, included).
+_sys.modules.setdefault("deepseek._C.functional", _C_F)
+for _n in dir(_C_F):
+    _f = getattr(_C_F, _n)
+    if callable(_f) and getattr(_f, "__module__", None) in ("functional", None):
+        _f.__module__ = "deepseek._C.functional"
 for _n in _NAMES:
     globals()[_n] = getattr(_C_F, _n)
     # PyTorch's F.relu reports torch.nn.functional; these report where a program finds them,
     # so a model holding one (TransformerEncoderLayer(activation="relu")) pickles by reference.
     globals()[_n].__module__ = __name__
-del _n
+del _n, _f
 
 
 def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads,
