@@ -412,9 +412,7 @@ fn sampler_indices(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    // Named by its import path, so its functions report `__module__ == "deepseek._C.distributed"`
-    // and pickle by reference (a model holding `F.relu` pickles).
-    let d = PyModule::new(m.py(), "deepseek._C.distributed")?;
+    let d = PyModule::new(m.py(), "distributed")?;
     macro_rules! add {
         ($($n:ident),*) => { $( d.add_function(wrap_pyfunction!($n, &d)?)?; )* };
     }
@@ -444,5 +442,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     d.add_class::<PyGroup>()?;
     d.add_class::<PyWork>()?;
     d.add_class::<PyReducer>()?;
-    crate::add_submodule(m, "distributed", &d)
+    m.add_submodule(&d)?;
+    Ok(())
 }

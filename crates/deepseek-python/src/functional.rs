@@ -819,9 +819,7 @@ fn one_hot(tensor: &Bound<'_, PyAny>, num_classes: i64) -> PyResult<PyTensor> {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    // Named by its import path, so its functions report `__module__ == "deepseek._C.functional"`
-    // and pickle by reference (a model holding `F.relu` pickles).
-    let f = PyModule::new(m.py(), "deepseek._C.functional")?;
+    let f = PyModule::new(m.py(), "functional")?;
     macro_rules! add {
         ($($n:ident),*) => { $( f.add_function(wrap_pyfunction!($n, &f)?)?; )* };
     }
@@ -866,5 +864,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         vector_norm,
         one_hot
     );
-    crate::add_submodule(m, "functional", &f)
+    m.add_submodule(&f)?;
+    Ok(())
 }

@@ -432,20 +432,3 @@ fn deepseek_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     models::register(m)?;
     Ok(())
 }
-
-/// Adds `sub` (created with its full name `deepseek._C.<name>`) as the attribute `name` of
-/// `_C` and registers it in `sys.modules`, so `import deepseek._C.<name>` and pickling its
-/// functions by reference work.
-pub(crate) fn add_submodule(
-    m: &Bound<'_, PyModule>,
-    name: &str,
-    sub: &Bound<'_, PyModule>,
-) -> PyResult<()> {
-    m.add(name, sub)?;
-    let full = sub.name()?;
-    m.py()
-        .import("sys")?
-        .getattr("modules")?
-        .set_item(full, sub)?;
-    Ok(())
-}
