@@ -67,8 +67,9 @@ from ._grad_mode import no_grad, enable_grad, set_grad_enabled, inference_mode
 from ._ops import *  # noqa: F401,F403  (torch.exp, torch.sum, ... as functions)
 from ._ops import __all__ as _ops_all
 from . import return_types, autograd, linalg, nn, optim, utils, amp, cuda, backends, accelerator
-from . import models, tokenizers
+from . import models, tokenizers, onnx, serialization, distributed
 from .serialization import save, load
+from ._dtype_info import finfo, iinfo
 from ._tensor_extras import _install as _install_extras
 
 _install_extras()

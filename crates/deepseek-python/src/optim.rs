@@ -4,9 +4,10 @@
 use crate::tensor::{tensor_list, PyTensor};
 use crate::IntoPy;
 use deepseek::optim::{
-    clip_grad_norm_, clip_grad_value_, Adam, AdamConfig, AdamW, Anneal, CosineAnnealingLR,
-    GroupOptions, LinearLR, LrScheduler, OneCycleConfig, OneCycleLR, OptimState, Optimizer,
-    ParamGroup, RmsProp, RmsPropConfig, SchedulerState, SequentialLR, Sgd, SgdConfig, StepLR,
+    clip_grad_norm_, clip_grad_value_, Adagrad, AdagradConfig, Adam, AdamConfig, AdamVariantConfig,
+    AdamW, Anneal, CosineAnnealingLR, GroupOptions, LinearLR, LrScheduler, NAdam, OneCycleConfig,
+    OneCycleLR, OptimState, Optimizer, ParamGroup, RAdam, RmsProp, RmsPropConfig, SchedulerState,
+    SequentialLR, Sgd, SgdConfig, StepLR,
 };
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -17,6 +18,9 @@ enum Opt {
     Adam(Adam),
     AdamW(AdamW),
     RmsProp(RmsProp),
+    Adagrad(Adagrad),
+    RAdam(RAdam),
+    NAdam(NAdam),
 }
 
 impl Opt {
@@ -26,6 +30,9 @@ impl Opt {
             Opt::Adam(o) => o,
             Opt::AdamW(o) => o,
             Opt::RmsProp(o) => o,
+            Opt::Adagrad(o) => o,
+            Opt::RAdam(o) => o,
+            Opt::NAdam(o) => o,
         }
     }
     fn dyn_ref(&self) -> &dyn Optimizer {
@@ -34,11 +41,15 @@ impl Opt {
             Opt::Adam(o) => o,
             Opt::AdamW(o) => o,
             Opt::RmsProp(o) => o,
+            Opt::Adagrad(o) => o,
+            Opt::RAdam(o) => o,
+            Opt::NAdam(o) => o,
         }
     }
 }
 
-/// A Rust optimizer (`kind` is `"SGD"`, `"Adam"`, `"AdamW"` or `"RMSprop"`).
+/// A Rust optimizer (`kind` is `"SGD"`, `"Adam"`, `"AdamW"`, `"RMSprop"`, `"Adagrad"`,
+/// `"RAdam"` or `"NAdam"`).
 #[pyclass(name = "Optimizer", module = "deepseek._C", unsendable)]
 pub struct PyOptimizer {
     opt: Opt,
@@ -85,6 +96,10 @@ fn group_from(d: &Bound<'_, PyDict>) -> PyResult<ParamGroup> {
         alpha: get(d, "alpha")?,
         centered: get(d, "centered")?,
         maximize: get(d, "maximize")?,
+        lr_decay: get(d, "lr_decay")?,
+        initial_accumulator_value: get(d, "initial_accumulator_value")?,
+        momentum_decay: get(d, "momentum_decay")?,
+        decoupled_weight_decay: get(d, "decoupled_weight_decay")?,
     };
     Ok(g)
 }
@@ -100,7 +115,21 @@ fn group_dict<'py>(py: Python<'py>, g: &ParamGroup) -> PyResult<Bound<'py, PyDic
     macro_rules! opt {
         ($($f:ident),*) => { $( if let Some(v) = o.$f { d.set_item(stringify!($f), v)?; } )* };
     }
-    opt!(momentum, dampening, nesterov, betas, eps, amsgrad, alpha, centered, maximize);
+    opt!(
+        momentum,
+        dampening,
+        nesterov,
+        betas,
+        eps,
+        amsgrad,
+        alpha,
+        centered,
+        maximize,
+        lr_decay,
+        initial_accumulator_value,
+        momentum_decay,
+        decoupled_weight_decay
+    );
     Ok(d)
 }
 
@@ -161,9 +190,49 @@ impl PyOptimizer {
                 )
                 .py()?,
             ),
+            "Adagrad" => {
+                let d = AdagradConfig::default();
+                Opt::Adagrad(
+                    Adagrad::with_groups(
+                        gs,
+                        AdagradConfig {
+                            lr: get(defaults, "lr")?.unwrap_or(d.lr),
+                            lr_decay: get(defaults, "lr_decay")?.unwrap_or(d.lr_decay),
+                            weight_decay: get(defaults, "weight_decay")?.unwrap_or(0.0),
+                            initial_accumulator_value: get(defaults, "initial_accumulator_value")?
+                                .unwrap_or(0.0),
+                            eps: get(defaults, "eps")?.unwrap_or(d.eps),
+                            maximize,
+                        },
+                    )
+                    .py()?,
+                )
+            }
+            "RAdam" | "NAdam" => {
+                let d = if kind == "RAdam" {
+                    AdamVariantConfig::radam_default()
+                } else {
+                    AdamVariantConfig::nadam_default()
+                };
+                let cfg = AdamVariantConfig {
+                    lr: get(defaults, "lr")?.unwrap_or(d.lr),
+                    betas: betas(defaults)?.unwrap_or(d.betas),
+                    eps: get(defaults, "eps")?.unwrap_or(d.eps),
+                    weight_decay: get(defaults, "weight_decay")?.unwrap_or(0.0),
+                    decoupled_weight_decay: get(defaults, "decoupled_weight_decay")?
+                        .unwrap_or(false),
+                    momentum_decay: get(defaults, "momentum_decay")?.unwrap_or(d.momentum_decay),
+                    maximize,
+                };
+                if kind == "RAdam" {
+                    Opt::RAdam(RAdam::with_groups(gs, cfg).py()?)
+                } else {
+                    Opt::NAdam(NAdam::with_groups(gs, cfg).py()?)
+                }
+            }
             other => {
                 return Err(PyValueError::new_err(format!(
-                    "unknown optimizer kind '{other}' (SGD, Adam, AdamW, RMSprop)"
+                    "unknown optimizer kind '{other}' (SGD, Adam, AdamW, RMSprop, Adagrad, RAdam, NAdam)"
                 )))
             }
         };
@@ -186,6 +255,9 @@ impl PyOptimizer {
             Opt::Adam(o) => o.add_param_group(g),
             Opt::AdamW(o) => o.add_param_group(g),
             Opt::RmsProp(o) => o.add_param_group(g),
+            Opt::Adagrad(o) => o.add_param_group(g),
+            Opt::RAdam(o) => o.add_param_group(g),
+            Opt::NAdam(o) => o.add_param_group(g),
         }
         .py()
     }

@@ -7,4 +7,7 @@ from .layers import *  # noqa: F401,F403
 from .layers import __all__ as _layers_all  # noqa: F401
 from .loss import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
+from .recurrent import *  # noqa: F401,F403
+from .dropout import *  # noqa: F401,F403
 from . import functional, init, utils  # noqa: F401
+from . import modules, parallel  # noqa: F401,E402  (torch.nn.modules.<file> paths, nn.parallel)

@@ -40,9 +40,21 @@ _NAMES = [
     "scaled_dot_product_attention",
     "one_hot",
 ]
+import sys as _sys
+
+# The binding's functions pickle by reference to deepseek._C.functional (functions not
+# re-exported here, such as lstm, included).
+_sys.modules.setdefault("deepseek._C.functional", _C_F)
+for _n in dir(_C_F):
+    _f = getattr(_C_F, _n)
+    if callable(_f) and getattr(_f, "__module__", None) in ("functional", None):
+        _f.__module__ = "deepseek._C.functional"
 for _n in _NAMES:
     globals()[_n] = getattr(_C_F, _n)
-del _n
+    # PyTorch's F.relu reports torch.nn.functional; these report where a program finds them,
+    # so a model holding one (TransformerEncoderLayer(activation="relu")) pickles by reference.
+    globals()[_n].__module__ = __name__
+del _n, _f
 
 
 def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads,
@@ -117,17 +129,37 @@ def threshold(x, threshold, value, inplace=False):
     return _C.where(x > threshold, x, value)
 
 
+def _channel_dropout(x, p, training, spatial, who):
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if x.dim() not in (spatial + 1, spatial + 2):
+        raise ValueError(f"{who}: Expected {spatial + 1}D or {spatial + 2}D input, but "
+                         f"received a {x.dim()}D input")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    shape = list(x.shape[:x.dim() - spatial]) + [1] * spatial
+    keep = (_C.rand(*shape) >= p).to(x.dtype) / (1.0 - p)
+    return x * keep
+
+
 def dropout1d(x, p=0.5, training=True, inplace=False):
-    return dropout(x, p, training)
+    """Zeroes whole channels of [N, C, L] (or [C, L]) inputs with probability ``p``, scaling
+    the rest by ``1 / (1 - p)``."""
+    return _channel_dropout(x, p, training, 1, "dropout1d")
 
 
 def dropout2d(x, p=0.5, training=True, inplace=False):
-    """Zeroes whole channels of [N, C, H, W] (or [C, H, W]) inputs."""
-    if not training or p == 0.0:
-        return x
-    shape = list(x.shape[:-2]) + [1, 1]
-    keep = (_C.rand(*shape) >= p).to(x.dtype) / (1.0 - p)
-    return x * keep
+    """Zeroes whole channels of [N, C, H, W] (or [C, H, W]) inputs with probability ``p``,
+    scaling the rest by ``1 / (1 - p)``."""
+    return _channel_dropout(x, p, training, 2, "dropout2d")
+
+
+def dropout3d(x, p=0.5, training=True, inplace=False):
+    """Zeroes whole channels of [N, C, D, H, W] (or [C, D, H, W]) inputs with probability
+    ``p``, scaling the rest by ``1 / (1 - p)``."""
+    return _channel_dropout(x, p, training, 3, "dropout3d")
 
 
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):

@@ -13,7 +13,7 @@ from .module import Module
 from .parameter import Parameter
 
 __all__ = [
-    "Identity", "Linear", "Bilinear", "Embedding", "LSTM", "GRU", "Conv1d", "Conv2d",
+    "Identity", "Linear", "NonDynamicallyQuantizableLinear", "Bilinear", "Embedding", "LSTM", "GRU", "Conv1d", "Conv2d",
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "LayerNorm", "RMSNorm",
     "GroupNorm", "BatchNorm1d", "BatchNorm2d", "Dropout", "MultiheadAttention",
     "TransformerEncoderLayer", "TransformerEncoder", "Sequential", "ModuleList", "ModuleDict",
@@ -69,6 +69,11 @@ class Linear(Module):
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """A ``Linear`` (PyTorch's class of ``MultiheadAttention.out_proj``; the name keeps
+    pickles and ``safe_globals`` lists of PyTorch programs working)."""
 
 
 class Bilinear(Module):
@@ -700,7 +705,7 @@ class MultiheadAttention(Module):
             self.in_proj_bias = _param((3 * embed_dim,))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias)
         init.xavier_uniform_(self.in_proj_weight)
         if bias:
             init.zeros_(self.in_proj_bias)

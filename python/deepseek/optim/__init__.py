@@ -1,4 +1,5 @@
-"""``deepseek.optim``: SGD, Adam, AdamW, RMSprop (the Rust optimizers, with fused update
+"""``deepseek.optim``: SGD, Adam, AdamW, RMSprop, Adagrad, RAdam, NAdam (the Rust
+optimizers, with fused update
 loops) behind PyTorch's interface: ``param_groups`` (a list of dicts you may edit),
 ``zero_grad``, ``step``, ``add_param_group``, ``state_dict`` / ``load_state_dict``."""
 
@@ -9,10 +10,14 @@ from .. import _C
 from .._grad_mode import enable_grad
 from . import lr_scheduler  # noqa: F401
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "RAdam", "NAdam",
+           "lr_scheduler"]
 
 _HYPER = ("lr", "weight_decay", "initial_lr", "momentum", "dampening", "nesterov", "betas",
-          "eps", "amsgrad", "alpha", "centered", "maximize")
+          "eps", "amsgrad", "alpha", "centered", "maximize", "lr_decay",
+          "initial_accumulator_value", "momentum_decay", "decoupled_weight_decay")
+# Per-parameter state that is one number (a 0-d tensor in PyTorch), not a buffer.
+_SCALAR_STATE = ("mu_product",)
 
 
 class Optimizer:
@@ -160,6 +165,8 @@ class Optimizer:
                     st = {"step": _C.tensor(float(p["state"]["step"]))}
                     for name, buf in p["state"]["buffers"].items():
                         st[name] = _C.tensor(buf, dtype=_C.float32).reshape(p["shape"])
+                    for name, v in p["state"].get("scalars", {}).items():
+                        st[name] = _C.tensor(float(v))
                     state[idx] = st
                 ids.append(idx)
                 idx += 1
@@ -177,7 +184,8 @@ class Optimizer:
         if len(state_dict["param_groups"]) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
         opt_keys = ("momentum", "dampening", "nesterov", "betas", "eps", "amsgrad", "alpha",
-                    "centered", "maximize")
+                    "centered", "maximize", "lr_decay", "initial_accumulator_value",
+                    "momentum_decay", "decoupled_weight_decay")
         for sg, g in zip(state_dict["param_groups"], self.param_groups):
             if len(sg["params"]) != len(g["params"]):
                 raise ValueError("loaded state dict contains a parameter group that doesn't "
@@ -191,8 +199,12 @@ class Optimizer:
                 step = st.get("step", 0)
                 step = int(step.item() if isinstance(step, _C.Tensor) else step)
                 bufs = {k: [float(x) for x in v.reshape(-1).tolist()] if isinstance(v, _C.Tensor)
-                        else list(v) for k, v in st.items() if k != "step"}
-                params.append({"shape": list(p.shape), "state": {"step": step, "buffers": bufs}})
+                        else list(v) for k, v in st.items()
+                        if k != "step" and k not in _SCALAR_STATE}
+                scalars = {k: float(v.item() if isinstance(v, _C.Tensor) else v)
+                           for k, v in st.items() if k in _SCALAR_STATE}
+                params.append({"shape": list(p.shape),
+                               "state": {"step": step, "buffers": bufs, "scalars": scalars}})
             hyper = {"lr": sg.get("lr", g.get("lr")),
                      "weight_decay": sg.get("weight_decay", g.get("weight_decay")),
                      "initial_lr": sg.get("initial_lr"),
@@ -286,3 +298,50 @@ class RMSprop(Optimizer):
                  differentiable=False):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize))
+
+
+class Adagrad(Optimizer):
+    """Adagrad: each element's step is ``lr / (1 + (t - 1) lr_decay)`` divided by the root of
+    its summed squared gradients (``sum`` starts at ``initial_accumulator_value``), as in
+    ``torch.optim.Adagrad`` (dense gradients)."""
+
+    _kind = "Adagrad"
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0,
+                 initial_accumulator_value=0, eps=1e-10, foreach=None, *, maximize=False,
+                 differentiable=False, fused=None):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      eps=eps, maximize=maximize))
+
+
+class RAdam(Optimizer):
+    """Rectified Adam (``torch.optim.RAdam``): SGD with momentum while the variance estimate
+    is unreliable (rho_t <= 5), Adam with a rectification factor after. Weight decay is L2
+    or, with ``decoupled_weight_decay=True``, AdamW-style."""
+
+    _kind = "RAdam"
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False,
+                 capturable=False, differentiable=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize))
+
+
+class NAdam(Optimizer):
+    """Adam with Nesterov momentum (``torch.optim.NAdam``), momentum schedule
+    ``mu_t = beta1 (1 - 0.5 * 0.96^(t momentum_decay))``. Weight decay is L2 or, with
+    ``decoupled_weight_decay=True``, AdamW-style."""
+
+    _kind = "NAdam"
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 momentum_decay=4e-3, decoupled_weight_decay=False, *, foreach=None,
+                 maximize=False, capturable=False, differentiable=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, momentum_decay=momentum_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize))

@@ -192,14 +192,80 @@ def default_collate(batch):
                     f"found {type(first).__name__}")
 
 
+class WorkerInfo:
+    """What ``get_worker_info()`` returns inside a DataLoader worker process."""
+
+    def __init__(self, id, num_workers, seed, dataset):
+        self.id, self.num_workers, self.seed, self.dataset = id, num_workers, seed, dataset
+
+    def __repr__(self):
+        return f"WorkerInfo(id={self.id}, num_workers={self.num_workers}, seed={self.seed})"
+
+
+_worker_info = None
+
+
+def get_worker_info():
+    """In a DataLoader worker process: its ``WorkerInfo`` (``id``, ``num_workers``,
+    ``seed``, ``dataset``, the worker's copy); in the main process: None."""
+    return _worker_info
+
+
+def _fetch(dataset, batch, collate_fn, batched):
+    if not batched:
+        item = dataset[batch[0]]
+        return collate_fn([item])[0] if collate_fn else item
+    if isinstance(dataset, TensorDataset) and collate_fn is None:
+        ix = _C.tensor(batch, dtype=_C.int64)
+        return tuple(t.index_select(0, ix) for t in dataset.tensors)
+    return (collate_fn or default_collate)([dataset[i] for i in batch])
+
+
+def _worker_loop(dataset, collate_fn, batched, index_q, result_q, worker_id, num_workers,
+                 seed, worker_init_fn):
+    import traceback
+
+    global _worker_info
+    try:
+        _C.set_num_threads(1)
+        _C.manual_seed(seed)
+        _worker_info = WorkerInfo(worker_id, num_workers, seed, dataset)
+        if worker_init_fn is not None:
+            worker_init_fn(worker_id)
+    except Exception as e:  # noqa: BLE001  (reported to the main process)
+        result_q.put((-1, None, (type(e), f"in DataLoader worker {worker_id} start-up:\n"
+                                 + traceback.format_exc())))
+        return
+    while True:
+        job = index_q.get()
+        if job is None:
+            return
+        i, batch = job
+        try:
+            result_q.put((i, _fetch(dataset, batch, collate_fn, batched), None))
+        except Exception as e:  # noqa: BLE001
+            result_q.put((i, None, (type(e), f"in DataLoader worker {worker_id}:\n"
+                                    + traceback.format_exc())))
+
+
 class DataLoader:
     """Iterates over ``dataset`` in batches. A ``TensorDataset`` with the default collate is
-    batched with one ``index_select`` per tensor (no per-sample Python work)."""
+    batched with one ``index_select`` per tensor (no per-sample Python work).
+
+    ``num_workers > 0`` loads batches in that many worker processes (started with the
+    ``spawn`` method unless ``multiprocessing_context`` says otherwise, since a forked child
+    cannot use the parent's compute threads; so the dataset and ``collate_fn`` must be
+    picklable and the program's entry point guarded by ``if __name__ == "__main__"``, as
+    PyTorch requires on macOS/Windows). Batches arrive in order; each worker keeps
+    ``prefetch_factor`` (default 2) batches in flight, runs ``worker_init_fn(worker_id)``
+    first, is seeded with ``base_seed + worker_id`` and sees ``get_worker_info()``. An
+    exception in a worker is re-raised in the main process with the worker's traceback; a
+    worker that dies raises ``RuntimeError``; ``timeout`` (seconds) bounds each wait."""
 
     def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None,
                  num_workers=0, collate_fn=None, pin_memory=False, drop_last=False, timeout=0,
-                 worker_init_fn=None, generator=None, prefetch_factor=None,
-                 persistent_workers=False):
+                 worker_init_fn=None, multiprocessing_context=None, generator=None, *,
+                 prefetch_factor=None, persistent_workers=False, pin_memory_device=""):
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
             raise ValueError(f"batch_size should be a positive integer value, but got "
                              f"batch_size={batch_size}")
@@ -210,9 +276,22 @@ class DataLoader:
         self.shuffle = shuffle
         self.sampler = sampler
         self.batch_sampler = batch_sampler
+        if not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError("num_workers option should be non-negative; use num_workers=0 "
+                             "to disable multiprocessing.")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError("prefetch_factor option could only be specified in "
+                             "multiprocessing. let num_workers > 0 to enable multiprocessing.")
+        if timeout < 0:
+            raise ValueError("timeout option should be non-negative")
         self.num_workers = num_workers
         self.collate_fn = collate_fn
         self.drop_last = drop_last
+        self.timeout = timeout
+        self.worker_init_fn = worker_init_fn
+        self.prefetch_factor = 2 if prefetch_factor is None else prefetch_factor
+        self.persistent_workers = persistent_workers
+        self.multiprocessing_context = multiprocessing_context
 
     def _indices(self):
         n = len(self.dataset)
@@ -235,17 +314,91 @@ class DataLoader:
             yield b
 
     def __iter__(self):
-        fast = isinstance(self.dataset, TensorDataset) and self.collate_fn is None
+        batched = self.batch_size is not None or self.batch_sampler is not None
+        if self.num_workers > 0:
+            yield from self._iter_workers(batched)
+            return
         for b in self._batches():
-            if fast:
-                ix = _C.tensor(b, dtype=_C.int64)
-                yield tuple(t.index_select(0, ix) for t in self.dataset.tensors)
-            elif self.batch_size is None:
-                item = self.dataset[b[0]]
-                yield self.collate_fn([item])[0] if self.collate_fn else item
-            else:
-                items = [self.dataset[i] for i in b]
-                yield (self.collate_fn or default_collate)(items)
+            yield _fetch(self.dataset, b, self.collate_fn, batched)
+
+    def _iter_workers(self, batched):
+        import multiprocessing as mp
+        import queue
+
+        ctx = self.multiprocessing_context or "spawn"
+        if isinstance(ctx, str):
+            ctx = mp.get_context(ctx)
+        base_seed = int(_C.randint(0, 2 ** 62, (1,)).item())
+        result_q = ctx.Queue()
+        index_qs, workers = [], []
+        try:
+            for w in range(self.num_workers):
+                iq = ctx.Queue()
+                p = ctx.Process(target=_worker_loop, daemon=True, args=(
+                    self.dataset, self.collate_fn, batched, iq, result_q, w, self.num_workers,
+                    base_seed + w, self.worker_init_fn))
+                p.start()
+                index_qs.append(iq)
+                workers.append(p)
+            batches = iter(enumerate(self._batches()))
+            sent = 0
+
+            def send():
+                nonlocal sent
+                job = next(batches, None)
+                if job is None:
+                    return False
+                index_qs[job[0] % self.num_workers].put(job)
+                sent += 1
+                return True
+
+            for _ in range(self.prefetch_factor * self.num_workers):
+                if not send():
+                    break
+            ready, nxt = {}, 0
+            while nxt < sent:
+                while nxt not in ready:
+                    waited = 0.0
+                    while True:
+                        try:
+                            i, data, err = result_q.get(timeout=1.0)
+                            break
+                        except queue.Empty:
+                            waited += 1.0
+                            dead = [p for p in workers if not p.is_alive()]
+                            if dead:
+                                raise RuntimeError(
+                                    f"DataLoader worker (pid {dead[0].pid}) exited "
+                                    f"unexpectedly with exit code {dead[0].exitcode}") from None
+                            if self.timeout and waited >= self.timeout:
+                                raise RuntimeError(f"DataLoader timed out after "
+                                                   f"{self.timeout} seconds") from None
+                    if err is not None:
+                        etype, tb = err
+                        try:
+                            exc = etype(f"Caught {etype.__name__} {tb}")
+                        except Exception:  # noqa: BLE001  (a type that wants other args)
+                            exc = RuntimeError(f"Caught {etype.__name__} {tb}")
+                        raise exc
+                    ready[i] = data
+                data = ready.pop(nxt)
+                nxt += 1
+                send()
+                yield data
+        finally:
+            for iq in index_qs:
+                try:
+                    iq.put(None)
+                except (OSError, ValueError):
+                    pass
+            for p in workers:
+                p.join(timeout=5)
+                if p.is_alive():
+                    p.terminate()
+                    p.join(timeout=5)
+            for q in index_qs + [result_q]:
+                q.close()
+                q.cancel_join_thread()
 
     def __len__(self):
         if self.batch_sampler is not None:

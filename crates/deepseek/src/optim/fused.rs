@@ -5,7 +5,9 @@
 //! `optimizer_update` kernel. Anything else (f16/bf16, or a non-contiguous view) is gathered
 //! into a contiguous copy in f32 (f64 for f64), updated there, and written back with `copy_`.
 
+use super::adagrad::AdagradKernel;
 use super::adam::AdamKernel;
+use super::radam::VariantKernel;
 use super::rmsprop::RmsPropKernel;
 use super::sgd::SgdKernel;
 use super::Core;
@@ -30,6 +32,9 @@ pub(crate) enum UpdateRule {
     Adam(AdamKernel),
     RmsProp(RmsPropKernel),
     Sgd(SgdKernel),
+    Adagrad(AdagradKernel),
+    /// RAdam and NAdam.
+    AdamVariant(VariantKernel),
 }
 
 /// One parameter's share of an optimizer step: the slot `(gi, pi)` of `Core::state` whose

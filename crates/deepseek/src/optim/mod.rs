@@ -1,7 +1,8 @@
 //! Optimizers, learning-rate schedulers and gradient clipping, with PyTorch's update rules,
 //! hyper-parameter names and defaults.
 //!
-//! - [`Sgd`], [`Adam`], [`AdamW`], [`RmsProp`] implement [`Optimizer`].
+//! - [`Sgd`], [`Adam`], [`AdamW`], [`RmsProp`], [`Adagrad`], [`RAdam`], [`NAdam`] implement
+//!   [`Optimizer`].
 //! - Parameters are organised in [`ParamGroup`]s (PyTorch's `param_groups`); each group may
 //!   override the optimizer's learning rate, weight decay and other hyper-parameters.
 //! - [`Optimizer::state_dict`] / [`Optimizer::load_state_dict`] save and restore the whole
@@ -23,19 +24,23 @@
 //! # Ok::<(), deepseek::Error>(())
 //! ```
 
+pub mod adagrad;
 pub mod adam;
 pub mod clip;
 pub(crate) mod fused;
 pub mod lr_scheduler;
+pub mod radam;
 pub mod rmsprop;
 pub mod sgd;
 
+pub use adagrad::{Adagrad, AdagradConfig};
 pub use adam::{Adam, AdamConfig, AdamW};
 pub use clip::{clip_grad_norm_, clip_grad_value_};
 pub use lr_scheduler::{
     Anneal, CosineAnnealingLR, LinearLR, LrScheduler, OneCycleConfig, OneCycleLR, SchedulerState,
     SequentialLR, StepLR,
 };
+pub use radam::{AdamVariantConfig, NAdam, RAdam};
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use sgd::{Sgd, SgdConfig};
 
@@ -97,6 +102,18 @@ pub struct GroupOptions {
     pub centered: Option<bool>,
     /// Maximize the objective instead of minimizing it.
     pub maximize: Option<bool>,
+    /// Adagrad learning-rate decay.
+    #[serde(default)]
+    pub lr_decay: Option<f64>,
+    /// Adagrad's starting squared-gradient sum.
+    #[serde(default)]
+    pub initial_accumulator_value: Option<f64>,
+    /// NAdam momentum decay.
+    #[serde(default)]
+    pub momentum_decay: Option<f64>,
+    /// RAdam / NAdam decoupled (AdamW-style) weight decay.
+    #[serde(default)]
+    pub decoupled_weight_decay: Option<bool>,
 }
 
 /// A group of parameters sharing hyper-parameters (PyTorch's `param_groups` entry).
@@ -245,8 +262,11 @@ pub struct SlotState {
     /// Updates done so far (Adam and RMSprop's `step`; 0 for SGD, which keeps none).
     pub step: u64,
     /// State buffers by PyTorch's names (`exp_avg`, `exp_avg_sq`, `max_exp_avg_sq`,
-    /// `momentum_buffer`, `square_avg`, `grad_avg`), row-major f32.
+    /// `momentum_buffer`, `square_avg`, `grad_avg`, `sum`), row-major f32.
     pub buffers: BTreeMap<String, Vec<f32>>,
+    /// Per-parameter scalar state by PyTorch's names (NAdam's `mu_product`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scalars: BTreeMap<String, f64>,
 }
 
 /// The live state of one parameter: a step counter and named f32 buffers, by position.
@@ -255,6 +275,8 @@ pub(crate) struct Slot {
     pub step: u64,
     /// Indexed as in the optimizer's `BUFFERS` table; `None` for buffers not in use.
     pub bufs: Vec<Option<Vec<f32>>>,
+    /// Scalar state by name (NAdam's `mu_product`).
+    pub scalars: BTreeMap<String, f64>,
 }
 
 impl Slot {
@@ -374,6 +396,7 @@ impl Core {
                                     b.as_ref().map(|b| (names[j].to_string(), b.clone()))
                                 })
                                 .collect(),
+                            scalars: s.scalars.clone(),
                         }),
                     })
                     .collect(),
@@ -445,6 +468,7 @@ impl Core {
                 let mut slot = Slot {
                     step: st.step,
                     bufs: vec![None; names.len()],
+                    scalars: st.scalars.clone(),
                 };
                 for (name, data) in &st.buffers {
                     let j = names.iter().position(|n| n == name).ok_or_else(|| {

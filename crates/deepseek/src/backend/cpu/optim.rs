@@ -32,6 +32,8 @@ fn apply<F: Real>(rule: UpdateRule, p: &mut [F], g: &[F], s: &mut [&mut [f32]]) 
         UpdateRule::Adam(k) => go(&k, p, g, s),
         UpdateRule::RmsProp(k) => go(&k, p, g, s),
         UpdateRule::Sgd(k) => go(&k, p, g, s),
+        UpdateRule::Adagrad(k) => go(&k, p, g, s),
+        UpdateRule::AdamVariant(k) => go(&k, p, g, s),
     }
 }
 
