@@ -58,6 +58,11 @@ if ! "$PY" -c "import torch" >/dev/null 2>&1; then
     timeout 900 "$PY" -m pip install --quiet torch \
         || echo "note: PyTorch could not be installed; the tests comparing with it will skip" >&2
 fi
+# ONNX and ONNX Runtime check the exports of deepseek.onnx (python/tests/test_onnx.py).
+if ! "$PY" -c "import onnx, onnxruntime" >/dev/null 2>&1; then
+    timeout 600 "$PY" -m pip install --quiet onnx onnxruntime \
+        || echo "note: onnx/onnxruntime could not be installed; the ONNX tests will skip" >&2
+fi
 # Build the extension (release) and install the package; the wheel is built in-tree, so
 # cargo reuses target/ between runs.
 "$PY" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps .

@@ -18,7 +18,9 @@ mod functional;
 mod io;
 mod lazy;
 mod models;
+mod onnx;
 mod optim;
+mod quant;
 mod share;
 mod tensor;
 
@@ -430,5 +432,7 @@ fn deepseek_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     lazy::register(m)?;
     distributed::register(m)?;
     models::register(m)?;
+    quant::register(m)?;
+    onnx::register(m)?;
     Ok(())
 }

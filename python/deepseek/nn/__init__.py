@@ -8,3 +8,4 @@ from .layers import __all__ as _layers_all  # noqa: F401
 from .loss import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
 from . import functional, init, utils  # noqa: F401
+from . import quantized  # noqa: F401
