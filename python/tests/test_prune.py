@@ -11,7 +11,7 @@ from deepseek import nn
 from deepseek.nn.utils import prune
 
 torch = pytest.importorskip("torch")
-tprune = torch.nn.utils.prune
+import torch.nn.utils.prune as tprune  # noqa: E402
 
 
 def _pair(tmod, dmod):

@@ -20,12 +20,12 @@ impl PyDynamicQuantLinear {
     #[pyo3(signature = (weight, bias=None, per_channel=false, reduce_range=true, isa=None))]
     fn new(
         weight: &PyTensor,
-        bias: Option<&PyTensor>,
+        bias: Option<PyRef<'_, PyTensor>>,
         per_channel: bool,
         reduce_range: bool,
         isa: Option<&str>,
     ) -> PyResult<Self> {
-        let mut q = DynamicQuantLinear::from_float(&weight.t, bias.map(|b| &b.t), per_channel)
+        let mut q = DynamicQuantLinear::from_float(&weight.t, bias.as_ref().map(|b| &b.t), per_channel)
             .py()?
             .with_reduce_range(reduce_range);
         if let Some(name) = isa {

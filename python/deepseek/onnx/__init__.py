@@ -295,8 +295,9 @@ def _rnn(g, m, args, out, name):
     # PyTorch's gate order -> ONNX's: LSTM i,f,g,o -> i,o,f,c; GRU r,z,n -> z,r,h
     order = [0, 3, 1, 2] if lstm else [1, 0, 2]
     ng = 4 if lstm else 3
-    layout = 1 if m.batch_first else 0
     cur = g.name_of(x, name)
+    if m.batch_first:  # ONNX Runtime runs layout 0 only: [seq, batch, input]
+        cur = g.node("Transpose", [cur], base=name, perm=[1, 0, 2])
     hs, cs = [], []
     for layer in range(m.num_layers):
         Ws, Rs, Bs = [], [], []
@@ -311,25 +312,21 @@ def _rnn(g, m, args, out, name):
             else:
                 Bs.append(np.zeros(2 * ng * h, dtype=Ws[-1].dtype))
         base = f"{name}.l{layer}"
-        attrs = dict(hidden_size=h, direction="bidirectional" if dirs == 2 else "forward",
-                     layout=layout)
+        attrs = dict(hidden_size=h, direction="bidirectional" if dirs == 2 else "forward")
         if not lstm:
             attrs["linear_before_reset"] = 1
         ins = [cur, g.const(np.stack(Ws), f"{base}.W"), g.const(np.stack(Rs), f"{base}.R"),
                g.const(np.stack(Bs), f"{base}.B")]
         outs = g.node("LSTM" if lstm else "GRU", ins, n_out=3 if lstm else 2, base=base,
                       **attrs)
-        y, yh = outs[0], outs[1]
-        if layout == 0:  # Y [seq, dirs, batch, H] -> [seq, batch, dirs*H]
-            y = g.node("Transpose", [y], base=base, perm=[0, 2, 1, 3])
-        else:  # Y [batch, seq, dirs, H]; Y_h [batch, dirs, H] -> [dirs, batch, H]
-            yh = g.node("Transpose", [yh], base=base, perm=[1, 0, 2])
-            if lstm:
-                outs[2] = g.node("Transpose", [outs[2]], base=base, perm=[1, 0, 2])
+        # Y [seq, dirs, batch, H] -> [seq, batch, dirs * H]
+        y = g.node("Transpose", [outs[0]], base=base, perm=[0, 2, 1, 3])
         cur = g.node("Reshape", [y, g.ints([0, 0, -1])], base=base)
-        hs.append(yh)
+        hs.append(outs[1])
         if lstm:
             cs.append(outs[2])
+    if m.batch_first:
+        cur = g.node("Transpose", [cur], base=name, perm=[1, 0, 2])
     cat = (lambda v: v[0] if len(v) == 1 else g.node("Concat", v, base=name, axis=0))
     out_t, state = out
     g.bind(out_t, cur)
@@ -441,7 +438,7 @@ def _reduce(op):
         n = x.dim()
         axes = list(range(n)) if dim is None else [
             d % n for d in (dim if isinstance(dim, (tuple, list)) else [dim])]
-        if op == "ReduceSum":
+        if op == "ReduceSum" or g.opset >= 18:  # axes became an input
             y = g.node(op, [xn, g.ints(axes)], keepdims=int(keepdim))
         else:
             y = g.node(op, [xn], axes=axes, keepdims=int(keepdim))
