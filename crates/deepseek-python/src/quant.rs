@@ -25,9 +25,10 @@ impl PyDynamicQuantLinear {
         reduce_range: bool,
         isa: Option<&str>,
     ) -> PyResult<Self> {
-        let mut q = DynamicQuantLinear::from_float(&weight.t, bias.as_ref().map(|b| &b.t), per_channel)
-            .py()?
-            .with_reduce_range(reduce_range);
+        let mut q =
+            DynamicQuantLinear::from_float(&weight.t, bias.as_ref().map(|b| &b.t), per_channel)
+                .py()?
+                .with_reduce_range(reduce_range);
         if let Some(name) = isa {
             q = q.with_isa(Isa::from_name(name).py()?).py()?;
         }

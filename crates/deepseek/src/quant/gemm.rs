@@ -201,6 +201,7 @@ impl PackedI8 {
 }
 
 /// The plain triple loop: `C[i, j] = Σ_k A[i, k] · W[j, k]` (the kernels' reference).
+#[allow(clippy::too_many_arguments)]
 pub fn gemm_u8i8_reference(
     m: usize,
     n: usize,
@@ -605,12 +606,12 @@ mod x86 {
             for (c, v) in bw.iter_mut().enumerate() {
                 *v = _mm256_cvtepi8_epi16(_mm_loadu_si128(b.add(c * 16) as *const __m128i));
             }
-            for r in 0..MR {
+            for (r, row) in acc.iter_mut().enumerate() {
                 let aw = a_word(ap.add(r * lda), k, q);
                 // 4 activations as 16-bit values, repeated: [a0 a1 a2 a3] × 4.
                 let a16 = _mm256_cvtepu8_epi16(_mm_set1_epi32(aw));
-                for c in 0..4 {
-                    acc[r][c] = _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(a16, bw[c]));
+                for (s, b) in row.iter_mut().zip(&bw) {
+                    *s = _mm256_add_epi32(*s, _mm256_madd_epi16(a16, *b));
                 }
             }
         }
