@@ -17,16 +17,8 @@ pub struct QParams {
 /// The smallest and largest value of `x`; an error naming `what` if any value is NaN or
 /// infinite (quantizing those gives meaningless integers).
 pub fn finite_min_max(x: &[f32], op: &str, what: &str) -> Result<(f32, f32)> {
-    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-    let mut bad = false;
-    crate::backend::cpu::threads::simd(|| {
-        for &v in x {
-            lo = lo.min(v);
-            hi = hi.max(v);
-            bad |= !v.is_finite();
-        }
-    });
-    if bad {
+    let (lo, hi, finite) = dispatch_min_max(x);
+    if !finite {
         let i = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
         return Err(Error::value(
             op,
@@ -37,6 +29,103 @@ pub fn finite_min_max(x: &[f32], op: &str, what: &str) -> Result<(f32, f32)> {
         ));
     }
     Ok((lo, hi))
+}
+
+/// `(min, max, all finite)` in 16 independent lanes, so the loop vectorizes: `v − v` is 0
+/// for finite values and NaN for NaN or ±∞, which the lane sums carry to the end.
+#[inline(always)]
+#[allow(clippy::eq_op, clippy::needless_range_loop)]
+fn min_max_lanes(x: &[f32]) -> (f32, f32, bool) {
+    const L: usize = 16;
+    let (mut lo, mut hi, mut chk) = ([f32::INFINITY; L], [f32::NEG_INFINITY; L], [0f32; L]);
+    let mut chunks = x.chunks_exact(L);
+    for c in &mut chunks {
+        for i in 0..L {
+            let v = c[i];
+            lo[i] = if v < lo[i] { v } else { lo[i] };
+            hi[i] = if v > hi[i] { v } else { hi[i] };
+            chk[i] += v - v;
+        }
+    }
+    for &v in chunks.remainder() {
+        lo[0] = if v < lo[0] { v } else { lo[0] };
+        hi[0] = if v > hi[0] { v } else { hi[0] };
+        chk[0] += v - v;
+    }
+    let l = lo.iter().fold(f32::INFINITY, |a, &b| a.min(b));
+    let h = hi.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    (l, h, chk.iter().all(|c| *c == 0.0))
+}
+
+/// `round_half_even(fma(x, inv, zp))` clamped to [0, 255], elementwise.
+#[inline(always)]
+fn quantize_lanes(x: &[f32], inv: f32, zp: f32, out: &mut [u8]) {
+    for (d, &v) in out.iter_mut().zip(x) {
+        *d = v.mul_add(inv, zp).round_ties_even().clamp(0.0, 255.0) as u8;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd_x86 {
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,fma,avx2")]
+    pub(super) unsafe fn min_max_avx512(x: &[f32]) -> (f32, f32, bool) {
+        super::min_max_lanes(x)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn min_max_avx2(x: &[f32]) -> (f32, f32, bool) {
+        super::min_max_lanes(x)
+    }
+    /// 16 at a time: fma, clamp to [0, 255], round half to even (`vcvtps2dq` under the
+    /// default rounding mode), narrow to bytes; the same values as `quantize_lanes`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,fma,avx2")]
+    pub(super) unsafe fn quantize_avx512(x: &[f32], inv: f32, zp: f32, out: &mut [u8]) {
+        use std::arch::x86_64::*;
+        let (vinv, vzp) = (_mm512_set1_ps(inv), _mm512_set1_ps(zp));
+        let (lo, hi) = (_mm512_set1_ps(0.0), _mm512_set1_ps(255.0));
+        let n16 = x.len() / 16 * 16;
+        let mut i = 0;
+        while i < n16 {
+            let v = _mm512_loadu_ps(x.as_ptr().add(i));
+            let t = _mm512_min_ps(_mm512_max_ps(_mm512_fmadd_ps(v, vinv, vzp), lo), hi);
+            let b = _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(t));
+            _mm_storeu_si128(out.as_mut_ptr().add(i) as *mut __m128i, b);
+            i += 16;
+        }
+        super::quantize_lanes(&x[n16..], inv, zp, &mut out[n16..])
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn quantize_avx2(x: &[f32], inv: f32, zp: f32, out: &mut [u8]) {
+        super::quantize_lanes(x, inv, zp, out)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vl")
+        && std::is_x86_feature_detected!("avx512dq")
+        && std::is_x86_feature_detected!("fma")
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
+fn dispatch_min_max(x: &[f32]) -> (f32, f32, bool) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx512() {
+            // SAFETY: the CPU has the features the function is compiled for.
+            return unsafe { simd_x86::min_max_avx512(x) };
+        }
+        if has_avx2() {
+            // SAFETY: as above.
+            return unsafe { simd_x86::min_max_avx2(x) };
+        }
+    }
+    min_max_lanes(x)
 }
 
 /// Affine parameters for values in `[min, max]` mapped onto `[qmin, qmax]`: PyTorch's
@@ -164,9 +253,18 @@ pub fn quantize_weight_i8(
 pub fn quantize_u8(x: &[f32], qp: QParams, out: &mut [u8]) {
     let inv = 1.0f32 / qp.scale;
     let zp = qp.zero_point as f32;
-    crate::backend::cpu::threads::simd(|| {
-        for (d, &v) in out.iter_mut().zip(x) {
-            *d = v.mul_add(inv, zp).round_ties_even().clamp(0.0, 255.0) as u8;
+    let n = x.len().min(out.len());
+    let (x, out) = (&x[..n], &mut out[..n]);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx512() {
+            // SAFETY: the CPU has the features the function is compiled for.
+            return unsafe { simd_x86::quantize_avx512(x, inv, zp, out) };
         }
-    });
+        if has_avx2() {
+            // SAFETY: as above.
+            return unsafe { simd_x86::quantize_avx2(x, inv, zp, out) };
+        }
+    }
+    quantize_lanes(x, inv, zp, out)
 }
