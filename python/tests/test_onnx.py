@@ -140,3 +140,35 @@ def test_unsupported_is_an_error(tmp_path):
     assert deepseek.Tensor.__add__ is not None and (deepseek.ones(2) + 1).sum().item() == 4
     with pytest.raises(ValueError, match="opset"):
         deepseek.onnx.export(m, deepseek.randn(2, 4), tmp_path / "x.onnx", opset_version=9)
+
+
+def test_gpt_block_from_tensor_ops(tmp_path):
+    """A GPT-style block written with tensor ops (causal self-attention with an additive mask
+    buffer, LayerNorm, GELU MLP, residuals)."""
+
+    class Block(nn.Module):
+        def __init__(self, d=16, h=2, t=6):
+            super().__init__()
+            self.h = h
+            self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+            self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+            self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+            mask = np.triu(np.full((t, t), -1e9, dtype=np.float32), 1)
+            self.register_buffer("mask", deepseek.from_numpy(mask))
+
+        def forward(self, x):
+            b, t, d = x.shape
+            hd = d // self.h
+            qkv = self.qkv(self.ln1(x))
+            q, k, v = qkv[..., :d], qkv[..., d:2 * d], qkv[..., 2 * d:]
+            q = q.reshape(b, t, self.h, hd).transpose(1, 2)
+            k = k.reshape(b, t, self.h, hd).transpose(1, 2)
+            v = v.reshape(b, t, self.h, hd).transpose(1, 2)
+            att = (q @ k.transpose(-2, -1)) * (1.0 / hd ** 0.5) + self.mask
+            y = nn.functional.softmax(att, dim=-1) @ v
+            x = x + self.proj(y.transpose(1, 2).reshape(b, t, d))
+            return x + self.mlp(self.ln2(x))
+
+    deepseek.manual_seed(6)
+    _check(Block(), deepseek.randn(2, 6, 16), tmp_path, dynamic={"in0": {0: "batch"}},
+           more=[(deepseek.randn(5, 6, 16),)])
