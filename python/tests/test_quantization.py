@@ -91,6 +91,8 @@ def test_names_and_types():
     assert q2 is net and isinstance(net.enc[0], nn.quantized.dynamic.Linear)
     assert deepseek.quantization.int8_isa() in deepseek.quantization.int8_isas()
     assert "qint8" in repr(q2.head)
+    q3 = quantize_dynamic(q2)  # a copy of an already quantized model
+    assert q3.head is not q2.head and q3.head._packed is q2.head._packed
 
 
 def test_every_kernel_gives_the_same_output():

@@ -1,6 +1,8 @@
 """``deepseek.nn.quantized.dynamic``: dynamically quantized layers
 (``torch.ao.nn.quantized.dynamic``), made by ``deepseek.quantization.quantize_dynamic``."""
 
+import copy
+
 from ... import _C
 from ..module import Module
 
@@ -15,7 +17,8 @@ class Linear(Module):
     run time (``deepseek.quantization.int8_isa()``). Inference only: no gradients.
 
     ``weight()`` returns the *dequantized* float weight (PyTorch returns a quantized tensor);
-    ``weight_int_repr()`` and ``weight_scale()`` give the integers and scales."""
+    ``weight_int_repr()`` and ``weight_scale()`` give the integers and scales. The packed
+    weights are not in ``state_dict()`` yet: save the float model and quantize after loading."""
 
     _FLOAT_MODULE = None  # set below (nn.Linear), avoiding an import cycle
 
@@ -48,6 +51,14 @@ class Linear(Module):
 
     def forward(self, x):
         return self._packed.forward(x)
+
+    def __deepcopy__(self, memo):
+        # the packed weights are immutable, so copies share them
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            new.__dict__[k] = v if k == "_packed" else copy.deepcopy(v, memo)
+        return new
 
     def weight(self):
         """The dequantized f32 weight ``scale * q``."""
