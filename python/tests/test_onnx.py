@@ -172,3 +172,29 @@ def test_gpt_block_from_tensor_ops(tmp_path):
     deepseek.manual_seed(6)
     _check(Block(), deepseek.randn(2, 6, 16), tmp_path, dynamic={"in0": {0: "batch"}},
            more=[(deepseek.randn(5, 6, 16),)])
+
+
+@pytest.mark.parametrize("kind,layers,bidir", [("LSTM", 2, True), ("GRU", 1, False),
+                                               ("GRU", 2, True)])
+def test_rnn_initial_state(tmp_path, kind, layers, bidir):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = getattr(nn, kind)(4, 8, num_layers=layers, bidirectional=bidir,
+                                         batch_first=True)
+
+        def forward(self, x, h0, c0):
+            if kind == "LSTM":
+                out, (h, c) = self.rnn(x, (h0, c0))
+                return out, h, c
+            out, h = self.rnn(x, h0)
+            return out, h + c0 * 0.0
+
+    deepseek.manual_seed(7)
+    nd = layers * (2 if bidir else 1)
+
+    def inputs(b, t):
+        return deepseek.randn(b, t, 4), deepseek.randn(nd, b, 8), deepseek.randn(nd, b, 8)
+
+    dyn = {"in0": {0: "b", 1: "t"}, "in1": {1: "b"}, "in2": {1: "b"}}
+    _check(Net(), inputs(2, 5), tmp_path, dynamic=dyn, more=[inputs(3, 2)])

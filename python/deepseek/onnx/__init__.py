@@ -281,9 +281,14 @@ def _reorder(a, order, h):
 def _rnn(g, m, args, out, name):
     lstm = type(m).__name__ == "LSTM"
     x = args[0]
-    if len(args) > 1 and args[1] is not None:
-        raise ExportError(f"deepseek.onnx.export: {type(m).__name__} ({name}) with an initial "
-                          "state argument is not exported yet (pass hx=None)")
+    hx = args[1] if len(args) > 1 else None
+    if hx is not None:  # LSTM: (h0, c0); GRU: h0 — each [layers * dirs, batch, H]
+        states = list(hx) if lstm else [hx]
+        if len(states) != (2 if lstm else 1) or not all(
+                isinstance(t, _C.Tensor) and t.dim() == 3 for t in states):
+            raise ExportError(f"deepseek.onnx.export: {type(m).__name__} ({name}): the "
+                              "initial state must be batched 3-d tensors")
+        hx = [g.name_of(t, name) for t in states]
     if getattr(m, "proj_size", 0):
         raise ExportError(f"deepseek.onnx.export: LSTM ({name}) with proj_size has no ONNX "
                           "form")
@@ -317,6 +322,15 @@ def _rnn(g, m, args, out, name):
             attrs["linear_before_reset"] = 1
         ins = [cur, g.const(np.stack(Ws), f"{base}.W"), g.const(np.stack(Rs), f"{base}.R"),
                g.const(np.stack(Bs), f"{base}.B")]
+        if hx is not None:  # this layer's [dirs, batch, H] slice of each initial state
+            ins.append("")  # sequence_lens
+            for st in hx:
+                if m.num_layers == 1:
+                    ins.append(st)
+                else:
+                    ins.append(g.node("Slice", [st, g.ints([layer * dirs]),
+                                                g.ints([(layer + 1) * dirs]), g.ints([0])],
+                                      base=base))
         outs = g.node("LSTM" if lstm else "GRU", ins, n_out=3 if lstm else 2, base=base,
                       **attrs)
         # Y [seq, dirs, batch, H] -> [seq, batch, dirs * H]
