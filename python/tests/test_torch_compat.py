@@ -1,6 +1,6 @@
 """What PyTorch programs reach for at import time and the layers they use, checked against
 real PyTorch: ``torch.nn.modules.<file>.<Class>`` paths, ``nn.parallel``, ``distributed``,
-``onnx`` (raising), ``backends.cuda.matmul`` flags, pickling models that hold binding
+``onnx``, ``backends.cuda.matmul`` flags, pickling models that hold binding
 functions, ``nn.RNN`` and the cells, channel dropout, ``finfo``/``iinfo``."""
 
 import io
@@ -68,8 +68,8 @@ def test_parallel_distributed_onnx_backends():
         DataParallel(m, device_ids=[0])
     import deepseek.onnx
 
-    with pytest.raises(NotImplementedError, match="ONNX export is not implemented"):
-        deepseek.onnx.export(m, (x,), io.BytesIO())
+    # torch.onnx's entry points exist (the exporter itself is tested in test_onnx.py)
+    assert callable(deepseek.onnx.export)
     assert deepseek.onnx.is_in_onnx_export() is False
     # the flag PyTorch programs set at start-up: settable, typo refused as in torch
     assert ds.backends.cuda.matmul.allow_tf32 is torch.backends.cuda.matmul.allow_tf32 is False

@@ -18,7 +18,9 @@ mod functional;
 mod io;
 mod lazy;
 mod models;
+mod onnx;
 mod optim;
+mod quant;
 mod share;
 mod tensor;
 mod tools;
@@ -444,5 +446,7 @@ fn deepseek_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     distributed::register(m)?;
     models::register(m)?;
     tools::register(m)?;
+    quant::register(m)?;
+    onnx::register(m)?;
     Ok(())
 }

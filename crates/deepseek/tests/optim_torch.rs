@@ -12,6 +12,8 @@
 //! print(a.tolist())
 //! ```
 
+#![allow(clippy::excessive_precision)] // values printed by PyTorch, kept as printed
+
 use deepseek::optim::{
     Adagrad, AdagradConfig, AdamVariantConfig, NAdam, OptimState, Optimizer, RAdam,
 };

@@ -11,3 +11,4 @@ from .recurrent import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
 from . import functional, init, utils  # noqa: F401
 from . import modules, parallel  # noqa: F401,E402  (torch.nn.modules.<file> paths, nn.parallel)
+from . import quantized  # noqa: F401

@@ -34,3 +34,4 @@ def vector_to_parameters(vec, parameters):
             p.copy_(vec[i:i + n].view(*p.shape))
             i += n
 from . import rnn  # noqa: E402,F401
+from . import prune  # noqa: E402,F401

@@ -1,0 +1,29 @@
+//! INT8 quantization: kernels and dynamically quantized layers.
+//!
+//! - [`gemm`]: the u8 × i8 → i32 matrix product with AVX-512 VNNI, AVX-VNNI and AVX2 kernels
+//!   picked at run time ([`Isa::best`]) and a portable scalar fallback, all exact (equal to
+//!   [`gemm_u8i8_reference`] bit for bit).
+//! - [`qparams`]: scales and zero points computed as PyTorch's x86/fbgemm engine computes them.
+//! - [`DynamicQuantLinear`]: PyTorch's `quantize_dynamic` Linear (int8 weights per tensor or
+//!   per channel, u8 activations quantized per call). The Python front
+//!   `deepseek.quantization.quantize_dynamic(model, {nn.Linear}, dtype=deepseek.qint8)` swaps
+//!   these in for `nn.Linear` layers.
+//!
+//! ```
+//! use deepseek::quant::DynamicQuantLinear;
+//! use deepseek::Tensor;
+//! let w = Tensor::from_vec(vec![0.5f32, -1.0, 0.25, 2.0], &[2, 2])?;
+//! let q = DynamicQuantLinear::from_float(&w, None, true)?;
+//! let x = Tensor::from_vec(vec![1.0f32, 2.0], &[1, 2])?;
+//! let y = q.forward(&x)?.to_vec::<f32>()?;
+//! assert!((y[0] - (-1.5)).abs() < 0.05 && (y[1] - 4.25).abs() < 0.05);
+//! # Ok::<(), deepseek::Error>(())
+//! ```
+
+pub mod gemm;
+mod linear;
+pub mod qparams;
+
+pub use gemm::{gemm_u8i8, gemm_u8i8_reference, Isa, PackedI8};
+pub use linear::DynamicQuantLinear;
+pub use qparams::{choose_qparams, quantize_u8, quantize_weight_i8, QParams};

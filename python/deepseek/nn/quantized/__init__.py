@@ -1,0 +1,3 @@
+"""``deepseek.nn.quantized``: quantized layers (``torch.ao.nn.quantized``)."""
+
+from . import dynamic  # noqa: F401
