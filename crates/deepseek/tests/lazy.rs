@@ -156,10 +156,16 @@ fn inlined_through_a_smaller_view() -> Result<()> {
 
 #[test]
 fn autograd_through_deferred_ops() -> Result<()> {
+    // Inputs drawn once (tests run in parallel and share the global generator).
+    let (x0, w0) = eager(|| -> Result<(Tensor, Tensor)> {
+        Ok((
+            Tensor::randn(&[4, 6], DType::F32)?,
+            Tensor::randn(&[6], DType::F32)?,
+        ))
+    })?;
     let run = || -> Result<(Vec<f32>, Vec<f32>)> {
-        deepseek::manual_seed(3);
-        let x = Tensor::randn(&[4, 6], DType::F32)?.requires_grad_(true)?;
-        let w = Tensor::randn(&[6], DType::F32)?.requires_grad_(true)?;
+        let x = x0.detach().requires_grad_(true)?;
+        let w = w0.detach().requires_grad_(true)?;
         let y = x.mul(&w)?.gelu("tanh")?.add_scalar(0.5)?.sigmoid()?;
         let loss = y.mul(&y)?.sum_all()?;
         loss.backward()?;
@@ -216,9 +222,14 @@ fn mixed_dtypes_and_predicates() -> Result<()> {
 
 /// A random elementwise/broadcast/reduce graph, built the same way in both modes.
 fn random_graph(seed: u64, ops: &[u8], shape: &[usize]) -> Result<Vec<f64>> {
-    deepseek::manual_seed(seed);
-    let x = Tensor::randn(shape, DType::F64)?;
-    let row = Tensor::randn(&shape[1..], DType::F64)?;
+    // A generator of its own: tests run in parallel and share the global one.
+    let mut g = deepseek::tensor::Generator::new(seed);
+    let mut draw = |s: &[usize]| -> Result<Tensor> {
+        let n: usize = s.iter().product();
+        Tensor::from_vec((0..n).map(|_| g.normal()).collect::<Vec<f64>>(), s)
+    };
+    let x = draw(shape)?;
+    let row = draw(&shape[1..])?;
     let mut vals = vec![x.clone(), row];
     for &o in ops {
         let n = vals.len();
