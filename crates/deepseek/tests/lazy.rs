@@ -326,3 +326,43 @@ fn a_deferred_copy_read_by_a_strided_kernel_never_runs() -> Result<()> {
     assert_eq!(got, want);
     Ok(())
 }
+
+#[test]
+fn reductions_over_leading_dims_fold_columns_in_the_kernel() -> Result<()> {
+    let mut g = deepseek::tensor::Generator::new(11);
+    let mut draw = |s: &[usize]| -> Result<Tensor> {
+        let n: usize = s.iter().product();
+        Tensor::from_vec((0..n).map(|_| g.normal() as f32).collect::<Vec<f32>>(), s)
+    };
+    // Rows shorter and longer than one interpreter chunk.
+    for shape in [[7usize, 9, 33], [3, 2, 1500]] {
+        let x = draw(&shape)?;
+        let w = draw(&shape[2..])?;
+        for (op, dims) in [
+            ("sum", vec![0isize, 1]),
+            ("mean", vec![0]),
+            ("amax", vec![0, 1]),
+        ] {
+            let f = |x: &Tensor| -> Result<Tensor> {
+                let y = x.mul(&w)?.tanh()?;
+                match op {
+                    "sum" => y.sum_dim(&dims, false),
+                    "mean" => y.mean_dim(&dims, true),
+                    _ => y.amax(&dims, false),
+                }
+            };
+            let want = eager(|| f(&x))?.to_vec::<f32>()?;
+            let _l = lazy::lazy();
+            reset_stats();
+            let got = f(&x)?.to_vec::<f32>()?;
+            let s = stats();
+            assert_eq!(s.fused_kernels, 1, "{op} {shape:?}: {s:?}");
+            assert_eq!(
+                s.kernels, 1,
+                "{op} {shape:?}: the input is never materialised: {s:?}"
+            );
+            assert_eq!(got, want, "{op} over {dims:?} of {shape:?}");
+        }
+    }
+    Ok(())
+}

@@ -201,14 +201,17 @@ pub(crate) trait Backend: Send + Sync {
     /// Runs a fused kernel of the lazy scheduler (`crate::lazy::kernel`): one storage per
     /// output. `inputs` are the storages of `k.inputs`, in order.
     fn run_fused(&self, k: &Kernel, inputs: &[&Storage]) -> Result<Vec<Storage>>;
-    /// Runs a fused kernel whose value is reduced over rows of `r` elements by `op`: (the
-    /// reduced values, the kernel's other outputs).
+    /// Runs a fused kernel whose value is reduced by `op`: over rows of `r` elements
+    /// (`leading` false: the reduced dims are innermost), or over `r` rows for each column
+    /// (`leading` true: the reduced dims come first). Returns (the reduced values, the
+    /// kernel's other outputs).
     fn run_fused_reduce(
         &self,
         k: &Kernel,
         inputs: &[&Storage],
         r: usize,
         op: ReduceOp,
+        leading: bool,
     ) -> Result<(Storage, Vec<Storage>)>;
     /// One optimizer step over several parameters at once (one launch: the multi-tensor
     /// update): each job's contiguous f32/f64 parameter is updated in place from its

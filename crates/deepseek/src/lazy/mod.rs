@@ -211,10 +211,16 @@ pub(crate) fn fuses_into_reduce(op: crate::ops::ReduceOp, x: &Tensor, dims: &[us
     let rank = x.rank();
     let trailing = dims.iter().all(|&d| d >= rank - dims.len());
     x.is_deferred()
-        && trailing
+        && (trailing || leading_dims(dims))
         && matches!(op, Sum | Mean | Prod | Max | Min)
         && matches!(x.dtype(), crate::DType::F32 | crate::DType::F64)
         && x.numel() > 0
+}
+
+/// Whether sorted `dims` are the leading dims `0..dims.len()` (a bias gradient's sum over
+/// the batch): the fused kernel then folds each column over the rows.
+fn leading_dims(dims: &[usize]) -> bool {
+    dims.iter().enumerate().all(|(i, &d)| i == d)
 }
 
 /// A reduction over `dims` whose elementwise producers (x's deferred chain) run inside the
@@ -227,8 +233,15 @@ pub(crate) fn reduce(
     dims: &[usize],
 ) -> Result<Storage> {
     let rank = x.rank();
-    let kept = (0..rank).filter(|d| !dims.contains(d));
-    let perm: Vec<usize> = kept.chain(dims.iter().copied()).collect();
+    // Reduced dims innermost (rows), or, when they are the leading dims and not all of the
+    // trailing ones, kept in place (columns folded over the rows).
+    let leading = leading_dims(dims) && !dims.iter().all(|&d| d >= rank - dims.len());
+    let kept: Vec<usize> = (0..rank).filter(|d| !dims.contains(d)).collect();
+    let perm: Vec<usize> = if leading {
+        dims.iter().chain(&kept).copied().collect()
+    } else {
+        kept.iter().chain(dims).copied().collect()
+    };
     let layout = x.layout().permute(&perm);
     let r: usize = dims.iter().map(|&d| x.shape()[d]).product();
     let root = Arc::new(expr::Expr {
@@ -252,7 +265,7 @@ pub(crate) fn reduce(
             .map(|c| c.data.read().unwrap_or_else(|e| e.into_inner()))
             .collect();
         let ins: Vec<&Storage> = guards.iter().map(|g| &**g).collect();
-        be.run_fused_reduce(&k, &ins, r.max(1), op)?
+        be.run_fused_reduce(&k, &ins, r.max(1), op, leading)?
     };
     record(&k, op.name(), t0);
     fill_outputs(&k.outputs, outs.into_iter());

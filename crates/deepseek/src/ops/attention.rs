@@ -51,8 +51,11 @@ pub fn scaled_dot_product_attention(
     let mut s = q.matmul(&k.transpose(-2, -1)?)?.mul_scalar(scale)?;
     let (lq, lk) = (q.shape()[q.rank() - 2], k.shape()[k.rank() - 2]);
     if is_causal {
-        let m = Tensor::ones(&[lq, lk], DType::Bool)?.tril(0)?;
-        s = s.masked_fill(&m.logical_not()?, f64::NEG_INFINITY)?;
+        // Positions above the diagonal are masked (PyTorch: `ones(L, S).tril(0)` kept). Built
+        // on the host: a constant needs no kernel launches.
+        let masked: Vec<bool> = (0..lq).flat_map(|i| (0..lk).map(move |j| j > i)).collect();
+        let m = Tensor::from_vec(masked, &[lq, lk])?.to_device(s.device())?;
+        s = s.masked_fill(&m, f64::NEG_INFINITY)?;
     }
     if let Some(m) = attn_mask {
         s = if m.dtype() == DType::Bool {

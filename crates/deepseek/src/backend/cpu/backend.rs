@@ -438,9 +438,14 @@ impl Backend for CpuBackend {
         inputs: &[&Storage],
         r: usize,
         op: ReduceOp,
+        leading: bool,
     ) -> Result<(Storage, Vec<Storage>)> {
         let ins: Vec<&CpuStorage> = inputs.iter().map(|s| host(s)).collect();
-        let (res, outs) = fused::run_reduce(k, &ins, r, op);
+        let (res, outs) = if leading {
+            fused::run_reduce_cols(k, &ins, r, op)
+        } else {
+            fused::run_reduce(k, &ins, r, op)
+        };
         Ok((
             Storage::Cpu(res),
             outs.into_iter().map(Storage::Cpu).collect(),

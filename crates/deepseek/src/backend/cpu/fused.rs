@@ -151,6 +151,124 @@ pub(crate) fn run_reduce(
     (res, bufs)
 }
 
+/// Runs `k` over a view whose reduced dims are leading (`r` rows of `n / r` kept elements)
+/// and reduces each column with `op` in row order, as the eager kernel does for leading
+/// dims (one thread, rows in order: the same result bit for bit). Returns the `n / r`
+/// results and the kernel's stored outputs.
+pub(crate) fn run_reduce_cols(
+    k: &Kernel,
+    inputs: &[&CpuStorage],
+    r: usize,
+    op: ReduceOp,
+) -> (CpuStorage, Vec<CpuStorage>) {
+    let c = k.n / r;
+    let (bufs, ptrs) = outputs(k);
+    let res = match k.insts[k.value].dtype() {
+        DType::F64 => CpuStorage::F64(reduce_cols::<f64>(k, inputs, &ptrs, r, c, op).into()),
+        _ => CpuStorage::F32(reduce_cols::<f32>(k, inputs, &ptrs, r, c, op).into()),
+    };
+    (res, bufs)
+}
+
+fn reduce_cols<T: RegSlice>(
+    k: &Kernel,
+    inputs: &[&CpuStorage],
+    ptrs: &[OutBuf],
+    r: usize,
+    c: usize,
+    op: ReduceOp,
+) -> Vec<T> {
+    use crate::backend::cpu::reduce::{nan_max, nan_min};
+    use ReduceOp::*;
+    let add = |a: T, x: T| a + x;
+    let mul = |a: T, x: T| a * x;
+    let out = match op {
+        Sum | Mean => fold_cols(k, inputs, ptrs, r, c, T::zero(), add),
+        Prod => fold_cols(k, inputs, ptrs, r, c, T::one(), mul),
+        Max => fold_cols(k, inputs, ptrs, r, c, T::neg_infinity(), nan_max),
+        Min => fold_cols(k, inputs, ptrs, r, c, T::infinity(), nan_min),
+        ArgMax | ArgMin => unreachable!("arg reductions are not fused"),
+    };
+    if op == Mean {
+        let s = T::c(1.0 / r as f64);
+        out.into_iter().map(|x| x * s).collect()
+    } else {
+        out
+    }
+}
+
+/// Column `j` of the result folds elements `j, c + j, 2c + j, ...` in order.
+fn fold_cols<T: RegSlice>(
+    k: &Kernel,
+    inputs: &[&CpuStorage],
+    ptrs: &[OutBuf],
+    r: usize,
+    c: usize,
+    init: T,
+    step: impl Fn(T, T) -> T + Copy + Sync,
+) -> Vec<T> {
+    let mut acc = vec![init; c];
+    let mut regs = make_regs(k);
+    let mut idx = vec![0usize; CHUNK];
+    let mut scratch = Vec::new();
+    let fold = |acc: &mut [T], v: &[T]| {
+        simd(
+            #[inline(always)]
+            || {
+                for (a, &x) in acc.iter_mut().zip(v) {
+                    *a = step(*a, x);
+                }
+            },
+        )
+    };
+    if c == 0 {
+        return acc;
+    }
+    if c <= CHUNK {
+        // Whole rows per chunk.
+        let q = CHUNK / c;
+        let mut i = 0;
+        while i < r {
+            let rows = q.min(r - i);
+            run_chunk(
+                k,
+                inputs,
+                &mut regs,
+                ptrs,
+                i * c,
+                rows * c,
+                &mut idx,
+                &mut scratch,
+            );
+            let v = T::of(&regs[k.value]);
+            for row in 0..rows {
+                fold(&mut acc, &v[row * c..(row + 1) * c]);
+            }
+            i += rows;
+        }
+    } else {
+        for i in 0..r {
+            let mut c0 = 0;
+            while c0 < c {
+                let len = CHUNK.min(c - c0);
+                run_chunk(
+                    k,
+                    inputs,
+                    &mut regs,
+                    ptrs,
+                    i * c + c0,
+                    len,
+                    &mut idx,
+                    &mut scratch,
+                );
+                fold(&mut acc[c0..c0 + len], &T::of(&regs[k.value])[..len]);
+                c0 += len;
+            }
+        }
+    }
+    acc
+}
+
 /// Register values as a slice of `T`.
 trait RegSlice: Float {
     fn of(r: &Reg) -> &[Self];
