@@ -203,7 +203,9 @@ def py_add_8x8():
 
 
 WORKLOADS = {
+    "matmul_f32_128": lambda: matmul(128),
     "matmul_f32_256": lambda: matmul(256),
+    "matmul_f32_384": lambda: matmul(384),
     "matmul_f32_512": lambda: matmul(512),
     "matmul_f32_1024": lambda: matmul(1024),
     "matmul_f32_2048": lambda: matmul(2048),

@@ -534,7 +534,9 @@ fn charlm_model_step() -> Result<Workload> {
 
 /// Workload names, in torch_bench.py's order.
 const WORKLOADS: &[&str] = &[
+    "matmul_f32_128",
     "matmul_f32_256",
+    "matmul_f32_384",
     "matmul_f32_512",
     "matmul_f32_1024",
     "matmul_f32_2048",
@@ -559,7 +561,9 @@ const PYTHON_ONLY: &[&str] = &["py_add_8x8"];
 
 fn build(name: &str) -> Result<Workload> {
     match name {
+        "matmul_f32_128" => matmul(128),
         "matmul_f32_256" => matmul(256),
+        "matmul_f32_384" => matmul(384),
         "matmul_f32_512" => matmul(512),
         "matmul_f32_1024" => matmul(1024),
         "matmul_f32_2048" => matmul(2048),

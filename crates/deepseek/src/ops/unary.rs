@@ -218,11 +218,13 @@ declare_unary_ops! { $
     /// `x ** exponent` for a scalar exponent.
     PowScalar { exponent } "pow_scalar" as "pow" => powf !nopy, dom Domain::Pos, saves input,
         int none,
-        // Exponents 2, 0.5, 1 and small integers get their own (inline) function.
+        // Exponents 2, 3, 0.5, 1 and small integers get their own (inline) function.
         float (visit v {
             let e = T::c(exponent);
             if exponent == 2.0 {
                 v.visit(#[inline(always)] |x: T| x * x)
+            } else if exponent == 3.0 {
+                v.visit(#[inline(always)] |x: T| x * x * x)
             } else if exponent == 0.5 {
                 v.visit(#[inline(always)] |x: T| x.sqrt())
             } else if exponent == 1.0 {

@@ -41,7 +41,6 @@ impl Reg {
 /// Output buffer being filled by several threads at disjoint ranges.
 struct OutBuf {
     ptr: *mut u8,
-    dt: DType,
 }
 // SAFETY: each chunk writes a disjoint range of the buffer; the buffer outlives the run.
 unsafe impl Send for OutBuf {}
@@ -67,7 +66,6 @@ fn outputs(k: &Kernel) -> (Vec<CpuStorage>, Vec<OutBuf>) {
                 let mut v: Vec<$t> = alloc(n);
                 ptrs.push(OutBuf {
                     ptr: v.as_mut_ptr() as *mut u8,
-                    dt,
                 });
                 v.into_storage_len(n)
             }};
@@ -81,8 +79,137 @@ fn outputs(k: &Kernel) -> (Vec<CpuStorage>, Vec<OutBuf>) {
     (bufs, ptrs)
 }
 
-fn make_regs(k: &Kernel) -> Vec<Reg> {
-    k.insts.iter().map(|i| Reg::new(i.dtype())).collect()
+/// One thread's working state for running a kernel chunk by chunk: a register per
+/// instruction, and where each instruction's values of the current chunk live. An
+/// instruction whose value is a kernel output writes straight into the output buffer, and a
+/// load of a contiguous input of the register's dtype reads the input in place: neither is
+/// copied through a register.
+struct Frame {
+    regs: Vec<Reg>,
+    /// Per instruction: the kernel output it writes directly (the first one naming it).
+    direct_out: Vec<Option<usize>>,
+    /// Per instruction: a contiguous same-dtype load, as (input, element offset).
+    borrowed: Vec<Option<(usize, usize)>>,
+    /// Per instruction: the start of its values for the current chunk.
+    locs: Vec<*mut u8>,
+    idx: Vec<usize>,
+    scratch: Vec<Vec<usize>>,
+}
+
+/// The physical element type of a register of dtype `dt`.
+#[derive(Clone, Copy, PartialEq)]
+enum Phys {
+    F32,
+    F64,
+    Bool,
+}
+
+fn phys(dt: DType) -> Phys {
+    match dt {
+        DType::F64 => Phys::F64,
+        DType::Bool => Phys::Bool,
+        _ => Phys::F32,
+    }
+}
+
+fn elem_size(p: Phys) -> usize {
+    match p {
+        Phys::F32 => 4,
+        Phys::F64 => 8,
+        Phys::Bool => 1,
+    }
+}
+
+fn storage_phys(s: &CpuStorage) -> Option<(Phys, *mut u8)> {
+    match s {
+        CpuStorage::F32(v) => Some((Phys::F32, v.as_ptr() as *mut u8)),
+        CpuStorage::F64(v) => Some((Phys::F64, v.as_ptr() as *mut u8)),
+        CpuStorage::Bool(v) => Some((Phys::Bool, v.as_ptr() as *mut u8)),
+        _ => None,
+    }
+}
+
+impl Frame {
+    fn new(k: &Kernel) -> Frame {
+        let mut direct_out = vec![None; k.insts.len()];
+        for (o, (r, _)) in k.outputs.iter().enumerate() {
+            direct_out[*r].get_or_insert(o);
+        }
+        let borrowed = k
+            .insts
+            .iter()
+            .enumerate()
+            .map(|(r, inst)| match inst {
+                Inst::Load {
+                    input,
+                    index,
+                    src,
+                    dt,
+                } if direct_out[r].is_none()
+                    && phys(*src) == phys(*dt)
+                    && matches!(src, DType::F32 | DType::F64 | DType::Bool) =>
+                {
+                    index.contiguous_offset().map(|off| (*input, off))
+                }
+                _ => None,
+            })
+            .collect();
+        Frame {
+            regs: k.insts.iter().map(|i| Reg::new(i.dtype())).collect(),
+            direct_out,
+            borrowed,
+            locs: vec![std::ptr::null_mut(); k.insts.len()],
+            idx: vec![0usize; CHUNK],
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The values of instruction `r` for the chunk just run.
+    fn value<T: RegSlice>(&self, r: usize, len: usize) -> &[T] {
+        // SAFETY: `run` pointed `locs[r]` at `len` initialised values of `r`'s dtype, and
+        // nothing writes them until the next `run`.
+        unsafe { std::slice::from_raw_parts(self.locs[r] as *const T, len) }
+    }
+
+    /// Runs elements `start..start + len` of `k`.
+    fn run(
+        &mut self,
+        k: &Kernel,
+        inputs: &[&CpuStorage],
+        outs: &[OutBuf],
+        start: usize,
+        len: usize,
+    ) {
+        for (r, inst) in k.insts.iter().enumerate() {
+            let size = elem_size(phys(inst.dtype()));
+            self.locs[r] = if let Some(o) = self.direct_out[r] {
+                // SAFETY: the output buffer holds `k.n` elements of this size.
+                unsafe { outs[o].ptr.add(start * size) }
+            } else if let Some((input, off)) = self.borrowed[r] {
+                let (_, p) = storage_phys(inputs[input]).expect("borrowed load of a float input");
+                // SAFETY: a contiguous index addresses `off + start .. off + start + len`.
+                unsafe { p.add((off + start) * size) }
+            } else {
+                match &mut self.regs[r] {
+                    Reg::F32(v) => v.as_mut_ptr() as *mut u8,
+                    Reg::F64(v) => v.as_mut_ptr() as *mut u8,
+                    Reg::Bool(v) => v.as_mut_ptr() as *mut u8,
+                }
+            };
+        }
+        run_chunk(self, k, inputs, start, len);
+        // Outputs named twice: the later ones are copied from the first.
+        for (o, (r, _)) in outs.iter().zip(&k.outputs) {
+            let size = elem_size(phys(k.insts[*r].dtype()));
+            // SAFETY: both ranges hold `len` elements; a later output's buffer is its own.
+            unsafe {
+                let dst = o.ptr.add(start * size);
+                if dst != self.locs[*r] {
+                    std::ptr::copy_nonoverlapping(self.locs[*r], dst, len * size);
+                }
+            }
+        }
+    }
 }
 
 /// Runs `work(first, end)` over `0..items` in parallel blocks when `elems` is large.
@@ -111,22 +238,10 @@ pub(crate) fn run(k: &Kernel, inputs: &[&CpuStorage]) -> Vec<CpuStorage> {
     let (bufs, ptrs) = outputs(k);
     let chunks = n.div_ceil(CHUNK);
     par_blocks(chunks, n, |c0, c1| {
-        let mut regs = make_regs(k);
-        let mut idx = vec![0usize; CHUNK];
-        let mut scratch = Vec::new();
+        let mut frame = Frame::new(k);
         for c in c0..c1 {
             let start = c * CHUNK;
-            let len = CHUNK.min(n - start);
-            run_chunk(
-                k,
-                inputs,
-                &mut regs,
-                &ptrs,
-                start,
-                len,
-                &mut idx,
-                &mut scratch,
-            );
+            frame.run(k, inputs, &ptrs, start, CHUNK.min(n - start));
         }
     });
     bufs
@@ -208,9 +323,7 @@ fn fold_cols<T: RegSlice>(
     step: impl Fn(T, T) -> T + Copy + Sync,
 ) -> Vec<T> {
     let mut acc = vec![init; c];
-    let mut regs = make_regs(k);
-    let mut idx = vec![0usize; CHUNK];
-    let mut scratch = Vec::new();
+    let mut frame = Frame::new(k);
     let fold = |acc: &mut [T], v: &[T]| {
         simd(
             #[inline(always)]
@@ -230,17 +343,8 @@ fn fold_cols<T: RegSlice>(
         let mut i = 0;
         while i < r {
             let rows = q.min(r - i);
-            run_chunk(
-                k,
-                inputs,
-                &mut regs,
-                ptrs,
-                i * c,
-                rows * c,
-                &mut idx,
-                &mut scratch,
-            );
-            let v = T::of(&regs[k.value]);
+            frame.run(k, inputs, ptrs, i * c, rows * c);
+            let v = frame.value::<T>(k.value, rows * c);
             for row in 0..rows {
                 fold(&mut acc, &v[row * c..(row + 1) * c]);
             }
@@ -251,17 +355,8 @@ fn fold_cols<T: RegSlice>(
             let mut c0 = 0;
             while c0 < c {
                 let len = CHUNK.min(c - c0);
-                run_chunk(
-                    k,
-                    inputs,
-                    &mut regs,
-                    ptrs,
-                    i * c + c0,
-                    len,
-                    &mut idx,
-                    &mut scratch,
-                );
-                fold(&mut acc[c0..c0 + len], &T::of(&regs[k.value])[..len]);
+                frame.run(k, inputs, ptrs, i * c + c0, len);
+                fold(&mut acc[c0..c0 + len], frame.value::<T>(k.value, len));
                 c0 += len;
             }
         }
@@ -269,26 +364,10 @@ fn fold_cols<T: RegSlice>(
     acc
 }
 
-/// Register values as a slice of `T`.
-trait RegSlice: Float {
-    fn of(r: &Reg) -> &[Self];
-}
-impl RegSlice for f32 {
-    fn of(r: &Reg) -> &[f32] {
-        match r {
-            Reg::F32(v) => v,
-            _ => unreachable!("f32 register"),
-        }
-    }
-}
-impl RegSlice for f64 {
-    fn of(r: &Reg) -> &[f64] {
-        match r {
-            Reg::F64(v) => v,
-            _ => unreachable!("f64 register"),
-        }
-    }
-}
+/// The float types a reduced register holds.
+trait RegSlice: Float {}
+impl RegSlice for f32 {}
+impl RegSlice for f64 {}
 
 fn reduce_rows<T: RegSlice>(
     k: &Kernel,
@@ -331,7 +410,6 @@ fn fold_rows<T: RegSlice>(
     let mut out = vec![init; rows];
     let optr = OutBuf {
         ptr: out.as_mut_ptr() as *mut u8,
-        dt: DType::F32,
     };
     let fold = |xs: &[T], lanes: &mut [T; 16]| -> T {
         simd(
@@ -353,9 +431,7 @@ fn fold_rows<T: RegSlice>(
     };
     let optr = &optr;
     par_blocks(rows, rows * r, |o0, o1| {
-        let mut regs = make_regs(k);
-        let mut idx = vec![0usize; CHUNK];
-        let mut scratch = Vec::new();
+        let mut frame = Frame::new(k);
         let put = |o: usize, v: T| {
             // SAFETY: row `o` belongs to this block only; `out` outlives the loop.
             unsafe { *(optr.ptr as *mut T).add(o) = v }
@@ -366,17 +442,8 @@ fn fold_rows<T: RegSlice>(
             while o < o1 {
                 let nrows = q.min(o1 - o);
                 let len = nrows * r;
-                run_chunk(
-                    k,
-                    inputs,
-                    &mut regs,
-                    ptrs,
-                    o * r,
-                    len,
-                    &mut idx,
-                    &mut scratch,
-                );
-                let v = T::of(&regs[k.value]);
+                frame.run(k, inputs, ptrs, o * r, len);
+                let v = frame.value::<T>(k.value, len);
                 for i in 0..nrows {
                     let mut lanes = [init; 16];
                     let mut acc = fold(&v[i * r..(i + 1) * r], &mut lanes);
@@ -394,18 +461,9 @@ fn fold_rows<T: RegSlice>(
                 let mut c = 0;
                 while c < r {
                     let len = CHUNK.min(r - c);
-                    run_chunk(
-                        k,
-                        inputs,
-                        &mut regs,
-                        ptrs,
-                        o * r + c,
-                        len,
-                        &mut idx,
-                        &mut scratch,
-                    );
+                    frame.run(k, inputs, ptrs, o * r + c, len);
                     // Chunks are whole multiples of 16 but the row's last: the lanes carry on.
-                    tail = fold(&T::of(&regs[k.value])[..len], &mut lanes);
+                    tail = fold(frame.value::<T>(k.value, len), &mut lanes);
                     c += len;
                 }
                 let mut acc = tail;
@@ -440,85 +498,100 @@ into_storage_len!(f32, F32);
 into_storage_len!(f64, F64);
 into_storage_len!(bool, Bool);
 
-#[allow(clippy::too_many_arguments)]
-fn run_chunk(
-    k: &Kernel,
-    inputs: &[&CpuStorage],
-    regs: &mut [Reg],
-    outs: &[OutBuf],
-    start: usize,
-    len: usize,
-    idx: &mut [usize],
-    scratch: &mut Vec<Vec<usize>>,
-) {
+/// A register's values of the current chunk, typed.
+enum Vals<'a> {
+    F32(&'a [f32]),
+    F64(&'a [f64]),
+    Bool(&'a [bool]),
+}
+
+/// A register's destination for the current chunk, typed.
+enum Dst<'a> {
+    F32(&'a mut [f32]),
+    F64(&'a mut [f64]),
+    Bool(&'a mut [bool]),
+}
+
+/// # Safety
+/// `p` must point at `len` initialised values of `dt`'s physical type that nothing writes
+/// while the slice lives.
+unsafe fn vals<'a>(p: *mut u8, dt: DType, len: usize) -> Vals<'a> {
+    use std::slice::from_raw_parts as sl;
+    match phys(dt) {
+        Phys::F32 => Vals::F32(sl(p as *const f32, len)),
+        Phys::F64 => Vals::F64(sl(p as *const f64, len)),
+        Phys::Bool => Vals::Bool(sl(p as *const bool, len)),
+    }
+}
+
+/// # Safety
+/// `p` must point at room for `len` values of `dt`'s physical type that nothing else reads
+/// or writes while the slice lives.
+unsafe fn dst<'a>(p: *mut u8, dt: DType, len: usize) -> Dst<'a> {
+    use std::slice::from_raw_parts_mut as sl;
+    match phys(dt) {
+        Phys::F32 => Dst::F32(sl(p as *mut f32, len)),
+        Phys::F64 => Dst::F64(sl(p as *mut f64, len)),
+        Phys::Bool => Dst::Bool(sl(p as *mut bool, len)),
+    }
+}
+
+fn run_chunk(f: &mut Frame, k: &Kernel, inputs: &[&CpuStorage], start: usize, len: usize) {
+    let dt = |r: usize| k.insts[r].dtype();
     for (r, inst) in k.insts.iter().enumerate() {
-        let (before, rest) = regs.split_at_mut(r);
-        let dst = &mut rest[0];
+        if f.borrowed[r].is_some() {
+            continue;
+        }
+        // SAFETY: every instruction has its own location (a register, an output buffer of
+        // its own, or an input it does not write), so the destination never aliases an
+        // operand; operands were computed earlier in this chunk.
+        let (d, v) = unsafe {
+            let v = |a: usize| vals(f.locs[a], dt(a), len);
+            (dst(f.locs[r], inst.dtype(), len), v)
+        };
         match inst {
-            Inst::Load { input, index, .. } => {
-                load(inputs[*input], index, start, len, dst, idx, scratch)
-            }
-            Inst::Unary { op, a, .. } => match (&before[*a], dst) {
-                (Reg::F32(x), Reg::F32(y)) => unary_slice(*op, &x[..len], &mut y[..len]),
-                (Reg::F64(x), Reg::F64(y)) => unary_slice(*op, &x[..len], &mut y[..len]),
+            Inst::Load { input, index, .. } => load(
+                inputs[*input],
+                index,
+                start,
+                len,
+                d,
+                &mut f.idx,
+                &mut f.scratch,
+            ),
+            Inst::Unary { op, a, .. } => match (v(*a), d) {
+                (Vals::F32(x), Dst::F32(y)) => unary_slice(*op, x, y),
+                (Vals::F64(x), Dst::F64(y)) => unary_slice(*op, x, y),
                 _ => unreachable!("unary on a non-float register"),
             },
-            Inst::Binary { op, a, b, .. } => {
-                let (x, y) = (&before[*a], &before[*b]);
-                match (x, y, dst) {
-                    (Reg::F32(x), Reg::F32(y), Reg::F32(d)) => {
-                        binary_slice(*op, &x[..len], &y[..len], &mut d[..len])
-                    }
-                    (Reg::F64(x), Reg::F64(y), Reg::F64(d)) => {
-                        binary_slice(*op, &x[..len], &y[..len], &mut d[..len])
-                    }
-                    (Reg::F32(x), Reg::F32(y), Reg::Bool(d)) => {
-                        compare_slice(*op, &x[..len], &y[..len], &mut d[..len])
-                    }
-                    (Reg::F64(x), Reg::F64(y), Reg::Bool(d)) => {
-                        compare_slice(*op, &x[..len], &y[..len], &mut d[..len])
-                    }
-                    _ => unreachable!("binary register types"),
-                }
-            }
+            Inst::Binary { op, a, b, .. } => match (v(*a), v(*b), d) {
+                (Vals::F32(x), Vals::F32(y), Dst::F32(d)) => binary_slice(*op, x, y, d),
+                (Vals::F64(x), Vals::F64(y), Dst::F64(d)) => binary_slice(*op, x, y, d),
+                (Vals::F32(x), Vals::F32(y), Dst::Bool(d)) => compare_slice(*op, x, y, d),
+                (Vals::F64(x), Vals::F64(y), Dst::Bool(d)) => compare_slice(*op, x, y, d),
+                _ => unreachable!("binary register types"),
+            },
             Inst::Where { c, a, b, .. } => {
-                let Reg::Bool(c) = &before[*c] else {
+                let Vals::Bool(c) = v(*c) else {
                     unreachable!("where condition register")
                 };
-                match (&before[*a], &before[*b], dst) {
-                    (Reg::F32(x), Reg::F32(y), Reg::F32(d)) => select(&c[..len], x, y, d),
-                    (Reg::F64(x), Reg::F64(y), Reg::F64(d)) => select(&c[..len], x, y, d),
+                match (v(*a), v(*b), d) {
+                    (Vals::F32(x), Vals::F32(y), Dst::F32(d)) => select(c, x, y, d),
+                    (Vals::F64(x), Vals::F64(y), Dst::F64(d)) => select(c, x, y, d),
                     _ => unreachable!("where register types"),
                 }
             }
-            Inst::Cast { a, .. } => match (&before[*a], dst) {
-                (Reg::F32(x), Reg::F64(y)) => convert_slice(&x[..len], &mut y[..len]),
-                (Reg::F64(x), Reg::F32(y)) => convert_slice(&x[..len], &mut y[..len]),
-                (Reg::F32(x), Reg::Bool(y)) => convert_slice(&x[..len], &mut y[..len]),
-                (Reg::F64(x), Reg::Bool(y)) => convert_slice(&x[..len], &mut y[..len]),
-                (Reg::Bool(x), Reg::F32(y)) => convert_slice(&x[..len], &mut y[..len]),
-                (Reg::Bool(x), Reg::F64(y)) => convert_slice(&x[..len], &mut y[..len]),
-                (Reg::F32(x), Reg::F32(y)) => y[..len].copy_from_slice(&x[..len]),
-                (Reg::F64(x), Reg::F64(y)) => y[..len].copy_from_slice(&x[..len]),
-                (Reg::Bool(x), Reg::Bool(y)) => y[..len].copy_from_slice(&x[..len]),
+            Inst::Cast { a, .. } => match (v(*a), d) {
+                (Vals::F32(x), Dst::F64(y)) => convert_slice(x, y),
+                (Vals::F64(x), Dst::F32(y)) => convert_slice(x, y),
+                (Vals::F32(x), Dst::Bool(y)) => convert_slice(x, y),
+                (Vals::F64(x), Dst::Bool(y)) => convert_slice(x, y),
+                (Vals::Bool(x), Dst::F32(y)) => convert_slice(x, y),
+                (Vals::Bool(x), Dst::F64(y)) => convert_slice(x, y),
+                (Vals::F32(x), Dst::F32(y)) => y.copy_from_slice(x),
+                (Vals::F64(x), Dst::F64(y)) => y.copy_from_slice(x),
+                (Vals::Bool(x), Dst::Bool(y)) => y.copy_from_slice(x),
             },
-        }
-    }
-    for (o, (r, _)) in outs.iter().zip(&k.outputs) {
-        // SAFETY: `start..start + len` lies inside the buffer and no other chunk writes it.
-        unsafe {
-            match (&regs[*r], o.dt) {
-                (Reg::F32(v), DType::F32) => {
-                    std::ptr::copy_nonoverlapping(v.as_ptr(), (o.ptr as *mut f32).add(start), len)
-                }
-                (Reg::F64(v), DType::F64) => {
-                    std::ptr::copy_nonoverlapping(v.as_ptr(), (o.ptr as *mut f64).add(start), len)
-                }
-                (Reg::Bool(v), DType::Bool) => {
-                    std::ptr::copy_nonoverlapping(v.as_ptr(), (o.ptr as *mut bool).add(start), len)
-                }
-                _ => unreachable!("output register type"),
-            }
         }
     }
 }
@@ -535,7 +608,7 @@ fn load(
     index: &Idx,
     start: usize,
     len: usize,
-    dst: &mut Reg,
+    dst: Dst<'_>,
     idx: &mut [usize],
     scratch: &mut Vec<Vec<usize>>,
 ) {
@@ -591,9 +664,9 @@ fn load(
             }};
         }
         match dst {
-            Reg::F32(d) => fill!(d),
-            Reg::F64(d) => fill!(d),
-            Reg::Bool(d) => fill!(d),
+            Dst::F32(d) => fill!(d),
+            Dst::F64(d) => fill!(d),
+            Dst::Bool(d) => fill!(d),
         }
     })
 }
