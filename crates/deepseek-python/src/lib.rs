@@ -18,6 +18,7 @@ mod functional;
 mod io;
 mod lazy;
 mod models;
+mod native;
 mod onnx;
 mod optim;
 mod quant;
@@ -448,5 +449,6 @@ fn deepseek_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tools::register(m)?;
     quant::register(m)?;
     onnx::register(m)?;
+    native::register(m)?;
     Ok(())
 }
