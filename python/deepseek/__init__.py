@@ -73,9 +73,12 @@ from .quantization import qint8, quint8  # noqa: E402,F401
 from .serialization import save, load
 from ._dtype_info import finfo, iinfo
 from ._tensor_extras import _install as _install_extras
+from ._select_ops import *  # noqa: F401,F403  (roll, diag, nonzero, unique, scatter, ...)
+from ._select_ops import _install as _install_select
 
 _install_extras()
-del _install_extras
+_install_select()
+del _install_extras, _install_select
 
 concat = cat
 concatenate = cat

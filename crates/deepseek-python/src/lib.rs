@@ -22,6 +22,7 @@ mod native;
 mod onnx;
 mod optim;
 mod quant;
+mod select;
 mod share;
 mod tensor;
 mod tools;
@@ -450,5 +451,6 @@ fn deepseek_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     quant::register(m)?;
     onnx::register(m)?;
     native::register(m)?;
+    select::register(m)?;
     Ok(())
 }

@@ -2679,7 +2679,11 @@ impl PyTensor {
 ///   grad) is rebound to `r`, which carries the graph: the Python object now stands for the
 ///   result, and other views of its old storage keep the old values.
 /// - A leaf that requires grad is refused while grad mode is on, as in PyTorch.
-fn inplace<'py>(slf: Bound<'py, PyTensor>, r: Tensor, op: &str) -> PyResult<Bound<'py, PyTensor>> {
+pub(crate) fn inplace<'py>(
+    slf: Bound<'py, PyTensor>,
+    r: Tensor,
+    op: &str,
+) -> PyResult<Bound<'py, PyTensor>> {
     let rebind = {
         let s = slf.borrow();
         let grad_on = deepseek::is_grad_enabled();

@@ -691,6 +691,49 @@ fn run_op(op: &str, a: &Attrs, x: &[Tensor]) -> R<Vec<Tensor>> {
 
         // ---------------------------------------------------------------- index
         "index_select" => one(x0()?.index_select(a.isize_req("dim")?, x1()?)?),
+        "scatter" => match opt(2) {
+            Some(src) => one(x0()?.scatter(a.isize_req("dim")?, x1()?, src)?),
+            None => match a.f64_opt("value")? {
+                Some(v) => one(x0()?.scatter_value(a.isize_req("dim")?, x1()?, v)?),
+                None => fail!("scatter: needs a src input or attr value"),
+            },
+        },
+        "scatter_add" => one(x0()?.scatter_add(a.isize_req("dim")?, x1()?, input(x, 2)?)?),
+        "index_add" => {
+            let src = input(x, 2)?.mul_scalar(a.f64_or("alpha", 1.0)?)?;
+            one(x0()?.index_add(a.isize_req("dim")?, x1()?, &src)?)
+        }
+        "roll" => {
+            let dims = a.ints_opt("dims")?.unwrap_or_default();
+            let dims: Vec<isize> = dims.into_iter().map(|d| d as isize).collect();
+            one(x0()?.roll(&a.ints_req("shifts")?, &dims)?)
+        }
+        "diag" => one(x0()?.diag(a.i64_or("diagonal", 0)?)?),
+        "repeat_interleave" => {
+            let r = match (opt(1), a.i64_opt("repeats")?) {
+                (Some(t), _) => deepseek::ops::select::Repeats::PerElement(t.clone()),
+                (None, Some(n)) if n >= 0 => deepseek::ops::select::Repeats::Each(n as usize),
+                _ => fail!("repeat_interleave: needs a repeats input or a non-negative attr"),
+            };
+            one(x0()?.repeat_interleave(&r, a.i64_opt("dim")?.map(|d| d as isize))?)
+        }
+        "nonzero" | "argwhere" => one(x0()?.nonzero()?),
+        "masked_select" => one(x0()?.masked_select(x1()?)?),
+        "unique" => {
+            if a.i64_opt("dim")?.is_some() {
+                fail!("unique: attr dim is not supported");
+            }
+            let _sorted = a.bool_or("sorted", true)?;
+            let (inv, cnt) = (
+                a.bool_or("return_inverse", false)?,
+                a.bool_or("return_counts", false)?,
+            );
+            let u = x0()?.unique(inv, cnt)?;
+            Ok(std::iter::once(u.values)
+                .chain(u.inverse)
+                .chain(u.counts)
+                .collect())
+        }
         "gather" => one(x0()?.gather(a.isize_req("dim")?, x1()?)?),
         "where" => one(Tensor::where_cond(x0()?, x1()?, input(x, 2)?)?),
         "masked_fill" => match a.f64_opt("value")? {

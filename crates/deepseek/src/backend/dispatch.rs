@@ -333,16 +333,18 @@ pub(crate) fn gather(x: &Tensor, dim: usize, idx: &[i64], ishape: &[usize]) -> R
     )
 }
 
-pub(crate) fn scatter_add(
+pub(crate) fn scatter(
     base: &Tensor,
     dim: usize,
     idx: &[i64],
     ishape: &[usize],
     src: &Tensor,
+    accumulate: bool,
 ) -> Result<Tensor> {
-    let d = device_of("scatter_add", &[base, src])?;
+    let name = if accumulate { "scatter_add" } else { "scatter" };
+    let d = device_of(name, &[base, src])?;
     launch(
-        "scatter_add",
+        name,
         d,
         || vec![base.shape().to_vec(), ishape.to_vec(), src.shape().to_vec()],
         |be| {
@@ -350,7 +352,15 @@ pub(crate) fn scatter_add(
             {
                 let gs = src.read();
                 let mut gb = b.write();
-                be.scatter_add(&mut gb, b.layout(), dim, idx, ishape, (&gs, src.layout()))?;
+                be.scatter(
+                    &mut gb,
+                    b.layout(),
+                    dim,
+                    idx,
+                    ishape,
+                    (&gs, src.layout()),
+                    accumulate,
+                )?;
             }
             Ok(b)
         },

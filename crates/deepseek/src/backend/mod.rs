@@ -100,8 +100,10 @@ pub(crate) trait Backend: Send + Sync {
     fn indices(&self, idx: Src<'_>, op: &str) -> Result<Vec<i64>>;
     fn index_select(&self, x: Src<'_>, dim: usize, idx: &[i64]) -> Result<Storage>;
     fn gather(&self, x: Src<'_>, dim: usize, idx: &[i64], ishape: &[usize]) -> Result<Storage>;
-    /// `dst.scatter_add_(dim, idx, src)` on a contiguous `dst`.
-    fn scatter_add(
+    /// `dst.scatter_add_(dim, idx, src)` (`accumulate`) or `dst.scatter_(dim, idx, src)` on
+    /// a contiguous `dst`.
+    #[allow(clippy::too_many_arguments)]
+    fn scatter(
         &self,
         dst: &mut Storage,
         dl: &Layout,
@@ -109,6 +111,7 @@ pub(crate) trait Backend: Send + Sync {
         idx: &[i64],
         ishape: &[usize],
         src: Src<'_>,
+        accumulate: bool,
     ) -> Result<()>;
     /// `dst.index_add_(dim, idx, src)` on a contiguous `dst` of `shape`, `src` contiguous.
     fn index_add(

@@ -114,10 +114,32 @@ impl Tensor {
     }
     /// A copy of self with `src` added at positions given by `index` along `dim`.
     pub fn scatter_add(&self, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+        self.scatter_impl(dim, index, src, true)
+    }
+    /// A copy of self with `src[p]` written at `p` with `p[dim] = index[p]`
+    /// (`torch.scatter(self, dim, index, src)`); of duplicate positions the last wins.
+    pub fn scatter(&self, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+        self.scatter_impl(dim, index, src, false)
+    }
+    /// [`Tensor::scatter`] of one value (`torch.scatter(self, dim, index, value=v)`).
+    pub fn scatter_value(&self, dim: isize, index: &Tensor, value: f64) -> Result<Tensor> {
+        let src = Tensor::full(&[1], value, self.dtype())?;
+        let ones = vec![1; index.rank()];
+        let src = src.reshape(&ones)?.expand(index.shape())?;
+        self.scatter_impl(dim, index, &src, false)
+    }
+    fn scatter_impl(
+        &self,
+        dim: isize,
+        index: &Tensor,
+        src: &Tensor,
+        accumulate: bool,
+    ) -> Result<Tensor> {
+        let name = if accumulate { "scatter_add" } else { "scatter" };
         let d = self.dim(dim)?;
         if index.rank() != self.rank() || src.rank() != self.rank() {
             return Err(Error::shape(
-                "scatter_add",
+                name,
                 format!(
                     "self {:?}, index {:?} and src {:?} must have the same rank",
                     self.shape(),
@@ -127,13 +149,17 @@ impl Tensor {
             ));
         }
         let src = src.to_dtype(self.dtype())?;
-        let idx = backend::indices(index, "scatter_add")?;
-        let out = backend::scatter_add(self, d, &idx, index.shape(), &src)?;
+        let idx = backend::indices(index, name)?;
+        let out = backend::scatter(self, d, &idx, index.shape(), &src, accumulate)?;
         if !needs_record(&[self, &src]) {
             return Ok(out);
         }
         Ok(record1(
-            Op::ScatterAdd { dim: d },
+            if accumulate {
+                Op::ScatterAdd { dim: d }
+            } else {
+                Op::Scatter { dim: d }
+            },
             &[self, index, &src],
             out,
             vec![index.clone()],
@@ -306,6 +332,19 @@ pub(crate) fn backward(
         Op::Gather { dim } => vec![Some(zeros()?.scatter_add(*dim as isize, idx, g)?), None],
         Op::ScatterAdd { dim } => vec![
             if ctx.needs(0) { Some(g.clone()) } else { None },
+            None,
+            if ctx.needs(2) {
+                Some(g.gather(*dim as isize, idx)?.pad_to(ctx.input_shape(2))?)
+            } else {
+                None
+            },
+        ],
+        Op::Scatter { dim } => vec![
+            if ctx.needs(0) {
+                Some(g.scatter_value(*dim as isize, idx, 0.0)?)
+            } else {
+                None
+            },
             None,
             if ctx.needs(2) {
                 Some(g.gather(*dim as isize, idx)?.pad_to(ctx.input_shape(2))?)

@@ -19,6 +19,7 @@ pub mod movement;
 pub mod norm;
 pub mod reduce;
 pub mod rnn;
+pub mod select;
 pub mod unary;
 
 pub use binary::{BinaryDecl, BinaryOp, BinaryVisitor, BINARY_OPS};
@@ -109,6 +110,8 @@ pub enum Op {
     Gather { dim: usize },
     /// `x.scatter_add(dim, idx, src)`.
     ScatterAdd { dim: usize },
+    /// `x.scatter(dim, idx, src)`.
+    Scatter { dim: usize },
     /// `x.index_add(dim, idx, src)`.
     IndexAdd { dim: usize },
     /// Lookup rows of a weight table; rows equal to `padding_idx` get no gradient.
@@ -165,6 +168,7 @@ impl Op {
             Op::IndexSelect { .. } => "index_select",
             Op::Gather { .. } => "gather",
             Op::ScatterAdd { .. } => "scatter_add",
+            Op::Scatter { .. } => "scatter",
             Op::IndexAdd { .. } => "index_add",
             Op::Embedding { .. } => "embedding",
             Op::Matmul => "matmul",
@@ -209,6 +213,7 @@ pub(crate) fn backward(
         Op::IndexSelect { .. }
         | Op::Gather { .. }
         | Op::ScatterAdd { .. }
+        | Op::Scatter { .. }
         | Op::IndexAdd { .. }
         | Op::Embedding { .. } => index::backward(op, ctx, grads),
         Op::Matmul => matmul::backward(ctx, grads),

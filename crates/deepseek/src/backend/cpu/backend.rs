@@ -199,7 +199,7 @@ impl Backend for CpuBackend {
         Ok(Storage::Cpu(index::gather(host(s), l, dim, idx, ishape)?))
     }
 
-    fn scatter_add(
+    fn scatter(
         &self,
         dst: &mut Storage,
         dl: &Layout,
@@ -207,8 +207,17 @@ impl Backend for CpuBackend {
         idx: &[i64],
         ishape: &[usize],
         (s, l): Src<'_>,
+        accumulate: bool,
     ) -> Result<()> {
-        index::scatter_add(host_mut(dst), dl, dim, idx, ishape, host(s), l)
+        index::scatter(
+            host_mut(dst),
+            dl,
+            dim,
+            idx,
+            ishape,
+            (host(s), l),
+            accumulate,
+        )
     }
 
     fn index_add(

@@ -131,16 +131,18 @@ pub fn gather(
     })
 }
 
-/// `base` (contiguous copy) with `src[p]` added at `p with p[dim] = idx[p]`.
-pub fn scatter_add(
+/// `base` (contiguous copy) with `src[p]` added (`accumulate`) or written at `p with
+/// p[dim] = idx[p]`; of several writes to one place the last in index order stays.
+pub fn scatter(
     base: &mut CpuStorage,
     lb: &Layout,
     dim: usize,
     idx: &[i64],
     ishape: &[usize],
-    src: &CpuStorage,
-    ls: &Layout,
+    (src, ls): (&CpuStorage, &Layout),
+    accumulate: bool,
 ) -> Result<()> {
+    let name = if accumulate { "scatter_add" } else { "scatter" };
     let n = lb.shape[dim];
     let mut bs = lb.strides.clone();
     let sd = bs[dim];
@@ -150,7 +152,7 @@ pub fn scatter_add(
     for d in 0..ishape.len() {
         if ishape[d] > ls.shape[d] || (d != dim && ishape[d] > lb.shape[d]) {
             return Err(Error::shape(
-                "scatter_add",
+                name,
                 format!(
                     "index {ishape:?} is larger than src {:?} or self {:?}",
                     ls.shape, lb.shape
@@ -163,14 +165,18 @@ pub fn scatter_add(
     let [ib, ii, is] = rows.istr;
     with_storage!(base, |b: T| {
         let s = T::slice(src)
-            .ok_or_else(|| Error::dtype("scatter_add", "src and self must have the same dtype"))?;
+            .ok_or_else(|| Error::dtype(name, "src and self must have the same dtype"))?;
         let mut err = None;
         rows.for_range(0..rows.rows(), |_, [ob, oi, os]| {
             for j in 0..inner {
-                match check("scatter_add", idx[oi + j * ii], n) {
+                match check(name, idx[oi + j * ii], n) {
                     Ok(k) => {
                         let p = ob + j * ib + k * sd;
-                        b[p] = T::from_f64(b[p].to_f64() + s[os + j * is].to_f64());
+                        b[p] = if accumulate {
+                            T::from_f64(b[p].to_f64() + s[os + j * is].to_f64())
+                        } else {
+                            s[os + j * is]
+                        };
                     }
                     Err(e) => {
                         err.get_or_insert(e);

@@ -1,0 +1,103 @@
+//! roll, diag, repeat_interleave, nonzero, masked_select, unique and scatter from Rust, with
+//! the values PyTorch gives for the same calls (python/tests/test_select_ops.py compares the
+//! same ops against PyTorch itself, with gradients).
+
+use deepseek::ops::select::Repeats;
+use deepseek::{DType, Tensor};
+
+fn t(v: &[f32], shape: &[usize]) -> Tensor {
+    Tensor::from_vec(v.to_vec(), shape).unwrap()
+}
+fn f(x: &Tensor) -> Vec<f32> {
+    x.to_dtype(DType::F32).unwrap().to_vec::<f32>().unwrap()
+}
+fn i(x: &Tensor) -> Vec<i64> {
+    x.to_vec::<i64>().unwrap()
+}
+
+#[test]
+fn roll_diag_repeat_interleave() {
+    let x = t(&[0., 1., 2., 3., 4., 5.], &[2, 3]);
+    // torch.roll(x, 1, 1) / torch.roll(x, (1, -1), (0, 1)) / torch.roll(x, 2)
+    assert_eq!(f(&x.roll(&[1], &[1]).unwrap()), [2., 0., 1., 5., 3., 4.]);
+    assert_eq!(
+        f(&x.roll(&[1, -1], &[0, 1]).unwrap()),
+        [4., 5., 3., 1., 2., 0.]
+    );
+    assert_eq!(f(&x.roll(&[2], &[]).unwrap()), [4., 5., 0., 1., 2., 3.]);
+    assert!(x.roll(&[1, 2], &[0]).is_err());
+    // torch.diag(x, 1) of a 2x3 matrix, torch.diag(v, -1) of a vector
+    assert_eq!(f(&x.diag(1).unwrap()), [1., 5.]);
+    let v = t(&[7., 8.], &[2]);
+    let d = v.diag(-1).unwrap();
+    assert_eq!(d.shape(), &[3, 3]);
+    assert_eq!(f(&d), [0., 0., 0., 7., 0., 0., 0., 8., 0.]);
+    assert!(Tensor::zeros(&[2, 2, 2], DType::F32)
+        .unwrap()
+        .diag(0)
+        .is_err());
+    // x.repeat_interleave(2, 1) and torch.tensor([2, 0]) along dim 0
+    let r = x.repeat_interleave(&Repeats::Each(2), Some(1)).unwrap();
+    assert_eq!(r.shape(), &[2, 6]);
+    assert_eq!(f(&r)[..6], [0., 0., 1., 1., 2., 2.]);
+    let counts = Tensor::from_vec(vec![2i64, 0], &[2]).unwrap();
+    let r = x
+        .repeat_interleave(&Repeats::PerElement(counts), Some(0))
+        .unwrap();
+    assert_eq!(f(&r), [0., 1., 2., 0., 1., 2.]);
+    let neg = Tensor::from_vec(vec![-1i64], &[1]).unwrap();
+    assert!(x
+        .repeat_interleave(&Repeats::PerElement(neg), None)
+        .is_err());
+}
+
+#[test]
+fn nonzero_masked_select_unique() {
+    let x = t(&[0., 1.5, 0., 2., 0., -3.], &[2, 3]);
+    let nz = x.nonzero().unwrap();
+    assert_eq!(nz.shape(), &[3, 2]);
+    assert_eq!(i(&nz), [0, 1, 1, 0, 1, 2]);
+    let mask = Tensor::from_vec(vec![true, false, true], &[3]).unwrap();
+    assert_eq!(f(&x.masked_select(&mask).unwrap()), [0., 0., 2., -3.]);
+    assert!(x.masked_select(&x).is_err());
+    // torch.unique(torch.tensor([3, 1, 2, 3, 1, 1]), return_inverse=True, return_counts=True)
+    let y = Tensor::from_vec(vec![3i64, 1, 2, 3, 1, 1], &[6]).unwrap();
+    let u = y.unique(true, true).unwrap();
+    assert_eq!(i(&u.values), [1, 2, 3]);
+    assert_eq!(i(&u.inverse.unwrap()), [2, 0, 1, 2, 0, 0]);
+    assert_eq!(i(&u.counts.unwrap()), [3, 1, 2]);
+    // NaNs stay distinct, as in PyTorch.
+    let n = t(&[f32::NAN, 1., f32::NAN], &[3])
+        .unique(false, true)
+        .unwrap();
+    assert_eq!(i(&n.counts.unwrap()), [1, 1, 1]);
+}
+
+#[test]
+fn scatter_overwrites_and_differentiates() {
+    let x = Tensor::zeros(&[2, 3], DType::F32)
+        .unwrap()
+        .requires_grad_(true)
+        .unwrap();
+    let idx = Tensor::from_vec(vec![1i64, 0, 1], &[1, 3]).unwrap();
+    let src = t(&[4., 5., 6.], &[1, 3]).requires_grad_(true).unwrap();
+    // torch.zeros(2, 3).scatter(0, [[1, 0, 1]], [[4, 5, 6]])
+    let y = x.scatter(0, &idx, &src).unwrap();
+    assert_eq!(f(&y), [0., 5., 0., 4., 0., 6.]);
+    y.mul(&t(&[1., 2., 3., 4., 5., 6.], &[2, 3]))
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    // The overwritten places pass no gradient to self; src gets the gathered weights.
+    assert_eq!(f(&x.grad().unwrap()), [1., 0., 3., 0., 5., 0.]);
+    assert_eq!(f(&src.grad().unwrap()), [4., 2., 6.]);
+    let v = Tensor::zeros(&[2, 3], DType::F32)
+        .unwrap()
+        .scatter_value(1, &Tensor::from_vec(vec![2i64], &[1, 1]).unwrap(), 9.0)
+        .unwrap();
+    assert_eq!(f(&v), [0., 0., 9., 0., 0., 0.]);
+    let bad = Tensor::from_vec(vec![5i64, 0, 0], &[1, 3]).unwrap();
+    assert!(x.detach().scatter(0, &bad, &src.detach()).is_err());
+}
