@@ -98,7 +98,7 @@ fn col2im<T: Copy + std::ops::AddAssign>(cols: &[T], gm: &ConvGeom, g: usize, dx
 
 /// Row-major gemm: C[m,n] (+)= A[m,k] (strides ars, acs) @ B[k,n] (strides brs, bcs).
 #[allow(clippy::too_many_arguments)]
-unsafe fn mm<T: 'static + Copy>(
+unsafe fn mm<T: 'static + Copy + Send + Sync>(
     m: usize,
     n: usize,
     k: usize,
