@@ -24,6 +24,7 @@ mod quant;
 mod share;
 mod tensor;
 mod tools;
+mod viz;
 
 pub use tensor::PyTensor;
 
@@ -448,5 +449,6 @@ fn deepseek_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tools::register(m)?;
     quant::register(m)?;
     onnx::register(m)?;
+    viz::register(m)?;
     Ok(())
 }
