@@ -5,8 +5,9 @@
 # installs the Python package (maturin, release) and runs its pytest suite, which evaluates
 # the golden cases again from Python, the multi-process tests of deepseek.distributed under
 # mpirun (scripts/test_dist.sh), and last the training tools against Prometheus, TensorBoard
-# and Chrome's trace engine (scripts/test_tools.sh). Installs Open MPI, prometheus,
-# tensorboard and the trace engine when missing.
+# and Chrome's trace engine (scripts/test_tools.sh), and the visualizer's pages in headless
+# Chromium (scripts/test_viz.sh). Installs Open MPI, prometheus, tensorboard, the trace engine
+# and chromium when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null 2>&1; then
@@ -89,3 +90,6 @@ PY="$PY" bash scripts/test_dist.sh
 # The training tools end to end: a real Prometheus server scraping `deepseek train`,
 # TensorBoard reading its event files, the Chrome trace through DevTools' trace engine.
 PY="$PY" bash scripts/test_tools.sh
+# The visualizer's pages in headless Chromium (installed when missing); screenshots are kept
+# in target/viz-artefacts/.
+PY="$PY" bash scripts/test_viz.sh

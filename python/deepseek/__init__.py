@@ -67,7 +67,7 @@ from ._grad_mode import no_grad, enable_grad, set_grad_enabled, inference_mode
 from ._ops import *  # noqa: F401,F403  (torch.exp, torch.sum, ... as functions)
 from ._ops import __all__ as _ops_all
 from . import return_types, autograd, linalg, nn, optim, utils, amp, cuda, backends, accelerator
-from . import models, tokenizers, onnx, serialization, distributed
+from . import models, tokenizers, onnx, serialization, distributed, viz
 from . import quantization, ao  # noqa: E402
 from .quantization import qint8, quint8  # noqa: E402,F401
 from .serialization import save, load

@@ -7,6 +7,8 @@
 //! - `deepseek generate --model HF_DIR --prompt TEXT` runs a pretrained GPT-2 / Llama model
 //!   (Hugging Face directory with `config.json`, `model.safetensors`, `tokenizer.json`),
 //!   printing tokens as they come and the tokens/s.
+//! - `deepseek viz RUN_DIR` writes `RUN_DIR/viz.html`: the run's loss, learning-rate and
+//!   gradient-norm curves as a self-contained page (see `deepseek::viz`).
 
 use clap::{Args, Parser, Subcommand};
 use deepseek::distributed as dist;
@@ -42,6 +44,26 @@ enum Cmd {
     Train(Box<TrainArgs>),
     /// Sample text from a trained checkpoint, or from a pretrained model with --model.
     Generate(GenerateArgs),
+    /// Write a self-contained HTML page of a training run: loss, validation loss,
+    /// learning-rate and gradient-norm curves from RUN_DIR/metrics.jsonl.
+    Viz(VizArgs),
+}
+
+/// Flags of `deepseek viz`.
+#[derive(Args, Debug)]
+struct VizArgs {
+    /// The run directory (`deepseek train --out DIR`, or runs/<name>)
+    run_dir: PathBuf,
+    /// Where to write the page [default: RUN_DIR/viz.html]
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+}
+
+fn viz(a: VizArgs) -> AnyResult<()> {
+    let out = a.out.unwrap_or_else(|| a.run_dir.join("viz.html"));
+    deepseek::viz::write_run_page(&a.run_dir, &out).map_err(|e| e.to_string())?;
+    println!("viz: wrote {}", out.display());
+    Ok(())
 }
 
 /// Flags of `deepseek train`. The same names (with `-` or `_`) are the keys of the TOML
@@ -885,6 +907,7 @@ fn main() {
     let r = match cli.cmd {
         Cmd::Train(a) => train(*a),
         Cmd::Generate(a) => generate(a),
+        Cmd::Viz(a) => viz(a),
     };
     if let Err(e) = r {
         eprintln!("error: {e}");

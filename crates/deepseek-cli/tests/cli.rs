@@ -230,3 +230,50 @@ fn toml_config_and_bad_input() {
     ]);
     assert!(!ok && err.contains("nothing"), "{err}");
 }
+
+#[test]
+fn viz_run_page() {
+    let d = tmpdir("viz");
+    let run_dir = d.join("run");
+    let r = run_dir.to_str().unwrap();
+    let mut args = vec!["train", "--out", r, "--steps", "6"];
+    args.extend_from_slice(TINY);
+    let (ok, out, err) = run(&args);
+    assert!(ok, "{out}\n{err}");
+    // The trainer records the gradient norm (before clipping) of every step.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let steps: Vec<_> = lines.iter().filter(|l| l.get("final").is_none()).collect();
+    assert_eq!(steps.len(), 6);
+    for l in &steps {
+        let g = l["grad_norm"].as_f64().unwrap();
+        assert!(g.is_finite() && g > 0.0, "{l}");
+    }
+    let (ok, out, err) = run(&["viz", r]);
+    assert!(ok, "{out}\n{err}");
+    let page = std::fs::read_to_string(run_dir.join("viz.html")).unwrap();
+    let tag = "id=\"viz-data\">";
+    let start = page.find(tag).unwrap() + tag.len();
+    let end = start + page[start..].find("</script>").unwrap();
+    let data: serde_json::Value = serde_json::from_str(&page[start..end]).unwrap();
+    assert_eq!(data["steps"], serde_json::json!([1, 2, 3, 4, 5, 6]));
+    for (i, l) in steps.iter().enumerate() {
+        assert_eq!(data["grad_norm"][i], l["grad_norm"]);
+        assert_eq!(data["loss"][i], l["loss"]);
+        assert_eq!(data["lr"][i], l["lr"]);
+    }
+    assert_eq!(data["val"].as_array().unwrap().len(), 1, "{}", data["val"]);
+    // --out, and clear errors.
+    let other = d.join("page.html");
+    assert!(run(&["viz", r, "--out", other.to_str().unwrap()]).0);
+    assert!(other.is_file());
+    let (ok, _, err) = run(&["viz", d.join("nope").to_str().unwrap()]);
+    assert!(!ok && err.contains("no such run directory"), "{err}");
+    let (ok, _, err) = run(&["viz", d.to_str().unwrap()]);
+    assert!(!ok && err.contains("has no metrics.jsonl"), "{err}");
+    let (ok, _, err) = run(&["viz", r, "--out", d.join("x/y.html").to_str().unwrap()]);
+    assert!(!ok && err.contains("does not exist") && !err.contains("panicked"), "{err}");
+}

@@ -26,6 +26,7 @@ mod select;
 mod share;
 mod tensor;
 mod tools;
+mod viz;
 
 pub use tensor::PyTensor;
 
@@ -452,5 +453,6 @@ fn deepseek_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     onnx::register(m)?;
     native::register(m)?;
     select::register(m)?;
+    viz::register(m)?;
     Ok(())
 }

@@ -18,6 +18,34 @@ fn map_in_place(g: &Tensor, op: UnaryOp) -> Result<()> {
     g.copy_(&g.unary(op)?)
 }
 
+fn joint_norm(grads: &[Tensor], norm_type: f64) -> Result<f64> {
+    let norms = grads
+        .iter()
+        .map(|g| tensor_norm(g, norm_type))
+        .collect::<Result<Vec<f64>>>()?;
+    Ok(crate::scalar::vector_norm(norms.into_iter(), norm_type))
+}
+
+/// The joint `norm_type`-norm of the gradients of `params` (the norm of the per-parameter
+/// norms), as [`clip_grad_norm_`] returns it, without changing them; 0 when no parameter has
+/// a gradient. The Trainer records it per step in `metrics.jsonl` (`grad_norm`).
+///
+/// ```
+/// use deepseek::prelude::*;
+/// let p = Tensor::zeros(&[2], DType::F32)?.requires_grad_(true)?;
+/// p.set_grad(Some(Tensor::from_vec(vec![3.0f32, 4.0], &[2])?))?;
+/// assert_eq!(deepseek::optim::total_grad_norm(&[p.clone()], 2.0)?, 5.0);
+/// assert_eq!(p.grad().unwrap().to_vec::<f32>()?, vec![3.0, 4.0]);
+/// # Ok::<(), deepseek::Error>(())
+/// ```
+pub fn total_grad_norm(params: &[Tensor], norm_type: f64) -> Result<f64> {
+    let grads: Vec<Tensor> = params.iter().filter_map(|p| p.grad()).collect();
+    if grads.is_empty() {
+        return Ok(0.0);
+    }
+    joint_norm(&grads, norm_type)
+}
+
 /// Clips the gradients of `params` in place so that their joint `norm_type`-norm is at most
 /// `max_norm`, and returns the joint norm before clipping (PyTorch's `clip_grad_norm_`).
 ///
@@ -41,11 +69,7 @@ pub fn clip_grad_norm_(params: &[Tensor], max_norm: f64, norm_type: f64) -> Resu
     if grads.is_empty() {
         return Ok(0.0);
     }
-    let norms = grads
-        .iter()
-        .map(|g| tensor_norm(g, norm_type))
-        .collect::<Result<Vec<f64>>>()?;
-    let total = crate::scalar::vector_norm(norms.into_iter(), norm_type);
+    let total = joint_norm(&grads, norm_type)?;
     let coef = max_norm / (total + 1e-6);
     // PyTorch multiplies by min(coef, 1), so a NaN norm spreads into the gradients.
     if coef < 1.0 || coef.is_nan() {

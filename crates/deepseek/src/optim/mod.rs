@@ -35,7 +35,7 @@ pub mod sgd;
 
 pub use adagrad::{Adagrad, AdagradConfig};
 pub use adam::{Adam, AdamConfig, AdamW};
-pub use clip::{clip_grad_norm_, clip_grad_value_};
+pub use clip::{clip_grad_norm_, clip_grad_value_, total_grad_norm};
 pub use lr_scheduler::{
     Anneal, CosineAnnealingLR, LinearLR, LrScheduler, OneCycleConfig, OneCycleLR, SchedulerState,
     SequentialLR, StepLR,

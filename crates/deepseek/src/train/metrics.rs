@@ -25,6 +25,10 @@ pub struct MetricsLine {
     pub throughput: f64,
     /// `"samples/s"` or `"tokens/s"`.
     pub throughput_unit: String,
+    /// The joint 2-norm of the parameters' gradients before clipping; absent on skipped
+    /// steps, final validations and in files written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_norm: Option<f64>,
     /// True for a step skipped because of a non-finite loss or gradient.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skipped: bool,

@@ -7,7 +7,7 @@ use super::{
     BatchSource, FitReport, Resume, StopReason, Throughput, TrainerBuilder, TrainerConfig,
 };
 use crate::nn::Module;
-use crate::optim::{clip_grad_norm_, LrScheduler, Optimizer};
+use crate::optim::{clip_grad_norm_, total_grad_norm, LrScheduler, Optimizer};
 use crate::{Error, Result, Tensor};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -513,6 +513,7 @@ impl<M: Module> Trainer<M> {
                 break;
             }
             let lr = self.optimizer.lr();
+            let mut grad_norm = None;
             if nonfinite.is_none() {
                 if losses.len() < k {
                     // The last step of the data is short: average over what it had.
@@ -526,9 +527,12 @@ impl<M: Module> Trainer<M> {
                 }
                 if let Some(c) = cfg.clip_grad_norm {
                     let n = clip_grad_norm_(&params, c, 2.0)?;
+                    grad_norm = Some(n);
                     if !n.is_finite() {
                         nonfinite = Some(("gradient norm", n));
                     }
+                } else if metrics.is_some() {
+                    grad_norm = Some(total_grad_norm(&params, 2.0)?);
                 }
             }
             if let Some((what, v)) = nonfinite {
@@ -605,6 +609,7 @@ impl<M: Module> Trainer<M> {
                     time: self.state.elapsed,
                     throughput: self.state.throughput,
                     throughput_unit: cfg.throughput.unit().to_string(),
+                    grad_norm: grad_norm.filter(|_| nonfinite.is_none()),
                     skipped: nonfinite.is_some(),
                     is_final: false,
                 })?;
@@ -687,6 +692,7 @@ impl<M: Module> Trainer<M> {
                             time: self.state.elapsed,
                             throughput: self.state.throughput,
                             throughput_unit: cfg.throughput.unit().to_string(),
+                            grad_norm: None,
                             skipped: false,
                             is_final: true,
                         })?;
