@@ -136,12 +136,14 @@ impl Tensor {
                 match v.len() {
                     1 => vec![v[0]; n],
                     l if l == n => v,
-                    l => return Err(Error::shape(
-                        "repeat_interleave",
-                        format!(
+                    l => {
+                        return Err(Error::shape(
+                            "repeat_interleave",
+                            format!(
                             "repeats must have the same size as input along dim, got {l} and {n}"
                         ),
-                    )),
+                        ))
+                    }
                 }
             }
         };
