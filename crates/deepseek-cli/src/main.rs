@@ -22,6 +22,8 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod tune;
+
 #[derive(Parser)]
 #[command(
     name = "deepseek",
@@ -42,6 +44,10 @@ enum Cmd {
     Train(Box<TrainArgs>),
     /// Sample text from a trained checkpoint, or from a pretrained model with --model.
     Generate(GenerateArgs),
+    /// Tune the TextGenerator's learning rate, batch size, hidden size, layers and dropout
+    /// with AutoHyper (Bayesian optimisation) within a time budget: each trial a short
+    /// `deepseek train` run in its own process, its final validation loss the objective
+    Tune(Box<tune::TuneArgs>),
 }
 
 /// Flags of `deepseek train`. The same names (with `-` or `_`) are the keys of the TOML
@@ -885,6 +891,7 @@ fn main() {
     let r = match cli.cmd {
         Cmd::Train(a) => train(*a),
         Cmd::Generate(a) => generate(a),
+        Cmd::Tune(a) => tune::tune(*a),
     };
     if let Err(e) = r {
         eprintln!("error: {e}");
