@@ -64,7 +64,10 @@ pub fn search_space() -> deepseek::Result<SearchSpace> {
         .int("batch", 8, 128, true)?
         .int("hidden", 32, 512, true)?
         .categorical("layers", vec![json!(1), json!(2)])?
-        .add(Param::new("dropout", Distribution::float(0.0, 0.5, false)).when("layers", vec![json!(2)]))
+        .add(
+            Param::new("dropout", Distribution::float(0.0, 0.5, false))
+                .when("layers", vec![json!(2)]),
+        )
 }
 
 /// `deepseek train`'s defaults for the searched settings.
@@ -105,9 +108,9 @@ struct Run {
 impl TuneArgs {
     fn spawn(&self, out: &Path, params: &BTreeMap<String, Value>) -> Result<Child, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
-        let threads = self.threads.unwrap_or_else(|| {
-            (deepseek::get_num_threads() / self.n_jobs.max(1)).max(1)
-        });
+        let threads = self
+            .threads
+            .unwrap_or_else(|| (deepseek::get_num_threads() / self.n_jobs.max(1)).max(1));
         let mut c = Command::new(exe);
         c.arg("train")
             .arg("--out")
@@ -116,7 +119,12 @@ impl TuneArgs {
             .args(["--eval-batch", "32", "--checkpoint-every", "100000000"])
             .args(["--log-every", "100000000", "--keep-last", "1"])
             .args(["--minutes", &format!("{}", self.trial_seconds / 60.0)])
-            .args(["--seed", &self.seed.to_string(), "--threads", &threads.to_string()])
+            .args([
+                "--seed",
+                &self.seed.to_string(),
+                "--threads",
+                &threads.to_string(),
+            ])
             .args(flags(params));
         // Validate about every 2048 sequences of training.
         let batch = params.get("batch").and_then(Value::as_u64).unwrap_or(32);
@@ -127,11 +135,13 @@ impl TuneArgs {
         if let Some(s) = self.seq {
             c.args(["--seq", &s.to_string()]);
         }
-        std::fs::create_dir_all(out).map_err(|e| format!("{}: cannot create: {e}", out.display()))?;
+        std::fs::create_dir_all(out)
+            .map_err(|e| format!("{}: cannot create: {e}", out.display()))?;
         let log = std::fs::File::create(out.join("stderr.txt"))
             .map_err(|e| format!("{}: {e}", out.join("stderr.txt").display()))?;
         c.stdout(Stdio::null()).stderr(Stdio::from(log));
-        c.spawn().map_err(|e| format!("cannot start a training run: {e}"))
+        c.spawn()
+            .map_err(|e| format!("cannot start a training run: {e}"))
     }
 }
 
@@ -175,7 +185,10 @@ pub fn tune(a: TuneArgs) -> Result<(), String> {
     let start = Instant::now();
     let budget = Duration::from_secs_f64(a.time_budget.max(0.0));
     if a.trial_seconds.is_nan() || a.trial_seconds <= 0.0 {
-        return Err(format!("--trial-seconds must be positive, got {}", a.trial_seconds));
+        return Err(format!(
+            "--trial-seconds must be positive, got {}",
+            a.trial_seconds
+        ));
     }
     if a.n_jobs == 0 {
         return Err("--n-jobs must be at least 1".into());
@@ -193,7 +206,11 @@ pub fn tune(a: TuneArgs) -> Result<(), String> {
             min_early_stopping_rate: 0,
         }),
         "none" => Box::new(NopPruner),
-        p => return Err(format!("--pruner must be median, halving or none, got {p:?}")),
+        p => {
+            return Err(format!(
+                "--pruner must be median, halving or none, got {p:?}"
+            ))
+        }
     };
     let dir = a
         .study
@@ -224,7 +241,11 @@ pub fn tune(a: TuneArgs) -> Result<(), String> {
         .filter(|v| v["trial_seconds"].as_f64() == Some(a.trial_seconds))
         .and_then(|v| v["val_loss"].as_f64());
     if baseline.is_none() && !a.no_baseline {
-        println!("baseline: the default settings ({}) for {}s", flags(&defaults()).join(" "), a.trial_seconds);
+        println!(
+            "baseline: the default settings ({}) for {}s",
+            flags(&defaults()).join(" "),
+            a.trial_seconds
+        );
         let v = run_to_end(&a, &dir.join("trials").join("baseline"), &defaults())?;
         let rec = json!({"trial_seconds": a.trial_seconds, "val_loss": v, "params": defaults()});
         deepseek::nn::write_atomic(&base_file, rec.to_string().as_bytes()).map_err(e)?;
@@ -237,7 +258,8 @@ pub fn tune(a: TuneArgs) -> Result<(), String> {
     let mut running: Vec<Run> = Vec::new();
     let mut started = done_before;
     loop {
-        let can_start = a.trials.is_none_or(|n| started < n) && start.elapsed() + per_trial <= budget;
+        let can_start =
+            a.trials.is_none_or(|n| started < n) && start.elapsed() + per_trial <= budget;
         if can_start && running.len() < a.n_jobs {
             let mut t = study.ask();
             let params = t.suggest_space(&space).map_err(e)?;

@@ -34,20 +34,43 @@ fn tune_runs_trials_resumes_and_compares_with_the_defaults() {
     )
     .unwrap();
     let chars: Vec<char> = text.chars().collect();
-    std::fs::write(data.join("train.txt"), chars[..30000].iter().collect::<String>()).unwrap();
-    std::fs::write(data.join("val.txt"), chars[30000..33000].iter().collect::<String>()).unwrap();
+    std::fs::write(
+        data.join("train.txt"),
+        chars[..30000].iter().collect::<String>(),
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("val.txt"),
+        chars[30000..33000].iter().collect::<String>(),
+    )
+    .unwrap();
     let study = d.join("s").join("study.json");
     let (study_s, data_s) = (study.to_str().unwrap(), data.to_str().unwrap());
     let common = [
-        "--study", study_s, "--data", data_s, "--trial-seconds", "1.5", "--seq", "32",
-        "--threads", "1", "--sampler", "tpe", "--time-budget", "300",
+        "--study",
+        study_s,
+        "--data",
+        data_s,
+        "--trial-seconds",
+        "1.5",
+        "--seq",
+        "32",
+        "--threads",
+        "1",
+        "--sampler",
+        "tpe",
+        "--time-budget",
+        "300",
     ];
     let mut args = common.to_vec();
     args.extend(["--trials", "3", "--n-jobs", "2"]);
     let (ok, out, err) = tune(&args);
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("baseline: final val loss"), "{out}");
-    assert!(out.contains("best: trial") && out.contains("defaults (--batch 32"), "{out}");
+    assert!(
+        out.contains("best: trial") && out.contains("defaults (--batch 32"),
+        "{out}"
+    );
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&study).unwrap()).unwrap();
     let trials = v["trials"].as_array().unwrap();
@@ -66,7 +89,10 @@ fn tune_runs_trials_resumes_and_compares_with_the_defaults() {
     args.extend(["--trials", "4"]);
     let (ok, out, err) = tune(&args);
     assert!(ok, "{out}\n{err}");
-    assert!(out.contains("3 trials so far") && !out.contains("baseline: the default"), "{out}");
+    assert!(
+        out.contains("3 trials so far") && !out.contains("baseline: the default"),
+        "{out}"
+    );
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&study).unwrap()).unwrap();
     assert_eq!(v["trials"].as_array().unwrap().len(), 4);
@@ -75,6 +101,9 @@ fn tune_runs_trials_resumes_and_compares_with_the_defaults() {
     assert!(!ok && err.contains("unknown sampler"), "{err}");
     std::fs::write(&study, "{ not json").unwrap();
     let (ok, _, err) = tune(&common);
-    assert!(!ok && err.contains(study_s) && err.contains("corrupted"), "{err}");
+    assert!(
+        !ok && err.contains(study_s) && err.contains("corrupted"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&d);
 }

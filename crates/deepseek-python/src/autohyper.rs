@@ -27,8 +27,12 @@ pub struct PyTrial {
     t: Mutex<Trial>,
 }
 
-fn sampler(name: &str, seed: Option<u64>, n_startup: Option<usize>, n_cand: Option<usize>)
-    -> PyResult<Box<dyn Sampler>> {
+fn sampler(
+    name: &str,
+    seed: Option<u64>,
+    n_startup: Option<usize>,
+    n_cand: Option<usize>,
+) -> PyResult<Box<dyn Sampler>> {
     Ok(match name {
         "random" => Box::new(RandomSampler::new(seed)),
         "tpe" => {
@@ -78,7 +82,11 @@ impl PyStudy {
                 reduction_factor: b.max(2),
                 min_early_stopping_rate: c as u32,
             }),
-            _ => return Err(PyValueError::new_err(format!("unknown pruner {pruner_name:?}"))),
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown pruner {pruner_name:?}"
+                )))
+            }
         };
         Ok(PyStudy {
             s: Study::new(dir, smp, pr, storage.as_deref()).py()?,

@@ -47,9 +47,15 @@ fn empty_ranges_and_bad_spaces_are_errors() {
     let mut t = s.ask();
     let e = t.suggest_float("lr", 1.0, 0.5, false).unwrap_err();
     assert!(matches!(e, deepseek::Error::Value { .. }));
-    assert!(e.to_string().contains("\"lr\"") && e.to_string().contains("empty range"), "{e}");
+    assert!(
+        e.to_string().contains("\"lr\"") && e.to_string().contains("empty range"),
+        "{e}"
+    );
     assert!(t.suggest_int("n", 5, 4, false).is_err());
-    assert!(t.suggest_float("x", 0.0, 1.0, true).is_err(), "log scale reaching 0");
+    assert!(
+        t.suggest_float("x", 0.0, 1.0, true).is_err(),
+        "log scale reaching 0"
+    );
     assert!(t.suggest_int("m", 0, 8, true).is_err());
     let e = t.suggest_categorical("act", vec![]).unwrap_err();
     assert!(e.to_string().contains("empty choices"), "{e}");
@@ -82,7 +88,11 @@ fn empty_ranges_and_bad_spaces_are_errors() {
         states,
         [TrialState::Complete, TrialState::Fail, TrialState::Complete]
     );
-    assert!(s.trials()[1].error.as_ref().unwrap().contains("empty range"));
+    assert!(s.trials()[1]
+        .error
+        .as_ref()
+        .unwrap()
+        .contains("empty range"));
 }
 
 #[test]
@@ -146,9 +156,20 @@ fn study_saves_after_each_trial_and_resumes_identically() {
         let resumed = study(sampler, 11, Some(&path));
         assert_eq!(resumed.trials().len(), 9);
         resumed.optimize(branin, Some(7), None).unwrap();
-        let a: Vec<_> = straight.trials().into_iter().map(|t| (t.params, t.value)).collect();
-        let b: Vec<_> = resumed.trials().into_iter().map(|t| (t.params, t.value)).collect();
-        assert_eq!(a, b, "{sampler}: a resumed study continues as if never stopped");
+        let a: Vec<_> = straight
+            .trials()
+            .into_iter()
+            .map(|t| (t.params, t.value))
+            .collect();
+        let b: Vec<_> = resumed
+            .trials()
+            .into_iter()
+            .map(|t| (t.params, t.value))
+            .collect();
+        assert_eq!(
+            a, b,
+            "{sampler}: a resumed study continues as if never stopped"
+        );
         assert_eq!(resumed.best_value(), straight.best_value());
         // No temporary files left behind.
         let names: Vec<_> = std::fs::read_dir(&d)
@@ -163,7 +184,11 @@ fn study_saves_after_each_trial_and_resumes_identically() {
 fn corrupted_or_mismatched_study_files_are_errors_naming_them() {
     let d = tmp("corrupt");
     let p = d.join("study.json");
-    std::fs::write(&p, b"{\"format\": \"deepseek-autohyper-study\", \"trials\": [").unwrap();
+    std::fs::write(
+        &p,
+        b"{\"format\": \"deepseek-autohyper-study\", \"trials\": [",
+    )
+    .unwrap();
     let e = Study::new(
         Direction::Minimize,
         Box::new(RandomSampler::new(Some(0))),
@@ -267,7 +292,10 @@ fn conditional_parameters_appear_only_under_their_parent_values() {
         .unwrap()
         .categorical("layers", vec![json!(1), json!(2)])
         .unwrap()
-        .add(Param::new("dropout", Distribution::float(0.0, 0.5, false)).when("layers", vec![json!(2)]))
+        .add(
+            Param::new("dropout", Distribution::float(0.0, 0.5, false))
+                .when("layers", vec![json!(2)]),
+        )
         .unwrap();
     for sampler in ["random", "tpe", "gp"] {
         let s = study(sampler, 5, None);
@@ -285,7 +313,11 @@ fn conditional_parameters_appear_only_under_their_parent_values() {
         let mut with = 0;
         for t in s.trials() {
             let p = t.params_json();
-            assert_eq!(p.contains_key("dropout"), p["layers"] == json!(2), "{sampler} {p:?}");
+            assert_eq!(
+                p.contains_key("dropout"),
+                p["layers"] == json!(2),
+                "{sampler} {p:?}"
+            );
             with += p.contains_key("dropout") as usize;
         }
         assert!(with > 0 && with < 20, "{sampler}: {with}");
@@ -313,7 +345,11 @@ fn median_pruner_decisions_on_constructed_curves() {
     let mut trials: Vec<FrozenTrial> = (0..5)
         .map(|i| {
             let v = 5.0 + i as f64;
-            curve_trial(&[(0, v + 2.0), (1, v + 1.0), (2, v)], TrialState::Complete, i)
+            curve_trial(
+                &[(0, v + 2.0), (1, v + 1.0), (2, v)],
+                TrialState::Complete,
+                i,
+            )
         })
         .collect();
     let p = MedianPruner::default();
@@ -354,18 +390,30 @@ fn successive_halving_decisions_on_constructed_curves() {
     assert_eq!(first.rungs.get(&0), Some(&3.0));
     trials.push(first);
     let mut worse = curve_trial(&[(0, 9.0), (1, 5.0)], TrialState::Running, 1);
-    assert!(p.prune(&trials, &mut worse, dir), "not in the top half of {{3, 5}}");
+    assert!(
+        p.prune(&trials, &mut worse, dir),
+        "not in the top half of {{3, 5}}"
+    );
     let mut best = curve_trial(&[(0, 9.0), (1, 1.0)], TrialState::Running, 1);
     assert!(!p.prune(&trials, &mut best, dir));
     trials.push(best);
     // Before the next rung nothing changes.
     let mut t = curve_trial(&[(0, 2.0), (1, 2.0)], TrialState::Running, 2);
-    assert!(p.prune(&trials, &mut t, dir), "of 3 values only the best goes on");
+    assert!(
+        p.prune(&trials, &mut t, dir),
+        "of 3 values only the best goes on"
+    );
     let mut t = curve_trial(&[(0, 2.0), (1, 0.5)], TrialState::Running, 2);
-    assert!(!p.prune(&trials, &mut t, dir), "0.5 is the best of {{3, 1, 0.5}}");
+    assert!(
+        !p.prune(&trials, &mut t, dir),
+        "0.5 is the best of {{3, 1, 0.5}}"
+    );
     let mut t4 = t.clone();
     t4.intermediate_values.insert(2, 1.5);
-    assert!(!p.prune(&trials, &mut t4, dir), "alone at rung 1 it is promoted");
+    assert!(
+        !p.prune(&trials, &mut t4, dir),
+        "alone at rung 1 it is promoted"
+    );
     assert_eq!(t4.rungs.len(), 2);
 }
 
