@@ -6,10 +6,14 @@ seeds of the best value found, of the regret (best - known minimum), and the rat
 AutoHyper's median regret to Optuna's and to random search's (< 1: AutoHyper better).
 
     python bench/autohyper_vs_optuna.py [--seeds 20] [--trials 100] [--methods gp,tpe,optuna,random]
+        [--record bench/RESULTS.md]     # append the table with the date and CPU model
 """
 
 import argparse
+import datetime
+import io
 import math
+import subprocess
 import statistics
 import sys
 import time
@@ -81,7 +85,14 @@ def main():
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--methods", default="gp,tpe,optuna,random")
     ap.add_argument("--functions", default=",".join(FUNCTIONS))
+    ap.add_argument("--record", metavar="RESULTS_MD", help="append the table to this file")
     a = ap.parse_args()
+    out = io.StringIO()
+
+    def say(*args):
+        print(*args)
+        print(*args, file=out)
+
     methods = a.methods.split(",")
     results = {}
     for fname in a.functions.split(","):
@@ -92,14 +103,14 @@ def main():
             results[fname, m] = (bests, time.time() - t0)
             print(f"# {fname:12s} {METHODS[m][0]:16s} median best {statistics.median(bests):.6g} "
                   f"({time.time() - t0:.1f}s)", file=sys.stderr, flush=True)
-    print(f"\n{a.seeds} seeds x {a.trials} trials; median over seeds of the best value found "
+    say(f"\n{a.seeds} seeds x {a.trials} trials; median over seeds of the best value found "
           f"(regret = best - known minimum)\n")
     head = f"| function | method | median best | median regret | seconds/run |"
     ours = [m for m in methods if m in ("gp", "tpe")]
     ratio_cols = [r for r in ("optuna", "random") if r in methods]
     head += "".join(f" regret / {METHODS[r][0]} |" for r in ratio_cols)
-    print(head)
-    print("|" + "---|" * (head.count("|") - 1))
+    say(head)
+    say("|" + "---|" * (head.count("|") - 1))
     verdict = []
     for fname in a.functions.split(","):
         fmin = FUNCTIONS[fname][2]
@@ -110,15 +121,27 @@ def main():
                    f"{secs / a.seeds:.2f} |")
             for r in ratio_cols:
                 row += f" {med[m] / med[r]:.3f} |" if m in ours and med[r] > 0 else " |"
-            print(row)
+            say(row)
         for m in ours:
             if "optuna" in methods and "random" in methods:
                 verdict.append(f"{fname}: {METHODS[m][0]} "
                                f"{'<=' if med[m] <= med['optuna'] else '>'} Optuna, "
                                f"{'<' if med[m] < med['random'] else '>='} random")
-    print()
+    say()
     for v in verdict:
-        print(v)
+        say(v)
+    if a.record:
+        try:
+            cpu = next(l.split(":", 1)[1].strip() for l in subprocess.run(
+                ["lscpu"], capture_output=True, text=True).stdout.splitlines()
+                if l.startswith("Model name"))
+        except Exception:
+            cpu = "unknown CPU"
+        import optuna
+        with open(a.record, "a") as f:
+            f.write(f"\n## {datetime.date.today()}, issue 14: AutoHyper vs Optuna "
+                    f"(`bench/autohyper_vs_optuna.py`)\n\n{cpu}; optuna {optuna.__version__}."
+                    f"\n\n```\n{out.getvalue().strip()}\n```\n")
 
 
 if __name__ == "__main__":
