@@ -78,6 +78,10 @@ if ! "$PY" -c "import onnx, onnxruntime" >/dev/null 2>&1; then
     timeout 600 "$PY" -m pip install --quiet onnx onnxruntime \
         || echo "note: onnx/onnxruntime could not be installed; the ONNX tests will skip" >&2
 fi
+# Optuna is the reference of python/tests/test_autohyper.py's small comparison (the full one
+# is bench/autohyper_vs_optuna.py); that test skips if it cannot be installed.
+"$PY" -c "import optuna" >/dev/null 2>&1 || timeout 300 "$PY" -m pip install --quiet optuna \
+    || echo "note: optuna could not be installed; the AutoHyper comparison test will skip" >&2
 # Build the extension (release) and install the package; the wheel is built in-tree, so
 # cargo reuses target/ between runs.
 "$PY" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps .

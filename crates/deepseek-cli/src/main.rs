@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod tune;
+
 #[derive(Parser)]
 #[command(
     name = "deepseek",
@@ -47,6 +49,10 @@ enum Cmd {
     /// Write a self-contained HTML page of a training run: loss, validation loss,
     /// learning-rate and gradient-norm curves from RUN_DIR/metrics.jsonl.
     Viz(VizArgs),
+    /// Tune the TextGenerator's learning rate, batch size, hidden size, layers and dropout
+    /// with AutoHyper (Bayesian optimisation) within a time budget: each trial a short
+    /// `deepseek train` run in its own process, its final validation loss the objective
+    Tune(Box<tune::TuneArgs>),
 }
 
 /// Flags of `deepseek viz`.
@@ -908,6 +914,7 @@ fn main() {
         Cmd::Train(a) => train(*a),
         Cmd::Generate(a) => generate(a),
         Cmd::Viz(a) => viz(a),
+        Cmd::Tune(a) => tune::tune(*a),
     };
     if let Err(e) = r {
         eprintln!("error: {e}");

@@ -275,5 +275,8 @@ fn viz_run_page() {
     let (ok, _, err) = run(&["viz", d.to_str().unwrap()]);
     assert!(!ok && err.contains("has no metrics.jsonl"), "{err}");
     let (ok, _, err) = run(&["viz", r, "--out", d.join("x/y.html").to_str().unwrap()]);
-    assert!(!ok && err.contains("does not exist") && !err.contains("panicked"), "{err}");
+    assert!(
+        !ok && err.contains("does not exist") && !err.contains("panicked"),
+        "{err}"
+    );
 }

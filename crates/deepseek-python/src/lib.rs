@@ -12,6 +12,7 @@ use pyo3::exceptions::{PyIndexError, PyOSError, PyRuntimeError, PyTypeError, PyV
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
+mod autohyper;
 mod distributed;
 mod dlpack;
 mod functional;
@@ -454,5 +455,6 @@ fn deepseek_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     native::register(m)?;
     select::register(m)?;
     viz::register(m)?;
+    autohyper::register(m)?;
     Ok(())
 }

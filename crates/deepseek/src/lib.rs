@@ -36,6 +36,7 @@ pub mod tensor;
 pub mod tensorboard;
 pub mod tokenizers;
 pub mod train;
+pub mod tune;
 pub mod viz;
 
 pub use autograd::{enable_grad, is_grad_enabled, no_grad, set_grad_enabled, with_no_grad};

@@ -53,7 +53,10 @@ fn run_errors_name_the_directory() {
     let d = tmpdir("errors");
     let missing = d.join("nope");
     let e = run_data(&missing).unwrap_err().to_string();
-    assert!(e.contains("nope") && e.contains("no such run directory"), "{e}");
+    assert!(
+        e.contains("nope") && e.contains("no such run directory"),
+        "{e}"
+    );
     let e = run_data(&d).unwrap_err().to_string();
     assert!(e.contains("has no metrics.jsonl"), "{e}");
     std::fs::write(d.join("metrics.jsonl"), "").unwrap();
@@ -75,7 +78,9 @@ fn page_embeds_the_data_safely() {
     assert!(html.contains("<title>&lt;b&gt;</title>"));
     assert_eq!(embedded(&html), data);
     assert!(html.contains("dagre") && html.contains("data-rendered"));
-    let e = render_page("x", &json!({"kind": "nope"})).unwrap_err().to_string();
+    let e = render_page("x", &json!({"kind": "nope"}))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("\"kind\""), "{e}");
     assert!(render_page("x", &json!([1, 2])).is_err());
 }
