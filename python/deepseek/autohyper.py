@@ -242,7 +242,7 @@ class Study:
     def __init__(self, direction="minimize", sampler=None, pruner=None, storage=None):
         if direction not in ("minimize", "maximize"):
             raise ValueError(f'direction must be "minimize" or "maximize", got {direction!r}')
-        sampler = sampler if sampler is not None else TPESampler()
+        sampler = sampler if sampler is not None else GPSampler()
         pruner = pruner if pruner is not None else NopPruner()
         if not isinstance(sampler, _Sampler):
             raise TypeError(f"sampler must be a deepseek.autohyper sampler, got {sampler!r}")
