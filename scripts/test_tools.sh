@@ -153,9 +153,16 @@ for e, l in zip(loss, steps):
     assert e.step == l["step"] and abs(e.value - l["loss"]) <= 1e-6 * max(1, abs(l["loss"])), (e, l)
 assert len(acc.Scalars("train/lr")) == len(steps)
 assert len(acc.Scalars("train/tokens_per_second")) == len(steps)
+# The gradient norm of every step taken, the same value metrics.jsonl records.
+gn = [l for l in steps if l.get("grad_norm") is not None]
+tb_gn = acc.Scalars("train/grad_norm")
+assert len(tb_gn) == len(gn) >= 1, (len(tb_gn), len(gn))
+for e, l in zip(tb_gn, gn):
+    assert e.step == l["step"] and abs(e.value - l["grad_norm"]) <= 1e-5 * max(1, l["grad_norm"]), (e, l)
 vals = [l for l in lines if l.get("val_loss") is not None]
 assert len(acc.Scalars("val/loss")) == len(vals) >= 1
-print(f"tensorboard EventAccumulator: {len(loss)} train/loss, {len(vals)} val/loss values read back")
+print(f"tensorboard EventAccumulator: {len(loss)} train/loss, {len(tb_gn)} train/grad_norm, "
+      f"{len(vals)} val/loss values read back")
 
 tr = json.load(open(os.path.join(tmp, "run", "profile", "trace.json")))
 xs = [e for e in tr["traceEvents"] if e["ph"] == "X"]

@@ -293,8 +293,9 @@ impl<M: Module> Trainer<M> {
         }
     }
 
-    /// After each optimizer step: TensorBoard scalars, Prometheus metrics, profiler step.
-    fn observe_step(&mut self, units: u64, secs: f64) -> Result<()> {
+    /// After each optimizer step: TensorBoard scalars (loss, learning rate, throughput and
+    /// the gradient norm of a step that was taken), Prometheus metrics, profiler step.
+    fn observe_step(&mut self, units: u64, secs: f64, grad_norm: Option<f64>) -> Result<()> {
         let st = &self.state;
         let step = st.step as i64;
         let unit = match self.config.throughput {
@@ -307,6 +308,9 @@ impl<M: Module> Trainer<M> {
             }
             w.add_scalar("train/lr", st.lr, step)?;
             w.add_scalar(&format!("train/{unit}_per_second"), st.throughput, step)?;
+            if let Some(g) = grad_norm {
+                w.add_scalar("train/grad_norm", g, step)?;
+            }
         }
         if let Some(m) = &self.metrics {
             let m = m.metrics();
@@ -569,7 +573,8 @@ impl<M: Module> Trainer<M> {
             train_secs += ts.elapsed().as_secs_f64();
             self.state.throughput = run_units as f64 / train_secs.max(1e-9);
             self.state.elapsed = elapsed0 + t0.elapsed().as_secs_f64();
-            self.observe_step(step_units, ts.elapsed().as_secs_f64())?;
+            let taken_norm = grad_norm.filter(|_| nonfinite.is_none());
+            self.observe_step(step_units, ts.elapsed().as_secs_f64(), taken_norm)?;
             let mut stop: Option<StopReason> = None;
             for c in &mut self.callbacks {
                 if c.on_step_end(&self.state) == Control::Stop {
