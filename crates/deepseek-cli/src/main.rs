@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod pretrained;
 mod tune;
 
 #[derive(Parser)]
@@ -221,10 +222,15 @@ struct GenerateArgs {
     /// when it was written (files edited on purpose)
     #[arg(long)]
     no_verify: bool,
-    /// A pretrained Hugging Face model directory (GPT-2 or Llama architecture, with
-    /// tokenizer.json) to generate with instead of a checkpoint; --length counts tokens
+    /// A pretrained model to generate with instead of a checkpoint: a Hugging Face
+    /// directory (GPT-2 or Llama architecture, with tokenizer.json) or a llama-architecture
+    /// .gguf file (its tokenizer inside); --length counts tokens
     #[arg(long)]
     model: Option<PathBuf>,
+    /// With --model: wrap the prompt as a user message in the model's chat template
+    /// (instruct models such as SmolLM2-Instruct)
+    #[arg(long)]
+    chat: bool,
     /// With --model: nucleus sampling threshold
     #[arg(long, default_value_t = 1.0)]
     top_p: f64,
@@ -781,78 +787,9 @@ fn data_parallel_group() -> AnyResult<Option<dist::ProcessGroup>> {
     Ok(Some(dist::world().map_err(|e| e.to_string())?))
 }
 
-/// `deepseek generate --model DIR`: streams the continuation of the prompt.
-fn generate_pretrained(dir: &Path, a: &GenerateArgs) -> AnyResult<()> {
-    use std::io::Write;
-    if dir.is_file() {
-        return Err(format!(
-            "{}: GGUF and single-file models are not supported yet; pass a Hugging Face directory",
-            dir.display()
-        ));
-    }
-    if let Some(seed) = a.seed {
-        deepseek::manual_seed(seed);
-    }
-    let model = deepseek::models::from_pretrained(dir).map_err(|e| e.to_string())?;
-    let mut tok = deepseek::tokenizers::Tokenizer::from_file(dir.join("tokenizer.json"))
-        .map_err(|e| e.to_string())?;
-    tok.no_padding();
-    let prompt = tok.encode(&a.prompt, true).map_err(|e| e.to_string())?;
-    let mut stop = a.stop_token.clone();
-    if stop.is_empty() {
-        stop.extend(
-            ["<|endoftext|>", "</s>", "<|im_end|>", "<|eot_id|>"]
-                .iter()
-                .filter_map(|t| tok.token_to_id(t)),
-        );
-    }
-    let opts = deepseek::models::GenerateOptions {
-        max_new_tokens: a.length,
-        temperature: a.temperature,
-        top_k: a.top_k.unwrap_or(0),
-        top_p: a.top_p,
-        repetition_penalty: a.repetition_penalty,
-        stop_tokens: stop,
-    };
-    print!("{}", a.prompt);
-    let mut out = std::io::stdout();
-    let _ = out.flush();
-    let mut ids: Vec<i64> = Vec::new();
-    let mut shown = 0usize;
-    let start = std::time::Instant::now();
-    let mut first: Option<std::time::Duration> = None;
-    let new = model
-        .generate(&prompt, &opts, &mut |t| {
-            first.get_or_insert_with(|| start.elapsed());
-            ids.push(t);
-            let text = tok.decode(&ids, true)?;
-            if let Some(rest) = text.get(shown..) {
-                print!("{rest}");
-                let _ = out.flush();
-                shown = text.len();
-            }
-            Ok(())
-        })
-        .map_err(|e| e.to_string())?;
-    let total = start.elapsed().as_secs_f64();
-    let prefill = first.map_or(0.0, |d| d.as_secs_f64());
-    let decode_tps = if new.len() > 1 {
-        (new.len() - 1) as f64 / (total - prefill).max(1e-9)
-    } else {
-        0.0
-    };
-    println!();
-    eprintln!(
-        "({} prompt tokens, {} new tokens in {total:.2} s: first token after {prefill:.2} s, then {decode_tps:.1} tokens/s)",
-        prompt.len(),
-        new.len()
-    );
-    Ok(())
-}
-
 fn generate(a: GenerateArgs) -> AnyResult<()> {
     if let Some(dir) = a.model.clone() {
-        return generate_pretrained(&dir, &a);
+        return pretrained::generate_pretrained(&dir, &a);
     }
     let (mut model, tok, dir) = TextGenerator::from_checkpoint_with(&a.checkpoint, !a.no_verify)
         .map_err(|e| e.to_string())?;

@@ -3,14 +3,17 @@
 //! half-split rotary embeddings, SwiGLU feed-forward, optional tied output embedding.
 
 use super::generate::CausalLm;
-use super::gguf::GgufFile;
+use super::gguf::{GgmlType, GgufFile};
 use super::{ids_rows, keep_rows, new_cache, Config, Weights};
+use crate::nn::linear_maybe_packed;
 use crate::nn::llm::attention_mask as build_mask;
 use crate::nn::{
     Embedding, Forward, GroupedQueryAttention, KvCache, Linear, RmsNorm, RopeLayout,
     RotaryEmbedding, SwiGLU,
 };
+use crate::quant::BlockQuantWeight;
 use crate::{DType, Error, Result, Tensor};
+use std::sync::Arc;
 
 /// One decoder layer `model.layers.{i}`.
 #[derive(crate::nn::Module)]
@@ -35,6 +38,10 @@ pub struct LlamaModel {
 pub struct LlamaForCausalLM {
     pub model: LlamaModel,
     pub lm_head: Option<Linear>,
+    /// The tied output embedding block-quantised (GGUF models), used like
+    /// [`Linear::packed`].
+    #[module(skip)]
+    pub lm_head_packed: Option<Arc<BlockQuantWeight>>,
     pub vocab_size: usize,
     pub max_position_embeddings: usize,
 }
@@ -132,6 +139,7 @@ impl LlamaForCausalLM {
         Ok(LlamaForCausalLM {
             model,
             lm_head,
+            lm_head_packed: None,
             vocab_size: vocab,
             max_position_embeddings: maxp,
         })
@@ -224,8 +232,35 @@ impl LlamaForCausalLM {
             map.insert(hf, t);
         }
         let mut w = Weights::from_map(&f.path, map);
-        let model = LlamaForCausalLM::load(&cfg, &mut w)?;
+        let mut model = LlamaForCausalLM::load(&cfg, &mut w)?;
         w.finish(|_| false)?;
+        // Keep the quantised blocks beside the float32 weights for fast decoding.
+        for (i, l) in model.model.layers.iter_mut().enumerate() {
+            let a = &mut l.self_attn;
+            let p = &mut l.mlp;
+            for (name, lin, heads) in [
+                ("attn_q", &mut a.q_proj, Some(nh)),
+                ("attn_k", &mut a.k_proj, Some(nkv)),
+                ("attn_v", &mut a.v_proj, None),
+                ("attn_output", &mut a.o_proj, None),
+                ("ffn_gate", &mut p.gate_proj, None),
+                ("ffn_up", &mut p.up_proj, None),
+                ("ffn_down", &mut p.down_proj, None),
+            ] {
+                lin.packed = pack(f, &format!("blk.{i}.{name}.weight"), &lin.weight, heads)?;
+            }
+        }
+        match &mut model.lm_head {
+            Some(h) => h.packed = pack(f, "output.weight", &h.weight, None)?,
+            None => {
+                model.lm_head_packed = pack(
+                    f,
+                    "token_embd.weight",
+                    &model.model.embed_tokens.weight,
+                    None,
+                )?
+            }
+        }
         Ok(model)
     }
 
@@ -280,7 +315,12 @@ impl CausalLm for LlamaForCausalLM {
         let x = self.model.norm.forward(&x)?;
         match &self.lm_head {
             Some(h) => h.forward(&x),
-            None => x.linear(&self.model.embed_tokens.weight, None),
+            None => linear_maybe_packed(
+                &x,
+                &self.model.embed_tokens.weight,
+                None,
+                self.lm_head_packed.as_deref(),
+            ),
         }
     }
 }
@@ -328,4 +368,39 @@ fn unpermute_rope_rows(w: &Tensor, heads: usize) -> Result<Tensor> {
         .transpose(1, 2)?
         .contiguous()?
         .reshape(w.shape())
+}
+
+/// The GGUF tensor `name` as blocks tied to `weight` (its float32 form), when it is
+/// block-quantised; `heads` undoes the rotary row permutation as for the float weights.
+fn pack(
+    f: &GgufFile,
+    name: &str,
+    weight: &Tensor,
+    heads: Option<usize>,
+) -> Result<Option<Arc<BlockQuantWeight>>> {
+    let info = f.info(name)?;
+    if !matches!(info.ty, GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_1) || info.shape.len() != 2
+    {
+        return Ok(None);
+    }
+    let (n, k) = (info.shape[0], info.shape[1]);
+    let raw = f.raw(info);
+    let bytes: std::borrow::Cow<[u8]> = match heads {
+        None => raw.into(),
+        Some(h) => {
+            let (hd, row) = (n / h, raw.len() / n);
+            let mut out = Vec::with_capacity(raw.len());
+            for r in 0..n {
+                // Hugging Face row r = head·hd + j·hd/2 + i comes from GGUF row head·hd + 2i + j.
+                let (head, rest) = (r / hd, r % hd);
+                let (j, i) = (rest / (hd / 2), rest % (hd / 2));
+                let src = head * hd + 2 * i + j;
+                out.extend_from_slice(&raw[src * row..(src + 1) * row]);
+            }
+            out.into()
+        }
+    };
+    Ok(Some(Arc::new(
+        BlockQuantWeight::from_gguf(info.ty, n, k, &bytes)?.tied_to(weight)?,
+    )))
 }

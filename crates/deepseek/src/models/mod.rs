@@ -107,6 +107,7 @@ impl Weights {
             } else {
                 None
             },
+            packed: None,
         })
     }
     /// A `LayerNorm` from `{name}.weight` and `{name}.bias`.

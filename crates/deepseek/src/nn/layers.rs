@@ -19,10 +19,16 @@ fn uniform(shape: &[usize], bound: f64) -> Result<Tensor> {
 }
 
 /// `y = x W^T + b` (weight [out, in]); PyTorch's init: U(-1/sqrt(in), 1/sqrt(in)).
+///
+/// `packed` optionally holds the same weight block-quantised (e.g. from a GGUF file; see
+/// [`crate::quant::block`]): inference on a few rows then reads the blocks instead of the
+/// float32 matrix. It is only used while `weight` is unchanged and no gradient is needed.
 #[derive(super::Module)]
 pub struct Linear {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
+    #[module(skip)]
+    pub packed: Option<std::sync::Arc<crate::quant::BlockQuantWeight>>,
 }
 
 impl Linear {
@@ -35,13 +41,29 @@ impl Linear {
             } else {
                 None
             },
+            packed: None,
         })
     }
 }
 impl Forward for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.linear(&self.weight, self.bias.as_ref())
+        linear_maybe_packed(x, &self.weight, self.bias.as_ref(), self.packed.as_deref())
     }
+}
+
+/// `x.linear(weight, bias)`, through `packed` when it applies (see [`Linear`]).
+pub fn linear_maybe_packed(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    packed: Option<&crate::quant::BlockQuantWeight>,
+) -> Result<Tensor> {
+    if let Some(p) = packed {
+        if let Some(y) = p.forward(weight, bias, x)? {
+            return Ok(y);
+        }
+    }
+    x.linear(weight, bias)
 }
 
 /// A lookup table of `num_embeddings` rows of `embedding_dim`, N(0, 1) init; the

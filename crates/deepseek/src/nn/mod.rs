@@ -13,9 +13,9 @@ pub mod transformer;
 pub use checkpoint::Checkpointed;
 pub use deepseek_derive::Module;
 pub use layers::{
-    AvgPool2d, BatchNorm, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Dropout, Embedding, Forward,
-    Gru, Layer, LayerNorm, Linear, Lstm, MaxPool2d, MultiheadAttention, ReLU, RmsNorm, RnnConfig,
-    RnnWeights, Sequential, Tanh, TransformerEncoderLayer, GELU,
+    linear_maybe_packed, AvgPool2d, BatchNorm, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Dropout,
+    Embedding, Forward, Gru, Layer, LayerNorm, Linear, Lstm, MaxPool2d, MultiheadAttention, ReLU,
+    RmsNorm, RnnConfig, RnnWeights, Sequential, Tanh, TransformerEncoderLayer, GELU,
 };
 pub use llm::{GroupedQueryAttention, KvCache, RopeLayout, RotaryEmbedding, SwiGLU};
 pub use loss::{BCEWithLogitsLoss, CrossEntropyLoss, MSELoss};

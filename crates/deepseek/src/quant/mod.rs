@@ -3,6 +3,8 @@
 //! - [`gemm`]: the u8 × i8 → i32 matrix product with AVX-512 VNNI, AVX-VNNI and AVX2 kernels
 //!   picked at run time ([`Isa::best`]) and a portable scalar fallback, all exact (equal to
 //!   [`gemm_u8i8_reference`] bit for bit).
+//! - [`block`]: GGUF's block-quantised weights (Q8_0, Q4_0, Q4_1) and the small-batch product
+//!   that reads them directly (token-by-token decoding of GGUF models).
 //! - [`qparams`]: scales and zero points computed as PyTorch's x86/fbgemm engine computes them.
 //! - [`DynamicQuantLinear`]: PyTorch's `quantize_dynamic` Linear (int8 weights per tensor or
 //!   per channel, u8 activations quantized per call). The Python front
@@ -20,10 +22,12 @@
 //! # Ok::<(), deepseek::Error>(())
 //! ```
 
+pub mod block;
 pub mod gemm;
 mod linear;
 pub mod qparams;
 
+pub use block::BlockQuantWeight;
 pub use gemm::{gemm_u8i8, gemm_u8i8_reference, Isa, PackedI8};
 pub use linear::DynamicQuantLinear;
 pub use qparams::{choose_qparams, quantize_u8, quantize_weight_i8, QParams};
