@@ -84,31 +84,6 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                 dropout_p, training, need_weights, average_attn_weights)
 
 
-def relu6(x, inplace=False):
-    return x.clamp(0.0, 6.0)
-
-
-def hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):
-    return x.clamp(min_val, max_val)
-
-
-def logsigmoid(x):
-    return -softplus(-x)
-
-
-def softsign(x):
-    return x / (x.abs() + 1)
-
-
-def mish(x, inplace=False):
-    return x * softplus(x).tanh()
-
-
-def glu(x, dim=-1):
-    a, b = x.chunk(2, dim)
-    return a * b.sigmoid()
-
-
 def normalize(x, p=2.0, dim=1, eps=1e-12, out=None):
     """``x / max(||x||_p, eps)`` along ``dim``."""
     n = x.norm(p, dim, keepdim=True).clamp(min=eps)
@@ -122,11 +97,8 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
 
 
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """``||x1 - x2 + eps||_p`` along the last dimension."""
     return (x1 - x2 + eps).norm(p, -1, keepdim)
-
-
-def threshold(x, threshold, value, inplace=False):
-    return _C.where(x > threshold, x, value)
 
 
 def _channel_dropout(x, p, training, spatial, who):
@@ -182,3 +154,8 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 def softmin(x, dim=None, dtype=None):
     return softmax(-x, dim, dtype=dtype)
+
+
+from ._activations import *  # noqa: E402,F401,F403
+from ._losses import *  # noqa: E402,F401,F403
+from ._spatial import *  # noqa: E402,F401,F403
