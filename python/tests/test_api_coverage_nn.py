@@ -217,3 +217,187 @@ def test_functional_bad_arguments(i):
     fn, exc = BAD[i]
     with pytest.raises(exc):
         fn()
+
+
+# (class, constructor args, constructor kwargs, forward inputs)
+M_CASES = [
+    ("Threshold", (0.1, 20.0), {}, [X]),
+    ("Hardtanh", (), {"min_val": -0.5, "max_val": 0.5}, [X]),
+    ("ReLU6", (), {}, [X * 4]),
+    ("Hardsigmoid", (), {}, [X * 3]),
+    ("Hardswish", (), {}, [X * 3]),
+    ("SELU", (), {}, [X]),
+    ("CELU", (0.5,), {}, [X]),
+    ("GLU", (), {"dim": 1}, [arr((3, 4, 5))]),
+    ("Hardshrink", (0.4,), {}, [X]),
+    ("Softshrink", (), {}, [X]),
+    ("Tanhshrink", (), {}, [X]),
+    ("LogSigmoid", (), {}, [X]),
+    ("Softsign", (), {}, [X]),
+    ("Mish", (), {}, [X]),
+    ("Softmin", (), {"dim": 1}, [X]),
+    ("Softmax2d", (), {}, [arr((2, 3, 4, 5))]),
+    ("PReLU", (), {}, [X]),
+    ("PReLU", (4,), {"init": 0.1}, [X]),
+    ("SoftMarginLoss", (), {}, [arr((4, 5)), const(arr((4, 5), kind="sign"))]),
+    ("MarginRankingLoss", (0.5,), {}, [arr((6,)), arr((6,), seed=2),
+                                       const(arr((6,), kind="sign"))]),
+    ("HingeEmbeddingLoss", (), {"reduction": "sum"}, [arr((4, 5)),
+                                                     const(arr((4, 5), kind="sign"))]),
+    ("CosineEmbeddingLoss", (), {"margin": 0.1}, [arr((4, 6)), arr((4, 6), seed=2),
+                                                 const(arr((4,), kind="sign"))]),
+    ("TripletMarginLoss", (), {"swap": True}, [arr((4, 6)), arr((4, 6), seed=2),
+                                              arr((4, 6), seed=3)]),
+    ("TripletMarginWithDistanceLoss", (), {"margin": 0.5}, [arr((4, 6)), arr((4, 6), seed=2),
+                                                           arr((4, 6), seed=3)]),
+    ("PoissonNLLLoss", (), {}, [arr((4, 5)), const(arr((4, 5), kind="pos", high=4))]),
+    ("GaussianNLLLoss", (), {"full": True}, [arr((4, 5)), arr((4, 5), seed=2),
+                                            arr((4, 5), kind="pos")]),
+    ("MultiLabelSoftMarginLoss", (), {}, [arr((4, 5)),
+                                          const(arr((4, 5), kind="bool").astype("float32"))]),
+    ("MultiMarginLoss", (), {"p": 2}, [arr((4, 5)), arr((4,), kind="int", low=0, high=5)]),
+    ("MultiLabelMarginLoss", (), {}, [arr((2, 4)), np.array([[3, 0, -1, 1], [1, 2, 3, -1]])]),
+    ("NLLLoss2d", (), {}, [arr((2, 3, 4, 4)), arr((2, 4, 4), kind="int", low=0, high=3)]),
+    ("ZeroPad2d", ((1, 2, 0, 1),), {}, [arr((2, 3, 4, 5))]),
+    ("ConstantPad1d", (2, 3.5), {}, [arr((2, 3, 4))]),
+    ("ConstantPad3d", (1, -1.0), {}, [arr((1, 2, 3, 2, 2))]),
+    ("ReflectionPad1d", (2,), {}, [arr((2, 3, 4))]),
+    ("ReflectionPad2d", ((1, 2, 2, 0),), {}, [arr((2, 3, 4, 5))]),
+    ("ReflectionPad3d", (1,), {}, [arr((1, 2, 3, 3, 2))]),
+    ("ReplicationPad1d", ((3, 1),), {}, [arr((3, 4))]),
+    ("ReplicationPad2d", (2,), {}, [arr((2, 3, 4, 5))]),
+    ("ReplicationPad3d", ((1, 0, 2, 1, 0, 1),), {}, [arr((1, 2, 3, 3, 2))]),
+    ("CircularPad1d", (2,), {}, [arr((2, 3, 4))]),
+    ("CircularPad2d", ((1, 2, 3, 0),), {}, [arr((2, 3, 4, 5))]),
+    ("CircularPad3d", (1,), {}, [arr((1, 2, 3, 3, 2))]),
+    ("ZeroPad1d", (1,), {}, [arr((2, 3))]),
+    ("ZeroPad3d", (1,), {}, [arr((1, 2, 2, 2, 2))]),
+    ("ConstantPad2d", (1, 2.0), {}, [arr((2, 3, 3))]),
+    ("MaxPool1d", (3,), {"stride": 2, "padding": 1}, [arr((2, 3, 9))]),
+    ("AvgPool1d", (2,), {}, [arr((2, 3, 8))]),
+    ("AdaptiveAvgPool1d", (3,), {}, [arr((2, 3, 8))]),
+    ("AdaptiveMaxPool1d", (4,), {}, [arr((2, 3, 8))]),
+    ("LPPool1d", (2, 3), {}, [arr((2, 3, 9), kind="pos")]),
+    ("LPPool2d", (1.5, 2), {"stride": 1}, [arr((2, 3, 4, 4), kind="pos")]),
+    ("Upsample", (), {"scale_factor": 2, "mode": "bilinear"}, [arr((1, 2, 3, 4))]),
+    ("UpsamplingNearest2d", (), {"scale_factor": 3}, [arr((1, 2, 3, 4))]),
+    ("UpsamplingBilinear2d", (), {"size": (5, 7)}, [arr((1, 2, 3, 4))]),
+    ("PixelShuffle", (3,), {}, [arr((1, 9, 2, 2))]),
+    ("PixelUnshuffle", (2,), {}, [arr((1, 1, 4, 4))]),
+    ("ChannelShuffle", (2,), {}, [arr((1, 4, 2, 2))]),
+    ("Unfold", (3,), {"padding": 1}, [arr((2, 2, 4, 4))]),
+    ("Fold", ((4, 4), 2), {}, [arr((2, 8, 9))]),
+    ("ConvTranspose2d", (4, 6, 3), {"stride": 2, "padding": 1, "output_padding": 1},
+     [arr((2, 4, 3, 3))]),
+    ("ConvTranspose2d", (4, 6, (2, 3)), {"groups": 2, "bias": False, "dilation": 2},
+     [arr((2, 4, 3, 3))]),
+    ("ConvTranspose1d", (3, 4, 3), {"stride": 3}, [arr((2, 3, 5))]),
+    ("InstanceNorm1d", (3,), {"affine": True}, [arr((2, 3, 6))]),
+    ("InstanceNorm2d", (3,), {}, [arr((2, 3, 4, 4))]),
+    ("InstanceNorm3d", (2,), {"affine": True}, [arr((2, 2, 3, 3, 2))]),
+    ("LocalResponseNorm", (2,), {}, [arr((2, 4, 3, 3))]),
+    ("CosineSimilarity", (), {"dim": 0}, [arr((4, 5)), arr((4, 5), seed=2)]),
+    ("PairwiseDistance", (), {"p": 1.0}, [arr((4, 5)), arr((4, 5), seed=2)]),
+    ("AlphaDropout", (0.2,), {}, [X]),
+    ("FeatureAlphaDropout", (0.2,), {}, [X]),
+    ("BatchNorm3d", (3,), {}, [arr((2, 3, 2, 3, 2))]),
+    ("EmbeddingBag", (10, 3), {}, [arr((4, 3), kind="int", low=0, high=10)]),
+    ("EmbeddingBag", (10, 3), {"mode": "max"}, [arr((4, 3), kind="int", low=0, high=10)]),
+]
+
+
+def _copy_params(m_ds, m_t):
+    sd = {k: ds.tensor(v.detach().numpy().copy()) for k, v in m_t.state_dict().items()}
+    m_ds.load_state_dict(sd)
+
+
+@pytest.mark.parametrize("name,cargs,ckw,inputs", M_CASES, ids=_ids(M_CASES))
+def test_module_matches_torch(name, cargs, ckw, inputs):
+    torch.manual_seed(0)
+    m_t = getattr(torch.nn, name)(*cargs, **ckw)
+    m_ds = getattr(ds.nn, name)(*cargs, **ckw)
+    _copy_params(m_ds, m_t)
+    if name in ("AlphaDropout", "FeatureAlphaDropout"):
+        m_t.eval()
+        m_ds.eval()
+    check(m_ds, m_t, inputs)
+    if list(m_t.parameters()):
+        assert [n for n, _ in m_ds.named_parameters()] == [n for n, _ in m_t.named_parameters()]
+    assert list(m_ds.state_dict()) == list(m_t.state_dict())
+
+
+def test_module_parameter_gradients():
+    torch.manual_seed(0)
+    for name, cargs, inputs in (("PReLU", (4,), [arr((3, 4, 5))]),
+                                ("ConvTranspose2d", (2, 3, 2), [arr((1, 2, 3, 3))]),
+                                ("EmbeddingBag", (6, 3), [arr((2, 4), kind="int", low=0,
+                                                              high=6)]),
+                                ("InstanceNorm1d", (2, 1e-5, 0.1, True), [arr((2, 2, 5))])):
+        m_t = getattr(torch.nn, name)(*cargs)
+        m_ds = getattr(ds.nn, name)(*cargs)
+        _copy_params(m_ds, m_t)
+        x_t, x_d = torch.tensor(inputs[0]), ds.tensor(inputs[0])
+        if x_t.is_floating_point():
+            x_t.requires_grad_(True)
+        (m_t(x_t) ** 2).sum().backward()
+        (m_ds(x_d) ** 2).sum().backward()
+        for (n, p_d), (_, p_t) in zip(m_ds.named_parameters(), m_t.named_parameters()):
+            np.testing.assert_allclose(p_d.grad.numpy(), p_t.grad.numpy(), rtol=1e-4,
+                                       atol=1e-5, err_msg=f"{name}.{n}")
+
+
+def test_embedding_bag_offsets_and_weights():
+    w = arr((8, 3))
+    inp = np.array([1, 2, 4, 5, 4, 3, 2, 7])
+    off = np.array([0, 3, 3, 6])
+    psw = arr((8,), seed=4)
+    for kw in ({"mode": "sum"}, {"mode": "mean"}, {"mode": "max"},
+               {"mode": "sum", "per_sample_weights": psw}, {"mode": "mean", "padding_idx": 4},
+               {"mode": "sum", "include_last_offset": True}):
+        check(DF.embedding_bag, TF.embedding_bag,
+              [const(inp), w, const(off)], kw if "per_sample_weights" not in kw else
+              {**kw, "per_sample_weights": const(psw)})
+
+
+def test_instance_norm_running_stats_and_modules_with_state():
+    a = arr((4, 3, 5))
+    m_t = torch.nn.InstanceNorm1d(3, track_running_stats=True)
+    m_d = ds.nn.InstanceNorm1d(3, track_running_stats=True)
+    for _ in range(2):
+        m_t(torch.tensor(a))
+        m_d(ds.tensor(a))
+    np.testing.assert_allclose(m_d.running_mean.numpy(), m_t.running_mean.numpy(), atol=1e-6)
+    np.testing.assert_allclose(m_d.running_var.numpy(), m_t.running_var.numpy(), atol=1e-6)
+    m_t.eval()
+    m_d.eval()
+    np.testing.assert_allclose(m_d(ds.tensor(a)).numpy(), m_t(torch.tensor(a)).numpy(),
+                               rtol=1e-5, atol=1e-5)
+    pd = ds.nn.ParameterDict({"b": ds.nn.Parameter(ds.zeros(2)), "a": ds.ones(3)})
+    assert list(pd.keys()) == ["a", "b"] and isinstance(pd["a"], ds.nn.Parameter)
+    assert [n for n, _ in pd.named_parameters()] == ["a", "b"]
+    ct = ds.nn.ConvTranspose2d(2, 2, 3, stride=2)
+    assert tuple(ct(ds.zeros(1, 2, 4, 4), output_size=(10, 10)).shape) == (1, 2, 10, 10)
+    with pytest.raises(ValueError):
+        ct(ds.zeros(1, 2, 4, 4), output_size=(12, 12))
+
+
+MODULE_BAD = [
+    (lambda: ds.nn.Hardtanh(1.0, -1.0), ValueError),
+    (lambda: ds.nn.RReLU(0.5, 0.1), ValueError),
+    (lambda: ds.nn.Threshold(0.1), TypeError),
+    (lambda: ds.nn.TripletMarginLoss(margin=-1.0), ValueError),
+    (lambda: ds.nn.MultiMarginLoss(p=3), ValueError),
+    (lambda: ds.nn.ReflectionPad1d(4)(ds.zeros(1, 2, 3)), ValueError),
+    (lambda: ds.nn.ConvTranspose2d(3, 4, 2, groups=2), ValueError),
+    (lambda: ds.nn.InstanceNorm2d(3)(ds.zeros(3, 4)), ValueError),
+    (lambda: ds.nn.EmbeddingBag(5, 2, mode="median"), ValueError),
+    (lambda: ds.nn.Softmax2d()(ds.zeros(2, 3)), ValueError),
+    (lambda: ds.nn.SoftMarginLoss(reduction="avg"), ValueError),
+]
+
+
+@pytest.mark.parametrize("i", range(len(MODULE_BAD)))
+def test_module_bad_arguments(i):
+    fn, exc = MODULE_BAD[i]
+    with pytest.raises(exc):
+        fn()

@@ -427,3 +427,123 @@ def upsample_nearest(input, size=None, scale_factor=None):
 def upsample_bilinear(input, size=None, scale_factor=None):
     """``interpolate(..., mode='bilinear', align_corners=True)``."""
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+def _pad_index(n, lo, hi, mode):
+    i = np.arange(-lo, n + hi)
+    if mode == "reflect":
+        if lo >= n or hi >= n:
+            raise ValueError(f"Argument #4: Padding size should be less than the corresponding "
+                             f"input dimension, but got: padding ({lo}, {hi}) at dimension "
+                             f"of size {n}")
+        i = np.abs(i)
+        i = np.where(i > n - 1, 2 * (n - 1) - i, i)
+    elif mode == "replicate":
+        i = np.clip(i, 0, n - 1)
+    else:  # circular
+        if lo > n or hi > n:
+            raise ValueError("Padding value causes wrapping around more than once.")
+        i = np.mod(i, n)
+    return _C.tensor(i.astype(np.int64))
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Pads ``input``: ``pad`` lists (left, right) pairs from the last dimension backwards.
+    ``mode`` is ``constant`` (with ``value``, default 0), ``reflect``, ``replicate`` or
+    ``circular``; the non-constant modes pad the last 1, 2 or 3 dimensions of a batched or
+    unbatched input and are gathers, so gradients flow back to the mirrored elements."""
+    if mode == "constant":
+        return _C_F.pad(input, pad, mode, value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    pad = [int(p) for p in pad]
+    if len(pad) % 2 or not 2 <= len(pad) <= 6:
+        raise ValueError(f"Padding length must be divisible by 2 and at most 6 for mode "
+                         f"{mode!r}, got {len(pad)}")
+    k = len(pad) // 2
+    if input.dim() not in (k + 1, k + 2):
+        raise ValueError(f"Only {k + 1}D or {k + 2}D input Tensors are supported for a "
+                         f"{len(pad)}-element pad in mode {mode!r} (got {input.dim()}D)")
+    if any(p < 0 for p in pad):
+        raise NotImplementedError(f"pad: negative padding is not supported in mode {mode!r}")
+    y = input
+    for j in range(k):
+        dim = input.dim() - 1 - j
+        lo, hi = pad[2 * j], pad[2 * j + 1]
+        if lo or hi:
+            y = y.index_select(dim, _pad_index(y.shape[dim], lo, hi, mode))
+    return y
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False,
+                  mode="mean", sparse=False, per_sample_weights=None, include_last_offset=False,
+                  padding_idx=None):
+    """Sums, averages or takes the maximum of the embeddings of each bag: rows of a 2-D
+    ``input``, or the segments of a 1-D ``input`` starting at ``offsets``; entries equal to
+    ``padding_idx`` are left out; ``per_sample_weights`` scale the rows (``mode='sum'``)."""
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"mode has to be one of sum, mean or max, got {mode!r}")
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding_bag: max_norm, scale_grad_by_freq and sparse are "
+                                  "not supported")
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. "
+                                  f"per_sample_weights is only supported for mode='sum' (got "
+                                  f"mode='{mode}'). Please open a feature request on GitHub.")
+    idx = input.detach().numpy().astype(np.int64)
+    if input.dim() == 2:
+        if offsets is not None:
+            raise ValueError("if input is 2D, then offsets has to be None, as input is treated "
+                             "is a mini-batch of fixed length sequences.")
+        b, L = idx.shape
+        bag = np.repeat(np.arange(b), L)
+        flat = idx.reshape(-1)
+        psw = None if per_sample_weights is None else per_sample_weights.reshape(-1)
+    elif input.dim() == 1:
+        if offsets is None or offsets.dim() != 1:
+            raise ValueError("offsets has to be a 1D Tensor but got None" if offsets is None
+                             else "offsets has to be a 1D Tensor")
+        off = offsets.detach().numpy().astype(np.int64)
+        flat = idx
+        psw = per_sample_weights
+        if include_last_offset:
+            flat = idx[:off[-1]]
+            if psw is not None:
+                psw = psw.narrow(0, 0, len(flat))
+            off = off[:-1]
+        b = len(off)
+        bag = np.zeros(len(flat), dtype=np.int64)
+        for k in range(1, b):
+            bag[off[k]:] += 1
+    else:
+        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension "
+                         f"{input.dim()}")
+    keep = np.ones(len(flat), dtype=bool) if padding_idx is None else flat != (
+        padding_idx % weight.shape[0])
+    d = weight.shape[1]
+    sel = _C.tensor(np.nonzero(keep)[0].astype(np.int64))
+    rows = weight.index_select(0, _C.tensor(flat[keep]))
+    bag_k = bag[keep]
+    if psw is not None:
+        rows = rows * psw.index_select(0, sel).unsqueeze(1)
+    if mode == "max":
+        counts = np.bincount(bag_k, minlength=b)
+        width = max(int(counts.max()) if len(counts) else 0, 1)
+        pos = np.zeros(len(bag_k), dtype=np.int64)
+        seen = np.zeros(b, dtype=np.int64)
+        for j, g in enumerate(bag_k):
+            pos[j] = g * width + seen[g]
+            seen[g] += 1
+        big = _C.full((b * width, d), float("-inf"), dtype=weight.dtype)
+        big = big.scatter(0, _C.tensor(np.repeat(pos[:, None], d, 1)), rows)
+        out = big.reshape(b, width, d).amax(1)
+        empty = _C.tensor(counts == 0).unsqueeze(1)
+        return out.masked_fill(empty, 0.0)
+    out = _C.zeros(b, d, dtype=weight.dtype).index_add(0, _C.tensor(bag_k), rows)
+    if mode == "mean":
+        counts = np.bincount(bag_k, minlength=b).astype(np.float64)
+        out = out / _C.tensor(np.maximum(counts, 1.0)).to(weight.dtype).unsqueeze(1)
+    return out
+
+
+__all__ += ["pad", "embedding_bag"]
