@@ -156,6 +156,15 @@ def softmin(x, dim=None, dtype=None):
     return softmax(-x, dim, dtype=dtype)
 
 
+from . import _activations, _losses, _spatial  # noqa: E402
 from ._activations import *  # noqa: E402,F401,F403
 from ._losses import *  # noqa: E402,F401,F403
 from ._spatial import *  # noqa: E402,F401,F403
+
+# Report (and pickle by reference to) the place programs find them, as the bindings do.
+for _m in (_activations, _losses, _spatial):
+    for _n in _m.__all__:
+        globals()[_n].__module__ = __name__
+        if _n in _NAMES:  # a binding function wrapped here pickles as deepseek._C.functional
+            getattr(_C_F, _n).__module__ = "deepseek._C.functional"
+del _m, _n
