@@ -79,6 +79,9 @@ from ._select_ops import _install as _install_select
 _install_extras()
 _install_select()
 del _install_extras, _install_select
+from . import _api_ext  # noqa: E402  (the composed math/reduction/shape ops of _math_ops, ...)
+
+globals().update(_api_ext.install())
 
 concat = cat
 concatenate = cat

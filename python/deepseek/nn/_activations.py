@@ -24,7 +24,7 @@ def _inplace(x, y, inplace, name):
 
 
 def _zero_like(x):
-    return x * 0
+    return _C.zeros_like(x)
 
 
 # The core's relu/elu/leaky_relu/silu accept ``inplace`` but return a new tensor; these

@@ -65,7 +65,7 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
     """``x`` where ``target == 1``, ``max(0, margin - x)`` where ``target == -1``."""
     reduction = _legacy(size_average, reduce, reduction)
     _check_reduction(reduction)
-    zero = input * 0
+    zero = _C.zeros_like(input)
     margin_clamp = _C.where(target != 1, _relu(margin - input), zero)
     output_self = _C.where(target != -1, input, zero)
     return _reduce(margin_clamp + output_self, reduction)
@@ -90,7 +90,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
     mag1 = (input1 * input1).sum(d) + eps
     mag2 = (input2 * input2).sum(d) + eps
     cos = prod / (mag1 * mag2).sqrt()
-    zero = cos * 0
+    zero = _C.zeros_like(cos)
     pos = _C.where(target == 1, 1 - cos, zero)
     neg = _C.where(target == -1, _relu(cos - margin), zero)
     return _reduce(pos + neg, reduction)
@@ -150,9 +150,9 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
         loss = input - target * (input + eps).log()
     if full:
         t = target.detach()
-        safe = _C.where(t > 1, t, t * 0 + 1)
+        safe = _C.where(t > 1, t, _C.ones_like(t))
         stirling = safe * safe.log() - safe + 0.5 * (2 * math.pi * safe).log()
-        loss = loss + _C.where(t > 1, stirling, stirling * 0)
+        loss = loss + _C.where(t > 1, stirling, _C.zeros_like(stirling))
     return _reduce(loss, reduction)
 
 

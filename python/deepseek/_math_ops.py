@@ -1,0 +1,508 @@
+"""Elementwise math of PyTorch's API composed from the core's primitives (so autograd,
+lazy fusion and every backend apply): trigonometric and hyperbolic functions (``atan``
+is Cephes' rational approximation, accurate to float64 rounding, from which ``asin``,
+``acos`` and ``atan2`` follow), ``hypot``, ``logaddexp``, ``xlogy``, ``fmod``, ``trunc``,
+``frac``, comparison aliases, bitwise ops, and the in-place ``_`` variants. Each name
+becomes a function ``deepseek.<name>`` and a ``Tensor`` method where PyTorch has one."""
+
+import math
+
+import numpy as np
+
+from . import _C
+
+_T = _C.Tensor
+_where = _C.where
+
+METHODS = {}  # name -> function installed as a Tensor method
+FUNCTIONS = {}  # name -> function installed as deepseek.<name>
+
+
+def _op(*names, method=True, function=True):
+    def deco(f):
+        for n in names:
+            if method:
+                METHODS[n] = f
+            if function:
+                FUNCTIONS[n] = f
+        return f
+
+    return deco
+
+
+def _float(x):
+    return x if x.is_floating_point() else x.to(_C.float32)
+
+
+def _t(v, like):
+    """``v`` as a tensor of ``like``'s dtype (numbers become 0-d tensors)."""
+    if isinstance(v, _T):
+        return v
+    return _C.full((), float(v), dtype=like.dtype if like.is_floating_point() else _C.float32)
+
+
+# --- trigonometric -------------------------------------------------------------------------
+
+_ATAN_P = (-8.750608600031904122785e-1, -1.615753718733365076637e1,
+           -7.500855792314704667340e1, -1.228866684490136173410e2,
+           -6.485021904942025371773e1)
+_ATAN_Q = (2.485846490142306297962e1, 1.650270098316988542046e2,
+           4.328810604912902668951e2, 4.853903996359136964868e2,
+           1.945506571482613964425e2)
+_T3P8 = 2.41421356237309504880
+_MOREBITS = 6.123233995736765886130e-17
+
+
+def _poly(z, coeffs, leading_one=False):
+    acc = _C.zeros_like(z) + (1.0 if leading_one else coeffs[0])
+    for c in (coeffs if leading_one else coeffs[1:]):
+        acc = acc * z + c
+    return acc
+
+
+@_op("atan", "arctan")
+def atan(input):
+    """Arc tangent, elementwise (Cephes' range reduction and rational approximation)."""
+    x = _float(input)
+    sign = x.sign()
+    a = x.abs()
+    big = a > _T3P8
+    mid = (a > 0.66).logical_and(big.logical_not())
+    one = _C.ones_like(a)
+    xb = -1.0 / _where(big, a, one)
+    xm = (a - 1) / (a + 1)
+    xr = _where(big, xb, _where(mid, xm, a))
+    base = _where(big, one * (math.pi / 2 + _MOREBITS),
+                  _where(mid, one * (math.pi / 4 + 0.5 * _MOREBITS), _C.zeros_like(a)))
+    z = xr * xr
+    r = z * _poly(z, _ATAN_P) / _poly(z, _ATAN_Q, leading_one=True)
+    return sign * (base + xr * r + xr)
+
+
+@_op("asin", "arcsin")
+def asin(input):
+    """Arc sine, elementwise (``atan2(x, sqrt(1 - x^2))``; NaN outside [-1, 1])."""
+    x = _float(input)
+    return atan2(x, (1 - x * x).sqrt())
+
+
+@_op("acos", "arccos")
+def acos(input):
+    """Arc cosine, elementwise (``atan2(sqrt(1 - x^2), x)``; NaN outside [-1, 1])."""
+    x = _float(input)
+    return atan2((1 - x * x).sqrt(), x)
+
+
+@_op("atan2", "arctan2")
+def atan2(input, other):
+    """The angle of the point ``(other, input)``: ``atan(input / other)`` in the right
+    quadrant, in (-pi, pi]."""
+    y, x = _float(input), _t(other, _float(input))
+    if not x.is_floating_point():
+        x = x.to(y.dtype)
+    zero = _C.zeros_like(y) + _C.zeros_like(x)
+    y, x = y + zero, x + zero
+    xz = x == 0
+    safe_x = _where(xz, zero + 1, x)
+    base = atan(y / safe_x)
+    pi = zero + math.pi
+    neg_y = (y < 0).logical_or((y == 0).logical_and(y.sign() < 0))
+    shifted = _where(x < 0, _where(neg_y, base - pi, base + pi), base)
+    return _where(xz, _where(y > 0, pi / 2, _where(y < 0, -pi / 2, zero)), shifted)
+
+
+@_op("tan")
+def tan(input):
+    """Tangent, elementwise."""
+    x = _float(input)
+    return x.sin() / x.cos()
+
+
+@_op("sinh")
+def sinh(input):
+    """Hyperbolic sine: ``(e^x - e^-x) / 2`` (``expm1`` form for accuracy near 0)."""
+    x = _float(input)
+    return (x.expm1() - (-x).expm1()) / 2
+
+
+@_op("cosh")
+def cosh(input):
+    """Hyperbolic cosine: ``(e^x + e^-x) / 2``."""
+    x = _float(input)
+    return (x.exp() + (-x).exp()) / 2
+
+
+@_op("asinh", "arcsinh")
+def asinh(input):
+    """Inverse hyperbolic sine: ``sign(x) log(|x| + sqrt(x^2 + 1))``."""
+    x = _float(input)
+    a = x.abs()
+    return x.sign() * (a + (a * a + 1).sqrt()).log()
+
+
+@_op("acosh", "arccosh")
+def acosh(input):
+    """Inverse hyperbolic cosine: ``log(x + sqrt(x^2 - 1))`` (NaN below 1)."""
+    x = _float(input)
+    return (x + ((x - 1) * (x + 1)).sqrt()).log()
+
+
+@_op("atanh", "arctanh")
+def atanh(input):
+    """Inverse hyperbolic tangent: ``(log1p(x) - log1p(-x)) / 2``."""
+    x = _float(input)
+    return (x.log1p() - (-x).log1p()) / 2
+
+
+@_op("deg2rad")
+def deg2rad(input):
+    """Degrees to radians."""
+    return _float(input) * (math.pi / 180)
+
+
+@_op("rad2deg")
+def rad2deg(input):
+    """Radians to degrees."""
+    return _float(input) * (180 / math.pi)
+
+
+@_op("sinc")
+def sinc(input):
+    """Normalised sinc: ``sin(pi x) / (pi x)``, 1 at 0."""
+    x = _float(input)
+    z = x == 0
+    one = _C.ones_like(x)
+    px = _where(z, one, x) * math.pi
+    return _where(z, one, px.sin() / px)
+
+
+# --- exponentials and logs ----------------------------------------------------------------
+
+@_op("exp2")
+def exp2(input):
+    """``2 ** x``."""
+    return (_float(input) * math.log(2)).exp()
+
+
+@_op("erfc")
+def erfc(input):
+    """Complementary error function ``1 - erf(x)`` (absolute accuracy; the relative
+    accuracy of the far tail is that of the subtraction)."""
+    return 1 - _float(input).erf()
+
+
+@_op("logit")
+def logit(input, eps=None):
+    """``log(p / (1 - p))``; with ``eps`` the input is clamped to [eps, 1 - eps] first."""
+    x = _float(input)
+    if eps is not None:
+        x = x.clamp(eps, 1 - eps)
+    return (x / (1 - x)).log()
+
+
+@_op("xlogy")
+def xlogy(input, other):
+    """``x * log(y)``, 0 where ``x == 0`` (unless ``y`` is NaN)."""
+    x = _float(input) if isinstance(input, _T) else input
+    y = _t(other, x if isinstance(x, _T) else other)
+    if not isinstance(x, _T):
+        x = _t(x, y)
+    y = _float(y)
+    x = x.to(y.dtype) if x.dtype != y.dtype and not x.is_floating_point() else x
+    zero = x == 0
+    safe_y = _where(zero.logical_and(y == y), _C.ones_like(y), y)
+    return _where(zero.logical_and(y == y), _C.zeros_like(x) + _C.zeros_like(safe_y), x * safe_y.log())
+
+
+@_op("logaddexp")
+def logaddexp(input, other):
+    """``log(e^x + e^y)`` without overflow."""
+    x, y = _float(input), _float(_t(other, input))
+    m = x.maximum(y)
+    mm = _where(m.abs() == math.inf, _C.zeros_like(m), m).detach()
+    return _where(x == y, x + math.log(2),
+                  mm + ((x - mm).exp() + (y - mm).exp()).log())
+
+
+@_op("logaddexp2")
+def logaddexp2(input, other):
+    """``log2(2^x + 2^y)`` without overflow."""
+    ln2 = math.log(2)
+    return logaddexp(_float(input) * ln2, _float(_t(other, input)) * ln2) / ln2
+
+
+@_op("hypot")
+def hypot(input, other):
+    """``sqrt(x^2 + y^2)``, scaled so it neither overflows nor underflows."""
+    x, y = _float(input).abs(), _float(_t(other, input)).abs()
+    m = x.maximum(y)
+    safe = _where(m == 0, m + 1, m)
+    return m * ((x / safe) ** 2 + (y / safe) ** 2).sqrt()
+
+
+@_op("float_power")
+def float_power(input, exponent):
+    """``input ** exponent`` in float64."""
+    if isinstance(input, _T):
+        base = input.to(_C.float64)
+        e = exponent.to(_C.float64) if isinstance(exponent, _T) else float(exponent)
+        return base.pow(e)
+    return _C.full((), float(input), dtype=_C.float64).pow(exponent.to(_C.float64))
+
+
+@_op("ldexp")
+def ldexp(input, other):
+    """``input * 2 ** other``."""
+    return _float(input) * exp2(_float(_t(other, input)))
+
+
+# --- rounding and signs -------------------------------------------------------------------
+
+@_op("trunc", "fix")
+def trunc(input):
+    """Rounds toward zero."""
+    if not input.is_floating_point():
+        return input.clone()
+    return input.sign() * input.abs().floor()
+
+
+@_op("frac")
+def frac(input):
+    """``x - trunc(x)``, the fractional part with the sign of ``x``."""
+    if not input.is_floating_point():
+        raise TypeError(f"frac: expected a floating-point tensor, got {input.dtype}")
+    return input - trunc(input)
+
+
+@_op("sgn")
+def sgn(input):
+    """``sign`` (deepseek has no complex tensors)."""
+    return input.sign()
+
+
+@_op("signbit")
+def signbit(input):
+    """True where the sign bit is set (negative numbers and -0.0)."""
+    if not input.is_floating_point():
+        return input < 0
+    return (input < 0).logical_or((input == 0).logical_and((1.0 / input) < 0))
+
+
+@_op("positive")
+def positive(input):
+    """Returns ``input`` (the unary ``+``)."""
+    if input.dtype == _C.bool:
+        raise TypeError("The `+` operator, on a bool tensor is not supported.")
+    return input
+
+
+@_op("copysign")
+def copysign(input, other):
+    """``|input|`` with the sign of ``other`` (``-0.0`` counts as negative)."""
+    x = _float(input)
+    o = _t(other, x)
+    return _where(signbit(o), -x.abs(), x.abs())
+
+
+@_op("fmod")
+def fmod(input, other):
+    """C's ``fmod``: the remainder of ``input / other`` with the sign of ``input``."""
+    o = _t(other, input) if not isinstance(other, _T) else other
+    if not input.is_floating_point() and not o.is_floating_point():
+        q = input.float() / o.float()
+        return input - (trunc(q) * o.float()).to(input.dtype)
+    return input - trunc(input / o) * o
+
+
+@_op("heaviside")
+def heaviside(input, values):
+    """0 where ``input < 0``, ``values`` where it is 0, 1 where it is positive."""
+    zero = _C.zeros_like(input)
+    return _where(input == 0, zero + values, _where(input > 0, zero + 1, zero))
+
+
+@_op("fmax")
+def fmax(input, other):
+    """Elementwise maximum that ignores NaN (a NaN loses to a number)."""
+    return _where(other != other, input, _where(input != input, other, input.maximum(other)))
+
+
+@_op("fmin")
+def fmin(input, other):
+    """Elementwise minimum that ignores NaN (a NaN loses to a number)."""
+    return _where(other != other, input, _where(input != input, other, input.minimum(other)))
+
+
+@_op("clamp_min")
+def clamp_min(input, min):
+    """``max(input, min)``."""
+    return input.clamp(min=min)
+
+
+@_op("clamp_max")
+def clamp_max(input, max):
+    """``min(input, max)``."""
+    return input.clamp(max=max)
+
+
+@_op("rsub", method=False)
+def rsub(input, other, alpha=1):
+    """``other - alpha * input``."""
+    return other - input * alpha if alpha != 1 else other - input
+
+
+# --- comparisons --------------------------------------------------------------------------
+
+for _alias, _base in (("greater", "gt"), ("greater_equal", "ge"), ("less", "lt"),
+                      ("less_equal", "le"), ("not_equal", "ne")):
+    def _cmp(input, other, _b=_base):
+        return getattr(input, _b)(other)
+
+    _cmp.__name__ = _alias
+    _cmp.__doc__ = f"Alias of ``{_base}``."
+    _op(_alias)(_cmp)
+
+
+@_op("isclose")
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """``|input - other| <= atol + rtol * |other|`` elementwise (infinities equal
+    themselves; NaNs equal each other only with ``equal_nan``)."""
+    if rtol < 0 or atol < 0:
+        raise ValueError(f"isclose: rtol and atol must be non-negative, got rtol={rtol}, "
+                         f"atol={atol}")
+    if input.dtype != other.dtype:
+        raise TypeError(f"{input.dtype} did not match {other.dtype}")
+    a, b = _float(input), _float(other)
+    finite = (a.abs() != math.inf).logical_and(b.abs() != math.inf)
+    close = (a == b).logical_or(finite.logical_and((a - b).abs() <= atol + rtol * b.abs()))
+    if equal_nan:
+        close = close.logical_or((a != a).logical_and(b != b))
+    return close
+
+
+@_op("isposinf")
+def isposinf(input):
+    """True where ``input`` is +inf."""
+    return input == math.inf if input.is_floating_point() else input != input
+
+
+@_op("isneginf")
+def isneginf(input):
+    """True where ``input`` is -inf."""
+    return input == -math.inf if input.is_floating_point() else input != input
+
+
+@_op("isreal")
+def isreal(input):
+    """True everywhere (deepseek has no complex tensors)."""
+    return _C.ones(*input.shape, dtype=_C.bool)
+
+
+# --- bitwise and integer ops: bool tensors use the logical ops; integer tensors are not
+# differentiable, so their values are computed with numpy. ---------------------------------
+
+def _np_int(t):
+    return t.detach().numpy()
+
+
+def _back(a, like):
+    return _C.tensor(np.ascontiguousarray(a))
+
+
+def _bitwise(name, logical, npfn):
+    def f(input, other):
+        if isinstance(other, bool) or isinstance(other, int):
+            other = _C.tensor(other, dtype=input.dtype) if input.dtype != _C.bool \
+                else _C.tensor(bool(other))
+        if input.is_floating_point() or other.is_floating_point():
+            raise TypeError(f'"{name}_cpu" not implemented for \'{str(input.dtype).split(".")[-1]}\'')
+        if input.dtype == _C.bool and other.dtype == _C.bool and logical is not None:
+            return getattr(input, logical)(other)
+        return _back(npfn(_np_int(input), _np_int(other)), input)
+
+    f.__name__ = name
+    f.__doc__ = f"Elementwise ``{name}`` of integer or bool tensors."
+    return _op(name)(f)
+
+
+bitwise_and = _bitwise("bitwise_and", "logical_and", np.bitwise_and)
+bitwise_or = _bitwise("bitwise_or", "logical_or", np.bitwise_or)
+bitwise_xor = _bitwise("bitwise_xor", "logical_xor", np.bitwise_xor)
+bitwise_left_shift = _bitwise("bitwise_left_shift", None, np.left_shift)
+bitwise_right_shift = _bitwise("bitwise_right_shift", None, np.right_shift)
+gcd = _bitwise("gcd", None, np.gcd)
+lcm = _bitwise("lcm", None, np.lcm)
+
+
+@_op("bitwise_not")
+def bitwise_not(input):
+    """Elementwise NOT of integer or bool tensors."""
+    if input.is_floating_point():
+        raise TypeError("bitwise_not: expected an integer or bool tensor")
+    if input.dtype == _C.bool:
+        return input.logical_not()
+    return _back(np.invert(_np_int(input)), input)
+
+
+# --- in-place variants --------------------------------------------------------------------
+
+def _make_inplace(name, fn):
+    def f(self, *args, **kwargs):
+        out = fn(self, *args, **kwargs)
+        if out.dtype != self.dtype:
+            out = out.to(self.dtype)
+        return _C._assign_inplace(self, out, name)
+
+    f.__name__ = name
+    f.__doc__ = f"In-place ``{name[:-1]}``."
+    return f
+
+
+def _method(name):
+    def f(self, *args, **kwargs):
+        return getattr(self, name)(*args, **kwargs)
+
+    return f
+
+
+_INPLACE_OF_NEW = ["atan", "arctan", "asin", "arcsin", "acos", "arccos", "atan2", "arctan2",
+                   "tan", "sinh", "cosh", "asinh", "arcsinh", "acosh", "arccosh", "atanh",
+                   "arctanh", "deg2rad", "rad2deg", "sinc", "exp2", "erfc", "logit", "xlogy",
+                   "hypot", "ldexp", "trunc", "fix", "frac", "sgn", "copysign", "fmod",
+                   "heaviside", "clamp_min", "clamp_max", "greater", "greater_equal", "less",
+                   "less_equal", "not_equal", "bitwise_and", "bitwise_or", "bitwise_xor",
+                   "bitwise_not", "bitwise_left_shift", "bitwise_right_shift", "gcd", "lcm",
+                   "float_power"]
+_INPLACE_OF_CORE = ["abs", "absolute", "ceil", "floor", "round", "cos", "sin", "tanh",
+                    "sigmoid", "sign", "rsqrt", "reciprocal", "square", "expm1", "log",
+                    "log10", "log1p", "log2", "erf", "eq", "ne", "lt", "le", "gt", "ge",
+                    "logical_and", "logical_or", "logical_xor", "logical_not", "remainder",
+                    "floor_divide", "true_divide", "divide", "multiply", "subtract", "negative",
+                    "clip", "tril", "triu", "nan_to_num", "cumsum"]
+
+
+def _float_power_(self, exponent):
+    if self.dtype != _C.float64:
+        raise TypeError(f"the base given to float_power_ has dtype {self.dtype} but the "
+                        f"operation's result requires dtype Double")
+    return _C._assign_inplace(self, float_power(self, exponent), "float_power_")
+
+
+def _install():
+    T = _C.Tensor
+    core_aliases = {"absolute": "abs", "divide": "div", "multiply": "mul", "subtract": "sub",
+                    "negative": "neg"}
+    for n, f in METHODS.items():
+        if not hasattr(T, n):
+            setattr(T, n, f)
+    for n in _INPLACE_OF_NEW + _INPLACE_OF_CORE:
+        if hasattr(T, n + "_"):
+            continue
+        if n == "float_power":
+            T.float_power_ = _float_power_
+            continue
+        src = METHODS.get(n) or _method(core_aliases.get(n, n))
+        setattr(T, n + "_", _make_inplace(n + "_", src))
+    for alias, base in core_aliases.items():
+        if not hasattr(T, alias):
+            setattr(T, alias, _method(base))
