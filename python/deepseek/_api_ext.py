@@ -5,6 +5,8 @@ functions for ``deepseek/__init__.py``; also the top-level spellings of
 the view ops, and the ``Tensor`` predicates whose answer is fixed by what deepseek
 supports (dense, real, non-quantized tensors)."""
 
+import math
+
 from . import _C, _math_ops, _reduce_ops, _shape_ops  # noqa: F401  (registration)
 
 _T = _C.Tensor
@@ -167,4 +169,269 @@ def install():
                 (lambda a: (lambda input, *args, **kw: a(input, *args, **kw)))(attr)
             top[n].__name__ = n
             top[n].__doc__ = f"``input.{n}``."
+    return top
+
+
+# torch.<name>_(input, ...) in-place functions: the Tensor method of the same name.
+_INPLACE_TOP = ["abs_", "acos_", "acosh_", "addmv_", "arccos_", "arccosh_", "arcsin_",
+                "arcsinh_", "arctan_", "arctanh_", "asin_", "asinh_", "atan_", "atanh_",
+                "ceil_", "clamp_max_", "clamp_min_", "clip_", "cos_", "cosh_", "deg2rad_",
+                "detach_", "erf_", "erfc_", "exp2_", "exp_", "expm1_", "fill_", "fix_",
+                "floor_", "frac_", "gcd_", "lcm_", "ldexp_", "log10_", "log1p_", "log2_",
+                "log_", "logit_", "nan_to_num_", "neg_", "negative_", "rad2deg_",
+                "reciprocal_", "round_", "rsqrt_", "sigmoid_", "sin_", "sinc_", "sinh_",
+                "sqrt_", "square_", "tan_", "tanh_", "trunc_", "xlogy_", "zero_"]
+
+
+def _call_method(name):
+    def f(input, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+
+    f.__name__ = name
+    f.__doc__ = f"``deepseek.{name}(input, ...)`` is ``input.{name}(...)``."
+    return f
+
+
+def _window(name, fn):
+    def window(window_length, periodic=True, *, dtype=None, layout=None, device=None,
+               requires_grad=False, **kw):
+        import numpy as np
+
+        if window_length < 0:
+            raise ValueError(f"{name} requires non-negative window_length, got "
+                             f"window_length={window_length}")
+        if window_length == 1:
+            w = np.ones(1)
+        else:
+            n = window_length + 1 if periodic else window_length
+            w = fn(np.arange(n, dtype=np.float64), n, **kw)[:window_length]
+        t = _C.tensor(w).to(dtype or _C.float32)
+        return t.requires_grad_(True) if requires_grad else t
+
+    window.__name__ = name
+    window.__doc__ = f"The {name.split('_')[0]} window of ``window_length`` points " \
+                     f"(``periodic``: one period of a window of ``window_length + 1``)."
+    return window
+
+
+def _hann(k, n):
+    import numpy as np
+
+    return 0.5 - 0.5 * np.cos(2 * np.pi * k / (n - 1))
+
+
+def _hamming(k, n, alpha=0.54, beta=0.46):
+    import numpy as np
+
+    return alpha - beta * np.cos(2 * np.pi * k / (n - 1))
+
+
+def _blackman(k, n):
+    import numpy as np
+
+    return 0.42 - 0.5 * np.cos(2 * np.pi * k / (n - 1)) + 0.08 * np.cos(4 * np.pi * k / (n - 1))
+
+
+def _bartlett(k, n):
+    import numpy as np
+
+    return 1 - np.abs(2 * k / (n - 1) - 1)
+
+
+def _kaiser(k, n, beta=12.0):
+    import numpy as np
+
+    return np.i0(beta * np.sqrt(1 - (2 * k / (n - 1) - 1) ** 2)) / np.i0(beta)
+
+
+def _misc():
+    """Top-level functions composed here: windows, ``logspace``, ``isin``, ``fill``,
+    ``gradient``, the RNN cells, dtype queries, dropout variants."""
+    import deepseek
+    from .nn import functional as F
+
+    def fill(input, value):
+        """A copy of ``input`` filled with ``value``."""
+        return _C.full_like(input, float(value) if not isinstance(value, _T) else
+                            value.item()) if not isinstance(value, _T) or value.dim() == 0 \
+            else _raise(ValueError("fill only supports 0-dimension value tensor"))
+
+    def logspace(start, end, steps, base=10.0, *, dtype=None, layout=None, device=None,
+                 requires_grad=False):
+        """``base ** linspace(start, end, steps)``."""
+        t = (_C.linspace(float(start), float(end), steps, dtype=_C.float64) *
+             math.log(base)).exp().to(dtype or _C.float32)
+        return t.requires_grad_(True) if requires_grad else t
+
+    def isin(elements, test_elements, *, assume_unique=False, invert=False):
+        """True where an element of ``elements`` occurs in ``test_elements``."""
+        import numpy as np
+
+        e = elements.detach().numpy() if isinstance(elements, _T) else np.asarray(elements)
+        t = test_elements.detach().numpy() if isinstance(test_elements, _T) else \
+            np.asarray(test_elements)
+        return _C.tensor(np.isin(e, t, invert=invert))
+
+    def gradient(input, *, spacing=1, dim=None, edge_order=1):
+        """Second-order central differences in the interior and first-order ones at the
+        edges (``edge_order=1``), one tensor per dimension in ``dim`` (all by default);
+        ``spacing`` is a number or one per dimension."""
+        if edge_order != 1:
+            raise NotImplementedError("gradient: only edge_order=1 is supported")
+        dims = list(range(input.dim())) if dim is None else \
+            ([dim] if isinstance(dim, int) else list(dim))
+        sp = spacing if isinstance(spacing, (list, tuple)) else [spacing] * len(dims)
+        if len(sp) != len(dims):
+            raise ValueError(f"torch.gradient expected spacing to be unspecified, a scalar or "
+                             f"a list of length {len(dims)}, but got a list of length "
+                             f"{len(sp)}")
+        out = []
+        for d, h in zip(dims, sp):
+            n = input.shape[d]
+            if n < 2:
+                raise ValueError("torch.gradient expected each dimension size to be at least "
+                                 "edge_order+1")
+            h = float(h)
+            first = (input.narrow(d, 1, 1) - input.narrow(d, 0, 1)) / h
+            last = (input.narrow(d, n - 1, 1) - input.narrow(d, n - 2, 1)) / h
+            parts = [first]
+            if n > 2:
+                parts.append((input.narrow(d, 2, n - 2) - input.narrow(d, 0, n - 2)) / (2 * h))
+            parts.append(last)
+            out.append(_C.cat(parts, d))
+        return tuple(out)
+
+    def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+        """One LSTM step: returns ``(h', c')`` (gates i, f, g, o as in ``nn.LSTMCell``)."""
+        h, c = hx
+        g = input.matmul(w_ih.t()) + h.matmul(w_hh.t())
+        if b_ih is not None:
+            g = g + b_ih
+        if b_hh is not None:
+            g = g + b_hh
+        i, f, gg, o = g.chunk(4, -1)
+        c2 = f.sigmoid() * c + i.sigmoid() * gg.tanh()
+        return o.sigmoid() * c2.tanh(), c2
+
+    def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+        """One GRU step (gates r, z, n as in ``nn.GRUCell``)."""
+        gi = input.matmul(w_ih.t())
+        gh = hx.matmul(w_hh.t())
+        if b_ih is not None:
+            gi = gi + b_ih
+        if b_hh is not None:
+            gh = gh + b_hh
+        ir, iz, inn = gi.chunk(3, -1)
+        hr, hz, hn = gh.chunk(3, -1)
+        r, z = (ir + hr).sigmoid(), (iz + hz).sigmoid()
+        n = (inn + r * hn).tanh()
+        return (1 - z) * n + z * hx
+
+    def _rnn_cell(act):
+        def cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+            g = input.matmul(w_ih.t()) + hx.matmul(w_hh.t())
+            if b_ih is not None:
+                g = g + b_ih
+            if b_hh is not None:
+                g = g + b_hh
+            return act(g)
+
+        cell.__doc__ = "One Elman RNN step: ``act(x W_ih^T + b_ih + h W_hh^T + b_hh)``."
+        return cell
+
+    def promote_types(type1, type2):
+        """The dtype PyTorch's promotion gives two dtypes."""
+        return (_C.zeros(1, dtype=type1) + _C.zeros(1, dtype=type2)).dtype
+
+    def result_type(tensor1, tensor2):
+        """The dtype of an arithmetic op on the two operands (tensors or numbers)."""
+        a = tensor1 if isinstance(tensor1, _T) else _C.tensor(tensor1)
+        b = tensor2 if isinstance(tensor2, _T) else _C.tensor(tensor2)
+        if isinstance(tensor2, (bool, int, float)) and not isinstance(tensor1, (bool, int,
+                                                                                 float)):
+            return (a + tensor2).dtype if a.dtype != _C.bool or isinstance(tensor2, bool) \
+                else (a.to(_C.int64) + tensor2).dtype if isinstance(tensor2, int) \
+                else _C.float32
+        if isinstance(tensor1, (bool, int, float)) and not isinstance(tensor2, (bool, int,
+                                                                                 float)):
+            return result_type(tensor2, tensor1)
+        return (a + b).dtype
+
+    def can_cast(from_, to):
+        """Whether PyTorch's casting rules allow ``from_`` -> ``to`` in an in-place op."""
+        order = {_C.bool: 0, _C.uint8: 1, _C.int32: 1, _C.int64: 1, _C.float16: 2,
+                 _C.bfloat16: 2, _C.float32: 2, _C.float64: 2}
+        return order[from_] <= order[to]
+
+    def unravel_index(indices, shape):
+        """The coordinates of flat ``indices`` in a tensor of ``shape``: one tensor per
+        dimension."""
+        import numpy as np
+
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        a = indices.detach().numpy() if isinstance(indices, _T) else np.asarray(indices)
+        n = int(np.prod(shape))
+        if a.size and (a.max() >= n or a.min() < -n):
+            raise ValueError("unravel_index: index out of bounds for the given shape")
+        return tuple(_C.tensor(np.asarray(c).astype(np.int64))
+                     for c in np.unravel_index(a % max(n, 1), shape))
+
+    def initial_seed():
+        """The seed the generator was last seeded with (``manual_seed``/``seed``; the
+        process starts from the core's fixed default seed)."""
+        return _SEED[0]
+
+    def _drop_(fn, name):
+        def f(input, p, train):
+            return _C._assign_inplace(input, fn(input, p, train), name)
+
+        f.__name__ = name
+        f.__doc__ = f"In-place ``{name[:-1]}``."
+        return f
+
+    def feature_dropout(input, p, train):
+        """Channel dropout (``F.dropout1d/2d/3d`` by the input's rank)."""
+        spatial = input.dim() - 2
+        fn = {1: F.dropout1d, 2: F.dropout2d, 3: F.dropout3d}.get(max(spatial, 1))
+        return fn(input, p, train)
+
+    fns = {
+        "fill": fill, "logspace": logspace, "isin": isin, "gradient": gradient,
+        "lstm_cell": lstm_cell, "gru_cell": gru_cell,
+        "rnn_tanh_cell": _rnn_cell(lambda g: g.tanh()),
+        "rnn_relu_cell": _rnn_cell(lambda g: g.relu()),
+        "promote_types": promote_types, "result_type": result_type, "can_cast": can_cast,
+        "unravel_index": unravel_index, "initial_seed": initial_seed,
+        "hann_window": _window("hann_window", _hann),
+        "hamming_window": _window("hamming_window", _hamming),
+        "blackman_window": _window("blackman_window", _blackman),
+        "bartlett_window": _window("bartlett_window", _bartlett),
+        "kaiser_window": _window("kaiser_window", _kaiser),
+        "feature_dropout": feature_dropout,
+        "dropout_": _drop_(lambda x, p, t: F.dropout(x, p, t), "dropout_"),
+        "alpha_dropout_": _drop_(F.alpha_dropout, "alpha_dropout_"),
+        "feature_alpha_dropout_": _drop_(F.feature_alpha_dropout, "feature_alpha_dropout_"),
+        "feature_dropout_": _drop_(feature_dropout, "feature_dropout_"),
+        "constant_pad_nd": lambda input, pad, value=0: F.pad(input, list(pad), "constant",
+                                                             value),
+    }
+    for n, f in fns.items():
+        if f.__name__ == "<lambda>" or f.__name__ != n:
+            f.__name__ = n
+    return {n: f for n, f in fns.items() if not hasattr(deepseek, n)}
+
+
+_SEED = [0]
+
+
+def _raise(e):
+    raise e
+
+
+def install_misc():
+    """The in-place top-level functions and ``_misc``."""
+    import deepseek
+
+    top = {n: _call_method(n) for n in _INPLACE_TOP if not hasattr(deepseek, n)}
+    top.update(_misc())
     return top

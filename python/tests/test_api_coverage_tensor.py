@@ -416,3 +416,122 @@ def test_bad_arguments(i):
     fn, exc = BAD[i]
     with pytest.raises(exc):
         fn()
+
+
+INPLACE_TOP = ["abs_", "acos_", "acosh_", "arccos_", "arccosh_", "arcsin_", "arcsinh_",
+               "arctan_", "arctanh_", "asin_", "asinh_", "atan_", "atanh_", "ceil_", "cos_",
+               "cosh_", "deg2rad_", "erf_", "erfc_", "exp2_", "exp_", "expm1_", "fix_",
+               "floor_", "frac_", "log10_", "log1p_", "log2_", "log_", "nan_to_num_", "neg_",
+               "negative_", "rad2deg_", "reciprocal_", "round_", "rsqrt_", "sigmoid_", "sin_",
+               "sinc_", "sinh_", "sqrt_", "square_", "tan_", "tanh_", "trunc_", "zero_",
+               "detach_"]
+
+
+@pytest.mark.parametrize("name", INPLACE_TOP)
+def test_toplevel_inplace(name):
+    a = U + 1.5 if "acosh" in name or "arccosh" in name else (P if name.startswith(("log", "rsqrt", "sqrt")) else U)
+    x, y = ds.tensor(a.copy()), torch.tensor(a.copy())
+    assert getattr(ds, name)(x) is x
+    getattr(torch, name)(y)
+    np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_toplevel_inplace_with_arguments():
+    for name, extra in (("clamp_max_", (0.1,)), ("clamp_min_", (0.1,)), ("clip_", (-0.2, 0.3)),
+                        ("fill_", (2.5,)), ("logit_", (0.2,)), ("xlogy_", (P,)),
+                        ("ldexp_", (I,)), ("addmv_", None)):
+        if name == "addmv_":
+            x, y = ds.tensor(arr((3,))), torch.tensor(arr((3,)))
+            ds.addmv_(x, ds.tensor(M), ds.tensor(arr((5,))))
+            torch.addmv_(y, torch.tensor(M), torch.tensor(arr((5,))))
+        else:
+            x, y = ds.tensor(U.copy()), torch.tensor(U.copy())
+            getattr(ds, name)(x, *[ds.tensor(e) if isinstance(e, np.ndarray) else e
+                                   for e in extra])
+            getattr(torch, name)(y, *[torch.tensor(e) if isinstance(e, np.ndarray) else e
+                                      for e in extra])
+        np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+    for name in ("gcd_", "lcm_"):
+        x, y = ds.tensor(I.copy()), torch.tensor(I.copy())
+        getattr(ds, name)(x, ds.tensor(I2))
+        getattr(torch, name)(y, torch.tensor(I2))
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
+
+
+MISC = [
+    ("fill", [A, 1.5], {}), ("logspace", [-1, 2, 7], {}), ("logspace", [0, 3, 4], {"base": 2}),
+    ("isin", [const(I), const(I2)], {}), ("isin", [const(I), const(I2)], {"invert": True}),
+    ("gradient", [A], {}), ("gradient", [arr((5, 4))], {"spacing": 2.0, "dim": 1}),
+    ("gradient", [arr((5, 4))], {"spacing": [0.5, 2.0]}),
+    ("lstm_cell", [arr((2, 3)), (arr((2, 4)), arr((2, 4), seed=5)), arr((16, 3), seed=6),
+                   arr((16, 4), seed=7), arr((16,), seed=8), arr((16,), seed=9)], {}),
+    ("gru_cell", [arr((2, 3)), arr((2, 4)), arr((12, 3), seed=6), arr((12, 4), seed=7),
+                  arr((12,), seed=8), arr((12,), seed=9)], {}),
+    ("rnn_tanh_cell", [arr((2, 3)), arr((2, 4)), arr((4, 3), seed=6), arr((4, 4), seed=7)], {}),
+    ("rnn_relu_cell", [arr((2, 3)), arr((2, 4)), arr((4, 3), seed=6), arr((4, 4), seed=7),
+                       arr((4,), seed=8), arr((4,), seed=9)], {}),
+    ("hann_window", [8], {}), ("hann_window", [7], {"periodic": False}),
+    ("hamming_window", [8], {}), ("blackman_window", [9], {"periodic": False}),
+    ("bartlett_window", [8], {}), ("kaiser_window", [8], {}), ("kaiser_window", [5, False],
+                                                             {"beta": 5.0}),
+    ("constant_pad_nd", [A, (1, 2)], {"value": 3.0}),
+    ("unravel_index", [const(np.array([0, 5, 11])), (3, 4)], {}),
+]
+
+
+@pytest.mark.parametrize("name,args,kwargs", MISC, ids=_ids(MISC))
+def test_misc_toplevel(name, args, kwargs):
+    check(getattr(ds, name), getattr(torch, name), args, kwargs,
+          grad=name in ("gradient", "lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell",
+                        "constant_pad_nd"))
+
+
+def test_dtype_queries_and_seed():
+    for a, b in ((ds.int64, ds.float32), (ds.uint8, ds.int32), (ds.bool, ds.float16),
+                 (ds.float32, ds.float64), (ds.bfloat16, ds.float16)):
+        ta, tb = (getattr(torch, str(t).split(".")[-1]) for t in (a, b))
+        assert str(ds.promote_types(a, b)).split(".")[-1] == \
+            str(torch.promote_types(ta, tb)).split(".")[-1]
+        assert ds.can_cast(a, b) == torch.can_cast(ta, tb)
+        assert ds.can_cast(b, a) == torch.can_cast(tb, ta)
+    for x, y in ((ds.tensor([1, 2]), 1.5), (ds.tensor([1.0]), 2), (ds.tensor([True]), 3),
+                 (ds.tensor([1], dtype=ds.int32), ds.tensor([1]))):
+        tx = torch.tensor(x.numpy())
+        ty = torch.tensor(y.numpy()) if isinstance(y, ds.Tensor) else y
+        assert str(ds.result_type(x, y)).split(".")[-1] == \
+            str(torch.result_type(tx, ty)).split(".")[-1]
+    ds.manual_seed(123)
+    assert ds.initial_seed() == 123
+    s = ds.seed()
+    assert ds.initial_seed() == s
+
+
+def test_dropout_variants():
+    x = ds.ones(4, 6, 5)
+    assert ds.dropout(x, 0.5, False) is not None
+    np.testing.assert_array_equal(ds.dropout(x, 0.5, False).numpy(), x.numpy())
+    ds.manual_seed(0)
+    y = ds.feature_dropout(ds.ones(4, 6, 5), 0.5, True).numpy()
+    assert all(len(np.unique(y[i, c])) == 1 for i in range(4) for c in range(6))
+    for name in ("dropout_", "alpha_dropout_", "feature_alpha_dropout_", "feature_dropout_"):
+        z = ds.ones(4, 6, 5)
+        assert getattr(ds, name)(z, 0.5, True) is z
+        z2 = ds.ones(4, 6, 5)
+        getattr(ds, name)(z2, 0.5, False)
+        np.testing.assert_array_equal(z2.numpy(), np.ones((4, 6, 5), "float32"))
+
+
+MISC_BAD = [
+    (lambda: ds.fill(ds.zeros(2), ds.zeros(2)), ValueError),
+    (lambda: ds.gradient(ds.zeros(1, 3)), ValueError),
+    (lambda: ds.gradient(ds.zeros(3, 3), spacing=[1.0]), ValueError),
+    (lambda: ds.hann_window(-1), ValueError),
+    (lambda: ds.unravel_index(ds.tensor([12]), (3, 4)), ValueError),
+]
+
+
+@pytest.mark.parametrize("i", range(len(MISC_BAD)))
+def test_misc_bad_arguments(i):
+    fn, exc = MISC_BAD[i]
+    with pytest.raises(exc):
+        fn()
