@@ -1,0 +1,165 @@
+"""Optimizers written in Python over tensor ops (the Rust core has no fused loop for them):
+``Adamax``, ``Adadelta``, ``Rprop`` and ``ASGD``, with PyTorch's hyper-parameters,
+defaults, update rules (single-tensor form) and per-parameter state names, so their
+``state_dict`` reads like PyTorch's. Like any Python-defined optimizer they are driven by
+the Python schedulers (``LambdaLR``, ``ExponentialLR``, ...), not the Rust ones."""
+
+from .. import _C
+from .._grad_mode import enable_grad, no_grad
+
+__all__ = ["Adamax", "Adadelta", "Rprop", "ASGD"]
+
+
+def _check(name, value, cond, msg=None):
+    if not cond:
+        raise ValueError(msg or f"Invalid {name}: {value}")
+
+
+def _base():
+    from . import Optimizer
+
+    return Optimizer
+
+
+class _PyOptimizer:
+    """Mixin: ``step(closure)`` runs ``_update(group, p, grad, state)`` for every parameter
+    with a gradient, under ``no_grad``."""
+
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    grad = p.grad
+                    if group.get("maximize"):
+                        grad = -grad
+                    self._update(group, p, grad, self.state[p])
+        return loss
+
+
+def _scalar(v):
+    return _C.tensor(float(v))
+
+
+class Adamax(_PyOptimizer, _base()):
+    """Adam with the infinity norm: ``u_t = max(beta2 u_{t-1}, |g| + eps)``, step
+    ``lr / (1 - beta1^t) * m_t / u_t``."""
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 foreach=None, *, maximize=False, differentiable=False, capturable=False):
+        _check("learning rate", lr, lr >= 0)
+        _check("epsilon value", eps, eps >= 0)
+        _check("beta parameter at index 0", betas[0], 0.0 <= betas[0] < 1.0)
+        _check("beta parameter at index 1", betas[1], 0.0 <= betas[1] < 1.0)
+        _check("weight_decay value", weight_decay, weight_decay >= 0)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, maximize=maximize))
+
+    def _update(self, group, p, grad, st):
+        b1, b2 = group["betas"]
+        if not st:
+            st["step"] = _scalar(0)
+            st["exp_avg"] = _C.zeros_like(p)
+            st["exp_inf"] = _C.zeros_like(p)
+        st["step"] = st["step"] + 1
+        if group["weight_decay"]:
+            grad = grad + p * group["weight_decay"]
+        st["exp_avg"] = st["exp_avg"] + (grad - st["exp_avg"]) * (1 - b1)
+        st["exp_inf"] = (st["exp_inf"] * b2).maximum(grad.abs() + group["eps"])
+        clr = group["lr"] / (1 - b1 ** float(st["step"].item()))
+        p.sub_(st["exp_avg"] / st["exp_inf"] * clr)
+
+
+class Adadelta(_PyOptimizer, _base()):
+    """Adadelta: running averages of squared gradients and squared updates; the update is
+    ``sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g`` scaled by ``lr``."""
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *,
+                 capturable=False, maximize=False, differentiable=False):
+        _check("learning rate", lr, lr >= 0)
+        _check("rho value", rho, 0.0 <= rho <= 1.0)
+        _check("epsilon value", eps, eps >= 0)
+        _check("weight_decay value", weight_decay, weight_decay >= 0)
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    def _update(self, group, p, grad, st):
+        rho, eps = group["rho"], group["eps"]
+        if not st:
+            st["step"] = _scalar(0)
+            st["square_avg"] = _C.zeros_like(p)
+            st["acc_delta"] = _C.zeros_like(p)
+        st["step"] = st["step"] + 1
+        if group["weight_decay"]:
+            grad = grad + p * group["weight_decay"]
+        st["square_avg"] = st["square_avg"] * rho + grad * grad * (1 - rho)
+        delta = (st["acc_delta"] + eps).sqrt() / (st["square_avg"] + eps).sqrt() * grad
+        st["acc_delta"] = st["acc_delta"] * rho + delta * delta * (1 - rho)
+        p.sub_(delta * group["lr"])
+
+
+class Rprop(_PyOptimizer, _base()):
+    """Resilient backpropagation: per-element step sizes grow by ``etas[1]`` while the
+    gradient keeps its sign and shrink by ``etas[0]`` when it flips (that step is then
+    skipped), clamped to ``step_sizes``; the update is ``-sign(g) * step``."""
+
+    def __init__(self, params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *,
+                 capturable=False, foreach=None, maximize=False, differentiable=False):
+        _check("learning rate", lr, lr >= 0)
+        _check("eta values", etas, 0.0 < etas[0] < 1.0 < etas[1],
+               f"Invalid eta values: {etas[0]}, {etas[1]}")
+        super().__init__(params, dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes),
+                                      maximize=maximize))
+
+    def _update(self, group, p, grad, st):
+        etaminus, etaplus = group["etas"]
+        lo, hi = group["step_sizes"]
+        if not st:
+            st["step"] = _scalar(0)
+            st["prev"] = _C.zeros_like(p)
+            st["step_size"] = _C.full_like(p, float(group["lr"]))
+        st["step"] = st["step"] + 1
+        s = (grad * st["prev"]).sign()
+        factor = _C.where(s > 0, s * 0 + etaplus, _C.where(s < 0, s * 0 + etaminus, s * 0 + 1))
+        st["step_size"] = (st["step_size"] * factor).clamp(lo, hi)
+        grad = _C.where(s < 0, grad * 0, grad)
+        p.sub_(grad.sign() * st["step_size"])
+        st["prev"] = grad.clone()
+
+
+class ASGD(_PyOptimizer, _base()):
+    """Averaged SGD: ``p <- p (1 - lambd eta) - eta g`` with ``eta_t = lr / (1 + lambd lr
+    t)^alpha``; ``ax`` holds the running average of the iterates from step ``t0`` on."""
+
+    def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0,
+                 foreach=None, maximize=False, differentiable=False, capturable=False):
+        _check("learning rate", lr, lr >= 0)
+        _check("weight_decay value", weight_decay, weight_decay >= 0)
+        super().__init__(params, dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0,
+                                      weight_decay=weight_decay, maximize=maximize))
+
+    def _update(self, group, p, grad, st):
+        lr, lambd, alpha, t0 = group["lr"], group["lambd"], group["alpha"], group["t0"]
+        if not st:
+            st["step"] = _scalar(0)
+            st["eta"] = _scalar(lr)
+            st["mu"] = _scalar(1)
+            st["ax"] = _C.zeros_like(p)
+        st["step"] = st["step"] + 1
+        step = float(st["step"].item())
+        if group["weight_decay"]:
+            grad = grad + p * group["weight_decay"]
+        eta, mu = float(st["eta"].item()), float(st["mu"].item())
+        p.mul_(1 - lambd * eta)
+        p.sub_(grad * eta)
+        if mu != 1:
+            st["ax"] = st["ax"] + (p - st["ax"]) * mu
+        else:
+            st["ax"] = p.clone()
+        st["eta"] = _scalar(lr / ((1 + lambd * lr * step) ** alpha))
+        st["mu"] = _scalar(1 / max(1, step - t0))
