@@ -401,3 +401,91 @@ def test_module_bad_arguments(i):
     fn, exc = MODULE_BAD[i]
     with pytest.raises(exc):
         fn()
+
+
+POOL_CASES = [
+    ("max_pool3d", [arr((2, 2, 5, 4, 6))], {"kernel_size": 2}),
+    ("max_pool3d", [arr((2, 5, 4, 6))], {"kernel_size": (3, 2, 2), "stride": (1, 2, 2),
+                                         "padding": (1, 1, 0), "dilation": (1, 1, 2)}),
+    ("max_pool3d", [arr((1, 2, 5, 5, 5))], {"kernel_size": 2, "ceil_mode": True}),
+    ("avg_pool3d", [arr((2, 2, 4, 4, 6))], {"kernel_size": 2}),
+    ("avg_pool3d", [arr((2, 2, 5, 4, 6))], {"kernel_size": 3, "stride": 2, "padding": 1,
+                                            "count_include_pad": False}),
+    ("avg_pool3d", [arr((1, 2, 5, 5, 5))], {"kernel_size": 2, "ceil_mode": True}),
+    ("avg_pool3d", [arr((1, 2, 4, 4, 4))], {"kernel_size": 2, "divisor_override": 3}),
+    ("adaptive_avg_pool3d", [arr((2, 2, 5, 7, 4))], {"output_size": (2, 3, 4)}),
+    ("adaptive_avg_pool3d", [arr((2, 5, 7, 4))], {"output_size": 3}),
+    ("adaptive_max_pool3d", [arr((2, 2, 5, 7, 4))], {"output_size": (2, 3, 3)}),
+    ("adaptive_max_pool3d", [arr((2, 2, 5, 7, 4))], {"output_size": 2,
+                                                     "return_indices": True}),
+    ("lp_pool3d", [arr((1, 2, 4, 4, 4), kind="pos")], {"norm_type": 2, "kernel_size": 2}),
+    ("max_pool1d_with_indices", [arr((2, 3, 9))], {"kernel_size": 3, "stride": 2,
+                                                   "padding": 1}),
+    ("max_pool2d_with_indices", [arr((2, 3, 6, 7))], {"kernel_size": 2}),
+    ("max_pool2d_with_indices", [arr((2, 3, 6, 7))], {"kernel_size": 3, "stride": 2,
+                                                      "padding": 1, "ceil_mode": True}),
+    ("max_pool3d_with_indices", [arr((1, 2, 4, 4, 5))], {"kernel_size": 2, "dilation": 2}),
+    ("max_pool2d", [arr((2, 3, 6, 6))], {"kernel_size": 2, "return_indices": True}),
+    ("max_pool1d", [arr((2, 3, 8))], {"kernel_size": 2, "return_indices": True}),
+    ("adaptive_max_pool1d_with_indices", [arr((2, 3, 9))], {"output_size": 4}),
+    ("adaptive_max_pool2d_with_indices", [arr((2, 3, 7, 5))], {"output_size": (3, 2)}),
+    ("adaptive_max_pool3d_with_indices", [arr((1, 2, 5, 4, 3))], {"output_size": 2}),
+    ("adaptive_max_pool2d", [arr((2, 3, 7, 5))], {"output_size": 3, "return_indices": True}),
+    ("adaptive_max_pool1d", [arr((2, 3, 9))], {"output_size": 4, "return_indices": True}),
+]
+
+
+@pytest.mark.parametrize("name,args,kwargs", POOL_CASES, ids=_ids(POOL_CASES))
+def test_pooling_matches_torch(name, args, kwargs):
+    check(getattr(DF, name), getattr(TF, name), args, kwargs)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_max_unpool_round_trip(nd):
+    shape = [(2, 3, 8), (2, 3, 6, 4), (1, 2, 4, 4, 6)][nd - 1]
+    a = arr(shape)
+    pool_d = getattr(ds.nn, f"MaxPool{nd}d")(2, return_indices=True)
+    pool_t = getattr(torch.nn, f"MaxPool{nd}d")(2, return_indices=True)
+    un_d, un_t = getattr(ds.nn, f"MaxUnpool{nd}d")(2), getattr(torch.nn, f"MaxUnpool{nd}d")(2)
+    v_d, i_d = pool_d(ds.tensor(a))
+    v_t, i_t = pool_t(torch.tensor(a))
+    np.testing.assert_array_equal(i_d.numpy(), i_t.numpy())
+    check(lambda v, i: un_d(v, i), lambda v, i: un_t(v, i), [v_t.detach().numpy(),
+                                                              const(i_t.numpy())])
+    size = [s + 1 for s in shape[2:]]
+    check(lambda v, i: un_d(v, i, output_size=size), lambda v, i: un_t(v, i, output_size=size),
+          [v_t.detach().numpy(), const(i_t.numpy())])
+    with pytest.raises((ValueError, IndexError)):
+        un_d(v_d, i_d, output_size=[s * 3 for s in shape[2:]])
+
+
+POOL_MODULES = [
+    ("MaxPool3d", (2,), {"stride": 1}, [arr((1, 2, 4, 4, 3))]),
+    ("AvgPool3d", (2,), {"padding": 1}, [arr((1, 2, 4, 4, 3))]),
+    ("AdaptiveAvgPool3d", ((1, 2, 3),), {}, [arr((1, 2, 4, 4, 5))]),
+    ("AdaptiveMaxPool3d", (2,), {}, [arr((1, 2, 4, 4, 5))]),
+    ("LPPool3d", (2, 2), {}, [arr((1, 2, 4, 4, 4), kind="pos")]),
+    ("MaxPool2d", (2,), {"return_indices": True}, [arr((1, 2, 4, 4))]),
+    ("MaxPool1d", (3,), {"return_indices": True, "stride": 2}, [arr((1, 2, 9))]),
+    ("AdaptiveMaxPool2d", (3,), {"return_indices": True}, [arr((1, 2, 7, 5))]),
+    ("AdaptiveMaxPool1d", (3,), {"return_indices": True}, [arr((1, 2, 7))]),
+]
+
+
+@pytest.mark.parametrize("name,cargs,ckw,inputs", POOL_MODULES, ids=_ids(POOL_MODULES))
+def test_pool_module_matches_torch(name, cargs, ckw, inputs):
+    check(getattr(ds.nn, name)(*cargs, **ckw), getattr(torch.nn, name)(*cargs, **ckw), inputs)
+
+
+def test_pooling_bad_arguments_and_container():
+    with pytest.raises(ValueError):
+        DF.max_pool3d(ds.zeros(2, 3), 2)
+    with pytest.raises(ValueError):
+        DF.max_pool3d(ds.zeros(1, 1, 4, 4, 4), 2, padding=2)
+    with pytest.raises(ValueError):
+        DF.avg_pool3d(ds.zeros(1, 1, 2, 2, 2), 3)
+    with pytest.raises(ValueError):
+        DF.max_unpool2d(ds.zeros(1, 1, 2, 2), ds.zeros(1, 1, 3, 2, dtype=ds.int64), 2)
+    with pytest.warns(UserWarning):
+        c = ds.nn.Container(fc=ds.nn.Linear(2, 3))
+    assert [n for n, _ in c.named_parameters()] == ["fc.weight", "fc.bias"]

@@ -13,8 +13,7 @@ from .._C import functional as _C_F
 
 __all__ = ["unfold", "fold", "conv_transpose1d", "conv_transpose2d", "pixel_shuffle",
            "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle", "pdist",
-           "local_response_norm", "lp_pool1d", "lp_pool2d", "adaptive_avg_pool1d",
-           "adaptive_max_pool1d", "bilinear", "instance_norm", "alpha_dropout",
+           "local_response_norm", "lp_pool1d", "lp_pool2d", "adaptive_avg_pool1d", "bilinear", "instance_norm", "alpha_dropout",
            "feature_alpha_dropout", "interpolate", "upsample", "upsample_nearest",
            "upsample_bilinear"]
 
@@ -247,14 +246,6 @@ def adaptive_avg_pool1d(input, output_size):
     """Adaptive average pooling over the last dimension to ``output_size``."""
     o = _tup(output_size, 1, "output_size")[0]
     return _C_F.adaptive_avg_pool2d(input.unsqueeze(-2), (1, o)).squeeze(-2)
-
-
-def adaptive_max_pool1d(input, output_size, return_indices=False):
-    """Adaptive max pooling over the last dimension to ``output_size``."""
-    o = _tup(output_size, 1, "output_size")[0]
-    if return_indices:
-        raise NotImplementedError("adaptive_max_pool1d: return_indices=True is not supported")
-    return _C_F.adaptive_max_pool2d(input.unsqueeze(-2), (1, o)).squeeze(-2)
 
 
 def bilinear(input1, input2, weight, bias=None):

@@ -142,27 +142,18 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     return y.squeeze(-2)
 
 
-def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
-    k = kernel_size if isinstance(kernel_size, int) else kernel_size[0]
-    s = k if stride is None else (stride if isinstance(stride, int) else stride[0])
-    p = padding if isinstance(padding, int) else padding[0]
-    d = dilation if isinstance(dilation, int) else dilation[0]
-    y = max_pool2d(x.unsqueeze(-2), (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
-    return y.squeeze(-2)
-
-
 def softmin(x, dim=None, dtype=None):
     return softmax(-x, dim, dtype=dtype)
 
 
-from . import _activations, _losses, _spatial  # noqa: E402
+from . import _activations, _losses, _spatial, _pooling  # noqa: E402
 from ._activations import *  # noqa: E402,F401,F403
 from ._losses import *  # noqa: E402,F401,F403
 from ._spatial import *  # noqa: E402,F401,F403
+from ._pooling import *  # noqa: E402,F401,F403
 
 # Report (and pickle by reference to) the place programs find them, as the bindings do.
-for _m in (_activations, _losses, _spatial):
+for _m in (_activations, _losses, _spatial, _pooling):
     for _n in _m.__all__:
         globals()[_n].__module__ = __name__
         if _n in _NAMES:  # a binding function wrapped here pickles as deepseek._C.functional
