@@ -434,4 +434,245 @@ def install_misc():
 
     top = {n: _call_method(n) for n in _INPLACE_TOP if not hasattr(deepseek, n)}
     top.update(_misc())
+    top.update(_misc2())
+    for n in ("unique_consecutive", "histogram"):
+        if n in top and n not in _T.__dict__:
+            setattr(_T, n, top[n])
     return top
+
+
+_MATMUL_PRECISION = ["highest"]
+
+
+def _misc2():
+    """More top-level functions: sampling (``normal``, ``randint_like``), creation
+    (``scalar_tensor``, ``range``, ``asarray``, ``frombuffer``), ``unique_consecutive``,
+    ``histogram``, ``vmap``, ``cond``/``while_loop``, ``typename`` and friends."""
+    import numpy as np
+
+    import deepseek
+    from . import amp, nn
+
+    def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, **kw):
+        """Samples N(mean, std^2): ``mean``/``std`` tensors (broadcast; the result has
+        their shape) or numbers with ``size``."""
+        if isinstance(mean, _T) or isinstance(std, _T):
+            m = mean if isinstance(mean, _T) else None
+            s = std if isinstance(std, _T) else None
+            ref = m if m is not None else s
+            if not ref.is_floating_point():
+                raise TypeError("normal expects floating point mean and std")
+            if s is not None and bool((s < 0).any()):
+                raise ValueError("normal expects all elements of std >= 0.0")
+            shape = tuple((m if m is not None else ref).shape)
+            if m is not None and s is not None and tuple(m.shape) != tuple(s.shape):
+                shape = tuple(broadcast_shapes(m.shape, s.shape))
+            z = _C.randn(*shape, dtype=ref.dtype) if shape else _C.randn(1, dtype=ref.dtype)[0]
+            return (z * (std if s is None else s) + (mean if m is None else m)).detach()
+        if size is None:
+            raise TypeError("normal() with number mean and std needs a size")
+        if std < 0:
+            raise ValueError(f"normal expects std >= 0.0, but found std {std}")
+        return _C.randn(*size, dtype=dtype or _C.float32) * std + mean
+
+    def broadcast_shapes(*s):
+        return _shape_ops.broadcast_shapes(*s)
+
+    def randint_like(input, low=0, high=None, *, dtype=None, **kw):
+        """Random integers in [low, high) with ``input``'s shape (and dtype)."""
+        if high is None:
+            low, high = 0, low
+        if high <= low:
+            raise ValueError(f"random_ expects 'from' to be less than 'to', but got "
+                             f"from={low} >= to={high}")
+        u = _C.rand(*input.shape, dtype=_C.float64)
+        return ((u * (high - low)).floor() + low).to(dtype or input.dtype)
+
+    def scalar_tensor(s, *, dtype=None, **kw):
+        """A 0-d tensor holding ``s`` (float32 by default)."""
+        return _C.full((), float(s), dtype=dtype or _C.float32)
+
+    def range_(start=0, end=None, step=1, *, dtype=None, **kw):
+        """Deprecated ``torch.range``: ``start`` to ``end`` inclusive (float32)."""
+        if end is None:
+            start, end = 0, start
+        if step == 0:
+            raise ValueError("step must be nonzero")
+        n = int(math.floor((end - start) / step)) + 1
+        if n < 0:
+            raise ValueError("upper bound and larger bound inconsistent with step sign")
+        return (_C.arange(n, dtype=_C.float64) * step + start).to(dtype or _C.float32)
+
+    def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):
+        """A tensor from ``obj`` (a tensor, a numpy array, a buffer, nested sequences),
+        sharing memory where possible unless ``copy=True``."""
+        if isinstance(obj, _T):
+            t = obj if dtype is None else obj.to(dtype)
+            if copy:
+                t = t.clone()
+        elif isinstance(obj, np.ndarray) and not copy and dtype is None:
+            t = _C.as_tensor(obj)
+        elif isinstance(obj, (bytes, bytearray, memoryview)):
+            t = frombuffer(obj, dtype=dtype or _C.float32)
+        else:
+            t = _C.tensor(obj, dtype=dtype) if dtype is not None else _C.tensor(obj)
+        return t.requires_grad_(True) if requires_grad else t
+
+    def frombuffer(buffer, *, dtype, count=-1, offset=0, requires_grad=False):
+        """A 1-D tensor over the bytes of ``buffer`` interpreted as ``dtype``."""
+        name = str(dtype).split(".")[-1]
+        npd = {"float32": np.float32, "float64": np.float64, "float16": np.float16,
+               "int64": np.int64, "int32": np.int32, "uint8": np.uint8, "bool": np.bool_}
+        if name not in npd:
+            raise TypeError(f"frombuffer: unsupported dtype {dtype}")
+        a = np.frombuffer(buffer, dtype=npd[name], count=count, offset=offset)
+        if a.size == 0:
+            raise ValueError("both buffer length and count must be greater than 0")
+        t = _C.tensor(a.copy())
+        return t.requires_grad_(True) if requires_grad else t
+
+    def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
+        """Collapses runs of equal consecutive elements (of the flattened ``input``, or of
+        slices along ``dim``); optionally the inverse indices and the run lengths."""
+        a = input.detach().numpy()
+        if dim is None:
+            flat = a.reshape(-1)
+            if flat.size == 0:
+                starts = np.zeros(0, dtype=np.int64)
+            else:
+                starts = np.concatenate([[0], np.nonzero(flat[1:] != flat[:-1])[0] + 1])
+            vals = input.reshape(-1).index_select(0, _C.tensor(starts.astype(np.int64)))
+            inv_shape = a.shape
+        else:
+            d = dim % input.dim()
+            moved = np.moveaxis(a, d, 0).reshape(a.shape[d], -1)
+            diff = (moved[1:] != moved[:-1]).any(1) if moved.shape[0] > 1 else np.zeros(0, bool)
+            starts = np.concatenate([[0], np.nonzero(diff)[0] + 1]) if moved.shape[0] else \
+                np.zeros(0, dtype=np.int64)
+            vals = input.index_select(d, _C.tensor(starts.astype(np.int64)))
+            inv_shape = (a.shape[d],)
+        n = int(np.prod(inv_shape))
+        run = np.zeros(n, dtype=np.int64)
+        run[starts[1:]] = 1
+        inverse = np.cumsum(run).reshape(inv_shape)
+        counts = np.diff(np.append(starts, n))
+        out = (vals,)
+        if return_inverse:
+            out += (_C.tensor(inverse.astype(np.int64)),)
+        if return_counts:
+            out += (_C.tensor(counts.astype(np.int64)),)
+        return out[0] if len(out) == 1 else out
+
+    def histogram(input, bins=100, *, range=None, weight=None, density=False):
+        """``(hist, bin_edges)``: counts (or weighted sums, or a density) of the values in
+        ``bins`` equal bins (an int) or between the given edges (a 1-D tensor)."""
+        import collections
+
+        a = input.detach().numpy().reshape(-1).astype(np.float64)
+        b = bins.detach().numpy() if isinstance(bins, _T) else bins
+        w = None if weight is None else weight.detach().numpy().reshape(-1)
+        if isinstance(b, int) and range is None and a.size:
+            lo, hi = float(a.min()), float(a.max())
+            rng = (lo, hi)
+        else:
+            rng = range
+        h, edges = np.histogram(a, bins=b, range=rng, weights=w, density=density)
+        res = collections.namedtuple("histogram", ["hist", "bin_edges"])
+        return res(_C.tensor(h.astype(np.float64)).to(input.dtype),
+                   _C.tensor(edges.astype(np.float64)).to(input.dtype))
+
+    def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
+        """Vectorising map, evaluated by running ``func`` on each slice along ``in_dims``
+        (an int, None for an argument not mapped, or one per argument) and stacking the
+        results along ``out_dims``."""
+        def mapped(*args):
+            dims = in_dims if isinstance(in_dims, (tuple, list)) else [in_dims] * len(args)
+            if len(dims) != len(args):
+                raise ValueError(f"vmap: in_dims is not compatible with the structure of "
+                                 f"inputs: expected {len(args)} entries, got {len(dims)}")
+            sizes = {a.shape[d] for a, d in zip(args, dims) if d is not None}
+            if len(sizes) != 1:
+                raise ValueError("vmap: Expected all tensors to have the same size in the "
+                                 f"mapped dimension, got sizes {sorted(sizes)} for the mapped "
+                                 f"dimension" if sizes else
+                                 "vmap: at least one input must be mapped (in_dims not None)")
+            n = sizes.pop()
+            outs = [func(*[a.select(d, i) if d is not None else a
+                           for a, d in zip(args, dims)]) for i in builtins_range(n)]
+            if isinstance(outs[0], (tuple, list)):
+                od = out_dims if isinstance(out_dims, (tuple, list)) else \
+                    [out_dims] * len(outs[0])
+                return tuple(_C.stack([o[k] for o in outs], od[k])
+                             for k in builtins_range(len(outs[0])))
+            return _C.stack(outs, out_dims)
+
+        return mapped
+
+    def cond(pred, true_fn, false_fn, operands=()):
+        """``true_fn(*operands)`` if ``pred`` (a bool or one-element tensor) else
+        ``false_fn(*operands)``."""
+        p = bool(pred.item()) if isinstance(pred, _T) else bool(pred)
+        return true_fn(*operands) if p else false_fn(*operands)
+
+    def while_loop(cond_fn, body_fn, carried_inputs):
+        """Runs ``carried_inputs = body_fn(*carried_inputs)`` while ``cond_fn`` holds."""
+        vals = tuple(carried_inputs)
+        while bool(cond_fn(*vals)):
+            out = body_fn(*vals)
+            vals = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+        return vals
+
+    def typename(obj):
+        """``'torch.FloatTensor'``-style names for tensors, the qualified name otherwise."""
+        if isinstance(obj, _T):
+            return {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
+                    "float16": "torch.HalfTensor", "bfloat16": "torch.BFloat16Tensor",
+                    "int64": "torch.LongTensor", "int32": "torch.IntTensor",
+                    "uint8": "torch.ByteTensor", "bool": "torch.BoolTensor"}[
+                str(obj.dtype).split(".")[-1]]
+        module = getattr(obj, "__module__", "") or ""
+        qual = getattr(obj, "__qualname__", type(obj).__qualname__)
+        return f"{module}.{qual}" if module not in ("", "builtins") else qual
+
+    def is_storage(obj):
+        """False: deepseek exposes no storage objects."""
+        return False
+
+    def set_float32_matmul_precision(precision):
+        """Records the float32 matmul precision ('highest', 'high' or 'medium'); deepseek's
+        CPU matmul always computes in full float32, as PyTorch's CPU kernels do."""
+        if precision not in ("highest", "high", "medium"):
+            raise ValueError(f"Invalid precision {precision!r}, expected one of 'highest', "
+                             f"'high', 'medium'")
+        _MATMUL_PRECISION[0] = precision
+
+    def get_float32_matmul_precision():
+        """The value given to ``set_float32_matmul_precision`` ('highest' by default)."""
+        return _MATMUL_PRECISION[0]
+
+    def get_default_device():
+        """The device new tensors are created on (deepseek creates them on the CPU)."""
+        return _C.device("cpu")
+
+    def frobenius_norm(input, dim=(), keepdim=False):
+        """``sqrt(sum(x^2))`` over ``dim`` (all dimensions when empty)."""
+        dims = list(builtins_range(input.dim())) if dim in ((), [], None) else dim
+        return input.norm(2, dims, keepdim)
+
+    fns = {"normal": normal, "randint_like": randint_like, "scalar_tensor": scalar_tensor,
+           "range": range_, "asarray": asarray, "frombuffer": frombuffer,
+           "unique_consecutive": unique_consecutive, "histogram": histogram, "vmap": vmap,
+           "cond": cond, "while_loop": while_loop, "typename": typename,
+           "is_storage": is_storage,
+           "set_float32_matmul_precision": set_float32_matmul_precision,
+           "get_float32_matmul_precision": get_float32_matmul_precision,
+           "get_default_device": get_default_device, "frobenius_norm": frobenius_norm,
+           "GradScaler": amp.GradScaler, "ModuleDict": nn.ModuleDict,
+           "ParameterDict": nn.ParameterDict}
+    for n, f in fns.items():
+        if callable(f) and getattr(f, "__name__", n) != n and not isinstance(f, type):
+            f.__name__ = n
+    return {n: f for n, f in fns.items() if not hasattr(deepseek, n)}
+
+
+builtins_range = range

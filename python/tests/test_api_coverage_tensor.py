@@ -535,3 +535,76 @@ def test_misc_bad_arguments(i):
     fn, exc = MISC_BAD[i]
     with pytest.raises(exc):
         fn()
+
+
+def test_creation_and_sampling_functions():
+    check(lambda: ds.scalar_tensor(2.5), lambda: torch.scalar_tensor(2.5), [])
+    check(lambda: ds.range(1, 4, 0.5), lambda: torch.range(1, 4, 0.5), [], grad=False)
+    check(lambda: ds.asarray([[1, 2], [3, 4]]), lambda: torch.asarray([[1, 2], [3, 4]]), [])
+    a = np.arange(6, dtype=np.float32)
+    shared = ds.asarray(a)
+    assert shared.shape == (6,)
+    buf = np.arange(5, dtype=np.int32).tobytes()
+    check(lambda: ds.frombuffer(buf, dtype=ds.int32, count=3, offset=4),
+          lambda: torch.frombuffer(bytearray(buf), dtype=torch.int32, count=3, offset=4), [])
+    ds.manual_seed(0)
+    z = ds.normal(ds.full((20000,), 2.0), ds.full((20000,), 0.5))
+    assert abs(float(z.mean()) - 2.0) < 0.02 and abs(float(z.std()) - 0.5) < 0.02
+    z = ds.normal(1.0, 2.0, size=(20000,))
+    assert abs(float(z.mean()) - 1.0) < 0.05 and abs(float(z.std()) - 2.0) < 0.05
+    assert tuple(ds.normal(ds.zeros(3, 2), 1.0).shape) == (3, 2)
+    r = ds.randint_like(ds.zeros(5000, dtype=ds.int64), 2, 5)
+    assert r.dtype == ds.int64 and set(np.unique(r.numpy())) == {2, 3, 4}
+    with pytest.raises(ValueError):
+        ds.normal(ds.zeros(2), -ds.ones(2))
+    with pytest.raises(ValueError):
+        ds.range(0, 1, 0)
+
+
+def test_unique_consecutive_histogram_and_misc():
+    x = np.array([1, 1, 2, 2, 3, 1, 1, 2])
+    for kw in ({}, {"return_inverse": True}, {"return_counts": True},
+               {"return_inverse": True, "return_counts": True}):
+        check(ds.unique_consecutive, torch.unique_consecutive, [const(x)], kw, grad=False)
+    m = np.array([[1, 1], [1, 1], [2, 3], [2, 3], [1, 1]])
+    check(lambda t: t.unique_consecutive(dim=0, return_counts=True),
+          lambda t: t.unique_consecutive(dim=0, return_counts=True), [const(m)], grad=False)
+    check(lambda t: ds.histogram(t, 5), lambda t: torch.histogram(t, 5), [const(A)],
+          grad=False)
+    check(lambda t: t.histogram(4, range=(-1.0, 1.0), density=True),
+          lambda t: t.histogram(4, range=(-1.0, 1.0), density=True), [const(A)], grad=False)
+    edges = np.array([-2.0, -0.5, 0.0, 2.0], "float32")
+    check(lambda t, e, w: ds.histogram(t, e, weight=w),
+          lambda t, e, w: torch.histogram(t, e, weight=w), [const(A), const(edges), const(P)],
+          grad=False)
+    check(lambda t: ds.frobenius_norm(t, (0, 1)), lambda t: torch.frobenius_norm(t, (0, 1)),
+          [A])
+    assert ds.typename(ds.zeros(1)) == torch.typename(torch.zeros(1))
+    assert ds.typename(ds.zeros(1, dtype=ds.int64)) == "torch.LongTensor"
+    assert not ds.is_storage(ds.zeros(1))
+    ds.set_float32_matmul_precision("high")
+    assert ds.get_float32_matmul_precision() == "high"
+    ds.set_float32_matmul_precision("highest")
+    with pytest.raises(ValueError):
+        ds.set_float32_matmul_precision("low")
+    assert str(ds.get_default_device()) == str(torch.get_default_device())
+    assert ds.GradScaler is ds.amp.GradScaler and ds.ModuleDict is ds.nn.ModuleDict
+    assert ds.ParameterDict is ds.nn.ParameterDict
+
+
+def test_vmap_cond_while_loop():
+    x, y = arr((5, 3)), arr((3,), seed=2)
+    check(lambda a, b: ds.vmap(lambda u, v: (u * v).sum())(a, b),
+          lambda a, b: torch.vmap(lambda u, v: (u * v).sum())(a, b), [x, x])
+    check(lambda a, b: ds.vmap(lambda u, v: u * v, in_dims=(0, None))(a, b),
+          lambda a, b: torch.vmap(lambda u, v: u * v, in_dims=(0, None))(a, b), [x, y])
+    check(lambda a: ds.vmap(lambda u: (u, u * 2), in_dims=1, out_dims=(0, 1))(a),
+          lambda a: torch.vmap(lambda u: (u, u * 2), in_dims=1, out_dims=(0, 1))(a), [x])
+    with pytest.raises(ValueError):
+        ds.vmap(lambda u, v: u + v)(ds.zeros(2, 3), ds.zeros(3, 3))
+    t = ds.tensor([1.0, 2.0])
+    assert float(ds.cond(t.sum() > 2, lambda a: a * 2, lambda a: a - 1, (t,)).sum()) == 6.0
+    assert float(ds.cond(False, lambda a: a * 2, lambda a: a - 1, (t,)).sum()) == 1.0
+    i, s = ds.while_loop(lambda i, s: i < 5, lambda i, s: (i + 1, s + i),
+                         (ds.tensor(0), ds.tensor(0)))
+    assert int(i) == 5 and int(s) == 10
