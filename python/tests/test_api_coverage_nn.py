@@ -489,3 +489,47 @@ def test_pooling_bad_arguments_and_container():
     with pytest.warns(UserWarning):
         c = ds.nn.Container(fc=ds.nn.Linear(2, 3))
     assert [n for n, _ in c.named_parameters()] == ["fc.weight", "fc.bias"]
+
+
+CONV3D = [
+    ("conv3d", [arr((2, 4, 5, 4, 6)), arr((6, 2, 2, 3, 2), seed=2), arr((6,), seed=3)],
+     {"stride": (1, 2, 1), "padding": (1, 0, 1), "dilation": (2, 1, 1), "groups": 2}),
+    ("conv3d", [arr((2, 3, 5, 4, 6)), arr((4, 3, 2, 3, 3), seed=2)], {"padding": "same"}),
+    ("conv3d", [arr((3, 4, 4, 4)), arr((2, 3, 3, 3, 3), seed=2)], {"padding": "valid"}),
+    ("conv_transpose3d", [arr((2, 4, 3, 2, 3)), arr((4, 3, 2, 3, 2), seed=2), arr((6,), seed=3)],
+     {"stride": 2, "padding": 1, "output_padding": 1, "groups": 2, "dilation": (1, 2, 1)}),
+    ("conv_transpose3d", [arr((4, 3, 2, 3)), arr((4, 2, 2, 2, 2), seed=2)], {}),
+]
+
+
+@pytest.mark.parametrize("name,args,kwargs", CONV3D, ids=_ids(CONV3D))
+def test_conv3d_matches_torch(name, args, kwargs):
+    check(getattr(DF, name), getattr(TF, name), args, kwargs)
+
+
+def test_conv3d_float64_and_modules():
+    name, args, kwargs = CONV3D[0]
+    check(getattr(DF, name), getattr(TF, name), f64(args), kwargs, dtype="float64")
+    name, args, kwargs = CONV3D[3]
+    check(getattr(DF, name), getattr(TF, name), f64(args), kwargs, dtype="float64")
+    for cls, cargs, ckw, shape in (("Conv3d", (2, 4, 3), {"stride": 2, "padding": 1},
+                                    (1, 2, 5, 5, 4)),
+                                   ("ConvTranspose3d", (2, 4, (2, 3, 2)), {"stride": 2},
+                                    (1, 2, 3, 2, 2))):
+        torch.manual_seed(0)
+        m_t = getattr(torch.nn, cls)(*cargs, **ckw)
+        m_d = getattr(ds.nn, cls)(*cargs, **ckw)
+        _copy_params(m_d, m_t)
+        check(m_d, m_t, [arr(shape)])
+        x = ds.tensor(arr(shape))
+        m_d(x).pow(2).sum().backward()
+        m_t(torch.tensor(arr(shape))).pow(2).sum().backward()
+        np.testing.assert_allclose(m_d.weight.grad.numpy(), m_t.weight.grad.numpy(), rtol=1e-4,
+                                   atol=1e-4)
+        assert [n for n, _ in m_d.named_parameters()] == [n for n, _ in m_t.named_parameters()]
+    with pytest.raises(ValueError):
+        DF.conv3d(ds.zeros(1, 3, 4, 4, 4), ds.zeros(2, 2, 2, 2, 2))
+    with pytest.raises(ValueError):
+        DF.conv_transpose3d(ds.zeros(1, 3, 2, 2, 2), ds.zeros(2, 2, 2, 2, 2))
+    with pytest.raises(ValueError):
+        ds.nn.Conv3d(3, 4, 2, groups=2)

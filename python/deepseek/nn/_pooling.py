@@ -331,3 +331,109 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_siz
     """The inverse of ``max_pool3d``: values placed at ``indices``, zeros elsewhere."""
     return _max_unpool(input, indices, 3, kernel_size, stride, padding, output_size,
                        "max_unpool3d")
+
+
+# --- 3-D convolutions over the same window tables ------------------------------------------
+
+def _conv_windows(spatial, k, s, p, d):
+    axes = [_axis_windows(n, ki, si, pi, di, False)
+            for n, ki, si, pi, di in zip(spatial, k, s, p, d)]
+    table, _, _ = _combine(axes, spatial)
+    return table, [a[0].shape[0] for a in axes]
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution: [N, C_in, D, H, W] with weight [C_out, C_in / groups, kd, kh, kw]
+    (windows gathered by a table, then one matmul per group)."""
+    unbatched = _prep(input, 3, "conv3d")
+    x = input.unsqueeze(0) if unbatched else input
+    if weight.dim() != 5:
+        raise ValueError(f"conv3d: expected a 5-D weight, got {tuple(weight.shape)}")
+    n, c = x.shape[0], x.shape[1]
+    cout, cig = weight.shape[0], weight.shape[1]
+    if groups <= 0 or c != cig * groups or cout % groups:
+        raise ValueError(f"Given groups={groups}, weight of size {list(weight.shape)}, expected "
+                         f"input{list(x.shape)} to have {cig * groups} channels, but got {c} "
+                         f"channels instead")
+    k = tuple(weight.shape[2:])
+    s, d = _tup(stride, 3, "stride"), _tup(dilation, 3, "dilation")
+    if isinstance(padding, str):
+        if padding == "valid":
+            p = (0, 0, 0)
+        elif padding == "same":
+            if any(si != 1 for si in s):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            tot = [di * (ki - 1) for di, ki in zip(d, k)]
+            if any(t % 2 for t in tot):
+                left = [t // 2 for t in tot]
+                x = _C_F.pad(x, [v for t, lo in zip(reversed(tot), reversed(left))
+                                 for v in (lo, t - lo)])
+                p = (0, 0, 0)
+            else:
+                p = tuple(t // 2 for t in tot)
+        else:
+            raise ValueError(f"Invalid padding string {padding!r}, should be one of "
+                             f"{{'valid', 'same'}}")
+    else:
+        p = _tup(padding, 3, "padding")
+    spatial = list(x.shape[2:])
+    table, outs = _conv_windows(spatial, k, s, p, d)
+    w = _gather_windows(x, table, 0.0, 3)  # [N, C, L, K]
+    L, K = table.shape
+    coutg = cout // groups
+    res = []
+    for g in range(groups):
+        wg = w.narrow(1, g * cig, cig).permute(0, 2, 1, 3).reshape(n, L, cig * K)
+        kg = weight.narrow(0, g * coutg, coutg).reshape(coutg, cig * K)
+        res.append(wg.matmul(kg.t()))
+    y = (res[0] if groups == 1 else _C.cat(res, 2)).permute(0, 2, 1).reshape(n, cout, *outs)
+    if bias is not None:
+        y = y + bias.reshape(1, cout, 1, 1, 1)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """Transposed 3-D convolution (the adjoint of ``conv3d``); weight
+    [C_in, C_out / groups, kd, kh, kw]."""
+    unbatched = _prep(input, 3, "conv_transpose3d")
+    x = input.unsqueeze(0) if unbatched else input
+    n, cin = x.shape[0], x.shape[1]
+    if weight.dim() != 5 or weight.shape[0] != cin:
+        raise ValueError(f"conv_transpose3d: weight of shape {tuple(weight.shape)} does not "
+                         f"match input with {cin} channels (expected [C_in, C_out/groups, kd, "
+                         f"kh, kw])")
+    if groups <= 0 or cin % groups:
+        raise ValueError("conv_transpose3d: in_channels must be divisible by groups")
+    s, p = _tup(stride, 3, "stride"), _tup(padding, 3, "padding")
+    op, d = _tup(output_padding, 3, "output_padding"), _tup(dilation, 3, "dilation")
+    if any(o >= max(si, di) for o, si, di in zip(op, s, d)):
+        raise ValueError("output padding must be smaller than either stride or dilation")
+    k = tuple(weight.shape[2:])
+    ins = list(x.shape[2:])
+    outs = [(i - 1) * si - 2 * pi + di * (ki - 1) + oi + 1
+            for i, si, pi, di, ki, oi in zip(ins, s, p, d, k, op)]
+    axes = []
+    for o, i, ki, si, pi, di in zip(outs, ins, k, s, p, d):
+        pos, cp, ci = _axis_windows(o, ki, si, pi, di, False)
+        axes.append((pos[:i], cp[:i], ci[:i]))
+    table, _, _ = _combine(axes, outs)  # [L_in, K] -> flat output index or -1
+    L, K = table.shape
+    cig = cin // groups
+    coutg = weight.shape[1]
+    m = int(np.prod(outs))
+    idx = _C.tensor(np.where(table >= 0, table, m).reshape(-1).astype(np.int64))
+    res = []
+    for g in range(groups):
+        wg = weight.narrow(0, g * cig, cig).reshape(cig, coutg * K)
+        xg = x.narrow(1, g * cig, cig).reshape(n, cig, L)
+        cols = wg.t().matmul(xg).reshape(n, coutg, K, L).transpose(2, 3).reshape(n, coutg, L * K)
+        z = _C.zeros(n, coutg, m + 1, dtype=x.dtype).index_add(2, idx, cols)
+        res.append(z.narrow(2, 0, m))
+    y = (res[0] if groups == 1 else _C.cat(res, 1)).reshape(n, coutg * groups, *outs)
+    if bias is not None:
+        y = y + bias.reshape(1, -1, 1, 1, 1)
+    return y.squeeze(0) if unbatched else y
+
+
+__all__ += ["conv3d", "conv_transpose3d"]

@@ -696,3 +696,59 @@ class Container(Module):
                       "in nn.Module. Subclass that instead.", stacklevel=2)
         for key, value in kwargs.items():
             self.add_module(key, value)
+
+
+class Conv3d(Module):
+    """3-D convolution (weight [out, in/groups, kd, kh, kw]), PyTorch's initialisation."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__()
+        _check_device(device)
+        if padding_mode != "zeros":
+            raise ValueError(f"padding_mode={padding_mode!r} is not supported (only 'zeros')")
+        if groups <= 0 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"in_channels {in_channels} and out_channels {out_channels} must "
+                             f"be divisible by groups {groups}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride = _ntuple(kernel_size, 3), _ntuple(stride, 3)
+        self.padding = padding if isinstance(padding, str) else _ntuple(padding, 3)
+        self.dilation, self.groups, self.padding_mode = _ntuple(dilation, 3), groups, padding_mode
+        self.weight = Parameter(_C.zeros(out_channels, in_channels // groups, *self.kernel_size))
+        if bias:
+            self.bias = Parameter(_C.zeros(out_channels))
+        else:
+            self.register_parameter("bias", None)
+        _ConvTransposeNd.reset_parameters(self)
+        if dtype is not None:
+            self.to(dtype)
+
+    def reset_parameters(self):
+        _ConvTransposeNd.reset_parameters(self)
+
+    def forward(self, input):
+        return F.conv3d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
+
+    def extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0, 0, 0):
+            s += f", padding={self.padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        return s + (", bias=False" if self.bias is None else "")
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """Transposed 3-D convolution; weight [C_in, C_out / groups, kd, kh, kw]."""
+
+    _n = 3
+
+    def forward(self, input, output_size=None):
+        op = self._output_padding(input, output_size)
+        return F.conv_transpose3d(input, self.weight, self.bias, self.stride, self.padding, op,
+                                  self.groups, self.dilation)
+
+
+__all__ += ["Conv3d", "ConvTranspose3d"]
