@@ -533,3 +533,28 @@ def test_conv3d_float64_and_modules():
         DF.conv_transpose3d(ds.zeros(1, 3, 2, 2, 2), ds.zeros(2, 2, 2, 2, 2))
     with pytest.raises(ValueError):
         ds.nn.Conv3d(3, 4, 2, groups=2)
+
+
+GRID = [("affine_grid", [arr((2, 2, 3)), (2, 3, 4, 5)], {"align_corners": ac}) for ac in
+        (False, True)] + \
+    [("affine_grid", [arr((2, 3, 4)), (2, 3, 2, 4, 5)], {"align_corners": False})] + \
+    [("grid_sample", [arr((2, 3, 4, 5)), arr((2, 3, 6, 2), low=-1.3, high=1.3, seed=4)],
+      {"mode": m, "padding_mode": pm, "align_corners": ac})
+     for m in ("bilinear", "nearest") for pm in ("zeros", "border", "reflection")
+     for ac in (False, True)]
+
+
+@pytest.mark.parametrize("name,args,kwargs", GRID, ids=_ids(GRID))
+def test_grid_functions_match_torch(name, args, kwargs):
+    check(getattr(DF, name), getattr(TF, name), args, kwargs, rtol=1e-4, atol=1e-4)
+
+
+def test_grid_sample_float64_and_bad_arguments():
+    check(DF.grid_sample, TF.grid_sample, f64([arr((1, 2, 4, 5)), arr((1, 3, 3, 2), seed=4)]),
+          {"align_corners": False}, dtype="float64")
+    with pytest.raises(ValueError):
+        DF.grid_sample(ds.zeros(1, 1, 2, 2), ds.zeros(1, 2, 2, 2), mode="area")
+    with pytest.raises(ValueError):
+        DF.grid_sample(ds.zeros(1, 1, 2, 2), ds.zeros(1, 2, 2, 3))
+    with pytest.raises(ValueError):
+        DF.affine_grid(ds.zeros(1, 2, 3), (1, 1, 2))

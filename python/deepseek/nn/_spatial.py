@@ -538,3 +538,110 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
 
 
 __all__ += ["pad", "embedding_bag"]
+
+
+def affine_grid(theta, size, align_corners=None):
+    """Sampling grids for ``grid_sample`` from affine matrices: ``theta`` [N, 2, 3] with
+    ``size`` [N, C, H, W] gives [N, H, W, 2]; [N, 3, 4] with [N, C, D, H, W] gives
+    [N, D, H, W, 3] (coordinates in [-1, 1], x first)."""
+    ac = bool(align_corners)
+    size = [int(v) for v in size]
+    nsp = len(size) - 2
+    if nsp not in (2, 3):
+        raise ValueError(f"affine_grid only supports 4D and 5D sizes, for 2D and 3D affine "
+                         f"transforms, respectively. Got size {size}.")
+    if theta.dim() != 3 or tuple(theta.shape[1:]) != (nsp, nsp + 1) or \
+            theta.shape[0] != size[0]:
+        raise ValueError(f"Expected a batch of {nsp}D affine matrices of shape Nx{nsp}x"
+                         f"{nsp + 1} for size {size}. Got {list(theta.shape)}.")
+    if min(size[2:]) <= 0:
+        raise ValueError(f"Expected non-zero, positive output size. Got {size}")
+
+    def lin(n):
+        if n == 1:
+            return np.zeros(1)
+        v = np.linspace(-1.0, 1.0, n)
+        return v if ac else v * (n - 1) / n
+
+    axes = [lin(n) for n in reversed(size[2:])]  # x (W), y (H), [z (D)]
+    grids = np.meshgrid(*axes[::-1], indexing="ij")[::-1]  # each [D?, H, W]
+    base = np.stack(list(grids) + [np.ones_like(grids[0])], -1).reshape(-1, nsp + 1)
+    b = _C.tensor(base).to(theta.dtype)
+    out = b.unsqueeze(0).matmul(theta.transpose(1, 2))  # [N, L, nsp]
+    return out.reshape(size[0], *size[2:], nsp)
+
+
+def _unnormalize(coord, n, ac):
+    return (coord + 1) / 2 * (n - 1) if ac else ((coord + 1) * n - 1) / 2
+
+
+def _reflect(x, lo2, hi2):
+    """Reflects ``x`` into [lo2 / 2, hi2 / 2] (PyTorch's reflect_coordinates)."""
+    if lo2 == hi2:
+        return _C.zeros_like(x)
+    mn = lo2 / 2
+    span = (hi2 - lo2) / 2
+    x = (x - mn).abs()
+    flips = (x / span).floor()
+    extra = x - flips * span
+    even = (flips.remainder(2) == 0)
+    return _C.where(even, extra + mn, span - extra + mn)
+
+
+def _src_coord(coord, n, padding_mode, ac):
+    x = _unnormalize(coord, n, ac)
+    if padding_mode == "border":
+        x = x.clamp(0, n - 1)
+    elif padding_mode == "reflection":
+        x = _reflect(x, 0, 2 * (n - 1)) if ac else _reflect(x, -1, 2 * n - 1)
+        x = x.clamp(0, n - 1)
+    return x
+
+
+def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
+    """Samples [N, C, H, W] ``input`` at the [-1, 1] coordinates of ``grid`` [N, Ho, Wo, 2]
+    (x, y): ``mode`` bilinear or nearest, ``padding_mode`` zeros, border or reflection.
+    Differentiable with respect to the input and the grid."""
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', "
+                         f"'nearest' or 'bicubic', but got: '{mode}'")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', "
+                         f"'border', or 'reflection', but got: '{padding_mode}'")
+    if mode == "bicubic" or input.dim() != 4:
+        raise NotImplementedError("grid_sample: only 4-D inputs with bilinear or nearest "
+                                  "sampling are supported")
+    if grid.dim() != 4 or grid.shape[-1] != 2 or grid.shape[0] != input.shape[0]:
+        raise ValueError(f"grid_sample(): expected grid of shape [N, H_out, W_out, 2] for "
+                         f"input {list(input.shape)}, got {list(grid.shape)}")
+    ac = bool(align_corners)
+    n, c, h, w = input.shape
+    ho, wo = grid.shape[1], grid.shape[2]
+    x = _src_coord(grid.select(3, 0), w, padding_mode, ac).reshape(n, ho * wo)
+    y = _src_coord(grid.select(3, 1), h, padding_mode, ac).reshape(n, ho * wo)
+    flat = input.reshape(n, c, h * w)
+
+    def tap(xi, yi):
+        valid = (xi >= 0).logical_and(xi <= w - 1).logical_and(yi >= 0) \
+            .logical_and(yi <= h - 1)
+        xc, yc = xi.clamp(0, w - 1), yi.clamp(0, h - 1)
+        idx = (yc * w + xc).to(_C.int64).unsqueeze(1).expand(n, c, ho * wo)
+        return flat.gather(2, idx), valid.to(input.dtype).unsqueeze(1)
+
+    if mode == "nearest":
+        from .._reduce_ops import _round_half_even
+
+        v, m = tap(_round_half_even(x.detach()), _round_half_even(y.detach()))
+        return (v * m).reshape(n, c, ho, wo)
+    x0, y0 = x.detach().floor(), y.detach().floor()
+    wx1, wy1 = (x - x0).unsqueeze(1), (y - y0).unsqueeze(1)
+    wx0, wy0 = 1 - wx1, 1 - wy1
+    out = 0
+    for xi, yi, wgt in ((x0, y0, wx0 * wy0), (x0 + 1, y0, wx1 * wy0),
+                        (x0, y0 + 1, wx0 * wy1), (x0 + 1, y0 + 1, wx1 * wy1)):
+        v, m = tap(xi, yi)
+        out = out + v * m * wgt
+    return out.reshape(n, c, ho, wo)
+
+
+__all__ += ["affine_grid", "grid_sample"]
