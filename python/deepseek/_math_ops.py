@@ -506,3 +506,194 @@ def _install():
     for alias, base in core_aliases.items():
         if not hasattr(T, alias):
             setattr(T, alias, _method(base))
+
+
+# --- special functions, composed (accurate to about float64 rounding on their usual
+# domains; derivatives follow from the compositions) ------------------------------------
+
+_LANCZOS = (0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
+            -176.61502916214059, 12.507343278686905, -0.13857109526572012,
+            9.9843695780195716e-6, 1.5056327351493116e-7)
+
+
+def _lgamma_pos(x):
+    """lgamma for x >= 0.5 (Lanczos, g = 7)."""
+    z = x - 1
+    a = _C.zeros_like(z) + _LANCZOS[0]
+    for i, c in enumerate(_LANCZOS[1:], 1):
+        a = a + c / (z + i)
+    t = z + 7.5
+    return 0.5 * math.log(2 * math.pi) + (z + 0.5) * t.log() - t + a.log()
+
+
+def _nonpos_int(x):
+    return (x <= 0).logical_and(x == x.floor())
+
+
+@_op("lgamma")
+def lgamma(input):
+    """``log |Gamma(x)|`` (Lanczos for x >= 1/2, reflection below; +inf at the poles)."""
+    x = _float(input)
+    small = x < 0.5
+    xr = _where(small, 1 - x, x)
+    lg = _lgamma_pos(xr)
+    s = (x * math.pi).sin().abs()
+    refl = math.log(math.pi) - _where(s == 0, _C.ones_like(s), s).log() - lg
+    out = _where(small, refl, lg)
+    return _where(_nonpos_int(x).logical_or(x == math.inf), _C.full_like(x, math.inf), out)
+
+
+def _digamma_pos(x):
+    """digamma for x >= 0.5: recurrence up by 10, then the asymptotic series."""
+    acc = _C.zeros_like(x)
+    for k in range(10):
+        acc = acc + 1 / (x + k)
+    y = x + 10
+    y2 = 1 / (y * y)
+    series = y2 * (1 / 12 - y2 * (1 / 120 - y2 * (1 / 252 - y2 * (1 / 240 - y2 * (1 / 132)))))
+    return y.log() - 0.5 / y - series - acc
+
+
+@_op("digamma", "psi")
+def digamma(input):
+    """The logarithmic derivative of Gamma (reflection below 1/2; -inf at 0, NaN at the
+    negative integers, as PyTorch)."""
+    x = _float(input)
+    small = x < 0.5
+    xr = _where(small, 1 - x, x)
+    d = _digamma_pos(xr)
+    t = (x * math.pi).tan()
+    refl = d - math.pi / _where(t == 0, _C.ones_like(t), t)
+    out = _where(small, refl, d)
+    out = _where(x == 0, _C.full_like(x, -math.inf), out)
+    out = _where(x == math.inf, _C.full_like(x, math.inf), out)
+    return _where(_nonpos_int(x).logical_and(x != 0), _C.full_like(x, math.nan), out)
+
+
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6)
+
+
+@_op("polygamma", method=False)
+def polygamma(n, input):
+    """The ``n``-th derivative of digamma: ``(-1)^(n+1) n! sum_k 1 / (x + k)^(n+1)``
+    (recurrence up past 10, then the asymptotic series)."""
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"polygamma(n, x) does not support negative n, got n={n}")
+    x = _float(input)
+    if n == 0:
+        return digamma(x)
+    lo = float(x.min().item()) if x.numel() else 1.0
+    shift = 10 + (int(math.ceil(-lo)) if lo < 0 and math.isfinite(lo) else 0)
+    sign = -1.0 if n % 2 == 0 else 1.0
+    fact = math.factorial(n)
+    acc = _C.zeros_like(x)
+    for k in range(shift):
+        acc = acc + (x + k) ** (-(n + 1))
+    y = x + shift
+    tail = math.factorial(n - 1) / y ** n + fact / (2 * y ** (n + 1))
+    for k, b in enumerate(_BERNOULLI, 1):
+        tail = tail + b * math.factorial(2 * k + n - 1) / math.factorial(2 * k) / \
+            y ** (2 * k + n)
+    out = sign * (fact * acc + tail)
+    return _where(_nonpos_int(x), _C.full_like(x, math.inf if n % 2 else math.nan), out)
+
+
+def _polygamma_method(self, n):
+    """``polygamma(n, self)``."""
+    return polygamma(n, self)
+
+
+METHODS["polygamma"] = _polygamma_method
+
+
+@_op("mvlgamma")
+def mvlgamma(input, p):
+    """Multivariate log-gamma of dimension ``p``: ``sum_i lgamma(x - i/2) + p(p-1)/4 log
+    pi`` (every element must exceed (p - 1) / 2)."""
+    if p < 1:
+        raise ValueError("p has to be greater than or equal to 1")
+    x = _float(input)
+    if bool((x <= (p - 1) / 2).any()):
+        raise ValueError(f"All elements must be greater than (p-1)/2 = {(p - 1) / 2}")
+    out = _C.zeros_like(x) + p * (p - 1) / 4 * math.log(math.pi)
+    for i in range(p):
+        out = out + lgamma(x - i / 2)
+    return out
+
+
+_GILES_A = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+            -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
+_GILES_B = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+            -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
+
+
+@_op("erfinv")
+def erfinv(input):
+    """Inverse error function on (-1, 1) (+-inf at +-1, NaN outside): Giles' approximation
+    refined by Newton steps on ``erf``."""
+    y = _float(input)
+    inside = y.abs() < 1
+    ys = _where(inside, y, _C.zeros_like(y))
+    w = -((1 - ys) * (1 + ys)).log()
+    wa, wb = w - 2.5, w.clamp(min=0).sqrt() - 3
+    pa, pb = _C.zeros_like(y) + _GILES_A[0], _C.zeros_like(y) + _GILES_B[0]
+    for ca, cb in zip(_GILES_A[1:], _GILES_B[1:]):
+        pa = pa * wa + ca
+        pb = pb * wb + cb
+    x = (_where(w < 5, pa, pb) * ys).detach()
+    k = 2 / math.sqrt(math.pi)
+    for _ in range(2):
+        x = x - (x.erf() - ys.detach()) / (k * (-x * x).exp())
+    x = x.detach()
+    x = x - (x.erf() - ys) / (k * (-x * x).exp())  # the step that carries the gradient
+    edge = _where(y > 0, _C.full_like(y, math.inf), _C.full_like(y, -math.inf))
+    return _where(inside, x, _where(y.abs() == 1, edge, _C.full_like(y, math.nan)))
+
+
+@_op("i0")
+def i0(input):
+    """Modified Bessel function of the first kind, order 0: the power series up to |x| = 30,
+    the asymptotic expansion beyond."""
+    x = _float(input)
+    a = x.abs()
+    small = a <= 30
+    xs = _where(small, a, _C.zeros_like(a))
+    q = xs * xs / 4
+    term = _C.ones_like(xs)
+    total = _C.ones_like(xs)
+    for k in range(1, 64):
+        term = term * q / (k * k)
+        total = total + term
+    xl = _where(small, _C.full_like(a, 31.0), a)
+    inv = 1 / xl
+    coef, series, term = 1.0, _C.ones_like(xl), _C.ones_like(xl)
+    for k in range(1, 16):  # sum_k ((2k-1)!!)^2 / (k! 8^k x^k)
+        coef = (2 * k - 1) ** 2 / (8.0 * k)
+        term = term * inv * coef
+        series = series + term
+    big = (xl - 0.5 * (2 * math.pi * xl).log()).exp() * series
+    return _where(small, total, big)
+
+
+@_op("nextafter")
+def nextafter(input, other):
+    """The next representable value after ``input`` toward ``other`` (not
+    differentiable)."""
+    a, b = input.detach().numpy(), _t(other, input).detach().numpy()
+    return _C.tensor(np.nextafter(a, b.astype(a.dtype)))
+
+
+@_op("frexp")
+def frexp(input):
+    """``(mantissa, exponent)`` with ``input = mantissa * 2 ** exponent`` and ``|mantissa|``
+    in [0.5, 1) (not differentiable)."""
+    if not input.is_floating_point():
+        raise TypeError("torch.frexp() only supports floating-point dtypes")
+    m, e = np.frexp(input.detach().numpy())
+    import collections
+
+    res = collections.namedtuple("frexp", ["mantissa", "exponent"])
+    return res(_C.tensor(m), _C.tensor(e.astype(np.int32)))
+
+
+_INPLACE_OF_NEW += ["lgamma", "digamma", "erfinv", "i0", "mvlgamma", "nextafter", "polygamma"]

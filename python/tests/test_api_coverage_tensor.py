@@ -608,3 +608,61 @@ def test_vmap_cond_while_loop():
     i, s = ds.while_loop(lambda i, s: i < 5, lambda i, s: (i + 1, s + i),
                          (ds.tensor(0), ds.tensor(0)))
     assert int(i) == 5 and int(s) == 10
+
+
+SPECIAL = [
+    ("lgamma", [arr((40,), low=-5, high=8)], {}), ("lgamma", [arr((40,), low=0.01, high=50)], {}),
+    ("digamma", [arr((40,), low=-5, high=8)], {}),
+    ("erfinv", [arr((40,), low=-0.999, high=0.999)], {}),
+    ("i0", [arr((60,), low=-60, high=60)], {}),
+    ("mvlgamma", [arr((10,), low=1.1, high=5)], {"p": 3}),
+    ("polygamma", [arr((30,), low=0.1, high=10)], {"n": 1}),
+    ("polygamma", [arr((30,), low=0.1, high=10)], {"n": 3}),
+]
+
+
+@pytest.mark.parametrize("name,args,kwargs", SPECIAL, ids=_ids(SPECIAL))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_special_functions_match_torch(name, args, kwargs, dtype):
+    a = [x.astype(dtype) for x in args]
+    tol = 1e-5 if dtype == "float32" else 1e-9
+    if name == "polygamma":
+        n = kwargs["n"]
+        check(lambda x: ds.polygamma(n, x), lambda x: torch.polygamma(n, x), a, dtype=dtype,
+              rtol=tol, atol=tol)
+        check(lambda x: x.polygamma(n), lambda x: x.polygamma(n), a, dtype=dtype, rtol=tol,
+              atol=tol)
+        return
+    check(getattr(ds, name), getattr(torch, name), a, kwargs, dtype=dtype, rtol=tol, atol=tol)
+    meth = lambda x, **k: getattr(x, name)(**k)  # noqa: E731
+    check(meth, meth, a, kwargs, dtype=dtype, rtol=tol, atol=tol, grad=False)
+
+
+def test_special_edges_inplace_and_numpy_backed():
+    edges = np.array([0.0, -1.0, -2.5, 1.0, 2.0, np.inf], "float64")
+    for f in ("lgamma", "digamma"):
+        check(getattr(ds, f), getattr(torch, f), [const(edges)], grad=False, dtype="float64")
+    check(ds.erfinv, torch.erfinv, [const(np.array([-1.0, 1.0, 1.5, 0.0]))], grad=False,
+          dtype="float64")
+    for name, extra in (("lgamma_", ()), ("digamma_", ()), ("erfinv_", ()), ("i0_", ()),
+                        ("mvlgamma_", (2,)), ("polygamma_", (1,))):
+        a = arr((6,), low=0.6, high=0.9)
+        x, y = ds.tensor(a), torch.tensor(a)
+        if name == "polygamma_":
+            assert x.polygamma_(*extra) is x
+            y.polygamma_(*extra)
+        else:
+            assert getattr(x, name)(*extra) is x
+            getattr(y, name)(*extra)
+        np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+    check(ds.nextafter, torch.nextafter, [A, B], grad=False)
+    check(lambda x, y: x.nextafter_(y), lambda x, y: x.nextafter_(y), [const(A), const(B)],
+          grad=False)
+    check(ds.frexp, torch.frexp, [const(BIG)], grad=False)
+    check(lambda x: x.frexp(), lambda x: x.frexp(), [const(BIG)], grad=False)
+    with pytest.raises(ValueError):
+        ds.mvlgamma(ds.tensor([0.5]), 3)
+    with pytest.raises(ValueError):
+        ds.polygamma(-1, ds.tensor([1.0]))
+    with pytest.raises(TypeError):
+        ds.frexp(ds.tensor([1, 2]))
