@@ -1033,3 +1033,138 @@ FUNCTIONS["bernoulli"] = _bernoulli
 INPLACE = ["addmm", "addmv", "addr", "baddbmm", "addbmm", "addcmul", "addcdiv", "lerp",
            "index_fill", "index_copy", "masked_scatter", "put", "renorm", "cumprod",
            "logit"]
+
+
+# --- reductions into positions (scatter_reduce, index_reduce) and index_put -------------
+
+_REDUCE_FILL = {"sum": 0.0, "mean": 0.0, "prod": 1.0, "amax": -math.inf, "amin": math.inf}
+
+
+def _reduce_into(input, targets, src, reduce, include_self, who):
+    """``input`` with, at each flat position ``targets[j]``, the ``reduce`` of ``src[j]``s
+    sent there (and the old value when ``include_self``); a padded gather table per target
+    keeps everything differentiable."""
+    if reduce not in _REDUCE_FILL:
+        raise ValueError(f"{who}: reduce argument must be either sum, prod, mean, amax or amin, "
+                         f"got {reduce}")
+    flat = input.reshape(-1)
+    n = flat.shape[0]
+    src_flat = src.reshape(-1).to(input.dtype)
+    order = np.argsort(targets, kind="stable")
+    t_sorted = targets[order]
+    uniq, starts, counts = np.unique(t_sorted, return_index=True, return_counts=True)
+    k = int(counts.max()) + 1 if len(uniq) else 1
+    sentinel = n + len(targets)
+    table = np.full((len(uniq), k), sentinel, dtype=np.int64)
+    for r, (s, c) in enumerate(zip(starts, counts)):
+        if include_self:
+            table[r, 0] = uniq[r]
+        table[r, 1:1 + c] = n + order[s:s + c]
+    fill = _REDUCE_FILL[reduce]
+    ext = _C.cat([flat, src_flat, _C.full((1,), fill, dtype=input.dtype)], 0)
+    g = ext.index_select(0, _C.tensor(table.reshape(-1))).reshape(len(uniq), k)
+    if reduce in ("sum", "mean"):
+        v = g.sum(1)
+        if reduce == "mean":
+            cnt = counts + (1 if include_self else 0)
+            v = v / _C.tensor(cnt.astype(np.float64)).to(input.dtype)
+            if not input.is_floating_point():
+                v = v.floor()
+    elif reduce == "prod":
+        v = g.prod(1)
+    elif reduce == "amax":
+        v = g.amax(1)
+    else:
+        v = g.amin(1)
+    v = v.to(input.dtype)
+    out = index_copy(flat, 0, _C.tensor(uniq.astype(np.int64)), v)
+    return out.reshape(*input.shape)
+
+
+def _target_positions(shape, index, dim):
+    """Flat positions in ``shape`` for each element of ``index`` (scatter along ``dim``)."""
+    idx = index.detach().numpy().astype(np.int64)
+    n = shape[dim]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError(f"index {int(idx.max())} is out of bounds for dimension {dim} with "
+                         f"size {n}")
+    coords = list(np.indices(idx.shape))
+    coords[dim] = idx % n if n else idx
+    return np.ravel_multi_index(tuple(coords), shape).reshape(-1)
+
+
+@_op("scatter_reduce")
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
+    """``input`` with ``src`` reduced (sum, prod, mean, amax, amin) into the positions
+    ``index`` names along ``dim``; ``include_self=False`` leaves the old values out of the
+    reduction."""
+    d = _dim(dim, input.dim())
+    if index.dim() != src.dim() or index.dim() != input.dim():
+        raise ValueError("Index tensor must have the same number of dimensions as self and src "
+                         "tensors")
+    pos = _target_positions(tuple(input.shape), index, d)
+    s = src
+    if tuple(src.shape) != tuple(index.shape):
+        for i, (a, b) in enumerate(zip(index.shape, src.shape)):
+            if a > b:
+                raise ValueError(f"Expected index {list(index.shape)} to be smaller than src "
+                                 f"{list(src.shape)} apart from dimension {d}")
+        for i, a in enumerate(index.shape):
+            s = s.narrow(i, 0, a)
+    return _reduce_into(input, pos, s, reduce, include_self, "scatter_reduce")
+
+
+@_op("index_reduce")
+def index_reduce(input, dim, index, source, reduce, *, include_self=True):
+    """``input`` with the slices of ``source`` reduced (prod, mean, amax, amin) into the
+    slices ``index`` (1-D) names along ``dim``."""
+    if reduce not in ("prod", "mean", "amax", "amin"):
+        raise ValueError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or "
+                         f"amin but got {reduce}.")
+    d = _dim(dim, input.dim())
+    idx = index.reshape(-1)
+    if idx.shape[0] != source.shape[d]:
+        raise ValueError(f"index_reduce_(): Number of indices ({idx.shape[0]}) should be equal "
+                         f"to source.size(dim) ({source.shape[d]})")
+    shape = [1] * source.dim()
+    shape[d] = idx.shape[0]
+    full_index = idx.reshape(*shape).expand(*source.shape)
+    pos = _target_positions(tuple(input.shape), full_index, d)
+    return _reduce_into(input, pos, source, reduce, include_self, "index_reduce")
+
+
+@_op("index_put")
+def index_put(input, indices, values, accumulate=False):
+    """``input`` with ``values`` (broadcast) written (or added, with ``accumulate``) at the
+    advanced index ``indices`` (a tuple of integer or bool tensors, one per leading
+    dimension)."""
+    idx = []
+    for t in indices:
+        if t is None:
+            raise NotImplementedError("index_put: None entries in indices are not supported")
+        a = t.detach().numpy()
+        if a.dtype == np.bool_:
+            idx.extend(np.nonzero(a))
+        else:
+            idx.append(a.astype(np.int64))
+    if len(idx) > input.dim():
+        raise IndexError(f"too many indices for tensor of dimension {input.dim()} (got "
+                         f"{len(idx)})")
+    idx = np.broadcast_arrays(*idx)
+    lead = tuple(input.shape[:len(idx)])
+    rest = list(input.shape[len(idx):])
+    for a, n in zip(idx, lead):
+        if a.size and (a.min() < -n or a.max() >= n):
+            raise IndexError(f"index {int(a.max())} is out of bounds for dimension with size {n}")
+    rows = np.ravel_multi_index(tuple(a % n for a, n in zip(idx, lead)), lead).reshape(-1)
+    m = int(np.prod(rest)) if rest else 1
+    base = input.reshape(-1, m)
+    vals = values.to(input.dtype) if isinstance(values, _T) else \
+        _C.full((), float(values), dtype=input.dtype)
+    vals = vals.expand(*(list(idx[0].shape) + rest)).reshape(-1, m)
+    rt = _C.tensor(rows.astype(np.int64))
+    out = base.index_add(0, rt, vals) if accumulate else index_copy(base, 0, rt, vals)
+    return out.reshape(*input.shape)
+
+
+INPLACE += ["scatter_reduce", "index_reduce", "index_put"]

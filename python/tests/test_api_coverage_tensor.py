@@ -666,3 +666,57 @@ def test_special_edges_inplace_and_numpy_backed():
         ds.polygamma(-1, ds.tensor([1.0]))
     with pytest.raises(TypeError):
         ds.frexp(ds.tensor([1, 2]))
+
+
+SR_IDX = np.array([[0, 1, 0, 2], [2, 2, 1, 0], [1, 0, 0, 0]])
+
+
+@pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_and_index_reduce(reduce, include_self):
+    kw = {"include_self": include_self}
+    check(lambda x, i, s: x.scatter_reduce(1, i, s, reduce, **kw),
+          lambda x, i, s: x.scatter_reduce(1, i, s, reduce, **kw),
+          [arr((3, 5)), const(SR_IDX), arr((3, 4), seed=2)])
+    check(lambda x, i, s: ds.scatter_reduce(x, 1, i, s, reduce, **kw),
+          lambda x, i, s: torch.scatter_reduce(x, 1, i, s, reduce, **kw),
+          [arr((3, 5)), const(SR_IDX), arr((3, 6), seed=2)], grad=False)
+    if reduce != "sum":
+        check(lambda x, i, s: x.index_reduce(0, i, s, reduce, **kw),
+              lambda x, i, s: x.index_reduce(0, i, s, reduce, **kw),
+              [arr((4, 3)), const(np.array([0, 2, 0, 3, 0])), arr((5, 3), seed=2)])
+    a = arr((3, 5))
+    x, y = ds.tensor(a), torch.tensor(a)
+    assert x.scatter_reduce_(1, ds.tensor(SR_IDX), ds.tensor(arr((3, 4), seed=2)), reduce,
+                             **kw) is x
+    y.scatter_reduce_(1, torch.tensor(SR_IDX), torch.tensor(arr((3, 4), seed=2)), reduce, **kw)
+    np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_scatter_reduce_integers_and_index_put():
+    check(lambda x, i, s: x.scatter_reduce(0, i, s, "mean"),
+          lambda x, i, s: x.scatter_reduce(0, i, s, "mean"),
+          [const(np.array([10, 20, 30])), const(np.array([0, 0, 2, 2])),
+           const(np.array([1, 2, 4, 7]))], grad=False)
+    rows, cols = np.array([0, 2, 1]), np.array([1, 1, 3])
+    check(lambda x, v: x.index_put((ds.tensor(rows), ds.tensor(cols)), v),
+          lambda x, v: x.index_put((torch.tensor(rows), torch.tensor(cols)), v),
+          [arr((3, 5)), arr((3,), seed=3)])
+    check(lambda x, v: ds.index_put(x, (ds.tensor([0, 2, 0]),), v, accumulate=True),
+          lambda x, v: torch.index_put(x, (torch.tensor([0, 2, 0]),), v, accumulate=True),
+          [arr((3, 5)), arr((5,), seed=3)])
+    m = arr((3, 5), kind="bool")
+    check(lambda x: x.index_put((ds.tensor(m),), ds.tensor(2.0)),
+          lambda x: x.index_put((torch.tensor(m),), torch.tensor(2.0)), [arr((3, 5))])
+    x, y = ds.tensor(A), torch.tensor(A)
+    assert x.index_put_((ds.tensor([1]),), ds.tensor(0.5)) is x
+    y.index_put_((torch.tensor([1]),), torch.tensor(0.5))
+    np.testing.assert_allclose(x.numpy(), y.numpy())
+    with pytest.raises(ValueError):
+        ds.zeros(3).scatter_reduce(0, ds.tensor([0]), ds.zeros(1), "median")
+    with pytest.raises(IndexError):
+        ds.zeros(3).scatter_reduce(0, ds.tensor([5]), ds.zeros(1), "sum")
+    with pytest.raises(ValueError):
+        ds.zeros(3, 2).index_reduce(0, ds.tensor([0, 1]), ds.zeros(3, 2), "prod")
+    with pytest.raises(IndexError):
+        ds.zeros(3, 2).index_put((ds.tensor([3]),), ds.tensor(1.0))
