@@ -164,3 +164,45 @@ def test_python_optimizer_with_python_scheduler_and_bad_scheduler_arguments():
         ds.optim.lr_scheduler.CyclicLR(sgd, 0.01, 0.1, mode="sawtooth")
     with pytest.raises(ValueError):
         ds.optim.lr_scheduler.ChainedScheduler([])
+
+
+@pytest.mark.parametrize("kw", [{}, {"line_search_fn": "strong_wolfe"},
+                                {"lr": 0.5, "history_size": 3, "max_iter": 5},
+                                {"line_search_fn": "strong_wolfe", "maximize": True}])
+def test_lbfgs_matches_torch(kw):
+    r = np.random.default_rng(0)
+    a = r.normal(size=(6, 3)).astype("float64")
+    b = r.normal(size=(6,)).astype("float64")
+    w0 = r.normal(size=(3,)).astype("float64")
+
+    def run(lib):
+        w = lib.nn.Parameter(lib.tensor(w0.copy()))
+        A, B = lib.tensor(a), lib.tensor(b)
+        opt = lib.optim.LBFGS([w], **kw)
+        sign = -1.0 if kw.get("maximize") else 1.0
+
+        def closure():
+            opt.zero_grad()
+            r_ = A.matmul(w) - B
+            loss = ((r_ * r_).sum() + (w * w * w * w).sum() * 0.1) * sign
+            loss.backward()
+            return loss
+
+        losses = [float(opt.step(closure)) for _ in range(3)]
+        st = opt.state[w]
+        return w.detach().numpy(), losses, st["n_iter"], st["func_evals"]
+
+    (w_d, l_d, n_d, f_d), (w_t, l_t, n_t, f_t) = run(ds), run(torch)
+    np.testing.assert_allclose(w_d, w_t, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(l_d, l_t, rtol=1e-6, atol=1e-8)
+    assert (n_d, f_d) == (n_t, f_t)
+
+
+def test_lbfgs_bad_arguments():
+    p = ds.nn.Parameter(ds.zeros(2))
+    with pytest.raises(ValueError):
+        ds.optim.LBFGS([p], lr=-1)
+    with pytest.raises(ValueError):
+        ds.optim.LBFGS([p], line_search_fn="armijo")
+    with pytest.raises(ValueError):
+        ds.optim.LBFGS([{"params": [p]}, {"params": [ds.nn.Parameter(ds.zeros(1))]}])
