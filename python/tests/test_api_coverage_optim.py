@@ -16,6 +16,8 @@ OPTS = [
     ("Rprop", {}), ("Rprop", {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.1)}),
     ("ASGD", {}), ("ASGD", {"lr": 0.05, "lambd": 1e-2, "alpha": 0.5, "t0": 2,
                            "weight_decay": 0.01}),
+    ("Adafactor", {}), ("Adafactor", {"lr": 0.05, "beta2_decay": -0.5, "eps": (1e-20, 1e-2),
+                                      "d": 2.0, "weight_decay": 0.1, "maximize": True}),
 ]
 
 
@@ -62,7 +64,8 @@ def test_optimizer_matches_torch(name, kw):
 @pytest.mark.parametrize("make", [
     lambda o: o.Adamax([_p(o)], lr=-1), lambda o: o.Adamax([_p(o)], betas=(1.0, 0.9)),
     lambda o: o.Adadelta([_p(o)], rho=1.5), lambda o: o.Rprop([_p(o)], etas=(1.2, 0.5)),
-    lambda o: o.ASGD([_p(o)], weight_decay=-1),
+    lambda o: o.ASGD([_p(o)], weight_decay=-1), lambda o: o.Adafactor([_p(o)], d=0.5),
+    lambda o: o.Adafactor([_p(o)], beta2_decay=0.5),
 ])
 def test_optimizer_bad_hyper_parameters(make):
     with pytest.raises(ValueError):
@@ -206,3 +209,13 @@ def test_lbfgs_bad_arguments():
         ds.optim.LBFGS([p], line_search_fn="armijo")
     with pytest.raises(ValueError):
         ds.optim.LBFGS([{"params": [p]}, {"params": [ds.nn.Parameter(ds.zeros(1))]}])
+
+
+def test_adafactor_vectors_and_batched_matrices():
+    r = np.random.default_rng(3)
+    for shape in ((5,), (2, 3, 4)):
+        p0 = r.normal(size=shape).astype("float32")
+        grads = [r.normal(size=shape).astype("float32") for _ in range(4)]
+        mine, _ = _run(ds, "Adafactor", {}, p0, grads)
+        ref, _ = _run(torch, "Adafactor", {}, p0, grads)
+        np.testing.assert_allclose(mine[-1], ref[-1], rtol=1e-5, atol=1e-6)

@@ -163,3 +163,65 @@ class ASGD(_PyOptimizer, _base()):
             st["ax"] = p.clone()
         st["eta"] = _scalar(lr / ((1 + lambd * lr * step) ** alpha))
         st["mu"] = _scalar(1 / max(1, step - t0))
+
+
+_EPS = {"float32": 1.1920928955078125e-07, "float64": 2.220446049250313e-16,
+        "float16": 0.0009765625, "bfloat16": 0.0078125}
+
+
+class Adafactor(_PyOptimizer, _base()):
+    """Adafactor (``torch.optim.Adafactor``): second moments kept as row and column
+    factors for matrices (a full vector otherwise), decay ``1 - beta2_t = t^beta2_decay``,
+    relative step ``min(lr, 1/sqrt(t))`` scaled by the parameter's RMS, update clipping by
+    ``d``, decoupled weight decay."""
+
+    def __init__(self, params, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0,
+                 weight_decay=0.0, *, foreach=None, maximize=False):
+        _check("lr", lr, 0.0 <= lr, f"Learning rate should be >= 0 but is: {lr}")
+        _check("beta2_decay", beta2_decay, 0.0 >= beta2_decay,
+               f"beta2_decay should be <= 0 but is: {beta2_decay}")
+        _check("eps", eps, eps[0] is None or 0.0 <= eps[0],
+               f"epsilon1 should be >= 0 but is: {eps[0]}")
+        _check("eps", eps, 0.0 <= eps[1], f"epsilon2 should be >= 0 but is: {eps[1]}")
+        _check("d", d, 1.0 <= d, f"Clipping threshold d should be >= 1 but is: {d}")
+        _check("weight_decay", weight_decay, 0.0 <= weight_decay,
+               f"weight_decay should be >= 0 but is: {weight_decay}")
+        super().__init__(params, dict(lr=lr, beta2_decay=beta2_decay, eps=tuple(eps), d=d,
+                                      weight_decay=weight_decay, maximize=maximize))
+
+    def _update(self, group, p, grad, st):
+        if not st:
+            st["step"] = _scalar(0)
+            if grad.dim() > 1:
+                st["row_var"] = _C.zeros(*(list(grad.shape[:-1]) + [1]), dtype=grad.dtype)
+                st["col_var"] = _C.zeros(*(list(grad.shape[:-2]) + [1, grad.shape[-1]]),
+                                         dtype=grad.dtype)
+            else:
+                st["variance"] = _C.zeros_like(grad)
+        lr, d, wd = float(group["lr"]), group["d"], group["weight_decay"]
+        eps1, eps2 = group["eps"]
+        if eps1 is None:
+            eps1 = _EPS[str(p.dtype).split(".")[-1]]
+        st["step"] = st["step"] + 1
+        step = float(st["step"].item())
+        one_minus_beta2_t = step ** group["beta2_decay"]
+        rho_t = min(lr, 1 / step ** 0.5)
+        alpha = max(eps2, float(p.norm(2).item()) / p.numel() ** 0.5) * rho_t
+        if wd != 0:
+            p.mul_(1 - lr * wd)
+        if grad.dim() > 1:
+            row_mean = (grad * grad).sum(-1, keepdim=True) / grad.shape[-1]
+            st["row_var"] = st["row_var"] + (row_mean - st["row_var"]) * one_minus_beta2_t
+            col_mean = (grad * grad).sum(-2, keepdim=True) / grad.shape[-2]
+            st["col_var"] = st["col_var"] + (col_mean - st["col_var"]) * one_minus_beta2_t
+            var_estimate = st["row_var"].matmul(st["col_var"])
+            var_estimate = var_estimate / st["row_var"].mean(-2, keepdim=True).clamp(min=eps1)
+        else:
+            st["variance"] = st["variance"] + (grad * grad - st["variance"]) * one_minus_beta2_t
+            var_estimate = st["variance"]
+        update = var_estimate.clamp(min=eps1 * eps1).rsqrt() * grad
+        denom = max(1.0, float(update.norm(2).item()) / (update.numel() ** 0.5 * d))
+        p.sub_(update * (alpha / denom))
+
+
+__all__ += ["Adafactor"]
