@@ -558,3 +558,55 @@ def test_grid_sample_float64_and_bad_arguments():
         DF.grid_sample(ds.zeros(1, 1, 2, 2), ds.zeros(1, 2, 2, 3))
     with pytest.raises(ValueError):
         DF.affine_grid(ds.zeros(1, 2, 3), (1, 1, 2))
+
+
+LAZY = [
+    ("LazyLinear", (4,), {}, (2, 5)), ("LazyLinear", (3,), {"bias": False}, (2, 3, 6)),
+    ("LazyConv1d", (4, 3), {"padding": 1}, (2, 3, 7)),
+    ("LazyConv2d", (4, 3), {"stride": 2}, (2, 3, 7, 6)),
+    ("LazyConv3d", (2, 2), {}, (1, 3, 4, 4, 3)),
+    ("LazyConvTranspose1d", (4, 3), {"stride": 2}, (2, 3, 5)),
+    ("LazyConvTranspose2d", (2, 3), {}, (2, 3, 4, 4)),
+    ("LazyConvTranspose3d", (2, 2), {}, (1, 3, 2, 3, 2)),
+    ("LazyBatchNorm1d", (), {}, (4, 3)), ("LazyBatchNorm2d", (), {"momentum": 0.2}, (2, 3, 4, 4)),
+    ("LazyBatchNorm3d", (), {"affine": False}, (2, 3, 2, 2, 2)),
+    ("LazyInstanceNorm1d", (), {"affine": True}, (2, 3, 6)),
+    ("LazyInstanceNorm2d", (), {"track_running_stats": True}, (2, 3, 4, 4)),
+    ("LazyInstanceNorm3d", (), {}, (2, 3, 2, 2, 3)),
+]
+
+
+@pytest.mark.parametrize("name,cargs,ckw,shape", LAZY, ids=_ids(LAZY))
+def test_lazy_modules_match_torch(name, cargs, ckw, shape):
+    m_t = getattr(torch.nn, name)(*cargs, **ckw)
+    m_d = getattr(ds.nn, name)(*cargs, **ckw)
+    assert m_d.has_uninitialized_params() and m_t.has_uninitialized_params()
+    assert list(m_d.state_dict()) == list(m_t.state_dict())
+    if "Norm" not in name:  # PyTorch 2.15's norm reprs show its new bias= argument
+        assert repr(m_d) == repr(m_t)
+    params_before = [id(p) for p in m_d.parameters()]
+    a = arr(shape)
+    y_t = m_t(torch.tensor(a))
+    m_d(ds.tensor(a))
+    assert type(m_d).__name__ == type(m_t).__name__ == getattr(torch.nn, name).cls_to_become \
+        .__name__
+    assert [id(p) for p in m_d.parameters()] == params_before
+    assert {k: tuple(v.shape) for k, v in m_d.state_dict().items()} == \
+        {k: tuple(v.shape) for k, v in m_t.state_dict().items()}
+    m_t2 = getattr(torch.nn, name)(*cargs, **ckw)
+    m_t2(torch.tensor(a))
+    _copy_params(m_d, m_t2)
+    check(m_d, m_t2, [a])
+    assert y_t.shape == m_t2(torch.tensor(a)).shape
+
+
+def test_uninitialized_parameter():
+    p = ds.nn.UninitializedParameter()
+    assert isinstance(p, ds.nn.Parameter) and repr(p) == "<UninitializedParameter>"
+    with pytest.raises(RuntimeError):
+        p.shape
+    p.materialize((2, 3))
+    assert type(p) is ds.nn.Parameter and tuple(p.shape) == (2, 3) and p.requires_grad
+    b = ds.nn.UninitializedBuffer()
+    b.materialize((4,))
+    assert tuple(b.shape) == (4,)
