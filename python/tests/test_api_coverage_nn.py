@@ -610,3 +610,52 @@ def test_uninitialized_parameter():
     b = ds.nn.UninitializedBuffer()
     b.materialize((4,))
     assert tuple(b.shape) == (4,)
+
+
+CTC_X = arr((8, 3, 5))
+CTC_T = np.array([[1, 2, 2, 0], [3, 1, 0, 0], [4, 4, 4, 1]])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_ctc_loss_matches_torch(reduction):
+    # PyTorch's ctc_loss backward assumes log_softmax inputs, so gradients are compared
+    # with respect to the logits (the usual pipeline), where both are exact.
+    def run(lib, F):
+        return lambda x, t: F.ctc_loss(x.log_softmax(2), t, [8, 7, 6], [3, 2, 4],
+                                       reduction=reduction)
+
+    check(run(ds, DF), run(torch, TF), [CTC_X, const(CTC_T)])
+    check(lambda x, t: ds.nn.CTCLoss(reduction=reduction)(x.log_softmax(2), t,
+                                                          ds.tensor([8, 7, 6]),
+                                                          ds.tensor([3, 2, 4])),
+          lambda x, t: torch.nn.CTCLoss(reduction=reduction)(x.log_softmax(2), t,
+                                                             torch.tensor([8, 7, 6]),
+                                                             torch.tensor([3, 2, 4])),
+          [CTC_X, const(CTC_T)])
+
+
+def test_ctc_loss_variants_and_bad_arguments():
+    flat = np.array([1, 2, 2, 3, 1, 0, 0, 1, 2, 3])
+    check(lambda x, t: DF.ctc_loss(x.log_softmax(2), t, ds.tensor([8, 8, 7]),
+                                   ds.tensor([3, 2, 5]), blank=4),
+          lambda x, t: TF.ctc_loss(x.log_softmax(2), t, torch.tensor([8, 8, 7]),
+                                   torch.tensor([3, 2, 5]), blank=4), [CTC_X, const(flat)])
+    x1, t1 = arr((3, 1, 5)), np.array([[1, 1, 1, 1]])
+    check(lambda x, t: DF.ctc_loss(x.log_softmax(2), t, [3], [4], reduction="none"),
+          lambda x, t: TF.ctc_loss(x.log_softmax(2), t, [3], [4], reduction="none"),
+          [x1, const(t1)], grad=False)
+    check(lambda x, t: DF.ctc_loss(x.log_softmax(2), t, [3], [4], zero_infinity=True),
+          lambda x, t: TF.ctc_loss(x.log_softmax(2), t, [3], [4], zero_infinity=True),
+          [x1, const(t1)])
+    check(lambda x, t: DF.ctc_loss(x.log_softmax(1), t, [6], [3]),
+          lambda x, t: TF.ctc_loss(x.log_softmax(1), t, torch.tensor(6), torch.tensor(3)),
+          [arr((6, 5)), const(np.array([1, 3, 3]))])
+    lp = ds.zeros(4, 2, 3)
+    with pytest.raises(ValueError):
+        DF.ctc_loss(lp, ds.tensor([[1, 2], [1, 0]]), [4, 4], [2, 1], blank=5)
+    with pytest.raises(ValueError):
+        DF.ctc_loss(lp, ds.tensor([[1, 2], [1, 0]]), [5, 4], [2, 1])
+    with pytest.raises(ValueError):
+        DF.ctc_loss(lp, ds.tensor([[0, 2], [1, 1]]), [4, 4], [2, 1])
+    with pytest.raises(ValueError):
+        DF.ctc_loss(lp, ds.tensor([[1, 2], [1, 1]]), [4, 4], [2, 1], reduction="avg")

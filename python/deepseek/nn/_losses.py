@@ -253,3 +253,103 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     if input.dim() == 1:
         loss = loss.reshape([])
     return _reduce(loss, reduction)
+
+
+def _lse(stacked, dim):
+    """logsumexp along ``dim`` that gives -inf (with zero gradient) for all -inf slices."""
+    m = stacked.amax(dim, keepdim=True).detach()
+    finite = m.abs() != math.inf
+    m = _C.where(finite, m, _C.zeros_like(m))
+    s = (stacked - m).exp().sum(dim, keepdim=True)
+    empty = s == 0
+    out = _C.where(empty, _C.full_like(s, -math.inf), _C.where(empty, _C.ones_like(s), s).log()
+                   + m)
+    return out.squeeze(dim)
+
+
+def _lengths(v, n, name):
+    if isinstance(v, _C.Tensor):
+        v = v.detach().numpy().reshape(-1)
+    a = np.asarray(v, dtype=np.int64).reshape(-1)
+    if len(a) != n:
+        raise ValueError(f"ctc_loss: expected {n} {name}, got {len(a)}")
+    return a
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
+             zero_infinity=False):
+    """Connectionist Temporal Classification loss: ``-log p(target | input)`` summed over
+    all alignments (the forward algorithm in log space, one step per time frame).
+    ``log_probs`` is [T, N, C] (or [T, C]); ``targets`` padded [N, S] or concatenated 1-D.
+    ``reduction='mean'`` divides each loss by its target length, then averages."""
+    _check_reduction(reduction)
+    unbatched = log_probs.dim() == 2
+    lp = log_probs.unsqueeze(1) if unbatched else log_probs
+    if lp.dim() != 3:
+        raise ValueError(f"ctc_loss: log_probs must be [T, N, C] or [T, C], got "
+                         f"{tuple(log_probs.shape)}")
+    T, n, c = lp.shape
+    if not 0 <= blank < c:
+        raise ValueError(f"blank must be in label range, got blank={blank} for {c} classes")
+    il = _lengths(input_lengths, n, "input_lengths")
+    tl = _lengths(target_lengths, n, "target_lengths")
+    tg = targets.detach().numpy().astype(np.int64)
+    if unbatched and tg.ndim == 1 and len(tl) == 1 and tg.shape[0] == tl[0]:
+        tg = tg.reshape(1, -1)
+    if (il > T).any() or (il < 0).any():
+        raise ValueError(f"ctc_loss: input_lengths must be in [0, {T}], got {il.tolist()}")
+    rows = []
+    if tg.ndim == 2:
+        if (tl > tg.shape[1]).any():
+            raise ValueError("ctc_loss: target_lengths exceed the padded target length")
+        rows = [tg[i, :tl[i]] for i in range(n)]
+    else:
+        if tl.sum() > len(tg):
+            raise ValueError("ctc_loss: target_lengths add up to more than the targets given")
+        off = np.concatenate([[0], np.cumsum(tl)])
+        rows = [tg[off[i]:off[i + 1]] for i in range(n)]
+    smax = 2 * int(tl.max() if n else 0) + 1
+    ext = np.full((n, smax), blank, dtype=np.int64)
+    skip = np.zeros((n, smax), dtype=bool)
+    valid = np.zeros((n, smax), dtype=bool)
+    for i, r in enumerate(rows):
+        if len(r) and (r.min() < 0 or r.max() >= c or (r == blank).any()):
+            raise ValueError("ctc_loss: targets must be class indices other than blank")
+        ext[i, 1:2 * len(r):2] = r
+        valid[i, :2 * len(r) + 1] = True
+        for s in range(3, 2 * len(r), 2):
+            skip[i, s] = ext[i, s] != ext[i, s - 2]
+    neg = _C.full((n, smax), -math.inf, dtype=lp.dtype)
+    e = lp.gather(2, _C.tensor(ext).unsqueeze(0).expand(T, n, smax))  # [T, N, S']
+    vmask = _C.tensor(valid)
+    first = np.zeros((n, smax), dtype=bool)
+    first[:, 0] = True
+    first[:, 1] = tl > 0
+    alpha = _C.where(_C.tensor(first).logical_and(vmask), e[0], neg)
+    pad1 = _C.full((n, 1), -math.inf, dtype=lp.dtype)
+    pad2 = _C.full((n, 2), -math.inf, dtype=lp.dtype)
+    skip_t = _C.tensor(skip)
+    for t in range(1, T):
+        a1 = _C.cat([pad1, alpha.narrow(1, 0, smax - 1)], 1)
+        a2 = _C.cat([pad2, alpha.narrow(1, 0, smax - 2)], 1) if smax > 2 else neg
+        a2 = _C.where(skip_t, a2, neg)
+        new = _C.where(vmask, _lse(_C.stack([alpha, a1, a2], 0), 0) + e[t], neg)
+        live = _C.tensor(t < il).unsqueeze(1)
+        alpha = _C.where(live, new, alpha)
+    last = 2 * tl
+    a_end = alpha.gather(1, _C.tensor(last).unsqueeze(1)).squeeze(1)
+    a_pre = alpha.gather(1, _C.tensor(np.maximum(last - 1, 0)).unsqueeze(1)).squeeze(1)
+    a_pre = _C.where(_C.tensor(tl > 0), a_pre, _C.full((n,), -math.inf, dtype=lp.dtype))
+    loss = -_lse(_C.stack([a_end, a_pre], 0), 0)
+    loss = _C.where(_C.tensor(il == 0).logical_and(_C.tensor(tl == 0)), _C.zeros_like(loss),
+                    loss)
+    if zero_infinity:
+        loss = _C.where(loss == math.inf, _C.zeros_like(loss), loss)
+    if reduction == "mean":
+        return (loss / _C.tensor(np.maximum(tl, 1).astype(np.float64)).to(loss.dtype)).mean()
+    if unbatched and reduction == "none":
+        return loss.reshape([])
+    return _reduce(loss, reduction)
+
+
+__all__ += ["ctc_loss"]
