@@ -659,3 +659,31 @@ def test_ctc_loss_variants_and_bad_arguments():
         DF.ctc_loss(lp, ds.tensor([[0, 2], [1, 1]]), [4, 4], [2, 1])
     with pytest.raises(ValueError):
         DF.ctc_loss(lp, ds.tensor([[1, 2], [1, 1]]), [4, 4], [2, 1], reduction="avg")
+
+
+def test_linear_cross_entropy_matches_torch():
+    x, w, b = arr((6, 4)), arr((5, 4), seed=2), arr((5,), seed=3)
+    t = np.array([0, 4, 2, -100, 1, 3])
+    for kw, tt in (({}, t), ({"reduction": "sum", "label_smoothing": 0.1}, t),
+                   ({"weight": const(arr((5,), kind="pos")), "ignore_index": 2},
+                    np.array([0, 4, 2, 2, 1, 3]))):
+        check(lambda x_, w_, b_, t_, **k: DF.linear_cross_entropy(x_, w_, t_, linear_bias=b_, **k),
+              lambda x_, w_, b_, t_, **k: TF.linear_cross_entropy(x_, w_, t_, linear_bias=b_, **k),
+              [x, w, b, const(tt)], kw)
+    check(lambda x_, w_, t_: DF.linear_cross_entropy(x_, w_, t_,
+                                                     options=ds.nn.LinearCrossEntropyOptions()),
+          lambda x_, w_, t_: TF.linear_cross_entropy(x_, w_, t_,
+                                                     options=torch.nn.LinearCrossEntropyOptions()),
+          [x, w, const(np.array([0, 1, 2, 3, 4, 0]))])
+    torch.manual_seed(0)
+    m_t = torch.nn.LinearCrossEntropyLoss(4, 3, out_features=(2,), bias=True)
+    m_d = ds.nn.LinearCrossEntropyLoss(4, 3, out_features=(2,), bias=True)
+    _copy_params(m_d, m_t)
+    assert list(m_d.state_dict()) == list(m_t.state_dict())
+    check(m_d, m_t, [arr((5, 4)), const(np.array([[0, 1], [2, 2], [1, 0], [0, 0], [2, 1]]))])
+    with pytest.raises(ValueError):
+        ds.nn.LinearCrossEntropyLoss(4, 3, label_smoothing=2.0)
+    with pytest.raises(ValueError):
+        DF.linear_cross_entropy(ds.zeros(2, 3), ds.zeros(5, 4), ds.tensor([0, 1]))
+    with pytest.raises(ValueError):
+        ds.nn.LinearCrossEntropyOptions(acc_policy="fast")

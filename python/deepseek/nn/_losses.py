@@ -353,3 +353,26 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
 
 
 __all__ += ["ctc_loss"]
+
+
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None,
+                         reduction="mean", ignore_index=None, label_smoothing=0.0,
+                         options=None):
+    """``cross_entropy(linear(input, W, b), target)`` with ``linear_weight`` [C, *out,
+    in] (PyTorch's reference formulation). ``options`` (``LinearCrossEntropyOptions``,
+    PyTorch's batch chunking) is accepted; deepseek computes the reference path."""
+    from .functional import cross_entropy, linear
+
+    c, *out, inf = linear_weight.shape
+    if input.shape[-1] != inf:
+        raise ValueError(f"linear_cross_entropy: input's last dimension {input.shape[-1]} "
+                         f"does not match linear_weight's in_features {inf}")
+    logits = linear(input, linear_weight.reshape(-1, inf),
+                    None if linear_bias is None else linear_bias.reshape(-1))
+    logits = logits.reshape(*input.shape[:-1], c, *out)
+    kw = {} if ignore_index is None else {"ignore_index": ignore_index}
+    return cross_entropy(logits, target, weight, reduction=reduction,
+                         label_smoothing=label_smoothing, **kw)
+
+
+__all__ += ["linear_cross_entropy"]

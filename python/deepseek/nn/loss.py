@@ -1,5 +1,8 @@
 """Loss modules (``CrossEntropyLoss``, ``MSELoss``, ...) over ``deepseek.nn.functional``."""
 
+import dataclasses
+import math
+
 from . import functional as F
 from .module import Module
 
@@ -7,7 +10,8 @@ __all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "
            "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "NLLLoss2d", "SoftMarginLoss",
            "MarginRankingLoss", "HingeEmbeddingLoss", "CosineEmbeddingLoss", "TripletMarginLoss",
            "TripletMarginWithDistanceLoss", "PoissonNLLLoss", "GaussianNLLLoss",
-           "MultiLabelSoftMarginLoss", "MultiMarginLoss", "MultiLabelMarginLoss", "CTCLoss"]
+           "MultiLabelSoftMarginLoss", "MultiMarginLoss", "MultiLabelMarginLoss", "CTCLoss",
+           "LinearCrossEntropyLoss", "LinearCrossEntropyOptions"]
 
 
 def _reduction(size_average, reduce, reduction):
@@ -265,3 +269,57 @@ class CTCLoss(_Loss):
     def forward(self, log_probs, targets, input_lengths, target_lengths):
         return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank,
                           self.reduction, self.zero_infinity)
+
+
+@dataclasses.dataclass
+class LinearCrossEntropyOptions:
+    """PyTorch's configuration of the batch-chunked ``linear_cross_entropy``. deepseek
+    accepts and validates it but always computes the reference (unchunked) path, which
+    gives the same values."""
+
+    allow_retain_graph: bool = False
+    batch_chunk_size: int = None
+    chunking_method: str = "auto"
+    acc_policy: str = "auto"
+    acc_dtype: object = None
+
+    def __post_init__(self):
+        if self.acc_policy not in ("accurate", "compact", "auto"):
+            raise ValueError(f"acc_policy must be 'accurate', 'compact' or 'auto', got "
+                             f"{self.acc_policy!r}")
+        if self.batch_chunk_size is not None and self.batch_chunk_size <= 0:
+            raise ValueError(f"batch_chunk_size must be positive, got {self.batch_chunk_size}")
+
+
+class LinearCrossEntropyLoss(_Loss):
+    """A ``Linear`` projection to ``num_classes`` (times ``out_features``) followed by
+    cross entropy, as ``F.linear_cross_entropy``; the projection is ``self.linear``."""
+
+    def __init__(self, in_features, num_classes, *, out_features=(), bias=False, device=None,
+                 dtype=None, reduction="mean", weight=None, ignore_index=None,
+                 label_smoothing=0.0, options=None):
+        if weight is not None and tuple(weight.shape) != (num_classes,):
+            raise ValueError(f"expected weight shape to be {(num_classes,)}, got "
+                             f"{tuple(weight.shape)}")
+        if label_smoothing < 0 or label_smoothing > 1.0:
+            raise ValueError(f"expected label_smoothing to be in range [0, 1], got "
+                             f"{label_smoothing}")
+        super().__init__(reduction=reduction)
+        from .layers import Linear
+
+        self.register_buffer("weight", weight)
+        self.num_classes, self.out_features = num_classes, tuple(out_features)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+        self.linear = Linear(in_features, math.prod(self.out_features) * num_classes,
+                             bias=bias, device=device, dtype=dtype)
+        self.options = options
+
+    def forward(self, input, target):
+        w = self.linear.weight.reshape(self.num_classes, *self.out_features,
+                                       self.linear.in_features)
+        b = None if self.linear.bias is None else \
+            self.linear.bias.reshape(self.num_classes, *self.out_features)
+        return F.linear_cross_entropy(input, w, target, linear_bias=b, weight=self.weight,
+                                      reduction=self.reduction, ignore_index=self.ignore_index,
+                                      label_smoothing=self.label_smoothing,
+                                      options=self.options)
