@@ -14,4 +14,5 @@ from .layers_extra import *  # noqa: F401,F403
 from .lazy import *  # noqa: F401,F403
 from . import functional, init, utils  # noqa: F401
 from . import modules, parallel  # noqa: F401,E402  (torch.nn.modules.<file> paths, nn.parallel)
+from .parallel import DataParallel  # noqa: F401,E402
 from . import quantized  # noqa: F401
