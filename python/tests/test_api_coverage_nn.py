@@ -687,3 +687,36 @@ def test_linear_cross_entropy_matches_torch():
         DF.linear_cross_entropy(ds.zeros(2, 3), ds.zeros(5, 4), ds.tensor([0, 1]))
     with pytest.raises(ValueError):
         ds.nn.LinearCrossEntropyOptions(acc_policy="fast")
+
+
+def test_fractional_max_pool_matches_torch():
+    s2 = np.random.default_rng(5).random((2, 3, 2)).astype("float32")
+    s3 = np.random.default_rng(6).random((1, 2, 3)).astype("float32")
+    cases = [
+        ("fractional_max_pool2d", [arr((2, 3, 7, 9)), 2],
+         {"output_size": (4, 5), "return_indices": True, "_random_samples": const(s2)}),
+        ("fractional_max_pool2d", [arr((2, 3, 8, 10)), (3, 2)],
+         {"output_ratio": (0.5, 0.5), "_random_samples": const(s2)}),
+        ("fractional_max_pool2d_with_indices", [arr((3, 7, 9)), 2],
+         {"output_size": 4, "_random_samples": const(s2[:1])}),
+        ("fractional_max_pool3d", [arr((1, 2, 6, 5, 7)), 2],
+         {"output_size": (3, 2, 4), "return_indices": True, "_random_samples": const(s3)}),
+        ("fractional_max_pool3d_with_indices", [arr((1, 2, 6, 5, 7)), (2, 1, 3)],
+         {"output_ratio": (0.5, 0.6, 0.5), "_random_samples": const(s3)}),
+    ]
+    for name, args, kw in cases:
+        check(getattr(DF, name), getattr(TF, name), args, kw)
+    for cls, s, shape in (("FractionalMaxPool2d", s2, (2, 3, 7, 9)),
+                          ("FractionalMaxPool3d", s3, (1, 2, 6, 5, 7))):
+        m_d = getattr(ds.nn, cls)(2, output_size=3, _random_samples=ds.tensor(s))
+        m_t = getattr(torch.nn, cls)(2, output_size=3, _random_samples=torch.tensor(s))
+        check(m_d, m_t, [arr(shape)])
+    ds.manual_seed(0)
+    y = ds.nn.FractionalMaxPool2d(2, output_ratio=0.5)(ds.randn(1, 2, 8, 8))
+    assert tuple(y.shape) == (1, 2, 4, 4)
+    with pytest.raises(ValueError):
+        ds.nn.FractionalMaxPool2d(2)
+    with pytest.raises(ValueError):
+        ds.nn.FractionalMaxPool2d(2, output_ratio=1.5)
+    with pytest.raises(ValueError):
+        DF.fractional_max_pool2d(ds.zeros(1, 1, 4, 4), 3, output_size=3)

@@ -437,3 +437,108 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 __all__ += ["conv3d", "conv_transpose3d"]
+
+
+# --- fractional max pooling --------------------------------------------------------------
+
+def _frac_intervals(sample, size, out, k, dt):
+    """PyTorch's pseudo-random window starts for one plane (computed in the input's float
+    precision, as its kernel does)."""
+    seq = np.zeros(out, dtype=np.int64)
+    if out > 1:
+        alpha = dt(size - k) / dt(out - 1)
+        i = np.arange(out - 1, dtype=dt)
+        seq[:-1] = ((i + dt(sample)) * alpha).astype(np.int64) - \
+            np.int64(dt(dt(sample) * alpha))
+    if out > 0:
+        seq[-1] = size - k
+    return seq
+
+
+def _fractional(input, nsp, kernel_size, output_size, output_ratio, return_indices,
+                _random_samples, who):
+    unbatched = _prep(input, nsp, who)
+    x = input.unsqueeze(0) if unbatched else input
+    k = _tup(kernel_size, nsp, "kernel_size")
+    ins = list(x.shape[2:])
+    if output_size is None:
+        if output_ratio is None:
+            raise ValueError(f"{who} requires specifying either an output_size or an "
+                             f"output_ratio")
+        ratio = _tup_f(output_ratio, nsp)
+        outs = [int(i * r) for i, r in zip(ins, ratio)]
+    else:
+        outs = list(_tup(output_size, nsp, "output_size"))
+    for i, o, ki in zip(ins, outs, k):
+        if o + ki - 1 > i:
+            raise ValueError(f"{who}(): pool size {ki} too large relative to input size {i} "
+                             f"for output size {o}")
+    n, c = x.shape[0], x.shape[1]
+    if _random_samples is None:
+        samples = _C.rand(n, c, nsp, dtype=x.dtype)
+    else:
+        samples = _random_samples
+        if tuple(samples.shape) != (n, c, nsp):
+            raise ValueError(f"{who}: expected _random_samples of shape {(n, c, nsp)}, got "
+                             f"{tuple(samples.shape)}")
+    sm = samples.detach().numpy()
+    dt = np.float64 if x.dtype == _C.float64 else np.float32
+    # PyTorch's sample order: [W, H] in 2-D, [T, H, W] in 3-D.
+    order = [1, 0] if nsp == 2 else [0, 1, 2]
+    tables = []
+    for a in range(n):
+        for b in range(c):
+            axes = []
+            for d in range(nsp):
+                starts = _frac_intervals(sm[a, b, order[d]], ins[d], outs[d], k[d], dt)
+                pos = starts[:, None] + np.arange(k[d])[None, :]
+                axes.append((pos, None, None))
+            axes = [(p_, np.ones(len(p_), np.int64), np.ones(len(p_), np.int64))
+                    for p_, _, _ in axes]
+            tables.append(_combine(axes, ins)[0])
+    tab = np.stack(tables)  # [N*C, L, K]
+    L, K = tab.shape[1], tab.shape[2]
+    flat = x.reshape(n * c, -1)
+    g = flat.gather(1, _C.tensor(tab.reshape(n * c, L * K))).reshape(n * c, L, K)
+    vals = g.amax(-1).reshape(n, c, *outs)
+    idx = _C.tensor(tab).gather(2, g.argmax(-1, keepdim=True)).reshape(n, c, *outs)
+    if unbatched:
+        vals, idx = vals.squeeze(0), idx.squeeze(0)
+    return (vals, idx) if return_indices else vals
+
+
+def _tup_f(v, n):
+    return (float(v),) * n if isinstance(v, (int, float)) else tuple(float(i) for i in v)
+
+
+def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None,
+                          return_indices=False, _random_samples=None):
+    """Fractional max pooling (Graham): ``kernel_size`` windows at pseudo-random
+    positions that shrink the plane to ``output_size`` (or ``output_ratio`` of it)."""
+    return _fractional(input, 2, kernel_size, output_size, output_ratio, return_indices,
+                       _random_samples, "fractional_max_pool2d")
+
+
+def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=None,
+                          return_indices=False, _random_samples=None):
+    """3-D fractional max pooling."""
+    return _fractional(input, 3, kernel_size, output_size, output_ratio, return_indices,
+                       _random_samples, "fractional_max_pool3d")
+
+
+def fractional_max_pool2d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
+                                       return_indices=False, _random_samples=None):
+    """``fractional_max_pool2d`` returning ``(values, indices)``."""
+    return _fractional(input, 2, kernel_size, output_size, output_ratio, True,
+                       _random_samples, "fractional_max_pool2d")
+
+
+def fractional_max_pool3d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
+                                       return_indices=False, _random_samples=None):
+    """``fractional_max_pool3d`` returning ``(values, indices)``."""
+    return _fractional(input, 3, kernel_size, output_size, output_ratio, True,
+                       _random_samples, "fractional_max_pool3d")
+
+
+__all__ += ["fractional_max_pool2d", "fractional_max_pool3d",
+            "fractional_max_pool2d_with_indices", "fractional_max_pool3d_with_indices"]
