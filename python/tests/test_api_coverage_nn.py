@@ -720,3 +720,23 @@ def test_fractional_max_pool_matches_torch():
         ds.nn.FractionalMaxPool2d(2, output_ratio=1.5)
     with pytest.raises(ValueError):
         DF.fractional_max_pool2d(ds.zeros(1, 1, 4, 4), 3, output_size=3)
+
+
+def test_adaptive_log_softmax_matches_torch():
+    torch.manual_seed(0)
+    m_t = torch.nn.AdaptiveLogSoftmaxWithLoss(8, 12, [3, 7], div_value=2.0, head_bias=True)
+    m_d = ds.nn.AdaptiveLogSoftmaxWithLoss(8, 12, [3, 7], div_value=2.0, head_bias=True)
+    _copy_params(m_d, m_t)
+    assert [n for n, _ in m_d.named_parameters()] == [n for n, _ in m_t.named_parameters()]
+    t = np.array([0, 5, 11, 2, 8, 3])
+    check(lambda x, y: tuple(m_d(x, y)), lambda x, y: tuple(m_t(x, y)), [arr((6, 8)), const(t)])
+    check(lambda x, y: tuple(m_d(x, y)), lambda x, y: tuple(m_t(x, y)),
+          [arr((8,)), const(np.array(9))])
+    check(m_d.log_prob, m_t.log_prob, [arr((4, 8))])
+    x = arr((5, 8), seed=4)
+    np.testing.assert_array_equal(m_d.predict(ds.tensor(x)).numpy(),
+                                  m_t.predict(torch.tensor(x)).numpy())
+    with pytest.raises(ValueError):
+        ds.nn.AdaptiveLogSoftmaxWithLoss(8, 12, [7, 3])
+    with pytest.raises(ValueError):
+        m_d(ds.zeros(2, 8), ds.tensor([0, 12]))

@@ -791,3 +791,108 @@ class FractionalMaxPool3d(_FractionalMaxPoolNd):
 
 
 __all__ += ["FractionalMaxPool2d", "FractionalMaxPool3d"]
+
+
+class AdaptiveLogSoftmaxWithLoss(Module):
+    """Efficient softmax approximation (Grave et al.): a head over the frequent classes
+    plus one entry per cluster, and per cluster a two-layer low-rank projection; forward
+    returns ``(output, loss)`` with the target log-probabilities. Port of PyTorch's
+    module (same parameters and names)."""
+
+    def __init__(self, in_features, n_classes, cutoffs, div_value=4.0, head_bias=False,
+                 device=None, dtype=None):
+        super().__init__()
+        from .layers import Linear, ModuleList, Sequential
+
+        cutoffs = list(cutoffs)
+        if len(cutoffs) == 0:
+            raise ValueError("cutoffs should be a sequence of length larger than 0")
+        if (cutoffs != sorted(cutoffs) or min(cutoffs) <= 0 or max(cutoffs) > n_classes - 1
+                or len(set(cutoffs)) != len(cutoffs) or any(int(c) != c for c in cutoffs)):
+            raise ValueError("cutoffs should be a sequence of unique, positive integers sorted "
+                             "in an increasing order, where each value is between 1 and "
+                             "n_classes-1")
+        self.in_features, self.n_classes = in_features, n_classes
+        self.cutoffs = cutoffs + [n_classes]
+        self.div_value, self.head_bias = div_value, head_bias
+        self.shortlist_size = self.cutoffs[0]
+        self.n_clusters = len(self.cutoffs) - 1
+        self.head_size = self.shortlist_size + self.n_clusters
+        self.head = Linear(in_features, self.head_size, bias=head_bias, dtype=dtype)
+        self.tail = ModuleList()
+        for i in range(self.n_clusters):
+            hsz = int(in_features // (div_value ** (i + 1)))
+            osz = self.cutoffs[i + 1] - self.cutoffs[i]
+            self.tail.append(Sequential(Linear(in_features, hsz, bias=False, dtype=dtype),
+                                        Linear(hsz, osz, bias=False, dtype=dtype)))
+
+    def reset_parameters(self):
+        self.head.reset_parameters()
+        for seq in self.tail:
+            for lin in seq:
+                lin.reset_parameters()
+
+    def forward(self, input_, target_):
+        import collections
+
+        import numpy as np
+
+        if target_.dim() == 1:
+            if input_.shape[0] != target_.shape[0]:
+                raise ValueError("Input and target should have the same size in the batch "
+                                 "dimension.")
+            if input_.dim() != 2:
+                raise ValueError(f"1D target tensor expects 2D input tensors, but found inputs "
+                                 f"with size {tuple(input_.shape)}")
+        elif target_.dim() == 0:
+            if input_.dim() != 1:
+                raise ValueError(f"0D target tensor expects 1D input tensors, but found inputs "
+                                 f"with size {tuple(input_.shape)}")
+        else:
+            raise ValueError("0D or 1D target tensor expected, multi-target not supported")
+        batched = target_.dim() > 0
+        x = input_ if batched else input_.unsqueeze(0)
+        target = target_ if batched else target_.unsqueeze(0)
+        t = target.detach().numpy().astype(np.int64)
+        if t.size and (t.min() < 0 or t.max() >= self.n_classes):
+            raise ValueError(f"Target values should be in [0, {self.n_classes - 1}], but values "
+                             f"in range [{t.min()}, {t.max()}] were found. ")
+        b = t.shape[0]
+        output = _C.zeros(b, dtype=x.dtype)
+        gather = t.copy()
+        bounds = [0] + self.cutoffs
+        for i in range(1, len(bounds) - 1):
+            lo, hi = bounds[i], bounds[i + 1]
+            rows = np.nonzero((t >= lo) & (t < hi))[0]
+            if rows.size == 0:
+                continue
+            ri = _C.tensor(rows.astype(np.int64))
+            cl = F.log_softmax(self.tail[i - 1](x.index_select(0, ri)), 1)
+            rel = _C.tensor((t[rows] - lo).astype(np.int64)).unsqueeze(1)
+            output = output.index_copy(0, ri, cl.gather(1, rel).squeeze(1))
+            gather[rows] = self.shortlist_size + i - 1
+        head_lp = F.log_softmax(self.head(x), 1)
+        output = output + head_lp.gather(1, _C.tensor(gather).unsqueeze(1)).squeeze(1)
+        loss = (-output).mean()
+        if not batched:
+            output = output.squeeze(0)
+        return collections.namedtuple("_ASMoutput", ["output", "loss"])(output, loss)
+
+    def _full_log_prob(self, input, head_output):
+        head_lp = F.log_softmax(head_output, 1)
+        parts = [head_lp.narrow(1, 0, self.shortlist_size)]
+        for i in range(self.n_clusters):
+            cl = F.log_softmax(self.tail[i](input), 1)
+            parts.append(cl + head_lp.narrow(1, self.shortlist_size + i, 1))
+        return _C.cat(parts, 1)
+
+    def log_prob(self, input):
+        """Log-probabilities of every class: [N, n_classes]."""
+        return self._full_log_prob(input, self.head(input))
+
+    def predict(self, input):
+        """The most likely class of each row."""
+        return self.log_prob(input).argmax(1)
+
+
+__all__ += ["AdaptiveLogSoftmaxWithLoss"]
