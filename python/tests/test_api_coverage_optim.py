@@ -219,3 +219,30 @@ def test_adafactor_vectors_and_batched_matrices():
         mine, _ = _run(ds, "Adafactor", {}, p0, grads)
         ref, _ = _run(torch, "Adafactor", {}, p0, grads)
         np.testing.assert_allclose(mine[-1], ref[-1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw", [{}, {"lr": 0.02, "nesterov": False, "weight_decay": 0.0,
+                                     "adjust_lr_fn": "match_rms_adamw"},
+                                {"adjust_lr_fn": "spectral_unclamped", "ns_steps": 3}])
+@pytest.mark.parametrize("shape", [(4, 6), (7, 3)])
+def test_muon_matches_torch(kw, shape):
+    # Newton-Schulz runs in bfloat16 on both sides; rounding differs in the last bits, so
+    # the updates agree to bfloat16 precision.
+    r = np.random.default_rng(1)
+    p0 = r.normal(size=shape).astype("float32")
+    grads = [r.normal(size=shape).astype("float32") for _ in range(3)]
+    mine, opt = _run(ds, "Muon", kw, p0, grads)
+    ref, _ = _run(torch, "Muon", kw, p0, grads)
+    lr = kw.get("lr", 1e-3)
+    for a, b in zip(mine, ref):
+        np.testing.assert_allclose(a - p0, b - p0, rtol=0.05, atol=lr * 0.05)
+    assert set(opt.state_dict()["state"][0]) == {"momentum_buffer"}
+
+
+def test_muon_bad_arguments():
+    with pytest.raises(ValueError):
+        ds.optim.Muon([ds.nn.Parameter(ds.zeros(3))])
+    with pytest.raises(ValueError):
+        ds.optim.Muon([ds.nn.Parameter(ds.zeros(2, 2))], adjust_lr_fn="cosine")
+    with pytest.raises(ValueError):
+        ds.optim.Muon([ds.nn.Parameter(ds.zeros(2, 2))], momentum=-1)

@@ -225,3 +225,76 @@ class Adafactor(_PyOptimizer, _base()):
 
 
 __all__ += ["Adafactor"]
+
+
+def _zeropower_via_newtonschulz(grad, coeffs, steps, eps):
+    """Approximate orthogonalisation ``U V^T`` of a matrix by the quintic Newton-Schulz
+    iteration, in bfloat16 as PyTorch's Muon does."""
+    if steps >= 100:
+        raise ValueError("Number of steps must be less than 100 for computational efficiency")
+    if grad.dim() != 2:
+        raise ValueError("Input tensor gradient must be a 2D matrix")
+    if len(coeffs) != 3:
+        raise ValueError("Coefficients must be a tuple of exactly 3 values")
+    a, b, c = coeffs
+    x = grad.to(_C.bfloat16)
+    tall = grad.shape[0] > grad.shape[1]
+    if tall:
+        x = x.t()
+    x = x / x.norm().clamp(min=eps)
+    for _ in range(steps):
+        gram = x.matmul(x.t())
+        update = gram * b + gram.matmul(gram) * c
+        x = x * a + update.matmul(x)
+    return x.t() if tall else x
+
+
+class Muon(_PyOptimizer, _base()):
+    """Muon (``torch.optim.Muon``) for 2-D parameters: SGD momentum (Nesterov by default)
+    whose update is orthogonalised by Newton-Schulz iterations, the learning rate scaled by
+    the matrix shape (``adjust_lr_fn``), decoupled weight decay."""
+
+    def __init__(self, params, lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True,
+                 ns_coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7, ns_steps=5,
+                 adjust_lr_fn=None):
+        _check("lr", lr, 0.0 <= lr, f"Learning rate should be >= 0 but is: {lr}")
+        _check("momentum", momentum, 0.0 <= momentum,
+               f"momentum should be >= 0 but is: {momentum}")
+        _check("weight_decay", weight_decay, 0.0 <= weight_decay,
+               f"weight decay should be >= 0 but is: {weight_decay}")
+        if adjust_lr_fn not in (None, "original", "match_rms_adamw", "spectral_unclamped"):
+            raise ValueError(f"Adjust learning rate function {adjust_lr_fn} is not supported")
+        super().__init__(params, dict(lr=lr, weight_decay=weight_decay, momentum=momentum,
+                                      nesterov=nesterov, ns_coefficients=tuple(ns_coefficients),
+                                      eps=eps, ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn))
+        for g in self.param_groups:
+            for p in g["params"]:
+                if p.dim() != 2:
+                    raise ValueError(f"Muon only supports 2D parameters whereas we found a "
+                                     f"parameter with size: {tuple(p.shape)}")
+
+    def _update(self, group, p, grad, st):
+        import math
+
+        m = group["momentum"]
+        if "momentum_buffer" not in st:
+            st["momentum_buffer"] = _C.zeros_like(grad)
+        buf = st["momentum_buffer"] + (grad - st["momentum_buffer"]) * (1 - m)
+        st["momentum_buffer"] = buf
+        update = grad + (buf - grad) * m if group["nesterov"] else buf
+        update = _zeropower_via_newtonschulz(update, group["ns_coefficients"],
+                                             group["ns_steps"], group["eps"])
+        A, B = p.shape[0], p.shape[1]
+        fn = group["adjust_lr_fn"]
+        if fn in (None, "original"):
+            ratio = math.sqrt(max(1, A / B))
+        elif fn == "match_rms_adamw":
+            ratio = 0.2 * math.sqrt(max(A, B))
+        else:
+            ratio = math.sqrt(A / B)
+        lr = float(group["lr"])
+        p.mul_(1 - lr * group["weight_decay"])
+        p.sub_(update.to(p.dtype) * (lr * ratio))
+
+
+__all__ += ["Muon"]
