@@ -740,3 +740,26 @@ def test_adaptive_log_softmax_matches_torch():
         ds.nn.AdaptiveLogSoftmaxWithLoss(8, 12, [7, 3])
     with pytest.raises(ValueError):
         m_d(ds.zeros(2, 8), ds.tensor([0, 12]))
+
+
+@pytest.mark.parametrize("size,channels", [(3, 6), (4, 5), (5, 3), (2, 7)])
+def test_cross_map_lrn2d(size, channels):
+    # Forward against PyTorch; PyTorch's legacy backward is not the derivative of its own
+    # forward, so the gradient is checked by central differences in float64 instead.
+    m_d, m_t = ds.nn.CrossMapLRN2d(size, 0.3, 0.6, 1.5), torch.nn.CrossMapLRN2d(size, 0.3, 0.6,
+                                                                                  1.5)
+    check(m_d, m_t, [arr((2, channels, 3, 2))], grad=False)
+    assert repr(m_d) == repr(m_t)
+    a = np.random.default_rng(0).normal(size=(1, channels, 2, 2))
+    c = np.random.default_rng(1).normal(size=a.shape)
+    x = ds.tensor(a, requires_grad=True)
+    (m_d(x) * ds.tensor(c)).sum().backward()
+    fd = np.zeros_like(a)
+    for i in np.ndindex(a.shape):
+        ap, am = a.copy(), a.copy()
+        ap[i] += 1e-6
+        am[i] -= 1e-6
+        fd[i] = ((m_d(ds.tensor(ap)).numpy() - m_d(ds.tensor(am)).numpy()) * c).sum() / 2e-6
+    np.testing.assert_allclose(x.grad.numpy(), fd, atol=1e-8)
+    with pytest.raises(ValueError):
+        m_d(ds.zeros(2, 3, 4))

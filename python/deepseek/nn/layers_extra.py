@@ -896,3 +896,45 @@ class AdaptiveLogSoftmaxWithLoss(Module):
 
 
 __all__ += ["AdaptiveLogSoftmaxWithLoss"]
+
+
+def _cross_map_window(channels, size):
+    """The channel window of PyTorch's CrossMapLRN2d, replayed from its running-sum
+    recurrence (``m[c, j] = 1`` when channel ``j`` counts for channel ``c``)."""
+    import numpy as np
+
+    pre_pad = int((size - 1) / 2 + 1)
+    m = np.zeros((channels, channels))
+    m[0, :min(pre_pad, channels)] = 1
+    for c in range(1, channels):
+        m[c] = m[c - 1]
+        if c < channels - pre_pad + 1:
+            m[c, c + pre_pad - 1] += 1
+        if c > pre_pad:
+            m[c, c - pre_pad] -= 1
+    return m
+
+
+class CrossMapLRN2d(Module):
+    """Local response normalisation across channels of [N, C, H, W] inputs, with the
+    legacy (Lua Torch) channel window of PyTorch's ``CrossMapLRN2d``:
+    ``x * (k + alpha / size * sum_window x^2) ^ -beta``."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input):
+        if input.dim() != 4:
+            raise ValueError(f"CrossMapLRN2d: Expected input to be 4D, got {input.dim()}D "
+                             f"instead.")
+        m = _C.tensor(_cross_map_window(input.shape[1], self.size)).to(input.dtype)
+        sq = (input * input).permute(0, 2, 3, 1)
+        scale = sq.matmul(m.t()).permute(0, 3, 1, 2) * (self.alpha / self.size) + self.k
+        return input * scale ** (-self.beta)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+__all__ += ["CrossMapLRN2d"]
