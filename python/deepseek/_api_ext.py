@@ -435,6 +435,7 @@ def install_misc():
     top = {n: _call_method(n) for n in _INPLACE_TOP if not hasattr(deepseek, n)}
     top.update(_misc())
     top.update(_misc2())
+    top.update(_misc3())
     for n in ("unique_consecutive", "histogram"):
         if n in top and n not in _T.__dict__:
             setattr(_T, n, top[n])
@@ -676,3 +677,76 @@ def _misc2():
 
 
 builtins_range = range
+
+
+def _misc3():
+    """Top-level spellings of functions that live elsewhere (``conv3d``, ``ctc_loss``,
+    ...), and ``native_*`` forms returning the saved statistics."""
+    import deepseek
+    from .nn import functional as F
+
+    def native_layer_norm(input, normalized_shape, weight, bias, eps):
+        """``(layer_norm(input), mean, rstd)`` with the statistics over the normalised
+        dimensions (kept as size 1)."""
+        dims = list(range(input.dim() - len(normalized_shape), input.dim()))
+        mean = input.mean(dims, keepdim=True)
+        rstd = (input.var(dims, keepdim=True, correction=0) + eps).rsqrt()
+        out = (input - mean) * rstd
+        if weight is not None:
+            out = out * weight
+        if bias is not None:
+            out = out + bias
+        return out, mean, rstd
+
+    def native_group_norm(input, weight, bias, N, C, HxW, group, eps):
+        """``(group_norm(input), mean, rstd)`` with [N, group] statistics."""
+        x = input.reshape(N, group, -1)
+        mean = x.mean(2, keepdim=True)
+        rstd = (x.var(2, keepdim=True, correction=0) + eps).rsqrt()
+        out = ((x - mean) * rstd).reshape(*input.shape)
+        shape = [1, C] + [1] * (input.dim() - 2)
+        if weight is not None:
+            out = out * weight.reshape(*shape)
+        if bias is not None:
+            out = out + bias.reshape(*shape)
+        return out, mean.reshape(N, group), rstd.reshape(N, group)
+
+    def native_dropout(input, p, train):
+        """``(output, mask)``: dropout and the bool mask of the kept elements."""
+        if train is False or p == 0:
+            return input.clone(), _C.ones(*input.shape, dtype=_C.bool)
+        keep = _C.rand(*input.shape, dtype=input.dtype if input.is_floating_point()
+                       else _C.float32) >= p
+        scale = 0.0 if p >= 1 else 1.0 / (1.0 - p)
+        return input * keep.to(input.dtype) * scale, keep
+
+    def norm_except_dim(v, pow=2, dim=0):
+        """The ``pow``-norm over every dimension but ``dim`` (kept as size 1); ``dim=-1``
+        the norm of everything."""
+        if dim == -1:
+            return v.norm(pow)
+        others = [i for i in range(v.dim()) if i != dim % v.dim()]
+        return v.norm(pow, others, keepdim=True)
+
+    def is_distributed(input):
+        """False: deepseek tensors are not distributed tensors."""
+        return False
+
+    fns = {"conv3d": F.conv3d, "conv_transpose3d": F.conv_transpose3d,
+           "ctc_loss": F.ctc_loss, "max_pool3d": F.max_pool3d,
+           "max_pool1d_with_indices": F.max_pool1d_with_indices,
+           "native_layer_norm": native_layer_norm, "native_group_norm": native_group_norm,
+           "native_dropout": native_dropout, "norm_except_dim": norm_except_dim,
+           "is_distributed": is_distributed, "index_put_": _call_method("index_put_"),
+           "i0_": _call_method("i0_")}
+    for n, f in fns.items():
+        if f.__name__ != n and n.endswith("_") is False and f.__module__ == __name__:
+            f.__name__ = n
+    for n, f in (("hardshrink", F.hardshrink), ("prelu", F.prelu)):
+        if n not in _T.__dict__:
+            setattr(_T, n, f)
+    if "narrow_copy" not in _T.__dict__:
+        _T.narrow_copy = _copy_fn("narrow")
+    if "is_distributed" not in _T.__dict__:
+        _T.is_distributed = is_distributed
+    return {n: f for n, f in fns.items() if not hasattr(deepseek, n)}

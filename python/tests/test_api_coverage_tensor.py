@@ -720,3 +720,38 @@ def test_scatter_reduce_integers_and_index_put():
         ds.zeros(3, 2).index_reduce(0, ds.tensor([0, 1]), ds.zeros(3, 2), "prod")
     with pytest.raises(IndexError):
         ds.zeros(3, 2).index_put((ds.tensor([3]),), ds.tensor(1.0))
+
+
+def test_native_forms_and_aliases():
+    x = arr((2, 3, 4))
+    check(lambda a, w, b: ds.native_layer_norm(a, [4], w, b, 1e-5),
+          lambda a, w, b: torch.native_layer_norm(a, [4], w, b, 1e-5),
+          [x, arr((4,), seed=2), arr((4,), seed=3)])
+    check(lambda a: ds.native_layer_norm(a, [3, 4], None, None, 1e-3),
+          lambda a: torch.native_layer_norm(a, [3, 4], None, None, 1e-3), [x])
+    check(lambda a, w, b: ds.native_group_norm(a, w, b, 2, 4, 6, 2, 1e-5),
+          lambda a, w, b: torch.native_group_norm(a, w, b, 2, 4, 6, 2, 1e-5),
+          [arr((2, 4, 6)), arr((4,), seed=2), arr((4,), seed=3)])
+    for dim in (0, 1, -1):
+        check(lambda a: ds.norm_except_dim(a, 2, dim), lambda a: torch.norm_except_dim(a, 2, dim),
+              [x])
+    o, m = ds.native_dropout(ds.ones(1000), 0.4, True)
+    assert m.dtype == ds.bool and abs(float(m.float().mean()) - 0.6) < 0.06
+    np.testing.assert_allclose(o.numpy()[m.numpy()], 1 / 0.6, rtol=1e-6)
+    o, m = ds.native_dropout(ds.ones(5), 0.4, False)
+    assert bool(m.all()) and float(o.sum()) == 5.0
+    check(lambda a: a.hardshrink(0.3), lambda a: a.hardshrink(0.3), [x])
+    check(lambda a, w: a.prelu(w), lambda a, w: a.prelu(w), [x, arr((3,), seed=2)])
+    check(lambda a: a.narrow_copy(2, 1, 2), lambda a: a.narrow_copy(2, 1, 2), [x])
+    assert not ds.is_distributed(ds.zeros(1)) and not ds.zeros(1).is_distributed()
+    for n in ("conv3d", "conv_transpose3d", "ctc_loss", "max_pool3d", "max_pool1d_with_indices"):
+        assert getattr(ds, n) is getattr(ds.nn.functional, n)
+    check(lambda a: ds.max_pool3d(a, 2), lambda a: torch.max_pool3d(a, 2), [arr((1, 2, 4, 4, 4))])
+    y, z = ds.tensor(P), torch.tensor(P)
+    ds.i0_(y)
+    torch.i0_(z)
+    np.testing.assert_allclose(y.numpy(), z.numpy(), rtol=1e-5)
+    y, z = ds.tensor(A), torch.tensor(A)
+    ds.index_put_(y, (ds.tensor([0]),), ds.tensor(1.0))
+    torch.index_put_(z, (torch.tensor([0]),), torch.tensor(1.0))
+    np.testing.assert_allclose(y.numpy(), z.numpy())
