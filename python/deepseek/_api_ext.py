@@ -7,7 +7,7 @@ supports (dense, real, non-quantized tensors)."""
 
 import math
 
-from . import _C, _math_ops, _reduce_ops, _shape_ops  # noqa: F401  (registration)
+from . import _C, _math_ops, _reduce_ops, _shape_ops, _linalg_ops  # noqa: F401  (registration)
 
 _T = _C.Tensor
 
@@ -143,6 +143,7 @@ def install():
     """Sets the Tensor methods; returns ``{name: function}`` for the deepseek namespace."""
     import deepseek
 
+    _linalg_ops._install()
     _math_ops._install()
     for n in _shape_ops.INPLACE:
         if not hasattr(_T, n + "_"):

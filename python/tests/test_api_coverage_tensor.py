@@ -755,3 +755,72 @@ def test_native_forms_and_aliases():
     ds.index_put_(y, (ds.tensor([0]),), ds.tensor(1.0))
     torch.index_put_(z, (torch.tensor([0]),), torch.tensor(1.0))
     np.testing.assert_allclose(y.numpy(), z.numpy())
+
+
+LA = arr((4, 4))
+LAB = arr((2, 3, 3), seed=3)
+SPD = LA @ LA.T + 4 * np.eye(4, dtype="float32")
+CHOL = np.linalg.cholesky(SPD.astype("float64")).astype("float32")
+TRI = np.triu(LA) + 3 * np.eye(4, dtype="float32")
+
+
+@pytest.mark.parametrize("name", ["det", "slogdet", "logdet", "inverse", "matrix_exp"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_linalg_functions_match_torch(name, dtype):
+    tol = (1e-4, 1e-5) if dtype == "float32" else (1e-9, 1e-10)
+    for a in (LA, LAB):
+        x = a.astype(dtype)
+        if name == "logdet":
+            x = x @ np.swapaxes(x, -1, -2) + np.eye(x.shape[-1], dtype=dtype)
+        check(getattr(ds, name), getattr(torch, name), [x], dtype=dtype, rtol=tol[0],
+              atol=tol[1])
+        meth = lambda t: getattr(t, name)()  # noqa: E731
+        check(meth, meth, [x], dtype=dtype, rtol=tol[0], atol=tol[1], grad=False)
+
+
+def test_lu_cholesky_triangular_and_linalg_namespace():
+    check(ds.lu, torch.lu, [LAB])
+    check(lambda a: a.lu(get_infos=True), lambda a: a.lu(get_infos=True), [LA])
+    lu_, piv = torch.lu(torch.tensor(LAB))
+    check(ds.lu_unpack, torch.lu_unpack, [lu_.numpy(), const(piv.numpy())])
+    check(ds.lu_solve, torch.lu_solve, [arr((2, 3, 2), seed=5), lu_.numpy(), const(piv.numpy())])
+    check(lambda b, l_, p_: b.lu_solve(l_, p_), lambda b, l_, p_: b.lu_solve(l_, p_),
+          [arr((2, 3, 2), seed=5), lu_.numpy(), const(piv.numpy())])
+    for upper in (False, True):
+        check(lambda a: ds.linalg.cholesky(a, upper=upper),
+              lambda a: torch.linalg.cholesky(a, upper=upper), [SPD])
+        f = CHOL.T.copy() if upper else CHOL
+        check(lambda b, l_: ds.cholesky_solve(b, l_, upper),
+              lambda b, l_: torch.cholesky_solve(b, l_, upper), [arr((4, 3)), f])
+        check(lambda l_: ds.cholesky_inverse(l_, upper), lambda l_: torch.cholesky_inverse(l_, upper),
+              [f])
+    for kw in ({}, {"transpose": True}, {"unitriangular": True}, {"upper": False}):
+        t = TRI if kw.get("upper", True) else TRI.T.copy()
+        check(lambda b, a: ds.triangular_solve(b, a, **kw),
+              lambda b, a: torch.triangular_solve(b, a, **kw), [arr((4, 2)), t])
+    check(lambda a, b: ds.linalg.solve(a, b), lambda a, b: torch.linalg.solve(a, b),
+          [LA, arr((4, 2), seed=3)])
+    check(lambda a, b: ds.linalg.solve(a, b), lambda a, b: torch.linalg.solve(a, b),
+          [arr((2, 4, 4)), arr((4,), seed=3)])
+    check(lambda a, b: ds.linalg.solve(a, b, left=False),
+          lambda a, b: torch.linalg.solve(a, b, left=False), [LA, arr((3, 4), seed=3)])
+    for n in ("inv", "det", "slogdet", "matrix_exp"):
+        check(getattr(ds.linalg, n), getattr(torch.linalg, n), [LA])
+    check(lambda a: ds.linalg.matrix_power(a, 3), lambda a: torch.linalg.matrix_power(a, 3), [LA])
+    big = LA * 3
+    check(ds.matrix_exp, torch.matrix_exp, [big], rtol=1e-4, atol=1e-3)
+
+
+def test_linalg_bad_arguments():
+    with pytest.raises(ValueError):
+        ds.det(ds.zeros(2, 3))
+    with pytest.raises(TypeError):
+        ds.det(ds.zeros(2, 2, dtype=ds.int64))
+    with pytest.raises(RuntimeError):
+        ds.inverse(ds.zeros(3, 3))
+    with pytest.raises(RuntimeError):
+        ds.linalg.cholesky(-ds.eye(3))
+    with pytest.raises(RuntimeError):
+        ds.linalg.solve(ds.zeros(2, 2), ds.ones(2))
+    assert float(ds.det(ds.zeros(2, 2))) == 0.0
+    assert float(ds.logdet(-ds.eye(3))) != float(ds.logdet(-ds.eye(3)))  # NaN
