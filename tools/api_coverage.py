@@ -19,6 +19,9 @@ PyTorch's ``dir()`` with these rules (no name with a leading underscore anywhere
           (``__module__ == 'torch.optim.lr_scheduler'``; ``Counter``, ``partial`` etc. are
           imports, not schedulers).
 
+``--all-public`` counts every public ``dir()`` name of F, optim and lr_scheduler instead
+(the rule of issue 15's first numbers).
+
 A name counts as present when deepseek's matching namespace (``deepseek.nn``,
 ``deepseek.nn.functional``, ``deepseek.Tensor``, ``deepseek``, ``deepseek.optim``,
 ``deepseek.optim.lr_scheduler``) has an attribute of that name that is not a stub. A stub is
@@ -36,13 +39,17 @@ import sys
 import textwrap
 
 
-def _torch_names(torch):
+def _torch_names(torch, all_public=False):
     import torch.nn.functional as TF
     import torch.optim.lr_scheduler as TL
 
     def pub(mod):
         return [n for n in dir(mod) if not n.startswith("_")]
 
+    if all_public:  # the issue's counting: every public name of F, optim and lr_scheduler
+        out = _torch_names(torch)
+        out["F"], out["optim"], out["lr_scheduler"] = pub(TF), pub(torch.optim), pub(TL)
+        return out
     out = {}
     out["nn"] = [n for n in pub(torch.nn) if isinstance(getattr(torch.nn, n), type)]
     out["F"] = [n for n in pub(TF)
@@ -113,12 +120,12 @@ def _lookup(ns, name):
     return False, None
 
 
-def coverage():
+def coverage(all_public=False):
     """``{ns: (present names, missing names, stub names)}`` for each namespace."""
     import torch
     import deepseek
 
-    ref = _torch_names(torch)
+    ref = _torch_names(torch, all_public)
     mine = _deepseek_namespaces(deepseek)
     out = {}
     for ns, names in ref.items():
@@ -141,10 +148,13 @@ def main(argv=None):
                     help="also list the missing names of NS (nn, F, Tensor, top, optim, "
                          "lr_scheduler, or all); may repeat")
     ap.add_argument("--json", metavar="PATH", help="write the full result as JSON")
+    ap.add_argument("--all-public", action="store_true",
+                    help="count every public name of F, optim and lr_scheduler (modules, "
+                         "typing re-exports and helpers included), as issue 15 first did")
     args = ap.parse_args(argv)
     import torch
 
-    cov = coverage()
+    cov = coverage(args.all_public)
     print(f"deepseek API coverage against PyTorch {torch.__version__}")
     print(f"{'namespace':<14}{'present':>9}{'of':>6}{'%':>8}{'stubs':>7}")
     for ns, (present, missing, stubs) in cov.items():
