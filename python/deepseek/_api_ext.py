@@ -148,7 +148,7 @@ def install():
     for n in _shape_ops.INPLACE:
         if not hasattr(_T, n + "_"):
             setattr(_T, n + "_", _math_ops._make_inplace(n + "_", _math_ops.METHODS[n]))
-    for n, v in _predicates().items():
+    for n, v in list(_predicates().items()) + list(_shape_ops.PROPERTIES.items()):
         if n not in _T.__dict__:
             setattr(_T, n, v)
     top = {}

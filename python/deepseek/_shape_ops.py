@@ -1168,3 +1168,120 @@ def index_put(input, indices, values, accumulate=False):
 
 
 INPLACE += ["scatter_reduce", "index_reduce", "index_put"]
+
+
+# --- strided views over the flat elements, and small Tensor utilities --------------------
+
+def _strided_index(input, size, stride, storage_offset, who):
+    size, stride = _ints(size), _ints(stride)
+    if len(size) != len(stride):
+        raise ValueError(f"mismatch in length of strides and shape: {len(size)} vs "
+                         f"{len(stride)}")
+    off = input.storage_offset() if storage_offset is None else int(storage_offset)
+    if not input.is_contiguous() or input.storage_offset() != 0:
+        raise NotImplementedError(f"{who}: only contiguous tensors with storage_offset 0 are "
+                                  f"supported (deepseek cannot address the rest of a view's "
+                                  f"storage); call .contiguous() first")
+    if any(s < 0 for s in stride) or any(n < 0 for n in size):
+        raise ValueError(f"{who}: negative strides or sizes are not supported")
+    idx = np.full(tuple(size), off, dtype=np.int64)
+    for d, (n, s) in enumerate(zip(size, stride)):
+        shape = [1] * len(size)
+        shape[d] = n
+        idx = idx + (np.arange(n) * s).reshape(shape)
+    need = int(idx.max()) + 1 if idx.size else 0
+    if need > input.numel():
+        raise ValueError(f"setStorage: sizes {size}, strides {stride}, storage offset {off} "
+                         f"require a storage of size {need}, but the tensor has "
+                         f"{input.numel()} elements")
+    return idx
+
+
+@_op("as_strided")
+def as_strided(input, size, stride, storage_offset=None):
+    """The elements at ``storage_offset + sum_k i_k stride_k`` of ``input``'s (contiguous)
+    element sequence, as a tensor of ``size`` (a gather: it copies, unlike PyTorch's
+    view)."""
+    idx = _strided_index(input, size, stride, storage_offset, "as_strided")
+    flat = input.reshape(-1)
+    return flat.index_select(0, _C.tensor(idx.reshape(-1))).reshape(*_ints(size))
+
+
+@_op("as_strided_scatter")
+def as_strided_scatter(input, src, size, stride, storage_offset=None):
+    """A copy of ``input`` with ``src`` written at the positions ``as_strided`` would
+    read."""
+    idx = _strided_index(input, size, stride, storage_offset, "as_strided_scatter")
+    flat = input.reshape(-1)
+    return index_copy(flat, 0, _C.tensor(idx.reshape(-1)), src.reshape(-1)) \
+        .reshape(*input.shape)
+
+
+FUNCTIONS["as_strided_copy"] = as_strided
+
+
+def _apply_(self, callable):
+    """Applies a Python function to every element, in place (CPU tensors that do not
+    require grad; slow, as in PyTorch)."""
+    if self.requires_grad:
+        raise RuntimeError("apply_ is only implemented on CPU tensors that don't require grad")
+    a = self.detach().numpy()
+    out = np.vectorize(callable, otypes=[a.dtype])(a) if a.size else a
+    return _C._assign_inplace(self, _C.tensor(np.ascontiguousarray(out)).to(self.dtype),
+                              "apply_")
+
+
+def _map_(self, tensor, callable):
+    """``self[i] = callable(self[i], tensor[i])`` elementwise in place (``tensor``
+    broadcast)."""
+    if self.requires_grad:
+        raise RuntimeError("map_ is only implemented on CPU tensors that don't require grad")
+    a = self.detach().numpy()
+    b = np.broadcast_to(tensor.detach().numpy(), a.shape)
+    out = np.vectorize(callable, otypes=[a.dtype])(a, b) if a.size else a
+    return _C._assign_inplace(self, _C.tensor(np.ascontiguousarray(out)).to(self.dtype), "map_")
+
+
+def _map2_(self, x, y, callable):
+    """``self[i] = callable(self[i], x[i], y[i])`` elementwise in place."""
+    if self.requires_grad:
+        raise RuntimeError("map2_ is only implemented on CPU tensors that don't require grad")
+    a = self.detach().numpy()
+    b = np.broadcast_to(x.detach().numpy(), a.shape)
+    c = np.broadcast_to(y.detach().numpy(), a.shape)
+    out = np.vectorize(callable, otypes=[a.dtype])(a, b, c) if a.size else a
+    return _C._assign_inplace(self, _C.tensor(np.ascontiguousarray(out)).to(self.dtype),
+                              "map2_")
+
+
+def _new(self, *args, **kwargs):
+    """Legacy constructor: ``x.new(2, 3)`` (zeros) or ``x.new(data)``, with ``x``'s
+    dtype."""
+    if kwargs.get("device") not in (None, "cpu"):
+        raise RuntimeError("deepseek has CPU tensors only")
+    if not args:
+        return _C.zeros(0, dtype=self.dtype)
+    if len(args) == 1 and not isinstance(args[0], int):
+        a = args[0]
+        if isinstance(a, tuple) and all(isinstance(v, int) for v in a):
+            return _C.zeros(*a, dtype=self.dtype)
+        if isinstance(a, _T):
+            return a.detach().to(self.dtype)
+        return _C.tensor(a, dtype=self.dtype)
+    return _C.zeros(*[int(v) for v in args], dtype=self.dtype)
+
+
+def _dim_order(self, *, ambiguity_check=False):
+    """The dimensions from outermost to innermost in memory (by decreasing stride)."""
+    st = self.stride()
+    return tuple(sorted(range(self.dim()), key=lambda d: (-st[d], d)))
+
+
+def _false(self):
+    return False
+
+
+METHODS.update({"apply_": _apply_, "map_": _map_, "map2_": _map2_, "new": _new,
+                "dim_order": _dim_order, "is_pinned": _false})
+PROPERTIES = {n: property(_false) for n in ("is_xla", "is_mps", "is_xpu", "is_ipu",
+                                            "is_vulkan", "is_maia", "is_mtia")}

@@ -824,3 +824,52 @@ def test_linalg_bad_arguments():
         ds.linalg.solve(ds.zeros(2, 2), ds.ones(2))
     assert float(ds.det(ds.zeros(2, 2))) == 0.0
     assert float(ds.logdet(-ds.eye(3))) != float(ds.logdet(-ds.eye(3)))  # NaN
+
+
+def test_as_strided_and_element_callables():
+    x = np.arange(10, dtype=np.float32)
+    for args in (((3, 3), (1, 2), 1), ((2, 2), (3, 1)), ((4,), (2,), 0)):
+        check(lambda t: ds.as_strided(t, *args), lambda t: torch.as_strided(t, *args), [x])
+        check(lambda t: t.as_strided(*args), lambda t: t.as_strided(*args), [x])
+        check(lambda t: ds.as_strided_copy(t, *args), lambda t: torch.as_strided_copy(t, *args),
+              [x])
+    # with a storage offset PyTorch's input gradient ignores the offset; values only there
+    check(lambda t, s: ds.as_strided_scatter(t, s, (2, 2), (3, 1), 1),
+          lambda t, s: torch.as_strided_scatter(t, s, (2, 2), (3, 1), 1), [x, arr((2, 2))],
+          grad=False)
+    # PyTorch's as_strided_scatter input gradient is wrong (it keeps the gradient at the
+    # overwritten positions), so the gradient is checked against its definition instead.
+    xt = ds.tensor(x, requires_grad=True)
+    st = ds.tensor(arr((2, 2)), requires_grad=True)
+    g = np.arange(10, dtype=np.float32)
+    (ds.as_strided_scatter(xt, st, (2, 2), (3, 1)) * ds.tensor(g)).sum().backward()
+    hit = np.zeros(10, bool)
+    hit[[0, 1, 3, 4]] = True
+    np.testing.assert_array_equal(xt.grad.numpy(), np.where(hit, 0, g))
+    np.testing.assert_array_equal(st.grad.numpy(), g[[0, 1, 3, 4]].reshape(2, 2))
+    check(lambda t, s: t.as_strided_scatter(s, (3,), (2,)),
+          lambda t, s: t.as_strided_scatter(s, (3,), (2,)), [x, arr((3,))], grad=False)
+    with pytest.raises(ValueError):
+        ds.as_strided(ds.zeros(4), (3,), (2,))
+    with pytest.raises(NotImplementedError):
+        ds.zeros(3, 4).t().as_strided((2,), (1,))
+    for lib in (ds, torch):
+        y = lib.tensor([1.0, 2.0, 3.0])
+        assert y.apply_(lambda v: v * 10 + 1) is y
+        assert y.tolist() == [11.0, 21.0, 31.0]
+        z = lib.tensor([1.0, 2.0, 3.0])
+        z.map_(lib.tensor([1.0, 1.0, 2.0]), lambda a, b: a * b)
+        assert z.tolist() == [1.0, 2.0, 6.0]
+        w = lib.tensor([1.0, 2.0])
+        w.map2_(lib.tensor([1.0, 1.0]), lib.tensor([3.0, 4.0]), lambda a, b, c: a + b * c)
+        assert w.tolist() == [4.0, 6.0]
+    with pytest.raises(RuntimeError):
+        ds.zeros(2, requires_grad=True).apply_(lambda v: v)
+    t, u = ds.tensor(A), torch.tensor(A)
+    assert tuple(t.new(2, 3).shape) == (2, 3) and t.new(2, 3).dtype == ds.float32
+    assert t.new([1, 2]).tolist() == u.new([1, 2]).tolist() and t.new().numel() == 0
+    assert tuple(t.new((4,)).shape) == (4,)
+    assert t.dim_order() == u.dim_order() and t.t().dim_order() == u.t().dim_order()
+    assert t.is_pinned() is False
+    for n in ("is_xla", "is_mps", "is_xpu", "is_ipu", "is_vulkan", "is_maia", "is_mtia"):
+        assert getattr(t, n) == getattr(u, n)
