@@ -1285,3 +1285,43 @@ METHODS.update({"apply_": _apply_, "map_": _map_, "map2_": _map2_, "new": _new,
                 "dim_order": _dim_order, "is_pinned": _false})
 PROPERTIES = {n: property(_false) for n in ("is_xla", "is_mps", "is_xpu", "is_ipu",
                                             "is_vulkan", "is_maia", "is_mtia")}
+
+
+# --- count sampling ------------------------------------------------------------------------
+
+@_op("poisson", method=False)
+def poisson(input, generator=None):
+    """Samples Poisson(rate) for each element of ``input`` (the rates), by inversion of
+    the CDF with deepseek's generator."""
+    if bool((input < 0).any()):
+        raise ValueError("poisson: expected all rates to be non-negative")
+    lam = input.detach().to(_C.float64)
+    u = _C.rand(*input.shape, dtype=_C.float64)
+    p = (-lam).exp()
+    cdf = p
+    k = _C.zeros_like(lam)
+    top = float(lam.max().item()) if lam.numel() else 0.0
+    for i in range(1, int(top + 12 * math.sqrt(top + 1) + 20)):
+        more = u > cdf
+        if not bool(more.any()):
+            break
+        k = k + more.to(_C.float64)
+        p = p * lam / i
+        cdf = cdf + p
+    return k.to(input.dtype)
+
+
+@_op("binomial", method=False)
+def binomial(count, prob, generator=None):
+    """Samples Binomial(count, prob) elementwise (the sum of ``count`` Bernoulli draws)."""
+    if bool((prob < 0).any()) or bool((prob > 1).any()):
+        raise ValueError("binomial: expected prob in [0, 1]")
+    c = count.detach().to(_C.float64)
+    pr = prob.detach().to(_C.float64) + _C.zeros_like(c)
+    c = c + _C.zeros_like(pr)
+    n = int(c.max().item()) if c.numel() else 0
+    total = _C.zeros_like(c)
+    for i in range(n):
+        draw = (_C.rand(*c.shape, dtype=_C.float64) < pr).logical_and(c > i)
+        total = total + draw.to(_C.float64)
+    return total.to(count.dtype)

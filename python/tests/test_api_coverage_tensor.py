@@ -873,3 +873,37 @@ def test_as_strided_and_element_callables():
     assert t.is_pinned() is False
     for n in ("is_xla", "is_mps", "is_xpu", "is_ipu", "is_vulkan", "is_maia", "is_mtia"):
         assert getattr(t, n) == getattr(u, n)
+
+
+def test_incomplete_gamma_and_count_sampling():
+    a = arr((50,), kind="pos", high=10).astype("float64")
+    x = arr((50,), kind="pos", high=15, seed=3).astype("float64")
+    for f in ("igamma", "igammac"):
+        check(getattr(ds, f), getattr(torch, f), [const(a), x], dtype="float64", rtol=1e-9,
+              atol=1e-11)
+        check(getattr(ds, f), getattr(torch, f), [const(a.astype("float32")),
+                                                  x.astype("float32")])
+        meth = lambda s, o: getattr(s, f)(o)  # noqa: E731
+        check(meth, meth, [const(a), const(x)], dtype="float64", rtol=1e-9, atol=1e-11)
+        edges_a = np.array([0.0, 1.0, 2.0, -1.0, 1.0, 0.5])
+        edges_x = np.array([1.0, 0.0, 0.0, 1.0, -1.0, 100.0])
+        check(getattr(ds, f), getattr(torch, f), [const(edges_a), const(edges_x)], grad=False,
+              dtype="float64")
+        y, z = ds.tensor(a), torch.tensor(a)
+        getattr(y, f + "_")(ds.tensor(x))
+        getattr(z, f + "_")(torch.tensor(x))
+        np.testing.assert_allclose(y.numpy(), z.numpy(), rtol=1e-9)
+    ds.manual_seed(0)
+    rates = ds.tensor([0.5, 3.0, 20.0]).expand(4000, 3) * 1
+    s = ds.poisson(rates).numpy()
+    np.testing.assert_allclose(s.mean(0), [0.5, 3.0, 20.0], rtol=0.05)
+    np.testing.assert_allclose(s.var(0), [0.5, 3.0, 20.0], rtol=0.12)
+    assert (s == np.round(s)).all() and s.min() >= 0
+    cnt = ds.tensor([10.0, 4.0, 0.0]).expand(4000, 3) * 1
+    b = ds.binomial(cnt, ds.tensor([0.3, 0.9, 0.5])).numpy()
+    np.testing.assert_allclose(b.mean(0), [3.0, 3.6, 0.0], atol=0.1)
+    assert b.max(0).tolist()[2] == 0 and (b <= np.array([10, 4, 0])).all()
+    with pytest.raises(ValueError):
+        ds.poisson(ds.tensor([-1.0]))
+    with pytest.raises(ValueError):
+        ds.binomial(ds.tensor([3.0]), ds.tensor([1.5]))
