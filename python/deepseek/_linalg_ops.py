@@ -337,3 +337,47 @@ def _install():
     from ._math_ops import METHODS
 
     METHODS["lu"] = _lu_method
+
+
+def _householder_qr(a, complete):
+    """LAPACK's Householder QR (geqrf's reflector and sign choice) of [B, m, n]."""
+    b, m, n = a.shape
+    k = min(m, n)
+    rows = _C.arange(m).reshape(1, m, 1)
+    q = _C.eye(m, dtype=a.dtype).unsqueeze(0).expand(b, m, m) * 1
+    r = a
+    for j in range(k):
+        col = r.narrow(2, j, 1)  # [B, m, 1]
+        below = (rows > j).to(a.dtype)
+        at = (rows == j).to(a.dtype)
+        alpha = col.narrow(1, j, 1)  # [B, 1, 1]
+        xnorm2 = (col * col * below).sum(1, keepdim=True)
+        nonzero = xnorm2 > 0
+        norm = (alpha * alpha + xnorm2).sqrt()
+        sgn = _where(alpha >= 0, _C.ones_like(alpha), -_C.ones_like(alpha))
+        beta = -sgn * norm
+        safe_beta = _where(nonzero, beta, _C.ones_like(beta))
+        denom = _where(nonzero, alpha - beta, _C.ones_like(alpha))
+        tau = _where(nonzero, (beta - alpha) / safe_beta, _C.zeros_like(alpha))
+        v = at + col * below / denom  # [B, m, 1], v_j = 1
+        r = r - tau * v.matmul(v.transpose(1, 2).matmul(r))
+        q = q - tau * q.matmul(v).matmul(v.transpose(1, 2))
+    if complete or m <= n:
+        return q, r.triu()
+    return q.narrow(2, 0, k), r.narrow(1, 0, k).triu()
+
+
+def qr(input, some=True):
+    """QR factorisation (Householder reflections, LAPACK's signs): ``(Q, R)``, reduced
+    (``some=True``) or complete; ``deepseek.linalg.qr`` (PyTorch removed ``torch.qr``)."""
+    import collections
+
+    if input.dim() < 2:
+        raise ValueError("linalg.qr: The input tensor A must have at least 2 dimensions.")
+    if not input.is_floating_point():
+        raise TypeError(f"linalg.qr: Expected a floating point tensor, got {input.dtype}")
+    m, n = input.shape[-2], input.shape[-1]
+    lead = list(input.shape[:-2])
+    q, r = _householder_qr(input.reshape(-1, m, n), not some)
+    res = collections.namedtuple("qr", ["Q", "R"])
+    return res(q.reshape(*lead, m, q.shape[-1]), r.reshape(*lead, r.shape[-2], n))

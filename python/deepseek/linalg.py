@@ -1,6 +1,6 @@
 """``deepseek.linalg``: vector norms, and the dense factorizations composed in
 ``deepseek._linalg_ops`` (``det``, ``slogdet``, ``inv``, ``solve``, ``cholesky``,
-``matrix_exp``, ``matrix_power``)."""
+``matrix_exp``, ``matrix_power``, ``qr``)."""
 
 from ._C import functional as _F
 
@@ -58,3 +58,15 @@ def matrix_exp(A):
 def matrix_power(A, n):
     """``A`` to the integer power ``n`` >= 0 (``torch.linalg.matrix_power``)."""
     return _ops()[1].matrix_power(A, n)
+
+
+def qr(A, mode="reduced"):
+    """``(Q, R)`` (``torch.linalg.qr``; ``mode`` reduced, complete or r)."""
+    if mode not in ("reduced", "complete", "r"):
+        raise ValueError(f"qr received unrecognized mode '{mode}' but expected one of "
+                         f"'reduced' (default), 'r', or 'complete'")
+    import collections
+
+    q, r = _ops()[0].qr(A, some=mode != "complete")
+    res = collections.namedtuple("qr", ["Q", "R"])
+    return res(A.new_zeros((0,)), r) if mode == "r" else res(q, r)

@@ -907,3 +907,19 @@ def test_incomplete_gamma_and_count_sampling():
         ds.poisson(ds.tensor([-1.0]))
     with pytest.raises(ValueError):
         ds.binomial(ds.tensor([3.0]), ds.tensor([1.5]))
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (5, 3), (2, 4, 3), (3, 5)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_linalg_qr_matches_torch(shape, dtype):
+    a = arr(shape).astype(dtype)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == "float32" else dict(rtol=1e-9, atol=1e-10)
+    # PyTorch differentiates reduced QR only for m >= n and complete QR only for m <= n
+    check(lambda x: ds.linalg.qr(x), lambda x: torch.linalg.qr(x), [a], dtype=dtype,
+          grad=shape[-2] >= shape[-1], **tol)
+    check(lambda x: ds.linalg.qr(x, "complete"), lambda x: torch.linalg.qr(x, "complete"), [a],
+          dtype=dtype, grad=shape[-2] <= shape[-1], **tol)
+    check(lambda x: ds.linalg.qr(x, "r").R, lambda x: torch.linalg.qr(x, "r").R, [a],
+          dtype=dtype, grad=False, **tol)
+    with pytest.raises(ValueError):
+        ds.linalg.qr(ds.zeros(3, 3), mode="economic")
