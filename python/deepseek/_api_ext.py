@@ -8,6 +8,7 @@ supports (dense, real, non-quantized tensors)."""
 import math
 
 from . import _C, _math_ops, _reduce_ops, _shape_ops, _linalg_ops  # noqa: F401  (registration)
+from . import _index_ops, _stats_ops  # noqa: F401,E402  (registration)
 
 _T = _C.Tensor
 
@@ -148,7 +149,7 @@ def install():
     for n in _shape_ops.INPLACE:
         if not hasattr(_T, n + "_"):
             setattr(_T, n + "_", _math_ops._make_inplace(n + "_", _math_ops.METHODS[n]))
-    for n, v in list(_predicates().items()) + list(_shape_ops.PROPERTIES.items()):
+    for n, v in list(_predicates().items()) + list(_index_ops.PROPERTIES.items()):
         if n not in _T.__dict__:
             setattr(_T, n, v)
     top = {}

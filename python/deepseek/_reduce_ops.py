@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from . import _C
-from ._math_ops import _op, METHODS, FUNCTIONS  # noqa: F401  (shared registry)
+from ._math_ops import _op
 
 _where = _C.where
 

@@ -47,8 +47,8 @@ def test_nn_modules_paths_are_the_same_classes():
         assert hasattr(ds.nn.modules, f), f
     assert ds.nn.modules.conv.Conv3d is nn.Conv3d  # implemented since (issue 15)
     with pytest.raises(AttributeError,
-                       match="does not implement torch.nn.modules.pooling.FractionalMaxPool2d"):
-        ds.nn.modules.pooling.FractionalMaxPool2d
+                       match="does not implement torch.nn.modules.batchnorm.SyncBatchNorm"):
+        ds.nn.modules.batchnorm.SyncBatchNorm
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         ds.nn.modules.conv.Nope
 

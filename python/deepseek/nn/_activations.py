@@ -2,8 +2,6 @@
 tensor ops (so autograd, lazy fusion and every backend apply unchanged), with PyTorch's
 signatures, defaults and in-place (``inplace=True`` / trailing ``_``) variants."""
 
-import math
-
 from .. import _C
 from .._C import functional as _C_F
 

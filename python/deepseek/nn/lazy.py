@@ -7,7 +7,7 @@ stays valid -- and the module becomes that regular class (``cls_to_become``)."""
 
 from .. import _C
 from .._grad_mode import no_grad
-from . import layers, layers_extra
+from . import layers, layers_extra, layers_more
 from .module import Module
 from .parameter import Buffer, Parameter
 
@@ -150,7 +150,7 @@ LazyConv1d = _lazy("LazyConv1d", layers.Conv1d, _channels(1),
                    "``Conv1d`` whose ``in_channels`` is read from the first input.")
 LazyConv2d = _lazy("LazyConv2d", layers.Conv2d, _channels(2),
                    "``Conv2d`` whose ``in_channels`` is read from the first input.")
-LazyConv3d = _lazy("LazyConv3d", layers_extra.Conv3d, _channels(3),
+LazyConv3d = _lazy("LazyConv3d", layers_more.Conv3d, _channels(3),
                    "``Conv3d`` whose ``in_channels`` is read from the first input.")
 LazyConvTranspose1d = _lazy("LazyConvTranspose1d", layers_extra.ConvTranspose1d, _channels(1),
                             "``ConvTranspose1d`` whose ``in_channels`` is read from the first "
@@ -158,7 +158,7 @@ LazyConvTranspose1d = _lazy("LazyConvTranspose1d", layers_extra.ConvTranspose1d,
 LazyConvTranspose2d = _lazy("LazyConvTranspose2d", layers_extra.ConvTranspose2d, _channels(2),
                             "``ConvTranspose2d`` whose ``in_channels`` is read from the first "
                             "input.")
-LazyConvTranspose3d = _lazy("LazyConvTranspose3d", layers_extra.ConvTranspose3d, _channels(3),
+LazyConvTranspose3d = _lazy("LazyConvTranspose3d", layers_more.ConvTranspose3d, _channels(3),
                             "``ConvTranspose3d`` whose ``in_channels`` is read from the first "
                             "input.")
 _STATS = ("running_mean", "running_var")
