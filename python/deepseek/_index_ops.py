@@ -373,3 +373,48 @@ METHODS.update({"apply_": _apply_, "map_": _map_, "map2_": _map2_, "new": _new,
                 "dim_order": _dim_order, "is_pinned": _false})
 PROPERTIES = {n: property(_false) for n in ("is_xla", "is_mps", "is_xpu", "is_ipu",
                                             "is_vulkan", "is_maia", "is_mtia")}
+
+
+# --- in-place shape changes: the Python object is rebound to the new view of its storage
+# (tensors outside the autograd graph; deepseek cannot record a shape change in place) -----
+
+def _shape_inplace(name, fn):
+    def f(self, *args, **kwargs):
+        if self.requires_grad and _C.is_grad_enabled():
+            raise RuntimeError(f"{name}: in-place shape changes of a tensor that requires grad "
+                               f"are not supported; use the out-of-place "
+                               f"{name[:-1]} (or run under no_grad)")
+        self._replace_data(fn(self, *args, **kwargs))
+        return self
+
+    f.__name__ = name
+    f.__doc__ = f"In-place ``{name[:-1]}``: ``self`` becomes the result (a view of the same " \
+                f"elements where ``{name[:-1]}`` is a view)."
+    return f
+
+
+def _resize(self, *sizes):
+    shape = _ints(sizes[0]) if len(sizes) == 1 and not isinstance(sizes[0], int) else \
+        [int(s) for s in sizes]
+    if any(s < 0 for s in shape):
+        raise ValueError(f"Trying to create tensor with negative dimension: {shape}")
+    n = int(np.prod(shape)) if shape else 1
+    flat = self.reshape(-1)
+    if n <= flat.shape[0]:
+        out = flat.narrow(0, 0, n)
+    else:
+        out = _C.cat([flat, _C.zeros(n - flat.shape[0], dtype=self.dtype)], 0)
+    return out.reshape(*shape)
+
+
+METHODS.update({
+    "squeeze_": _shape_inplace("squeeze_", lambda s, *a, **k: s.squeeze(*a, **k)),
+    "unsqueeze_": _shape_inplace("unsqueeze_", lambda s, d: s.unsqueeze(d)),
+    "t_": _shape_inplace("t_", lambda s: s.t()),
+    "transpose_": _shape_inplace("transpose_", lambda s, a, b: s.transpose(a, b)),
+    "swapaxes_": _shape_inplace("swapaxes_", lambda s, a, b: s.transpose(a, b)),
+    "swapdims_": _shape_inplace("swapdims_", lambda s, a, b: s.transpose(a, b)),
+    "resize_": _shape_inplace("resize_", _resize),
+    "resize_as_": _shape_inplace("resize_as_", lambda s, o, **k: _resize(s, tuple(o.shape))),
+    "as_strided_": _shape_inplace("as_strided_", lambda s, *a: as_strided(s, *a)),
+})

@@ -923,3 +923,34 @@ def test_linalg_qr_matches_torch(shape, dtype):
           dtype=dtype, grad=False, **tol)
     with pytest.raises(ValueError):
         ds.linalg.qr(ds.zeros(3, 3), mode="economic")
+
+
+@pytest.mark.parametrize("name,args", [("squeeze_", ()), ("squeeze_", (1,)), ("unsqueeze_", (0,)),
+                                       ("t_", ()), ("transpose_", (0, 1)),
+                                       ("swapaxes_", (1, 0)), ("swapdims_", (0, 1)),
+                                       ("resize_", (2, 2)), ("resize_", ((3, 5),)),
+                                       ("as_strided_", ((2, 2), (1, 2)))])
+def test_inplace_shape_changes(name, args):
+    a = arr((3, 1)) if name == "squeeze_" else arr((3, 4))
+    x, y = ds.tensor(a), torch.tensor(a)
+    assert getattr(x, name)(*args) is x
+    getattr(y, name)(*args)
+    assert tuple(x.shape) == tuple(y.shape)
+    if name != "resize_" or y.numel() <= a.size:  # PyTorch leaves grown memory uninitialised
+        np.testing.assert_allclose(x.numpy(), y.numpy())
+
+
+def test_inplace_shape_changes_share_storage_and_refuse_graphs():
+    x = ds.zeros(2, 3)
+    v = x.t()
+    x.t_()
+    x.add_(1.0)
+    assert float(v.sum()) == 6.0  # the same elements
+    z = ds.zeros(4)
+    assert ds.resize_as_(z, ds.zeros(2, 2)) is z and tuple(z.shape) == (2, 2)
+    w = ds.arange(6).float()
+    assert tuple(ds.as_strided_(w, (2, 2), (3, 1)).shape) == (2, 2)
+    with pytest.raises(RuntimeError):
+        ds.zeros(2, 3, requires_grad=True).t_()
+    with pytest.raises(ValueError):
+        ds.zeros(2).resize_(-1)
