@@ -741,6 +741,7 @@ def _misc3():
            "native_dropout": native_dropout, "norm_except_dim": norm_except_dim,
            "is_distributed": is_distributed, "index_put_": _call_method("index_put_"),
            "resize_as_": _call_method("resize_as_"), "as_strided_": _call_method("as_strided_"),
+           "conj_physical_": _call_method("conj_physical_"),
            "i0_": _call_method("i0_")}
     for n, f in fns.items():
         if f.__name__ != n and n.endswith("_") is False and f.__module__ == __name__:

@@ -418,3 +418,47 @@ METHODS.update({
     "resize_as_": _shape_inplace("resize_as_", lambda s, o, **k: _resize(s, tuple(o.shape))),
     "as_strided_": _shape_inplace("as_strided_", lambda s, *a: as_strided(s, *a)),
 })
+
+
+@_op("angle")
+def angle(input):
+    """The argument of each element: 0 for non-negative reals, pi for negative ones (NaN
+    stays NaN); deepseek has no complex tensors."""
+    x = input if input.is_floating_point() else input.to(_C.float32)
+    out = _where(x < 0, _C.full_like(x, math.pi), _C.zeros_like(x))
+    # zero gradient everywhere (NaN positions included), as PyTorch
+    return _where(x != x, x.detach(), out) + (x - x.detach()) * 0
+
+
+@_op("nonzero_static")
+def nonzero_static(input, *, size, fill_value=-1):
+    """``nonzero(input)`` padded with ``fill_value`` rows (or truncated) to exactly
+    ``size`` rows."""
+    if size < 0:
+        raise ValueError(f"nonzero_static: 'size' must be an non-negative integer, got {size}")
+    idx = np.argwhere(input.detach().numpy())
+    out = np.full((size, input.dim()), fill_value, dtype=np.int64)
+    k = min(size, len(idx))
+    out[:k] = idx[:k]
+    return _C.tensor(out)
+
+
+def _to_dense(self, dtype=None, *, masked_grad=None):
+    """``self`` (deepseek tensors are dense), cast to ``dtype`` if given."""
+    return self if dtype is None else self.to(dtype)
+
+
+def _module_load(self, other, assign=False):
+    """What ``load_state_dict`` loads into ``self``: ``other`` (PyTorch's default)."""
+    if not isinstance(other, _T):
+        raise TypeError(f"module_load: expected a Tensor, got {type(other).__name__}")
+    return other
+
+
+def _conj_physical_(self):
+    """In-place conjugation: nothing to do for real tensors."""
+    return self
+
+
+METHODS.update({"to_dense": _to_dense, "module_load": _module_load,
+                "conj_physical_": _conj_physical_, "is_shared": lambda self: False})

@@ -954,3 +954,23 @@ def test_inplace_shape_changes_share_storage_and_refuse_graphs():
         ds.zeros(2, 3, requires_grad=True).t_()
     with pytest.raises(ValueError):
         ds.zeros(2).resize_(-1)
+
+
+def test_angle_nonzero_static_and_dense_helpers():
+    v = np.array([-2.0, 0.0, 3.0, np.nan, -0.5], "float32")
+    check(ds.angle, torch.angle, [v])
+    check(lambda t: t.angle(), lambda t: t.angle(), [const(np.array([-1, 2, 0]))], grad=False)
+    m = np.array([[0, 1, 0], [2, 0, 3]])
+    for size, fill in ((2, -1), (5, -1), (4, 7), (0, -1)):
+        check(lambda t: ds.nonzero_static(t, size=size, fill_value=fill),
+              lambda t: torch.nonzero_static(t, size=size, fill_value=fill), [const(m)])
+        check(lambda t: t.nonzero_static(size=size), lambda t: t.nonzero_static(size=size),
+              [const(m)])
+    with pytest.raises(ValueError):
+        ds.nonzero_static(ds.zeros(2), size=-1)
+    x = ds.tensor(A)
+    assert x.to_dense() is x and x.to_dense(ds.float64).dtype == ds.float64
+    assert x.module_load(ds.ones(2)).shape == (2,) and x.is_shared() is False
+    assert x.conj_physical_() is x and ds.conj_physical_(x) is x
+    with pytest.raises(TypeError):
+        x.module_load([1.0])
