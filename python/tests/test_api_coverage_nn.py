@@ -763,3 +763,20 @@ def test_cross_map_lrn2d(size, channels):
     np.testing.assert_allclose(x.grad.numpy(), fd, atol=1e-8)
     with pytest.raises(ValueError):
         m_d(ds.zeros(2, 3, 4))
+
+
+INTERP_MORE = [
+    ({"size": (7, 9), "mode": "bicubic"}, (2, 3, 4, 5)),
+    ({"scale_factor": 1.7, "mode": "bicubic", "align_corners": True}, (1, 2, 5, 4)),
+    ({"size": (3, 2), "mode": "bicubic"}, (1, 2, 6, 5)),
+    ({"size": (3, 2), "mode": "area"}, (2, 3, 7, 5)),
+    ({"size": 4, "mode": "area"}, (2, 3, 9)),
+    ({"size": (2, 3, 2), "mode": "area"}, (1, 2, 5, 6, 3)),
+]
+
+
+@pytest.mark.parametrize("kw,shape", INTERP_MORE)
+def test_interpolate_bicubic_and_area(kw, shape):
+    check(lambda x: DF.interpolate(x, **kw), lambda x: TF.interpolate(x, **kw), [arr(shape)])
+    with pytest.raises(ValueError):
+        DF.interpolate(ds.zeros(1, 1, 4, 4), size=2, mode="area", align_corners=True)

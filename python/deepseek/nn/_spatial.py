@@ -348,20 +348,36 @@ def _src_index(out, inp, scale, mode, align_corners):
     return (i0, i1), lam
 
 
-_MODES = {"nearest": None, "nearest-exact": None, "linear": 3, "bilinear": 4, "trilinear": 5}
+_MODES = {"nearest": None, "nearest-exact": None, "linear": 3, "bilinear": 4, "trilinear": 5,
+          "bicubic": 4, "area": None}
+_CUBIC_A = -0.75
+
+
+def _cubic_weights(t):
+    """PyTorch's cubic convolution weights (A = -0.75) for the 4 taps around ``t``."""
+    a = _CUBIC_A
+
+    def near(x):
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     """Resizes the spatial dimensions (all after the first two) to ``size`` or by
     ``scale_factor``: modes ``nearest``, ``nearest-exact``, ``linear`` (3-D input),
-    ``bilinear`` (4-D), ``trilinear`` (5-D), applied one axis at a time."""
+    ``bilinear`` and ``bicubic`` (4-D), ``trilinear`` (5-D), applied one axis at a time,
+    and ``area`` (adaptive average pooling)."""
     if mode not in _MODES:
         raise NotImplementedError(f"interpolate: mode {mode!r} is not supported (supported: "
                                   f"{', '.join(_MODES)})")
     if antialias:
         raise NotImplementedError("interpolate: antialias=True is not supported")
-    if mode in ("nearest", "nearest-exact") and align_corners is not None:
+    if mode in ("nearest", "nearest-exact", "area") and align_corners is not None:
         raise ValueError("align_corners option can only be set with the interpolating modes: "
                          "linear | bilinear | bicubic | trilinear")
     if _MODES[mode] is not None and input.dim() != _MODES[mode]:
@@ -386,9 +402,34 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         outs = [int(math.floor(i * f)) for i, f in zip(ins, sf)]
         scales = [i / o for i, o in zip(ins, outs)] if recompute_scale_factor \
             else [1.0 / f for f in sf]
+    if mode == "area":
+        if nsp == 1:
+            return adaptive_avg_pool1d(input, outs[0])
+        if nsp == 2:
+            return _C_F.adaptive_avg_pool2d(input, outs)
+        from ._pooling import adaptive_avg_pool3d
+
+        return adaptive_avg_pool3d(input, outs)
     y = input
     for ax, (i, o, sc) in enumerate(zip(ins, outs, scales)):
         dim = ax + 2
+        if mode == "bicubic":
+            dst = np.arange(o, dtype=np.float64)
+            if align_corners:
+                src = dst * ((i - 1) / (o - 1) if o > 1 else 0.0)
+            else:
+                src = (dst + 0.5) * sc - 0.5
+            x0 = np.floor(src).astype(np.int64)
+            t = src - x0
+            shape = [1] * y.dim()
+            shape[dim] = o
+            acc = None
+            for k, wk in zip(range(-1, 3), _cubic_weights(t)):
+                taps = y.index_select(dim, _C.tensor(np.clip(x0 + k, 0, i - 1)))
+                term = taps * _C.tensor(wk.reshape(shape)).to(y.dtype)
+                acc = term if acc is None else acc + term
+            y = acc
+            continue
         idx, lam = _src_index(o, i, sc, "nearest" if mode == "nearest" else
                               ("nearest-exact" if mode == "nearest-exact" else "linear"),
                               bool(align_corners))
