@@ -122,7 +122,7 @@ def _predicates():
         "is_complex": false, "is_sparse": property(false), "is_quantized": property(false),
         "is_meta": property(false), "is_mkldnn": property(false), "is_nested": property(false),
         "is_sparse_csr": property(false), "is_neg": false, "is_conj": false,
-        "is_inference": false, "is_signed": is_signed, "is_nonzero": is_nonzero,
+        "is_signed": is_signed, "is_nonzero": is_nonzero,
         "is_same_size": is_same_size, "get_device": get_device, "is_cpu": property(is_cpu),
         "conj": identity, "conj_physical": identity, "resolve_conj": identity,
         "resolve_neg": identity, "real": property(real), "adjoint": adjoint,
@@ -162,7 +162,7 @@ def install():
     for n in _COPIES:
         top[n + "_copy"] = _copy_fn(n)
     for n in ("is_complex", "is_nonzero", "is_same_size", "is_signed", "is_conj", "is_neg",
-              "is_inference", "conj", "conj_physical", "resolve_conj", "resolve_neg",
+              "conj", "conj_physical", "resolve_conj", "resolve_neg",
               "adjoint", "real", "get_device", "sum_to_size"):
         if not hasattr(deepseek, n):
             attr = _T.__dict__[n]

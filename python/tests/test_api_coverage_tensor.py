@@ -273,7 +273,7 @@ def test_unfold_method_and_predicates():
     check(lambda x: x.unfold(1, 2, 2), lambda x: x.unfold(1, 2, 2), [arr((3, 5))])
     check(lambda x: x.unfold(0, 3, 1), lambda x: x.unfold(0, 3, 1), [arr((4, 2))])
     x, t = ds.tensor(A), torch.tensor(A)
-    for n in ("is_complex", "is_neg", "is_conj", "is_inference", "is_signed"):
+    for n in ("is_complex", "is_neg", "is_conj", "is_signed"):
         assert getattr(x, n)() == getattr(t, n)(), n
     for n in ("is_sparse", "is_quantized", "is_meta", "is_mkldnn", "is_nested", "is_cpu",
               "is_sparse_csr"):
