@@ -79,6 +79,10 @@ from ._select_ops import _install as _install_select
 _install_extras()
 _install_select()
 del _install_extras, _install_select
+from . import _api_ext  # noqa: E402  (the composed math/reduction/shape ops of _math_ops, ...)
+
+globals().update(_api_ext.install())
+globals().update(_api_ext.install_misc())
 
 concat = cat
 concatenate = cat
@@ -127,9 +131,13 @@ ByteTensor = _typed("ByteTensor", uint8)
 BoolTensor = _typed("BoolTensor", bool)
 
 
+import builtins  # noqa: E402
+
+
 def manual_seed(seed):
     """Seeds deepseek's random generator (parameter init, randn, dropout, shuffling)."""
     _C.manual_seed(seed)
+    _api_ext._SEED[0] = builtins.int(seed)
 
 
 def seed():
@@ -139,6 +147,7 @@ def seed():
 
     s = builtins.int.from_bytes(os.urandom(8), "little") >> 1
     _C.manual_seed(s)
+    _api_ext._SEED[0] = s
     return s
 
 

@@ -21,8 +21,8 @@ _METHODS = [
 # Every attribute-less unary primitive declared in the core is a method and a function.
 _METHODS += [m for m in _C._unary_methods() if m not in _METHODS]
 
-__all__ = list(_METHODS) + ["subtract", "multiply", "divide", "absolute", "outer", "addmm",
-                            "lerp", "isnan", "isinf", "isfinite", "nan_to_num"]
+__all__ = list(_METHODS) + ["subtract", "multiply", "divide", "absolute", "isnan", "isinf",
+                            "isfinite", "nan_to_num"]
 
 
 def _make(name):
@@ -42,21 +42,6 @@ subtract = globals()["sub"]
 multiply = globals()["mul"]
 divide = globals()["div"]
 absolute = globals()["abs"]
-
-
-def outer(a, b):
-    """Outer product of two vectors."""
-    return a.unsqueeze(1) * b.unsqueeze(0)
-
-
-def addmm(input, mat1, mat2, beta=1, alpha=1):
-    """``beta * input + alpha * mat1 @ mat2``."""
-    return input * beta + mat1.matmul(mat2) * alpha
-
-
-def lerp(start, end, weight):
-    """``start + weight * (end - start)``."""
-    return start + (end - start) * weight
 
 
 def isnan(x):

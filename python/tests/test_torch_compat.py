@@ -45,8 +45,10 @@ def test_nn_modules_paths_are_the_same_classes():
               "loss", "module", "normalization", "padding", "pooling", "rnn", "sparse",
               "transformer", "upsampling"):
         assert hasattr(ds.nn.modules, f), f
-    with pytest.raises(AttributeError, match="does not implement torch.nn.modules.conv.Conv3d"):
-        ds.nn.modules.conv.Conv3d
+    assert ds.nn.modules.conv.Conv3d is nn.Conv3d  # implemented since (issue 15)
+    with pytest.raises(AttributeError,
+                       match="does not implement torch.nn.modules.batchnorm.SyncBatchNorm"):
+        ds.nn.modules.batchnorm.SyncBatchNorm
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         ds.nn.modules.conv.Nope
 

@@ -84,31 +84,6 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                 dropout_p, training, need_weights, average_attn_weights)
 
 
-def relu6(x, inplace=False):
-    return x.clamp(0.0, 6.0)
-
-
-def hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):
-    return x.clamp(min_val, max_val)
-
-
-def logsigmoid(x):
-    return -softplus(-x)
-
-
-def softsign(x):
-    return x / (x.abs() + 1)
-
-
-def mish(x, inplace=False):
-    return x * softplus(x).tanh()
-
-
-def glu(x, dim=-1):
-    a, b = x.chunk(2, dim)
-    return a * b.sigmoid()
-
-
 def normalize(x, p=2.0, dim=1, eps=1e-12, out=None):
     """``x / max(||x||_p, eps)`` along ``dim``."""
     n = x.norm(p, dim, keepdim=True).clamp(min=eps)
@@ -122,11 +97,8 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
 
 
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """``||x1 - x2 + eps||_p`` along the last dimension."""
     return (x1 - x2 + eps).norm(p, -1, keepdim)
-
-
-def threshold(x, threshold, value, inplace=False):
-    return _C.where(x > threshold, x, value)
 
 
 def _channel_dropout(x, p, training, spatial, who):
@@ -170,15 +142,20 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     return y.squeeze(-2)
 
 
-def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
-    k = kernel_size if isinstance(kernel_size, int) else kernel_size[0]
-    s = k if stride is None else (stride if isinstance(stride, int) else stride[0])
-    p = padding if isinstance(padding, int) else padding[0]
-    d = dilation if isinstance(dilation, int) else dilation[0]
-    y = max_pool2d(x.unsqueeze(-2), (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
-    return y.squeeze(-2)
-
-
 def softmin(x, dim=None, dtype=None):
     return softmax(-x, dim, dtype=dtype)
+
+
+from . import _activations, _losses, _spatial, _pooling  # noqa: E402
+from ._activations import *  # noqa: E402,F401,F403
+from ._losses import *  # noqa: E402,F401,F403
+from ._spatial import *  # noqa: E402,F401,F403
+from ._pooling import *  # noqa: E402,F401,F403
+
+# Report (and pickle by reference to) the place programs find them, as the bindings do.
+for _m in (_activations, _losses, _spatial, _pooling):
+    for _n in _m.__all__:
+        globals()[_n].__module__ = __name__
+        if _n in _NAMES:  # a binding function wrapped here pickles as deepseek._C.functional
+            getattr(_C_F, _n).__module__ = "deepseek._C.functional"
+del _m, _n

@@ -1,6 +1,6 @@
 """``deepseek.optim``: SGD, Adam, AdamW, RMSprop, Adagrad, RAdam, NAdam (the Rust
-optimizers, with fused update
-loops) behind PyTorch's interface: ``param_groups`` (a list of dicts you may edit),
+optimizers, with fused update loops) and Adamax, Adadelta, Rprop, ASGD, Adafactor, Muon, LBFGS (Python, in
+``_python.py`` and ``lbfgs.py``) behind PyTorch's interface: ``param_groups`` (a list of dicts you may edit),
 ``zero_grad``, ``step``, ``add_param_group``, ``state_dict`` / ``load_state_dict``."""
 
 import json
@@ -11,7 +11,7 @@ from .._grad_mode import enable_grad
 from . import lr_scheduler  # noqa: F401
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "RAdam", "NAdam",
-           "lr_scheduler"]
+           "Adamax", "Adadelta", "Rprop", "ASGD", "LBFGS", "Adafactor", "Muon", "lr_scheduler"]
 
 _HYPER = ("lr", "weight_decay", "initial_lr", "momentum", "dampening", "nesterov", "betas",
           "eps", "amsgrad", "alpha", "centered", "maximize", "lr_decay",
@@ -345,3 +345,7 @@ class NAdam(Optimizer):
                                       weight_decay=weight_decay, momentum_decay=momentum_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,
                                       maximize=maximize))
+
+
+from ._python import Adamax, Adadelta, Rprop, ASGD, Adafactor, Muon  # noqa: E402,F401  (written in Python)
+from .lbfgs import LBFGS  # noqa: E402,F401

@@ -1,7 +1,8 @@
 """``deepseek.optim.lr_scheduler``: StepLR, CosineAnnealingLR, LinearLR, OneCycleLR and
 SequentialLR — the Rust schedulers (PyTorch's formulas, including the chainable forms),
 acting on the optimizer's ``param_groups`` — and LambdaLR, MultiplicativeLR,
-ExponentialLR, MultiStepLR and ReduceLROnPlateau, written here in Python."""
+ExponentialLR, MultiStepLR, ReduceLROnPlateau, ConstantLR, PolynomialLR,
+CosineAnnealingWarmRestarts, CyclicLR and ChainedScheduler, written here in Python."""
 
 import json
 import math
@@ -10,7 +11,8 @@ from .. import _C
 
 __all__ = ["LRScheduler", "StepLR", "CosineAnnealingLR", "LinearLR", "OneCycleLR",
            "SequentialLR", "LambdaLR", "MultiplicativeLR", "ExponentialLR", "MultiStepLR",
-           "ReduceLROnPlateau"]
+           "ReduceLROnPlateau", "ConstantLR", "PolynomialLR", "CosineAnnealingWarmRestarts",
+           "CyclicLR", "ChainedScheduler"]
 
 
 class LRScheduler:
@@ -298,3 +300,206 @@ class ReduceLROnPlateau:
 
     def load_state_dict(self, state_dict):
         self.__dict__.update(state_dict)
+
+
+class ConstantLR(_PyScheduler):
+    """Multiplies the learning rate by ``factor`` until ``last_epoch`` reaches
+    ``total_iters``."""
+
+    def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
+        if factor > 1.0 or factor < 0:
+            raise ValueError("Constant multiplicative factor expected to be between 0 and 1.")
+        self.factor, self.total_iters = factor, total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def _lrs(self):
+        gs = self.optimizer.param_groups
+        if self.last_epoch == 0:
+            return [g["lr"] * self.factor for g in gs]
+        if self.last_epoch != self.total_iters:
+            return [g["lr"] for g in gs]
+        return [g["lr"] * (1.0 / self.factor) for g in gs]
+
+
+class PolynomialLR(_PyScheduler):
+    """Decays the learning rate polynomially (``power``) to 0 over ``total_iters`` steps."""
+
+    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+        self.total_iters, self.power = total_iters, power
+        super().__init__(optimizer, last_epoch)
+
+    def _lrs(self):
+        gs = self.optimizer.param_groups
+        if self.last_epoch == 0 or self.last_epoch > self.total_iters:
+            return [g["lr"] for g in gs]
+        f = ((1.0 - self.last_epoch / self.total_iters) /
+             (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
+        return [g["lr"] * f for g in gs]
+
+
+class CosineAnnealingWarmRestarts(_PyScheduler):
+    """Cosine annealing from each group's initial rate to ``eta_min`` over ``T_i`` steps,
+    restarting with ``T_{i+1} = T_mult * T_i`` (``T_0`` first). ``step(epoch)`` accepts a
+    (fractional) epoch, as in PyTorch."""
+
+    def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
+        if T_0 <= 0 or not isinstance(T_0, int):
+            raise ValueError(f"Expected positive integer T_0, but got {T_0}")
+        if T_mult < 1 or not isinstance(T_mult, int):
+            raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
+        if not isinstance(eta_min, (float, int)):
+            raise ValueError(f"Expected float or int eta_min, but got {eta_min} of type "
+                             f"{type(eta_min)}")
+        self.T_0, self.T_i, self.T_mult, self.eta_min = T_0, T_0, T_mult, eta_min
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def _lrs(self):
+        return [self.eta_min + (b - self.eta_min) * (1 + math.cos(math.pi * self.T_cur /
+                                                                 self.T_i)) / 2
+                for b in self.base_lrs]
+
+    def step(self, epoch=None):
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur - self.T_i
+                self.T_i = self.T_i * self.T_mult
+        else:
+            if epoch < 0:
+                raise ValueError(f"Expected non-negative epoch, but got {epoch}")
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:
+                    n = int(math.log((epoch / self.T_0 * (self.T_mult - 1) + 1), self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult ** n
+            else:
+                self.T_i = self.T_0
+                self.T_cur = epoch
+        self.last_epoch = math.floor(epoch)
+        for g, lr in zip(self.optimizer.param_groups, self._lrs()):
+            g["lr"] = lr
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+
+class CyclicLR(_PyScheduler):
+    """Cycles each group's learning rate between ``base_lr`` and ``max_lr`` (policies
+    ``triangular``, ``triangular2``, ``exp_range`` or a custom ``scale_fn``), and the
+    momentum (or Adam's beta1) inversely between ``max_momentum`` and ``base_momentum``."""
+
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None,
+                 mode="triangular", gamma=1.0, scale_fn=None, scale_mode="cycle",
+                 cycle_momentum=True, base_momentum=0.8, max_momentum=0.9, last_epoch=-1):
+        _check_last_epoch(last_epoch)
+        n = len(optimizer.param_groups)
+
+        def per_group(v, name):
+            if isinstance(v, (list, tuple)):
+                if len(v) != n:
+                    raise ValueError(f"expected {n} values for {name}, got {len(v)}")
+                return list(v)
+            return [v] * n
+
+        base_lrs = per_group(base_lr, "base_lr")
+        for g, lr in zip(optimizer.param_groups, base_lrs):
+            g["lr"] = lr
+            g["initial_lr"] = lr
+        self.max_lrs = per_group(max_lr, "max_lr")
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError("mode is invalid and scale_fn is None")
+        self.mode, self.gamma, self._scale_fn_custom = mode, gamma, scale_fn
+        self.scale_mode = scale_mode if scale_fn is not None else             ("iterations" if mode == "exp_range" else "cycle")
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            d = optimizer.defaults
+            if "momentum" not in d and "betas" not in d:
+                raise ValueError("optimizer must support momentum or beta1 with "
+                                 "`cycle_momentum` option enabled")
+            self.use_beta1 = "betas" in d
+            self.base_momentums = per_group(base_momentum, "base_momentum")
+            self.max_momentums = per_group(max_momentum, "max_momentum")
+            for g, m in zip(optimizer.param_groups, self.max_momentums):
+                if self.use_beta1:
+                    g["betas"] = (m, *g["betas"][1:])
+                else:
+                    g["momentum"] = m
+        super().__init__(optimizer, last_epoch)
+
+    def scale_fn(self, x):
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def _lrs(self):
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        if x <= self.step_ratio:
+            scale = x / self.step_ratio
+        else:
+            scale = (x - 1) / (self.step_ratio - 1)
+        arg = cycle if self.scale_mode == "cycle" else self.last_epoch
+        lrs = [b + (m - b) * scale * self.scale_fn(arg)
+               for b, m in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for g, bm, mm in zip(self.optimizer.param_groups, self.base_momentums,
+                                 self.max_momentums):
+                m = mm - (mm - bm) * scale * self.scale_fn(arg)
+                if self.use_beta1:
+                    g["betas"] = (m, *g["betas"][1:])
+                else:
+                    g["momentum"] = m
+        return lrs
+
+    def state_dict(self):
+        d = super().state_dict()
+        d.pop("_scale_fn_custom", None)
+        return d
+
+
+class ChainedScheduler:
+    """Steps several schedulers of one optimizer together, each applying its change to the
+    rates the previous ones set."""
+
+    def __init__(self, schedulers, optimizer=None):
+        schedulers = list(schedulers)
+        if not schedulers:
+            raise ValueError(f"{type(self).__name__} expects at least one scheduler to be "
+                             f"chained, but got no scheduler.")
+        optimizer = optimizer or schedulers[0].optimizer
+        for i, s in enumerate(schedulers):
+            if s.optimizer is not optimizer:
+                raise ValueError(f"ChainedScheduler expects all schedulers to belong to the same "
+                                 f"optimizer, but got scheduler {type(s).__name__} at index {i} "
+                                 f"that is different from the optimizer")
+        self._schedulers, self.optimizer = schedulers, optimizer
+        self._last_lr = [g["lr"] for g in optimizer.param_groups]
+
+    def step(self):
+        for s in self._schedulers:
+            s.step()
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def get_last_lr(self):
+        return list(self._last_lr)
+
+    def state_dict(self):
+        return {"_schedulers": [s.state_dict() for s in self._schedulers],
+                "_last_lr": list(self._last_lr)}
+
+    def load_state_dict(self, state_dict):
+        for s, sd in zip(self._schedulers, state_dict["_schedulers"]):
+            s.load_state_dict(sd)
+        self._last_lr = list(state_dict["_last_lr"])
