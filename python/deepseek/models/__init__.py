@@ -3,7 +3,9 @@
 ``from_pretrained(path)`` loads a Hugging Face directory (``config.json`` +
 ``model.safetensors``): BERT (``model(input_ids, attention_mask)`` returns
 ``(last_hidden_state, pooler_output)``), GPT-2 and Llama-architecture decoders (``(logits,)``,
-plus ``generate``). The model runs in Rust; its parameters are deepseek tensors.
+plus ``generate``). A ``.gguf`` file (llama.cpp's format, Llama architecture: e.g.
+SmolLM2-Instruct) loads too; its tokenizer is ``deepseek.tokenizers.Tokenizer.from_file`` of
+the same file. The model runs in Rust; its parameters are deepseek tensors.
 """
 
 from .. import _C
@@ -14,8 +16,10 @@ __all__ = ["from_pretrained", "PretrainedModel", "mean_pooling"]
 
 
 def from_pretrained(path):
-    """Loads the Hugging Face model directory ``path``; a checkpoint whose tensor names or
-    shapes do not fit the architecture raises ``OSError`` naming the first mismatch."""
+    """Loads the Hugging Face model directory ``path`` or the GGUF file ``path`` (weights
+    F32/F16/BF16/Q8_0/Q4_0/Q4_1; the quantised blocks are kept for fast decoding); a
+    checkpoint whose tensor names or shapes do not fit the architecture raises ``OSError``
+    naming the first mismatch."""
     return _C.models_from_pretrained(str(path))
 
 
