@@ -139,6 +139,19 @@ def _sum_ce(outputs, targets):
     return F.cross_entropy(outputs, targets, reduction="sum")
 
 
+def _save_modes(model):
+    """Each submodule's own ``training`` flag (a model may hold a frozen, eval-mode part),
+    for :func:`_restore_modes`; [] for a model that is not a Module."""
+    if getattr(model, "training", None) is None or not hasattr(model, "modules"):
+        return []
+    return [(mod, mod.training) for mod in model.modules()]
+
+
+def _restore_modes(modes):
+    for mod, flag in modes:
+        mod.__dict__["training"] = flag
+
+
 class _AttackMode:
     """Eval mode, parameters frozen, grad mode on -- all restored on exit."""
 
@@ -147,14 +160,9 @@ class _AttackMode:
 
     def __enter__(self):
         m = self.model
-        self.training = getattr(m, "training", None)
-        if self.training is not None and hasattr(m, "eval"):
-            # Restore each submodule's own flag (a model may hold a frozen, eval-mode part).
-            self.modes = [(mod, mod.training) for mod in m.modules()] \
-                if hasattr(m, "modules") else []
+        self.modes = _save_modes(m)
+        if self.modes:
             m.eval()
-        else:
-            self.modes = []
         params = list(m.parameters()) if hasattr(m, "parameters") else []
         self.frozen = [p for p in params if p.requires_grad]
         for p in self.frozen:
@@ -167,8 +175,7 @@ class _AttackMode:
         self.grad_mode.__exit__(*exc)
         for p in self.frozen:
             p.requires_grad_(True)
-        for mod, flag in self.modes:
-            mod.__dict__["training"] = flag
+        _restore_modes(self.modes)
         return False
 
 
@@ -210,7 +217,8 @@ def _random_like(x, kind, generator):
                         f"numpy.random.Generator, got {type(generator).__name__}")
     shape = tuple(x.shape)
     a = generator.random(shape) if kind == "uniform" else generator.standard_normal(shape)
-    return _C.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(x.dtype)
+    np_dtype = np.float64 if x.dtype == _C.float64 else np.float32
+    return _C.from_numpy(np.ascontiguousarray(a, dtype=np_dtype)).to(x.dtype)
 
 
 # --------------------------------------------------------------------------- attacks
@@ -488,7 +496,7 @@ def robust_accuracy(model, loader_or_batches, attack="pgd", max_batches=None, **
     if isinstance(batches, tuple) and len(batches) == 2 and isinstance(batches[0], _C.Tensor):
         batches = [batches]
 
-    was_training = getattr(model, "training", None)
+    modes = _save_modes(model)
     clean_ok = robust_ok = total = 0
     try:
         for i, batch in enumerate(batches):
@@ -497,12 +505,12 @@ def robust_accuracy(model, loader_or_batches, attack="pgd", max_batches=None, **
             if not isinstance(batch, (tuple, list)) or len(batch) != 2:
                 raise TypeError("robust_accuracy: batches must be (inputs, labels) pairs")
             x, y = batch
-            if was_training is not None:
+            if modes:
                 model.eval()
             with no_grad():
                 ok = _logits(model(x)).argmax(-1) == y
             x_adv = run(model, x, y)
-            if was_training is not None:
+            if modes:
                 model.eval()
             with no_grad():
                 ok_adv = _logits(model(x_adv)).argmax(-1) == y
@@ -510,8 +518,7 @@ def robust_accuracy(model, loader_or_batches, attack="pgd", max_batches=None, **
                 robust_ok += int((ok & ok_adv).sum().item())
             total += int(y.shape[0])
     finally:
-        if was_training is not None:
-            model.train(was_training)
+        _restore_modes(modes)
     if total == 0:
         raise ValueError("robust_accuracy: the loader gave no examples")
     return RobustAccuracy(clean_ok / total, robust_ok / total, total)
