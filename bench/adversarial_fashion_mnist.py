@@ -123,6 +123,10 @@ def main():
     ap.add_argument("--test-subset", type=int, default=None, help="first N test images")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 2000 train / 500 test images, 1 epoch each")
+    ap.add_argument("--extra-evals", action="store_true",
+                    help="also FGSM (eps) and PGD-50 (alpha 2.5*eps/20) at the same eps: a "
+                         "check against gradient masking (FGSM must not beat PGD)")
+    ap.add_argument("--save-dir", default=None, help="save both models' state dicts here")
     ap.add_argument("--json", default=None, help="write the results here as JSON")
     args = ap.parse_args()
     if args.quick:
@@ -158,9 +162,22 @@ def main():
         eval_s = time.perf_counter() - t0
         print(f"{name}: clean {res.clean:.4f}  PGD-{args.eval_steps} {res.robust:.4f}  "
               f"(train {train_s:.0f}s, eval {eval_s:.0f}s)")
-        rows.append(dict(model=name, epochs=epochs, clean=res.clean, robust=res.robust,
-                         n_test=res.total, train_s=train_s, eval_s=eval_s,
-                         train_loss=losses))
+        row = dict(model=name, epochs=epochs, clean=res.clean, robust=res.robust,
+                   n_test=res.total, train_s=train_s, eval_s=eval_s, train_loss=losses)
+        if args.extra_evals:
+            for label, attack_ in (
+                    ("fgsm", adv.FGSMConfig(eps=args.eval_eps)),
+                    ("pgd50", adv.PGDConfig(eps=args.eval_eps, alpha=2.5 * args.eval_eps / 20,
+                                            steps=50))):
+                t0 = time.perf_counter()
+                r = adv.robust_accuracy(model, test, attack=attack_)
+                row[label] = r.robust
+                print(f"{name}: {label} {r.robust:.4f} ({time.perf_counter() - t0:.0f}s)")
+        if args.save_dir:
+            os.makedirs(args.save_dir, exist_ok=True)
+            deepseek.save(model.state_dict(),
+                          os.path.join(args.save_dir, f"{name.split('-')[0].lower()}.safetensors"))
+        rows.append(row)
     wall = time.perf_counter() - t_all
 
     print(f"\nPGD-{args.eval_steps} L-inf eps={args.eval_eps} alpha={args.eval_alpha} "
@@ -170,6 +187,11 @@ def main():
     for r in rows:
         print(f"| {r['model']} | {r['epochs']} | {r['clean']:.4f} | {r['robust']:.4f} | "
               f"{r['train_s']:.0f} | {r['eval_s']:.0f} |")
+    if args.extra_evals:
+        print(f"| model | FGSM acc | PGD-50 (alpha {2.5 * args.eval_eps / 20:g}) acc |")
+        print("| --- | --- | --- |")
+        for r in rows:
+            print(f"| {r['model']} | {r['fgsm']:.4f} | {r['pgd50']:.4f} |")
     print(f"wall time {wall:.0f}s ({platform.processor() or platform.machine()})")
     plain, robust = rows
     ok = robust["robust"] >= 0.70 and plain["robust"] <= 0.10
