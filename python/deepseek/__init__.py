@@ -69,6 +69,7 @@ from ._ops import __all__ as _ops_all
 from . import return_types, autograd, linalg, nn, optim, utils, amp, cuda, backends, accelerator
 from . import models, tokenizers, onnx, serialization, distributed, viz
 from . import quantization, ao  # noqa: E402
+from . import adversarial  # noqa: E402
 from .quantization import qint8, quint8  # noqa: E402,F401
 from .serialization import save, load
 from ._dtype_info import finfo, iinfo

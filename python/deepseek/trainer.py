@@ -24,6 +24,16 @@ history = trainer.fit(train_loader, val_loader, epochs=10)
   (``deepseek.monitor``; 0 picks a free port, see ``trainer.metrics_server.port``).
 * ``profiler=deepseek.profiler.profile(...)`` is started by ``fit`` (unless running),
   stepped after every optimizer step and stopped when ``fit`` returns or raises.
+* ``adversarial=deepseek.adversarial.PGDConfig(eps=0.1, alpha=0.02, steps=7)`` trains
+  Madry-style: each training batch ``(x, y)`` is replaced by ``(attack(model, x, y), y)``
+  before the loss (the attack runs in eval mode with the parameters frozen, so only the
+  training step's backward touches ``.grad``). Any callable ``(model, x, y) -> x_adv`` works
+  (``FGSMConfig`` for Goodfellow-style training); a config without its own ``loss_fn``
+  attacks the Trainer's ``loss_fn`` when one was given (else summed cross-entropy).
+  ``adversarial_clean_weight=w`` (0 by default) trains on ``w * clean_loss + (1 - w) *
+  adversarial_loss`` instead (Goodfellow et al.'s mix is 0.5). ``train_loss`` in the history
+  is then that training loss; ``evaluate`` stays clean (use
+  ``deepseek.adversarial.robust_accuracy`` for robust accuracy).
 """
 
 import math
@@ -50,7 +60,8 @@ class Trainer:
     def __init__(self, model, optimizer=None, loss_fn=None, compute_loss=None, scheduler=None,
                  fp16_enabled=False, bf16=False, gradient_accumulation_steps=1,
                  max_grad_norm=None, log_every=0, device=None, callbacks=None, tensorboard=None,
-                 metrics_port=None, profiler=None):
+                 metrics_port=None, profiler=None, adversarial=None,
+                 adversarial_clean_weight=0.0):
         from .optim import AdamW
 
         if gradient_accumulation_steps < 1:
@@ -58,6 +69,19 @@ class Trainer:
         if device is not None and not str(device).startswith("cpu"):
             raise RuntimeError(f"Trainer(device={device!r}): CUDA is not available (this build "
                                "of deepseek has only the CPU backend)")
+        if adversarial is not None and not callable(adversarial):
+            raise TypeError("Trainer: adversarial must be a deepseek.adversarial.PGDConfig/"
+                            "FGSMConfig or a callable (model, x, y) -> x_adv, got "
+                            f"{type(adversarial).__name__}")
+        w = adversarial_clean_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 <= w <= 1.0:
+            raise ValueError("Trainer: adversarial_clean_weight must be a number in [0, 1], "
+                             f"got {w!r}")
+        if w and adversarial is None:
+            raise ValueError("Trainer: adversarial_clean_weight is set but adversarial is None")
+        self.adversarial = adversarial
+        self.adversarial_clean_weight = float(w)
+        self._user_loss_fn = loss_fn
         self.model = model
         self.optimizer = optimizer if optimizer is not None else AdamW(model.parameters(), lr=1e-3)
         self.loss_fn = loss_fn or _default_loss
@@ -105,6 +129,31 @@ class Trainer:
         inputs, targets = batch
         return self.loss_fn(self.model(inputs), targets)
 
+    def _adversarial_batch(self, batch):
+        """``(attack(model, x, y), y)`` for an ``(x, y)`` batch (outside autocast)."""
+        from . import adversarial as _adv
+
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise TypeError("Trainer(adversarial=...): batches must be (inputs, targets) pairs")
+        x, y = batch
+        if isinstance(self.adversarial, (_adv.PGDConfig, _adv.FGSMConfig)):
+            x_adv = self.adversarial(self.model, x, y, loss_fn=self._user_loss_fn)
+        else:
+            x_adv = self.adversarial(self.model, x, y)
+        return (x_adv, y)
+
+    def _train_loss(self, batch):
+        if self.adversarial is None:
+            with self._autocast():
+                return self._loss(batch)
+        adv_batch = self._adversarial_batch(batch)
+        w = self.adversarial_clean_weight
+        with self._autocast():
+            loss = self._loss(adv_batch)
+            if w:
+                loss = loss * (1.0 - w) + self._loss(batch) * w
+        return loss
+
     def _optimizer_step(self):
         if self.max_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
@@ -149,8 +198,7 @@ class Trainer:
         self.optimizer.zero_grad()
         self._step_t0 = time.perf_counter()
         for batch in loader:
-            with self._autocast():
-                loss = self._loss(batch)
+            loss = self._train_loss(batch)
             lv = loss.item()
             self._last_loss = lv
             first = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
