@@ -105,11 +105,10 @@ impl Tokenizer {
         for (i, t) in tokens.iter().enumerate() {
             vocab.insert(t.to_string(), Value::from(i));
             // 3: control (special), 4: user-defined (matched whole, not special).
-            match types.get(i) {
-                Some(&ty @ (3 | 4)) => added.push(json!({
+            if let Some(&ty @ (3 | 4)) = types.get(i) {
+                added.push(json!({
                     "id": i, "content": t, "single_word": false, "lstrip": false,
-                    "rstrip": false, "normalized": false, "special": ty == 3})),
-                _ => {}
+                    "rstrip": false, "normalized": false, "special": ty == 3}));
             }
         }
         let bos = f

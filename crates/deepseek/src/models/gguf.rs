@@ -375,7 +375,7 @@ impl GgufFile {
             let len = match ty.block() {
                 Some((per, size)) => {
                     let row = shape[shape.len() - 1];
-                    if row % per != 0 {
+                    if !row.is_multiple_of(per) {
                         return Err(bad(format!(
                             "rows of {row} elements are not whole {} blocks of {per}",
                             ty.name()

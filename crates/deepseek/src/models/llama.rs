@@ -183,7 +183,7 @@ impl LlamaForCausalLM {
             ));
         }
         let vocab = emb.shape[0];
-        if nh == 0 || nkv == 0 || h % nh != 0 || nh % nkv != 0 {
+        if nh == 0 || nkv == 0 || !h.is_multiple_of(nh) || !nh.is_multiple_of(nkv) {
             return Err(Error::io(
                 &f.path,
                 format!("embedding_length {h}, head_count {nh}, head_count_kv {nkv} do not fit together"),

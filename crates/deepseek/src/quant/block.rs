@@ -51,7 +51,7 @@ impl BlockQuantWeight {
     /// Reads a `[n, k]` matrix of GGUF blocks (`k` a multiple of 32).
     pub fn from_gguf(ty: GgmlType, n: usize, k: usize, bytes: &[u8]) -> Result<BlockQuantWeight> {
         let bad = |msg: String| Error::value("BlockQuantWeight", msg);
-        if k % QK != 0 {
+        if !k.is_multiple_of(QK) {
             return Err(bad(format!("k = {k} is not a multiple of {QK}")));
         }
         let nb = n * k / QK;
