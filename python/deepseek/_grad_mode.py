@@ -20,16 +20,31 @@ class _GradMode:
         _C.set_grad_enabled(self._prev.pop())
         return False
 
+    def __new__(cls, *args, **kwargs):
+        # `@no_grad` / `@enable_grad` without parentheses, as PyTorch allows.
+        if cls in (no_grad, enable_grad) and len(args) == 1 and callable(args[0]) \
+                and not kwargs:
+            return cls()(args[0])
+        return super().__new__(cls)
+
     def __call__(self, fn):
+        mode = self._mode
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with self.__class__():
+            prev = _C.set_grad_enabled(mode)
+            try:
                 return fn(*args, **kwargs)
+            finally:
+                _C.set_grad_enabled(prev)
 
         return wrapper
 
     def clone(self):
-        return self.__class__()
+        c = object.__new__(self.__class__)
+        _GradMode.__init__(c)
+        c._mode = self._mode
+        return c
 
 
 class no_grad(_GradMode):

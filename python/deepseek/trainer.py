@@ -219,14 +219,18 @@ class Trainer:
         return total / max(count, 1)
 
     def evaluate(self, loader):
-        """Mean loss over ``loader`` in eval mode without gradients."""
+        """Mean loss over ``loader`` in eval mode without gradients; the model's mode is
+        restored afterwards."""
+        was_training = self.model.training
         self.model.eval()
         total, count = 0.0, 0
-        with no_grad():
-            for batch in loader:
-                total += self._loss(batch).item()
-                count += 1
-        self.model.train()
+        try:
+            with no_grad():
+                for batch in loader:
+                    total += self._loss(batch).item()
+                    count += 1
+        finally:
+            self.model.train(was_training)
         return total / max(count, 1)
 
     def fit(self, train_loader, val_loader=None, epochs=1, verbose=True):

@@ -241,3 +241,48 @@ def test_backward_refuses_a_saved_tensor_modified_in_place():
     (w * b).sum().backward()
     b.add_(1.0)
     assert w.grad.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_grad_mode_decorators_keep_their_mode():
+    """`@inference_mode(False)` keeps gradients on, `@no_grad` works without parentheses,
+    and the mode before the call is restored (also after an exception)."""
+    x = ds.ones(2, requires_grad=True)
+
+    @ds.inference_mode(False)
+    def on():
+        return ds.is_grad_enabled()
+
+    @ds.inference_mode()
+    def off():
+        return ds.is_grad_enabled()
+
+    @ds.no_grad
+    def bare():
+        return (x * 2).requires_grad
+
+    @ds.enable_grad()
+    def raises():
+        raise KeyError("x")
+
+    with ds.no_grad():
+        assert on() is True
+        assert ds.is_grad_enabled() is False
+    assert off() is False and ds.is_grad_enabled() is True
+    assert bare() is False and ds.is_grad_enabled() is True
+    with ds.no_grad():
+        with pytest.raises(KeyError):
+            raises()
+        assert ds.is_grad_enabled() is False
+
+
+def test_trainer_evaluate_restores_the_model_mode():
+    from deepseek.trainer import Trainer
+    m = ds.nn.Linear(3, 1)
+    t = Trainer(m, ds.optim.SGD(m.parameters(), lr=0.1), loss_fn=ds.nn.MSELoss())
+    data = [(ds.ones(4, 3), ds.zeros(4, 1))]
+    m.eval()
+    t.evaluate(data)
+    assert m.training is False
+    m.train()
+    t.evaluate(data)
+    assert m.training is True
