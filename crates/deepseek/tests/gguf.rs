@@ -291,3 +291,117 @@ fn malformed_files_are_errors_naming_the_problem() {
     }
     assert!(flips > 0);
 }
+
+/// Q8_0 and Q4_0 quantisation equal the `gguf` Python package's byte for byte
+/// (tools/gen_gguf_quant_ref.py: random blocks at five scales, a zero block, ties, repeated and
+/// negative extremes).
+#[test]
+fn quantisers_match_the_gguf_package_byte_for_byte() -> Result<()> {
+    use deepseek::models::gguf::{quantize_q4_0, quantize_q8_0};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/gguf_quant_reference.json");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let x: Vec<f32> = r["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    let hex = |b: &[u8]| b.iter().map(|v| format!("{v:02x}")).collect::<String>();
+    assert_eq!(
+        hex(&quantize_q8_0(&x)?),
+        r["q8_0"].as_str().unwrap(),
+        "Q8_0"
+    );
+    assert_eq!(
+        hex(&quantize_q4_0(&x)?),
+        r["q4_0"].as_str().unwrap(),
+        "Q4_0"
+    );
+    assert!(quantize_q8_0(&x[..31]).is_err());
+    let mut nan = x[..32].to_vec();
+    nan[7] = f32::NAN;
+    assert!(quantize_q4_0(&nan)
+        .unwrap_err()
+        .to_string()
+        .contains("value 7"));
+    Ok(())
+}
+
+/// A file written by `write_gguf` reads back: metadata, F32 and quantised tensors.
+#[test]
+fn written_files_read_back() -> Result<()> {
+    use deepseek::models::gguf::{
+        quantize_q4_0, quantize_q8_0, write_gguf, GgufTensorData, GgufValue,
+    };
+    let mut r = Lcg(5);
+    let x: Vec<f32> = (0..4 * 64).map(|_| r.f()).collect();
+    let (q8, q4) = (quantize_q8_0(&x)?, quantize_q4_0(&x)?);
+    let f32b: Vec<u8> = x[..6].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let dir = std::env::temp_dir().join(format!("deepseek-gguf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("w.gguf");
+    write_gguf(
+        &path,
+        &[
+            ("general.architecture", GgufValue::String("llama".into())),
+            ("n", GgufValue::U32(7)),
+            (
+                "names",
+                GgufValue::Array(vec![
+                    GgufValue::String("a".into()),
+                    GgufValue::String("b".into()),
+                ]),
+            ),
+        ],
+        &[
+            GgufTensorData {
+                name: "f",
+                ty: GgmlType::F32,
+                shape: &[2, 3],
+                bytes: &f32b,
+            },
+            GgufTensorData {
+                name: "q8",
+                ty: GgmlType::Q8_0,
+                shape: &[4, 64],
+                bytes: &q8,
+            },
+            GgufTensorData {
+                name: "q4",
+                ty: GgmlType::Q4_0,
+                shape: &[4, 64],
+                bytes: &q4,
+            },
+        ],
+    )?;
+    let f = GgufFile::open(&path)?;
+    assert_eq!(f.u64("n")?, 7);
+    assert_eq!(f.strings("names")?, vec!["a", "b"]);
+    assert_eq!(f.tensor_f32("f")?.to_vec::<f32>()?, x[..6].to_vec());
+    assert_eq!(f.raw(f.info("q8")?), &q8[..]);
+    assert_eq!(f.raw(f.info("q4")?), &q4[..]);
+    // Quantisation error within one step of each block's scale.
+    let back = f.tensor_f32("q8")?.to_vec::<f32>()?;
+    for (b, (xb, yb)) in x.chunks(32).zip(back.chunks(32)).enumerate() {
+        let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (a, c) in xb.iter().zip(yb) {
+            assert!((a - c).abs() <= amax / 127.0, "block {b}: {a} vs {c}");
+        }
+    }
+    // A tensor whose bytes do not fit its shape is refused.
+    let e = write_gguf(
+        dir.join("bad.gguf"),
+        &[],
+        &[GgufTensorData {
+            name: "q",
+            ty: GgmlType::Q8_0,
+            shape: &[2, 64],
+            bytes: &q8,
+        }],
+    );
+    assert!(e.unwrap_err().to_string().contains("`q`"));
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}

@@ -527,3 +527,202 @@ pub fn dequantize_into(ty: GgmlType, bytes: &[u8], out: &mut Vec<f32>) {
         GgmlType::Other(_) => {}
     }
 }
+
+/// llama.cpp's `roundf` as the `gguf` package computes it (half away from zero), in f32.
+fn roundf(v: f32) -> f32 {
+    let a = v.abs();
+    let fl = a.floor();
+    let b = fl + (2.0 * (a - fl)).floor();
+    if v < 0.0 {
+        -b
+    } else if v > 0.0 {
+        b
+    } else {
+        0.0
+    }
+}
+
+/// Quantises `x` (a multiple of 32 values, finite) to Q8_0 blocks, byte for byte as the
+/// `gguf` Python package (and ggml's reference quantiser) does.
+pub fn quantize_q8_0(x: &[f32]) -> Result<Vec<u8>> {
+    check_quant_input(x, "Q8_0")?;
+    let mut out = crate::memory::try_alloc::<u8>("quantize_q8_0", x.len() / QK * 34)?;
+    for b in x.chunks_exact(QK) {
+        let amax = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if d == 0.0 { 0.0 } else { 1.0 / d };
+        out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
+        out.extend(b.iter().map(|&v| roundf(v * id) as i8 as u8));
+    }
+    Ok(out)
+}
+
+/// Quantises `x` (a multiple of 32 values, finite) to Q4_0 blocks, byte for byte as the
+/// `gguf` Python package does: `d = max / −8` with `max` the value of largest magnitude
+/// (the first one on ties), `q = min(trunc(x/d + 8.5), 15)`.
+pub fn quantize_q4_0(x: &[f32]) -> Result<Vec<u8>> {
+    check_quant_input(x, "Q4_0")?;
+    let mut out = crate::memory::try_alloc::<u8>("quantize_q4_0", x.len() / QK * 18)?;
+    for b in x.chunks_exact(QK) {
+        let mut max = b[0];
+        for &v in &b[1..] {
+            if v.abs() > max.abs() {
+                max = v;
+            }
+        }
+        let d = max / -8.0;
+        let id = if d == 0.0 { 0.0 } else { 1.0 / d };
+        let q = |v: f32| ((v * id + 8.5).trunc() as u8).min(15);
+        out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
+        out.extend((0..16).map(|j| q(b[j]) | (q(b[j + 16]) << 4)));
+    }
+    Ok(out)
+}
+
+fn check_quant_input(x: &[f32], ty: &str) -> Result<()> {
+    if !x.len().is_multiple_of(QK) {
+        return Err(Error::value(
+            format!("quantize {ty}"),
+            format!("{} values are not whole blocks of {QK}", x.len()),
+        ));
+    }
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        return Err(Error::value(
+            format!("quantize {ty}"),
+            format!("value {i} is {} (not finite)", x[i]),
+        ));
+    }
+    Ok(())
+}
+
+/// One tensor to write with [`write_gguf`]: name, type, PyTorch-order shape and its encoded
+/// bytes (F32 little-endian values, or blocks from [`quantize_q8_0`] / [`quantize_q4_0`]).
+pub struct GgufTensorData<'a> {
+    pub name: &'a str,
+    pub ty: GgmlType,
+    pub shape: &'a [usize],
+    pub bytes: &'a [u8],
+}
+
+/// Writes a GGUF version-3 file (alignment 32) atomically (a temporary file renamed into
+/// place): `metadata` in the given order, then the tensor directory and the data.
+pub fn write_gguf(
+    path: impl AsRef<Path>,
+    metadata: &[(&str, GgufValue)],
+    tensors: &[GgufTensorData],
+) -> Result<()> {
+    let path = path.as_ref();
+    let p = path.display().to_string();
+    fn s(b: &mut Vec<u8>, t: &str) {
+        b.extend((t.len() as u64).to_le_bytes());
+        b.extend(t.as_bytes());
+    }
+    fn ty_of(v: &GgufValue) -> u32 {
+        match v {
+            GgufValue::U8(_) => 0,
+            GgufValue::I8(_) => 1,
+            GgufValue::U16(_) => 2,
+            GgufValue::I16(_) => 3,
+            GgufValue::U32(_) => 4,
+            GgufValue::I32(_) => 5,
+            GgufValue::F32(_) => 6,
+            GgufValue::Bool(_) => 7,
+            GgufValue::String(_) => 8,
+            GgufValue::Array(_) => 9,
+            GgufValue::U64(_) => 10,
+            GgufValue::I64(_) => 11,
+            GgufValue::F64(_) => 12,
+        }
+    }
+    fn val(b: &mut Vec<u8>, v: &GgufValue) -> std::result::Result<(), String> {
+        match v {
+            GgufValue::U8(x) => b.push(*x),
+            GgufValue::I8(x) => b.push(*x as u8),
+            GgufValue::U16(x) => b.extend(x.to_le_bytes()),
+            GgufValue::I16(x) => b.extend(x.to_le_bytes()),
+            GgufValue::U32(x) => b.extend(x.to_le_bytes()),
+            GgufValue::I32(x) => b.extend(x.to_le_bytes()),
+            GgufValue::U64(x) => b.extend(x.to_le_bytes()),
+            GgufValue::I64(x) => b.extend(x.to_le_bytes()),
+            GgufValue::F32(x) => b.extend(x.to_le_bytes()),
+            GgufValue::F64(x) => b.extend(x.to_le_bytes()),
+            GgufValue::Bool(x) => b.push(*x as u8),
+            GgufValue::String(x) => s(b, x),
+            GgufValue::Array(items) => {
+                let et = items.first().map_or(4, ty_of);
+                if items.iter().any(|i| ty_of(i) != et) {
+                    return Err("array elements must all have one type".into());
+                }
+                b.extend(et.to_le_bytes());
+                b.extend((items.len() as u64).to_le_bytes());
+                for i in items {
+                    val(b, i)?;
+                }
+            }
+        }
+        Ok(())
+    }
+    let mut b = Vec::new();
+    b.extend(MAGIC);
+    b.extend(3u32.to_le_bytes());
+    b.extend((tensors.len() as u64).to_le_bytes());
+    b.extend((metadata.len() as u64).to_le_bytes());
+    for (k, v) in metadata {
+        s(&mut b, k);
+        b.extend(ty_of(v).to_le_bytes());
+        val(&mut b, v).map_err(|e| Error::io(&p, format!("metadata `{k}`: {e}")))?;
+    }
+    let mut off = 0usize;
+    let mut offsets = Vec::with_capacity(tensors.len());
+    for t in tensors {
+        let bad = |m: String| Error::io(&p, format!("tensor `{}`: {m}", t.name));
+        let Some((per, size)) = t.ty.block() else {
+            return Err(bad(format!("type {} cannot be written", t.ty.name())));
+        };
+        let numel: usize = t.shape.iter().product();
+        if t.shape.is_empty() || t.shape.len() > 4 || !numel.is_multiple_of(per) {
+            return Err(bad(format!(
+                "shape {:?} does not fit {}",
+                t.shape,
+                t.ty.name()
+            )));
+        }
+        if t.bytes.len() != numel / per * size {
+            return Err(bad(format!(
+                "{} bytes for shape {:?} of {} ({} expected)",
+                t.bytes.len(),
+                t.shape,
+                t.ty.name(),
+                numel / per * size
+            )));
+        }
+        s(&mut b, t.name);
+        b.extend((t.shape.len() as u32).to_le_bytes());
+        for &d in t.shape.iter().rev() {
+            b.extend((d as u64).to_le_bytes());
+        }
+        let code: u32 = match t.ty {
+            GgmlType::F32 => 0,
+            GgmlType::F16 => 1,
+            GgmlType::Q4_0 => 2,
+            GgmlType::Q4_1 => 3,
+            GgmlType::Q8_0 => 8,
+            GgmlType::BF16 => 30,
+            GgmlType::Other(v) => v,
+        };
+        b.extend(code.to_le_bytes());
+        b.extend((off as u64).to_le_bytes());
+        offsets.push(off);
+        off = (off + t.bytes.len()).div_ceil(32) * 32;
+    }
+    let start = b.len().div_ceil(32) * 32;
+    b.resize(start, 0);
+    for (t, o) in tensors.iter().zip(offsets) {
+        b.resize(start + o, 0);
+        b.extend_from_slice(t.bytes);
+    }
+    let tmp = path.with_extension("gguf.part");
+    std::fs::write(&tmp, &b).map_err(|e| Error::io(&p, format!("cannot write: {e}")))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(&p, format!("cannot rename: {e}")))?;
+    Ok(())
+}
