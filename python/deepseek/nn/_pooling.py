@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _C
 from .._C import functional as _C_F
+from ._spatial import _tup
 
 __all__ = ["max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d",
            "lp_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
@@ -19,18 +20,6 @@ __all__ = ["max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool
            "max_unpool1d", "max_unpool2d", "max_unpool3d", "max_pool2d", "max_pool1d",
            "adaptive_max_pool2d", "adaptive_max_pool1d"]
 
-
-def _tup(v, n, name):
-    if v is None:
-        return None
-    if isinstance(v, int):
-        return (v,) * n
-    v = tuple(int(i) for i in v)
-    if len(v) == 1:
-        return v * n
-    if len(v) != n:
-        raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {v}")
-    return v
 
 
 def _out_size(size, k, s, p, d, ceil_mode):

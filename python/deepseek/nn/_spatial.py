@@ -19,6 +19,9 @@ __all__ = ["unfold", "fold", "conv_transpose1d", "conv_transpose2d", "pixel_shuf
 
 
 def _tup(v, n, name):
+    """``v`` as an ``n``-tuple of ints (an int or a 1-tuple is repeated); None stays None."""
+    if v is None:
+        return None
     if isinstance(v, int):
         return (v,) * n
     v = tuple(int(i) for i in v)

@@ -179,7 +179,10 @@ impl BlockQuantWeight {
         }
         let nb = k / QK;
         // Per-block sums of x (for the Q4 minimum term).
-        let xsum: Vec<f32> = x.chunks_exact(QK).map(|c| c.iter().sum()).collect();
+        let xsum: Vec<f32> = match self.codes {
+            Codes::Q4 { .. } => x.chunks_exact(QK).map(|c| c.iter().sum()).collect(),
+            Codes::Q8 { .. } => Vec::new(),
+        };
         // Rows of W in chunks (across threads for large matrices only: waking the pool
         // costs more than a small product); each chunk fills out transposed ([n, m]:
         // contiguous per output feature), which for m = 1 is `out` itself.
