@@ -516,14 +516,16 @@ def tensordot(a, b, dims=2):
 
 @_op("matrix_power")
 def matrix_power(input, n):
-    """``input @ input @ ... (n times)`` for square matrices (n >= 0; identity for 0)."""
+    """``input @ input @ ... (n times)`` for square matrices (identity for 0; for n < 0 the
+    power of the inverse)."""
     if input.dim() < 2 or input.shape[-1] != input.shape[-2]:
         raise ValueError(f"matrix_power: A must be batches of square matrices, but they are "
                          f"{input.shape[-2] if input.dim() > 1 else '?'} by "
                          f"{input.shape[-1] if input.dim() else '?'} matrices")
     if n < 0:
-        raise NotImplementedError("matrix_power: negative powers need a matrix inverse, which "
-                                  "deepseek does not have yet")
+        from ._linalg_ops import inverse
+
+        input, n = inverse(input), -n
     m = input.shape[-1]
     result = _C.eye(m, dtype=input.dtype).expand(*input.shape) * 1
     base = input

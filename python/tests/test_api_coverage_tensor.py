@@ -266,6 +266,10 @@ def test_matrix_power_and_vander_gradients():
     # reference is the explicit product.
     check(lambda x: x.matrix_power(3), lambda x: x @ x @ x, [arr((3, 3))])
     check(lambda x: ds.matrix_power(x, 2), lambda x: x @ x, [arr((2, 3, 3))])
+    # Negative powers: the power of the inverse (well-conditioned input).
+    a = np.eye(3, dtype=np.float32) * 2 + arr((3, 3)) * 0.1
+    check(lambda x: ds.matrix_power(x, -2), lambda x: torch.linalg.matrix_power(x, -2), [a],
+          rtol=1e-4, atol=1e-5)
     check(lambda x: ds.vander(x, 3), lambda x: torch.stack([x ** 2, x, x ** 0], 1), [V])
 
 
