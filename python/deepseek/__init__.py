@@ -153,18 +153,22 @@ def seed():
 
 
 def is_floating_point(t):
+    """``is_floating_point(input)``: True for floating dtypes."""
     return t.is_floating_point()
 
 
 def numel(t):
+    """``numel(input)``: number of elements."""
     return t.numel()
 
 
 def get_default_dtype():
+    """The default floating dtype for new tensors (float32 unless changed)."""
     return float32
 
 
 def set_default_dtype(d):
+    """``set_default_dtype(d)``: make ``d`` (float32 or float64) the default floating dtype."""
     if d is not float32:
         raise NotImplementedError("deepseek's default dtype is float32 and cannot be changed yet")
 

@@ -57,6 +57,8 @@ def _copy_fn(name):
 
 def _predicates():
     def false(self):
+        """False: deepseek has no complex dtypes and no sparse, quantized, meta, MKL-DNN,
+        nested, conjugate or negative-view tensors."""
         return False
 
     def is_signed(self):
@@ -414,8 +416,7 @@ def _misc():
         "alpha_dropout_": _drop_(F.alpha_dropout, "alpha_dropout_"),
         "feature_alpha_dropout_": _drop_(F.feature_alpha_dropout, "feature_alpha_dropout_"),
         "feature_dropout_": _drop_(feature_dropout, "feature_dropout_"),
-        "constant_pad_nd": lambda input, pad, value=0: F.pad(input, list(pad), "constant",
-                                                             value),
+        "constant_pad_nd": _constant_pad_nd,
     }
     for n, f in fns.items():
         if f.__name__ == "<lambda>" or f.__name__ != n:
@@ -754,3 +755,10 @@ def _misc3():
     if "is_distributed" not in _T.__dict__:
         _T.is_distributed = is_distributed
     return {n: f for n, f in fns.items() if not hasattr(deepseek, n)}
+
+
+def _constant_pad_nd(input, pad, value=0):
+    """``constant_pad_nd(input, pad, value=0)``: pad with a constant; ``pad`` lists (left,
+    right) pairs from the last dim backwards (``F.pad(input, pad, 'constant', value)``)."""
+    from .nn import functional as F
+    return F.pad(input, list(pad), "constant", value)

@@ -366,6 +366,7 @@ def _dim_order(self, *, ambiguity_check=False):
 
 
 def _false(self):
+    """False: deepseek does not pin host memory."""
     return False
 
 
@@ -455,10 +456,15 @@ def _module_load(self, other, assign=False):
     return other
 
 
+def _not_shared(self):
+    """False: deepseek storage is not in shared memory."""
+    return False
+
+
 def _conj_physical_(self):
     """In-place conjugation: nothing to do for real tensors."""
     return self
 
 
 METHODS.update({"to_dense": _to_dense, "module_load": _module_load,
-                "conj_physical_": _conj_physical_, "is_shared": lambda self: False})
+                "conj_physical_": _conj_physical_, "is_shared": _not_shared})

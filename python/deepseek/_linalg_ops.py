@@ -175,6 +175,9 @@ def lu(A, pivot=True, get_infos=False):
 
 
 def _lu_method(self, pivot=True, get_infos=False):
+    """``lu(pivot=True, get_infos=False)``: the packed LU factorisation and pivots
+    (``deepseek.linalg.lu_factor``).
+    """
     return lu(self, pivot, get_infos)
 
 

@@ -462,6 +462,7 @@ def _method(name):
     def f(self, *args, **kwargs):
         return getattr(self, name)(*args, **kwargs)
 
+    f.__doc__ = f"Alias of ``Tensor.{name}``."
     return f
 
 
@@ -482,6 +483,7 @@ _INPLACE_OF_CORE = ["abs", "absolute", "ceil", "floor", "round", "cos", "sin", "
 
 
 def _float_power_(self, exponent):
+    """``float_power_(exponent)``: in-place ``float_power`` (the tensor must be float64)."""
     if self.dtype != _C.float64:
         raise TypeError(f"the base given to float_power_ has dtype {self.dtype} but the "
                         f"operation's result requires dtype Double")

@@ -45,14 +45,17 @@ absolute = globals()["abs"]
 
 
 def isnan(x):
+    """``isnan(input)``: elementwise test for NaN, bool result."""
     return x != x
 
 
 def isinf(x):
+    """``isinf(input)``: elementwise test for +/-inf, bool result."""
     return x.abs() == float("inf")
 
 
 def isfinite(x):
+    """``isfinite(input)``: elementwise test for finite values, bool result."""
     return (x == x).logical_and(x.abs() != float("inf"))
 
 

@@ -97,11 +97,15 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):
 
 
 def _scatter_(self, dim, index, src=None, value=None, *, reduce=None):
+    """``scatter_(dim, index, src_or_value, *, reduce=None)``: write ``src`` (or a number) at
+    ``index`` along ``dim``, in place.
+    """
     return _C._assign_inplace(self, scatter(self, dim, index, src, value, reduce=reduce),
                               "scatter_")
 
 
 def _scatter_add_(self, dim, index, src):
+    """``scatter_add_(dim, index, src)``: in-place ``scatter_add``."""
     return _C._assign_inplace(self, self.scatter_add(dim, index, src), "scatter_add_")
 
 
@@ -113,6 +117,9 @@ def index_add(input, dim, index, source, *, alpha=1):
 
 
 def _index_add_(self, dim, index, source, *, alpha=1):
+    """``index_add_(dim, index, source, *, alpha=1)``: ``self[..., index[i], ...] += alpha *
+    source[..., i, ...]`` along ``dim``, in place.
+    """
     return _C._assign_inplace(self, index_add(self, dim, index, source, alpha=alpha),
                               "index_add_")
 

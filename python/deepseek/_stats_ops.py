@@ -344,14 +344,21 @@ def _bernoulli(input, p=None, *, generator=None):
 
 
 def _bernoulli_(self, p=0.5, *, generator=None):
+    """``bernoulli_(p=0.5)``: fill in place with 0/1 draws, 1 with probability ``p`` (number or
+    tensor).
+    """
     return _fill(self, (_u(self) < p), "bernoulli_")
 
 
 def _exponential_(self, lambd=1.0, *, generator=None):
+    """``exponential_(lambd=1)``: fill in place with draws from the exponential distribution."""
     return _fill(self, -(1 - _u(self)).log() / lambd, "exponential_")
 
 
 def _geometric_(self, p, *, generator=None):
+    """``geometric_(p)``: fill in place with draws from the geometric distribution (support 1,
+    2, ...).
+    """
     if not 0 < p < 1:
         raise ValueError(f"geometric_ expects p to be in (0, 1), but got p={p}")
     return _fill(self, ((1 - _u(self)).log() / math.log1p(-p)).ceil().clamp(min=1),
@@ -359,17 +366,24 @@ def _geometric_(self, p, *, generator=None):
 
 
 def _log_normal_(self, mean=1.0, std=2.0, *, generator=None):
+    """``log_normal_(mean=1, std=2)``: fill in place with draws from the log-normal
+    distribution.
+    """
     return _fill(self, (_C.randn(*self.shape, dtype=self.dtype) * std + mean).exp(),
                  "log_normal_")
 
 
 def _cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
+    """``cauchy_(median=0, sigma=1)``: fill in place with draws from the Cauchy distribution."""
     from ._math_ops import tan
 
     return _fill(self, tan((_u(self) - 0.5) * math.pi) * sigma + median, "cauchy_")
 
 
 def _random_(self, from_=0, to=None, *, generator=None):
+    """``random_(from=0, to=None)``: fill in place with integers drawn uniformly from [from,
+    to).
+    """
     if to is None:
         lo, hi = 0, from_ if from_ else (2 ** 24 if self.is_floating_point() else 2 ** 31)
         if from_ == 0 and self.dtype == _C.bool:

@@ -47,6 +47,9 @@ def sort(self, dim=-1, descending=False, stable=False):
 
 
 def argsort(self, dim=-1, descending=False, stable=False):
+    """``argsort(dim=-1, descending=False, stable=False)``: the indices that sort the tensor
+    along ``dim``.
+    """
     return sort(self, dim, descending).indices
 
 

@@ -510,6 +510,40 @@ def test_conv3d_matches_torch(name, args, kwargs):
     check(getattr(DF, name), getattr(TF, name), args, kwargs)
 
 
+CONV_STRING_PADDING = [
+    ("conv2d", [arr((2, 3, 6, 7)), arr((4, 3, 3, 3), seed=2), arr((4,), seed=3)],
+     {"padding": "same"}),
+    ("conv2d", [arr((2, 3, 6, 7)), arr((4, 3, 2, 4), seed=2)], {"padding": "same"}),
+    ("conv2d", [arr((2, 4, 6, 7)), arr((4, 2, 2, 3), seed=2)],
+     {"padding": "same", "dilation": (3, 2), "groups": 2}),
+    ("conv2d", [arr((3, 6, 7)), arr((4, 3, 3, 2), seed=2)], {"padding": "valid"}),
+    ("conv1d", [arr((2, 3, 9)), arr((4, 3, 4), seed=2), arr((4,), seed=3)],
+     {"padding": "same"}),
+    ("conv1d", [arr((2, 3, 9)), arr((4, 3, 3), seed=2)], {"padding": "same", "dilation": 3}),
+    ("conv1d", [arr((3, 9)), arr((4, 3, 2), seed=2)], {"padding": "valid"}),
+]
+
+
+@pytest.mark.parametrize("name,args,kwargs", CONV_STRING_PADDING, ids=_ids(CONV_STRING_PADDING))
+def test_conv_string_padding_matches_torch(name, args, kwargs):
+    check(getattr(DF, name), getattr(TF, name), args, kwargs)
+
+
+def test_conv_modules_same_padding_even_kernel():
+    for cls, cargs, shape in (("Conv2d", (3, 4, (2, 3)), (2, 3, 5, 6)),
+                              ("Conv1d", (3, 4, 4), (2, 3, 7))):
+        torch.manual_seed(0)
+        m_t = getattr(torch.nn, cls)(*cargs, padding="same")
+        m_d = getattr(ds.nn, cls)(*cargs, padding="same")
+        _copy_params(m_d, m_t)
+        check(m_d, m_t, [arr(shape)])
+        assert tuple(m_d(ds.tensor(arr(shape))).shape) == tuple(shape[:1]) + (4,) + shape[2:]
+    with pytest.raises(ValueError, match="strided"):
+        DF.conv2d(ds.zeros(1, 3, 4, 4), ds.zeros(2, 3, 3, 3), stride=2, padding="same")
+    with pytest.raises(ValueError, match="padding string"):
+        DF.conv1d(ds.zeros(1, 3, 4), ds.zeros(2, 3, 3), padding="full")
+
+
 def test_conv3d_float64_and_modules():
     name, args, kwargs = CONV3D[0]
     check(getattr(DF, name), getattr(TF, name), f64(args), kwargs, dtype="float64")

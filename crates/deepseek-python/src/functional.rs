@@ -65,6 +65,7 @@ fn relu(input: &PyTensor, inplace: bool) -> PyResult<PyTensor> {
     Ok(w(input.t.relu().py()?))
 }
 
+/// `gelu(input, approximate='none')`: GELU, exact (erf) or `approximate='tanh'`.
 #[pyfunction]
 #[pyo3(signature = (input, approximate="none"))]
 fn gelu(input: &PyTensor, approximate: &str) -> PyResult<PyTensor> {
@@ -78,16 +79,19 @@ fn silu(input: &PyTensor, inplace: bool) -> PyResult<PyTensor> {
     Ok(w(input.t.silu().py()?))
 }
 
+/// `sigmoid(input)`: `1 / (1 + exp(-x))`.
 #[pyfunction]
 fn sigmoid(input: &PyTensor) -> PyResult<PyTensor> {
     Ok(w(input.t.sigmoid().py()?))
 }
 
+/// `tanh(input)`: hyperbolic tangent.
 #[pyfunction]
 fn tanh(input: &PyTensor) -> PyResult<PyTensor> {
     Ok(w(input.t.tanh().py()?))
 }
 
+/// `softplus(input, beta=1.0, threshold=20.0)`: `log(1 + exp(beta x)) / beta`, linear above the threshold.
 #[pyfunction]
 #[pyo3(signature = (input, beta=1.0, threshold=20.0))]
 fn softplus(input: &PyTensor, beta: f64, threshold: f64) -> PyResult<PyTensor> {
@@ -119,6 +123,7 @@ fn softmax_dim(dim: Option<isize>, x: &Tensor, name: &str) -> PyResult<isize> {
     }
 }
 
+/// `softmax(input, dim=None, dtype=None)`: `exp(x) / sum(exp(x), dim)`, computed stably.
 #[pyfunction]
 #[pyo3(signature = (input, dim=None, _stacklevel=3, dtype=None))]
 fn softmax(
@@ -132,6 +137,7 @@ fn softmax(
     Ok(w(F::softmax(&x, d).py()?))
 }
 
+/// `log_softmax(input, dim=None, dtype=None)`: `log(softmax(input, dim))`, computed stably.
 #[pyfunction]
 #[pyo3(signature = (input, dim=None, _stacklevel=3, dtype=None))]
 fn log_softmax(
@@ -152,6 +158,7 @@ fn cast(t: &Tensor, dtype: Option<&Bound<'_, PyAny>>) -> PyResult<Tensor> {
     }
 }
 
+/// `dropout(input, p=0.5, training=True, inplace=False)`: zero elements with probability `p` and scale the rest by 1/(1-p) while training.
 #[pyfunction]
 #[pyo3(signature = (input, p=0.5, training=true, inplace=false))]
 fn dropout(input: &PyTensor, p: f64, training: bool, inplace: bool) -> PyResult<PyTensor> {
@@ -159,6 +166,7 @@ fn dropout(input: &PyTensor, p: f64, training: bool, inplace: bool) -> PyResult<
     Ok(w(F::dropout(&input.t, p, training).py()?))
 }
 
+/// `linear(input, weight, bias=None)`: `input @ weight.T + bias`.
 #[pyfunction]
 #[pyo3(signature = (input, weight, bias=None))]
 fn linear(
@@ -217,6 +225,7 @@ fn shape_of(o: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
     o.extract::<Vec<usize>>()
 }
 
+/// `layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5)`: normalise over the trailing `normalized_shape` dims.
 #[pyfunction]
 #[pyo3(signature = (input, normalized_shape, weight=None, bias=None, eps=1e-5))]
 fn layer_norm(
@@ -237,6 +246,7 @@ fn layer_norm(
     .py()?))
 }
 
+/// `rms_norm(input, normalized_shape, weight=None, eps=None)`: `x / sqrt(mean(x^2) + eps) * weight` over the trailing dims (eps defaults to the dtype's epsilon).
 #[pyfunction]
 #[pyo3(signature = (input, normalized_shape, weight=None, eps=None))]
 fn rms_norm(
@@ -284,6 +294,7 @@ fn batch_norm(
     .py()?))
 }
 
+/// `group_norm(input, num_groups, weight=None, bias=None, eps=1e-5)`: normalise over groups of channels of (N, C, *) input.
 #[pyfunction]
 #[pyo3(signature = (input, num_groups, weight=None, bias=None, eps=1e-5))]
 fn group_norm(
@@ -304,15 +315,68 @@ fn group_norm(
     .py()?))
 }
 
-fn no_string_padding(p: &Bound<'_, PyAny>) -> PyResult<()> {
-    if let Ok(s) = p.extract::<String>() {
-        return Err(PyNotImplementedError::new_err(format!(
-            "string padding '{s}' is not supported; give the padding as ints"
-        )));
+/// PyTorch's string paddings for convolutions: `'valid'` is no padding; `'same'` pads so the
+/// output keeps the input's size (stride 1 only). Returns, per spatial dim, the symmetric
+/// padding for the convolution and the one extra element to add on the right first when the
+/// effective kernel size is even (PyTorch puts the odd element on the right too).
+fn string_padding(
+    p: &Bound<'_, PyAny>,
+    weight: &Tensor,
+    stride: &[usize],
+    dilation: &[usize],
+) -> PyResult<Option<(Vec<usize>, Vec<usize>)>> {
+    let Ok(s) = p.extract::<String>() else {
+        return Ok(None);
+    };
+    let k = &weight.shape()[2.min(weight.shape().len())..];
+    match s.as_str() {
+        "valid" => Ok(Some((vec![0; k.len()], vec![0; k.len()]))),
+        "same" => {
+            if stride.iter().any(|&s| s != 1) {
+                return Err(PyValueError::new_err(
+                    "padding='same' is not supported for strided convolutions",
+                ));
+            }
+            let total: Vec<usize> = k
+                .iter()
+                .zip(dilation)
+                .map(|(&k, &d)| d * k.saturating_sub(1))
+                .collect();
+            Ok(Some((
+                total.iter().map(|t| t / 2).collect(),
+                total.iter().map(|t| t % 2).collect(),
+            )))
+        }
+        _ => Err(PyValueError::new_err(format!(
+            "Invalid padding string '{s}', should be one of {{'valid', 'same'}}"
+        ))),
     }
-    Ok(())
 }
 
+/// Runs a batched op on `x`, adding and removing a batch dim when `x` has `unbatched_ndim`
+/// dims (PyTorch accepts (C, *spatial) inputs to convolutions and pooling).
+fn batched(
+    x: &Tensor,
+    unbatched_ndim: usize,
+    op: impl FnOnce(&Tensor) -> deepseek::Result<Tensor>,
+) -> PyResult<PyTensor> {
+    if x.shape().len() == unbatched_ndim {
+        let y = op(&x.unsqueeze(0).py()?).py()?;
+        return Ok(w(y.squeeze_dim(0).py()?));
+    }
+    Ok(w(op(x).py()?))
+}
+
+/// The input padded on the right of each spatial dim by `extra` (for asymmetric `'same'`).
+fn pad_right(input: &Tensor, extra: &[usize]) -> PyResult<Tensor> {
+    if extra.iter().all(|&e| e == 0) {
+        return Ok(input.clone());
+    }
+    let pads: Vec<usize> = extra.iter().rev().flat_map(|&e| [0, e]).collect();
+    F::pad(input, &pads, 0.0).py()
+}
+
+/// `conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1)`: 2-D convolution of (N, C_in, H, W) or (C_in, H, W) input; `padding` may be 'same' or 'valid'.
 #[pyfunction]
 #[pyo3(signature = (input, weight, bias=None, stride=None, padding=None, dilation=None, groups=1))]
 #[allow(clippy::too_many_arguments)]
@@ -326,33 +390,33 @@ fn conv2d(
     groups: usize,
 ) -> PyResult<PyTensor> {
     let b = opt_tensor(bias)?;
-    if let Some(p) = padding {
-        no_string_padding(p)?;
-    }
     let s = stride
         .map(|s| pair(s, "stride"))
         .transpose()?
         .unwrap_or([1, 1]);
-    let p = padding
-        .map(|s| pair(s, "padding"))
-        .transpose()?
-        .unwrap_or([0, 0]);
     let d = dilation
         .map(|s| pair(s, "dilation"))
         .transpose()?
         .unwrap_or([1, 1]);
-    Ok(w(F::conv2d(
-        &input.t,
-        &weight.t,
-        b.as_ref(),
-        s,
-        p,
-        d,
-        groups,
-    )
-    .py()?))
+    let (x, p) = match padding
+        .map(|p| string_padding(p, &weight.t, &s, &d))
+        .transpose()?
+    {
+        Some(Some((sym, extra))) => (pad_right(&input.t, &extra)?, [sym[0], sym[1]]),
+        _ => (
+            input.t.clone(),
+            padding
+                .map(|s| pair(s, "padding"))
+                .transpose()?
+                .unwrap_or([0, 0]),
+        ),
+    };
+    batched(&x, 3, |x| {
+        F::conv2d(x, &weight.t, b.as_ref(), s, p, d, groups)
+    })
 }
 
+/// `conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1)`: 1-D convolution of (N, C_in, L) or (C_in, L) input; `padding` may be 'same' or 'valid'.
 #[pyfunction]
 #[pyo3(signature = (input, weight, bias=None, stride=None, padding=None, dilation=None, groups=1))]
 #[allow(clippy::too_many_arguments)]
@@ -366,31 +430,30 @@ fn conv1d(
     groups: usize,
 ) -> PyResult<PyTensor> {
     let b = opt_tensor(bias)?;
-    if let Some(p) = padding {
-        no_string_padding(p)?;
-    }
     let s = stride
         .map(|s| single(s, "stride"))
         .transpose()?
         .unwrap_or(1);
-    let p = padding
-        .map(|s| single(s, "padding"))
-        .transpose()?
-        .unwrap_or(0);
     let d = dilation
         .map(|s| single(s, "dilation"))
         .transpose()?
         .unwrap_or(1);
-    Ok(w(F::conv1d(
-        &input.t,
-        &weight.t,
-        b.as_ref(),
-        s,
-        p,
-        d,
-        groups,
-    )
-    .py()?))
+    let (x, p) = match padding
+        .map(|p| string_padding(p, &weight.t, &[s], &[d]))
+        .transpose()?
+    {
+        Some(Some((sym, extra))) => (pad_right(&input.t, &extra)?, sym[0]),
+        _ => (
+            input.t.clone(),
+            padding
+                .map(|s| single(s, "padding"))
+                .transpose()?
+                .unwrap_or(0),
+        ),
+    };
+    batched(&x, 2, |x| {
+        F::conv1d(x, &weight.t, b.as_ref(), s, p, d, groups)
+    })
 }
 
 #[pyfunction]
@@ -432,6 +495,7 @@ fn max_pool2d(
     Ok(w(F::max_pool2d(&input.t, k, s, p, d, ceil_mode).py()?))
 }
 
+/// `avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None)`: average pooling over (N, C, H, W).
 #[pyfunction]
 #[pyo3(signature = (input, kernel_size, stride=None, padding=None, ceil_mode=false, count_include_pad=true, divisor_override=None))]
 #[allow(clippy::too_many_arguments)]
@@ -471,12 +535,14 @@ fn avg_pool2d(
     .py()?))
 }
 
+/// `adaptive_avg_pool2d(input, output_size)`: average pooling of (N, C, H, W) or (C, H, W) input to `output_size` bins.
 #[pyfunction]
 fn adaptive_avg_pool2d(input: &PyTensor, output_size: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
     let s = pair(output_size, "output_size")?;
     Ok(w(F::adaptive_avg_pool2d(&input.t, s).py()?))
 }
 
+/// `adaptive_max_pool2d(input, output_size, return_indices=False)`: max pooling to `output_size` bins.
 #[pyfunction]
 #[pyo3(signature = (input, output_size, return_indices=false))]
 fn adaptive_max_pool2d(
@@ -493,9 +559,14 @@ fn adaptive_max_pool2d(
     Ok(w(F::adaptive_max_pool2d(&input.t, s).py()?))
 }
 
+/// `cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0)`: log_softmax + NLL; `target` holds class indices (int64) or class probabilities (float, same shape as `input`).
 #[pyfunction]
 #[pyo3(signature = (input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean", label_smoothing=0.0))]
 #[allow(clippy::too_many_arguments)]
+// PyO3 renders negative defaults as `...`: spell the signature out for help().
+#[pyo3(
+    text_signature = "(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction='mean', label_smoothing=0.0)"
+)]
 fn cross_entropy(
     input: &PyTensor,
     target: &PyTensor,
@@ -519,9 +590,14 @@ fn cross_entropy(
     .py()?))
 }
 
+/// `nll_loss(input, target, weight=None, ignore_index=-100, reduction='mean')`: negative log-likelihood of log-probabilities `input` at the int64 `target` classes.
 #[pyfunction]
 #[pyo3(signature = (input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"))]
 #[allow(clippy::too_many_arguments)]
+// PyO3 renders negative defaults as `...`: spell the signature out for help().
+#[pyo3(
+    text_signature = "(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction='mean')"
+)]
 fn nll_loss(
     input: &PyTensor,
     target: &PyTensor,
@@ -544,7 +620,8 @@ fn nll_loss(
 }
 
 macro_rules! simple_loss {
-    ($name:ident) => {
+    ($name:ident, $doc:literal) => {
+        #[doc = $doc]
         #[pyfunction]
         #[pyo3(signature = (input, target, size_average=None, reduce=None, reduction="mean"))]
         fn $name(
@@ -559,9 +636,16 @@ macro_rules! simple_loss {
         }
     };
 }
-simple_loss!(mse_loss);
-simple_loss!(l1_loss);
+simple_loss!(
+    mse_loss,
+    "`mse_loss(input, target, reduction='mean')`: mean squared error."
+);
+simple_loss!(
+    l1_loss,
+    "`l1_loss(input, target, reduction='mean')`: mean absolute error."
+);
 
+/// `smooth_l1_loss(input, target, reduction='mean', beta=1.0)`: quadratic below `beta` (divided by it), linear above.
 #[pyfunction]
 #[pyo3(signature = (input, target, size_average=None, reduce=None, reduction="mean", beta=1.0))]
 fn smooth_l1_loss(
@@ -576,6 +660,7 @@ fn smooth_l1_loss(
     Ok(w(F::smooth_l1_loss(&input.t, &target.t, &r, beta).py()?))
 }
 
+/// `huber_loss(input, target, reduction='mean', delta=1.0)`: quadratic below `delta`, linear above.
 #[pyfunction]
 #[pyo3(signature = (input, target, reduction="mean", delta=1.0))]
 fn huber_loss(
@@ -587,6 +672,7 @@ fn huber_loss(
     Ok(w(F::huber_loss(&input.t, &target.t, reduction, delta).py()?))
 }
 
+/// `binary_cross_entropy(input, target, weight=None, reduction='mean')`: BCE between probabilities `input` and `target` (log clamped at -100 like PyTorch).
 #[pyfunction]
 #[pyo3(signature = (input, target, weight=None, size_average=None, reduce=None, reduction="mean"))]
 fn binary_cross_entropy(
@@ -608,6 +694,7 @@ fn binary_cross_entropy(
     .py()?))
 }
 
+/// `binary_cross_entropy_with_logits(input, target, weight=None, reduction='mean', pos_weight=None)`: sigmoid + BCE in one stable step.
 #[pyfunction]
 #[pyo3(signature = (input, target, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None))]
 #[allow(clippy::too_many_arguments)]
@@ -633,6 +720,7 @@ fn binary_cross_entropy_with_logits(
     .py()?))
 }
 
+/// `kl_div(input, target, reduction='mean', log_target=False)`: KL divergence with `input` given as log-probabilities.
 #[pyfunction]
 #[pyo3(signature = (input, target, size_average=None, reduce=None, reduction="mean", log_target=false))]
 fn kl_div(
@@ -647,6 +735,7 @@ fn kl_div(
     Ok(w(F::kl_div(&input.t, &target.t, &r, log_target).py()?))
 }
 
+/// `scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False)`: `softmax(q k^T * scale + mask) v`.
 #[pyfunction]
 #[pyo3(signature = (query, key, value, attn_mask=None, dropout_p=0.0, is_causal=false, scale=None, enable_gqa=false))]
 #[allow(clippy::too_many_arguments)]
@@ -789,9 +878,12 @@ fn vector_norm(
     Ok(w(t.vector_norm(ord, d.as_deref(), keepdim).py()?))
 }
 
-/// PyTorch's `F.one_hot`.
+/// `one_hot(tensor, num_classes=-1)`: int64 one-hot encoding of an int64 tensor of class
+/// indices (a trailing dim of `num_classes`, inferred as max + 1 when -1).
 #[pyfunction]
 #[pyo3(signature = (tensor, num_classes=-1))]
+// PyO3 renders negative defaults as `...`: spell the signature out for help().
+#[pyo3(text_signature = "(tensor, num_classes=-1)")]
 fn one_hot(tensor: &Bound<'_, PyAny>, num_classes: i64) -> PyResult<PyTensor> {
     let t = as_tensor(tensor)?;
     if t.dtype() != deepseek::DType::I64 {

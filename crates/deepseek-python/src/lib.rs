@@ -298,6 +298,7 @@ fn set_rng_state(s: (u64, u64, u64, u64)) {
     deepseek::set_rng_state([s.0, s.1, s.2, s.3]);
 }
 
+/// True unless inside `no_grad()` / `inference_mode()` (or `set_grad_enabled(False)`).
 #[pyfunction]
 fn is_grad_enabled() -> bool {
     deepseek::is_grad_enabled()
@@ -309,6 +310,7 @@ fn set_grad_enabled(on: bool) -> bool {
     deepseek::set_grad_enabled(on)
 }
 
+/// `set_num_threads(n)`: use `n` threads in deepseek's CPU kernels.
 #[pyfunction]
 fn set_num_threads(n: usize) -> PyResult<()> {
     if n == 0 {
@@ -318,6 +320,7 @@ fn set_num_threads(n: usize) -> PyResult<()> {
     Ok(())
 }
 
+/// Number of threads deepseek's CPU kernels use.
 #[pyfunction]
 fn get_num_threads() -> usize {
     deepseek::get_num_threads()

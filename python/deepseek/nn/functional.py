@@ -91,6 +91,9 @@ def normalize(x, p=2.0, dim=1, eps=1e-12, out=None):
 
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """``cosine_similarity(x1, x2, dim=1, eps=1e-8)``: ``x1·x2 / max(|x1| |x2|, eps)`` along
+    ``dim``.
+    """
     n1 = x1.norm(2, dim).clamp(min=eps)
     n2 = x2.norm(2, dim).clamp(min=eps)
     return (x1 * x2).sum(dim) / (n1 * n2)
@@ -135,6 +138,9 @@ def dropout3d(x, p=0.5, training=True, inplace=False):
 
 
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """``avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+    count_include_pad=True)``: average pooling over (N, C, L).
+    """
     k = kernel_size if isinstance(kernel_size, int) else kernel_size[0]
     s = k if stride is None else (stride if isinstance(stride, int) else stride[0])
     p = padding if isinstance(padding, int) else padding[0]
@@ -143,6 +149,7 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 
 def softmin(x, dim=None, dtype=None):
+    """``softmin(input, dim=None, dtype=None)``: ``softmax(-input, dim)``."""
     return softmax(-x, dim, dtype=dtype)
 
 

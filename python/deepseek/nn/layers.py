@@ -33,6 +33,7 @@ def _pair(v):
 
 
 class Identity(Module):
+    """Returns its input unchanged (arguments to the constructor are ignored, like PyTorch's)."""
     def __init__(self, *args, **kwargs):
         super().__init__()
 
@@ -332,10 +333,9 @@ class _ConvNd(Module):
                 if any(s != 1 for s in stride):
                     raise ValueError("padding='same' is not supported for strided convolutions")
                 total = [d * (k - 1) for d, k in zip(dilation, kernel)]
-                if any(t % 2 for t in total):
-                    raise NotImplementedError("padding='same' with an even effective kernel size "
-                                              "(asymmetric padding) is not supported")
-                padding = tuple(t // 2 for t in total)
+                # An even effective kernel needs one more element on the right: keep the
+                # string, which F.conv*d pads asymmetrically as PyTorch does.
+                padding = "same" if any(t % 2 for t in total) else tuple(t // 2 for t in total)
             else:
                 raise ValueError(f"Invalid padding string {padding!r}, should be one of "
                                  "{'valid', 'same'}")
@@ -358,7 +358,7 @@ class _ConvNd(Module):
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
-        if any(self.padding):
+        if isinstance(self.padding, str) or any(self.padding):
             s += f", padding={self.padding}"
         if any(d != 1 for d in self.dilation):
             s += f", dilation={self.dilation}"
@@ -402,11 +402,15 @@ class Conv1d(_ConvNd):
             self.to(dtype)
 
     def forward(self, x):
-        return F.conv1d(x, self.weight, self.bias, self.stride[0], self.padding[0],
-                        self.dilation[0], self.groups)
+        pad = self.padding if isinstance(self.padding, str) else self.padding[0]
+        return F.conv1d(x, self.weight, self.bias, self.stride[0], pad, self.dilation[0],
+                        self.groups)
 
 
 class MaxPool2d(Module):
+    """``MaxPool2d(kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+    ceil_mode=False)``: 2-D max pooling.
+    """
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
                  ceil_mode=False):
         super().__init__()
@@ -424,6 +428,9 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(Module):
+    """``AvgPool2d(kernel_size, stride=None, padding=0, ceil_mode=False,
+    count_include_pad=True, divisor_override=None)``: 2-D average pooling.
+    """
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, divisor_override=None):
         super().__init__()
@@ -440,6 +447,9 @@ class AvgPool2d(Module):
 
 
 class AdaptiveAvgPool2d(Module):
+    """``AdaptiveAvgPool2d(output_size)``: average pooling to a fixed output size
+    (``F.adaptive_avg_pool2d``).
+    """
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size
@@ -452,6 +462,9 @@ class AdaptiveAvgPool2d(Module):
 
 
 class AdaptiveMaxPool2d(Module):
+    """``AdaptiveMaxPool2d(output_size, return_indices=False)``: max pooling to a fixed output
+    size.
+    """
     def __init__(self, output_size, return_indices=False):
         super().__init__()
         self.output_size, self.return_indices = output_size, return_indices
@@ -465,6 +478,9 @@ def _shape(s):
 
 
 class LayerNorm(Module):
+    """``LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True, bias=True)``: layer
+    normalisation over the trailing dims.
+    """
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
                  device=None, dtype=None):
         super().__init__()
@@ -493,6 +509,9 @@ class LayerNorm(Module):
 
 
 class RMSNorm(Module):
+    """``RMSNorm(normalized_shape, eps=None, elementwise_affine=True)``: root-mean-square
+    normalisation over the trailing dims.
+    """
     def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None,
                  dtype=None):
         super().__init__()
@@ -516,6 +535,9 @@ class RMSNorm(Module):
 
 
 class GroupNorm(Module):
+    """``GroupNorm(num_groups, num_channels, eps=1e-5, affine=True)``: group normalisation over
+    channels.
+    """
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
         super().__init__()
         if num_channels % num_groups:
@@ -598,6 +620,9 @@ class BatchNorm2d(_BatchNorm):
 
 
 class Dropout(Module):
+    """``Dropout(p=0.5, inplace=False)``: zero elements with probability ``p`` while training,
+    scaling the rest by 1/(1-p); identity in eval mode.
+    """
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
@@ -784,6 +809,9 @@ class TransformerEncoderLayer(Module):
 
 
 class TransformerEncoder(Module):
+    """``TransformerEncoder(encoder_layer, num_layers, norm=None)``: ``num_layers`` deep copies
+    of ``encoder_layer`` applied in turn, then ``norm``.
+    """
     def __init__(self, encoder_layer, num_layers, norm=None, **kwargs):
         super().__init__()
         import copy
@@ -879,6 +907,9 @@ class ModuleList(Module):
 
 
 class ModuleDict(Module):
+    """Holds submodules in a dict, registered so that ``parameters()``, ``to()`` and
+    ``state_dict()`` see them.
+    """
     def __init__(self, modules=None):
         super().__init__()
         if modules is not None:
@@ -911,6 +942,9 @@ class ModuleDict(Module):
 
 
 class ParameterList(Module):
+    """Holds parameters in a list, registered so that ``parameters()`` and ``state_dict()`` see
+    them.
+    """
     def __init__(self, values=None):
         super().__init__()
         for v in values or []:
@@ -972,6 +1006,7 @@ Softplus = _act("Softplus", lambda x, beta, threshold: F.softplus(x, beta, thres
 
 
 class Flatten(Module):
+    """``Flatten(start_dim=1, end_dim=-1)``: merge dims ``start_dim..=end_dim``."""
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
@@ -984,6 +1019,7 @@ class Flatten(Module):
 
 
 class Unflatten(Module):
+    """``Unflatten(dim, unflattened_size)``: split ``dim`` into ``unflattened_size``."""
     def __init__(self, dim, unflattened_size):
         super().__init__()
         self.dim, self.unflattened_size = dim, list(unflattened_size)

@@ -51,6 +51,9 @@ class CrossEntropyLoss(_Loss):
 
 
 class NLLLoss(_Loss):
+    """``NLLLoss(weight=None, ignore_index=-100, reduction='mean')``: negative log-likelihood
+    of log-probabilities.
+    """
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
                  reduction="mean"):
         super().__init__(size_average, reduce, reduction)
@@ -63,16 +66,19 @@ class NLLLoss(_Loss):
 
 
 class MSELoss(_Loss):
+    """``MSELoss(reduction='mean')``: mean squared error."""
     def forward(self, input, target):
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class L1Loss(_Loss):
+    """``L1Loss(reduction='mean')``: mean absolute error."""
     def forward(self, input, target):
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
 class SmoothL1Loss(_Loss):
+    """``SmoothL1Loss(reduction='mean', beta=1.0)``: quadratic below ``beta``, linear above."""
     def __init__(self, size_average=None, reduce=None, reduction="mean", beta=1.0):
         super().__init__(size_average, reduce, reduction)
         self.beta = beta
@@ -82,6 +88,7 @@ class SmoothL1Loss(_Loss):
 
 
 class HuberLoss(_Loss):
+    """``HuberLoss(reduction='mean', delta=1.0)``: quadratic below ``delta``, linear above."""
     def __init__(self, reduction="mean", delta=1.0):
         super().__init__(reduction=reduction)
         self.delta = delta
@@ -91,6 +98,9 @@ class HuberLoss(_Loss):
 
 
 class BCELoss(_Loss):
+    """``BCELoss(weight=None, reduction='mean')``: binary cross-entropy on probabilities
+    (``F.binary_cross_entropy``).
+    """
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
         super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", weight)
@@ -100,6 +110,9 @@ class BCELoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
+    """``BCEWithLogitsLoss(weight=None, reduction='mean', pos_weight=None)``: sigmoid + binary
+    cross-entropy, stable.
+    """
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean",
                  pos_weight=None):
         super().__init__(size_average, reduce, reduction)
@@ -113,6 +126,9 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class KLDivLoss(_Loss):
+    """``KLDivLoss(reduction='mean', log_target=False)``: KL divergence with log-probability
+    inputs.
+    """
     def __init__(self, size_average=None, reduce=None, reduction="mean", log_target=False):
         super().__init__(size_average, reduce, reduction)
         self.log_target = log_target
