@@ -286,3 +286,31 @@ def test_trainer_evaluate_restores_the_model_mode():
     m.train()
     t.evaluate(data)
     assert m.training is True
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_softmax_backward_matches_torch(fn, dim, dtype):
+    """The fused softmax/log-softmax backward (eager, no create_graph) and the composed one
+    (create_graph: differentiable again) against PyTorch, any dim, a strided gradient."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+    rng = np.random.default_rng(3)
+    xv = rng.standard_normal((5, 7, 33)).astype(dtype)
+    gv = rng.standard_normal((33, 7, 5)).astype(dtype)
+    x_t = torch.tensor(xv, requires_grad=True)
+    y_t = getattr(torch, fn)(x_t, dim)
+    (gx_t,) = torch.autograd.grad(y_t, x_t, torch.tensor(gv).permute(2, 1, 0), create_graph=True)
+    (gg_t,) = torch.autograd.grad((gx_t * gx_t).sum(), x_t)
+    x = ds.tensor(xv, requires_grad=True)
+    y = getattr(ds, fn)(x, dim)
+    g = ds.tensor(gv).permute(2, 1, 0)  # a non-contiguous output gradient
+    (gx,) = ds.autograd.grad(y, x, g)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(gx.numpy(), gx_t.detach().numpy(), rtol=tol, atol=tol)
+    y = getattr(ds, fn)(x, dim)
+    (gx2,) = ds.autograd.grad(y, x, g, create_graph=True)
+    np.testing.assert_allclose(gx2.detach().numpy(), gx_t.detach().numpy(), rtol=tol, atol=tol)
+    (gg,) = ds.autograd.grad((gx2 * gx2).sum(), x)
+    np.testing.assert_allclose(gg.numpy(), gg_t.numpy(), rtol=10 * tol, atol=10 * tol)

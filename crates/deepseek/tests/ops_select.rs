@@ -101,3 +101,52 @@ fn scatter_overwrites_and_differentiates() {
     let bad = Tensor::from_vec(vec![5i64, 0, 0], &[1, 3]).unwrap();
     assert!(x.detach().scatter(0, &bad, &src.detach()).is_err());
 }
+
+/// scatter_add / index_add return a new tensor and leave their base alone, also when the
+/// caller's handle is the only one (the kernels write a base in place only when nothing can
+/// see it: a fresh zeros inside a backward). The backward of gather / index_select (which use
+/// that in-place path) still gives PyTorch's gradients, and with create_graph a graph.
+#[test]
+fn scatter_add_and_index_add_leave_the_base_alone() {
+    let base = t(&[1., 2., 3., 4.], &[2, 2]);
+    let idx = Tensor::from_vec(vec![1i64, 0, 0, 0], &[2, 2]).unwrap();
+    let src = t(&[10., 20., 30., 40.], &[2, 2]);
+    let y = base.scatter_add(0, &idx, &src).unwrap();
+    assert_eq!(f(&base), [1., 2., 3., 4.]);
+    // torch.tensor([[1.,2],[3,4]]).scatter_add(0, [[1,0],[0,0]], [[10.,20],[30,40]])
+    assert_eq!(f(&y), [31., 62., 13., 4.]);
+    let rows = Tensor::from_vec(vec![1i64, 1], &[2]).unwrap();
+    let z = base.index_add(0, &rows, &src).unwrap();
+    assert_eq!(f(&base), [1., 2., 3., 4.]);
+    assert_eq!(f(&z), [1., 2., 43., 64.]);
+
+    // d/dx sum(gather(x, 1, [[0, 0], [1, 0]]) * w): w summed into the picked positions.
+    let x = t(&[1., 2., 3., 4.], &[2, 2]).requires_grad_(true).unwrap();
+    let gi = Tensor::from_vec(vec![0i64, 0, 1, 0], &[2, 2]).unwrap();
+    let w = t(&[1., 2., 3., 4.], &[2, 2]);
+    x.gather(1, &gi)
+        .unwrap()
+        .mul(&w)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert_eq!(f(&x.grad().unwrap()), [3., 0., 4., 3.]);
+    // With create_graph (w requiring grad) the gradient carries a graph: d/dw sum(dx) = 1.
+    let x = t(&[1., 2., 3., 4.], &[2, 2]).requires_grad_(true).unwrap();
+    let w = t(&[1., 2., 3., 4.], &[2, 2]).requires_grad_(true).unwrap();
+    let y = x
+        .index_select(0, &rows)
+        .unwrap()
+        .mul(&w)
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    let g = deepseek::autograd::grad(&[y], &[x.clone()], &[None], true, true).unwrap();
+    let g0 = g[0].clone().unwrap();
+    assert_eq!(f(&g0), [0., 0., 4., 6.]);
+    assert!(g0.requires_grad());
+    g0.sum_all().unwrap().backward().unwrap();
+    assert_eq!(f(&w.grad().unwrap()), [1., 1., 1., 1.]);
+}

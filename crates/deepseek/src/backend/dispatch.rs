@@ -333,8 +333,11 @@ pub(crate) fn gather(x: &Tensor, dim: usize, idx: &[i64], ishape: &[usize]) -> R
     )
 }
 
+/// `base` with `src` scattered into it along `dim` (added when `accumulate`). `base` is
+/// taken by value: a buffer nothing else holds (a fresh zeros in a backward) is written in
+/// place; otherwise it is copied first.
 pub(crate) fn scatter(
-    base: &Tensor,
+    base: Tensor,
     dim: usize,
     idx: &[i64],
     ishape: &[usize],
@@ -342,13 +345,14 @@ pub(crate) fn scatter(
     accumulate: bool,
 ) -> Result<Tensor> {
     let name = if accumulate { "scatter_add" } else { "scatter" };
-    let d = device_of(name, &[base, src])?;
+    let d = device_of(name, &[&base, src])?;
+    let bshape = base.shape().to_vec();
     launch(
         name,
         d,
-        || vec![base.shape().to_vec(), ishape.to_vec(), src.shape().to_vec()],
+        || vec![bshape.clone(), ishape.to_vec(), src.shape().to_vec()],
         |be| {
-            let b = base.contiguous_copy()?.detach();
+            let b = owned_or_copy(base)?;
             {
                 let gs = src.read();
                 let mut gb = b.write();
@@ -367,14 +371,17 @@ pub(crate) fn scatter(
     )
 }
 
-pub(crate) fn index_add(base: &Tensor, dim: usize, idx: &[i64], src: &Tensor) -> Result<Tensor> {
-    let d = device_of("index_add", &[base, src])?;
+/// `base` with the slices of `src` added at `idx` along `dim`; `base` is taken by value as in
+/// [`scatter`].
+pub(crate) fn index_add(base: Tensor, dim: usize, idx: &[i64], src: &Tensor) -> Result<Tensor> {
+    let d = device_of("index_add", &[&base, src])?;
+    let bshape = base.shape().to_vec();
     launch(
         "index_add",
         d,
-        || vec![base.shape().to_vec(), vec![idx.len()], src.shape().to_vec()],
+        || vec![bshape.clone(), vec![idx.len()], src.shape().to_vec()],
         |be| {
-            let b = base.contiguous_copy()?.detach();
+            let b = owned_or_copy(base)?;
             let src = src.contiguous()?;
             {
                 let gs = src.read();
@@ -384,6 +391,17 @@ pub(crate) fn index_add(base: &Tensor, dim: usize, idx: &[i64], src: &Tensor) ->
             Ok(b)
         },
     )
+}
+
+/// `t` itself when this is the only handle to its dense buffer (so writing it in place is
+/// invisible to anyone), else a dense copy; detached either way.
+fn owned_or_copy(t: Tensor) -> Result<Tensor> {
+    let t = t.detach_owned();
+    if t.is_sole_owner() {
+        Ok(t)
+    } else {
+        Ok(t.contiguous_copy()?.detach())
+    }
 }
 
 pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
@@ -434,6 +452,25 @@ pub(crate) fn softmax_last(x: &Tensor, log: bool) -> Result<Tensor> {
             let g = c.read();
             let y = out(be.softmax_rows((&g, c.layout()), n, log)?, x.shape(), d);
             y.to_dtype(x.dtype())
+        },
+    )
+}
+
+/// The input gradient of [`softmax_last`] from its output `y` and the output gradient `g`
+/// (same shape; reduced over the last dim), in `y`'s dtype.
+pub(crate) fn softmax_backward_last(g: &Tensor, y: &Tensor, log: bool) -> Result<Tensor> {
+    let d = device_of("softmax_backward", &[g, y])?;
+    launch(
+        "softmax_backward",
+        d,
+        || vec![g.shape().to_vec(), y.shape().to_vec()],
+        |be| {
+            let n = *y.shape().last().unwrap_or(&1);
+            let dt = compute_dtype(y.dtype());
+            let (gc, yc) = (float_contiguous(g, dt)?, float_contiguous(y, dt)?);
+            let (gg, gy) = (gc.read(), yc.read());
+            let r = be.softmax_backward_rows((&gg, gc.layout()), (&gy, yc.layout()), n, log)?;
+            out(r, y.shape(), d).to_dtype(y.dtype())
         },
     )
 }

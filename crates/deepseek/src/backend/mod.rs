@@ -128,6 +128,11 @@ pub(crate) trait Backend: Send + Sync {
     fn matmul(&self, a: Src<'_>, b: Src<'_>) -> Result<Storage>;
     /// Softmax (or log-softmax) of each row of `n` elements of a contiguous f32/f64 view.
     fn softmax_rows(&self, x: Src<'_>, n: usize, log: bool) -> Result<Storage>;
+    /// The input gradient of [`Backend::softmax_rows`] from its output `y` and output gradient
+    /// `g` (both contiguous, same dtype, rows of `n`): `y * (g - sum(g * y))` for softmax,
+    /// `g - exp(y) * sum(g)` for log-softmax, per row.
+    fn softmax_backward_rows(&self, g: Src<'_>, y: Src<'_>, n: usize, log: bool)
+        -> Result<Storage>;
     /// Cross-entropy rows of contiguous logits [rows, n] (f32/f64) against in-range targets:
     /// (loss per row, logsumexp per row).
     fn cross_entropy(

@@ -50,6 +50,28 @@ pub fn log_softmax(x: &Tensor, dim: isize) -> Result<Tensor> {
     softmax_impl(x, dim, true)
 }
 
+/// The fused row kernel for the input gradient, when no graph of the backward is being built
+/// (`create_graph` off), both operands are materialised (deferred ones fuse with their
+/// neighbours instead) and of one float dtype; None means: compose it from tensor ops.
+fn fused_backward(g: &Tensor, y: &Tensor, dim: usize, log: bool) -> Result<Option<Tensor>> {
+    if crate::autograd::is_grad_enabled()
+        || g.is_deferred()
+        || y.is_deferred()
+        || g.dtype() != y.dtype()
+        || g.shape() != y.shape()
+        || y.rank() == 0
+    {
+        return Ok(None);
+    }
+    let last = (y.rank() - 1) as isize;
+    let d = dim as isize;
+    if d == last {
+        return backend::softmax_backward_last(g, y, log).map(Some);
+    }
+    let dx = backend::softmax_backward_last(&g.transpose(d, last)?, &y.transpose(d, last)?, log)?;
+    dx.transpose(d, last).map(Some)
+}
+
 pub(crate) fn softmax_backward(
     dim: usize,
     ctx: &Ctx,
@@ -59,6 +81,9 @@ pub(crate) fn softmax_backward(
         return Ok(vec![None]);
     };
     let y = ctx.output(0);
+    if let Some(dx) = fused_backward(g, &y, dim, false)? {
+        return Ok(vec![Some(dx)]);
+    }
     let d = dim as isize;
     let s = g.mul(&y)?.sum_dim(&[d], true)?;
     Ok(vec![Some(y.mul(&g.sub(&s)?)?)])
@@ -73,6 +98,9 @@ pub(crate) fn log_softmax_backward(
         return Ok(vec![None]);
     };
     let y = ctx.output(0);
+    if let Some(dx) = fused_backward(g, &y, dim, true)? {
+        return Ok(vec![Some(dx)]);
+    }
     let s = g.sum_dim(&[dim as isize], true)?;
     Ok(vec![Some(g.sub(&y.exp()?.mul(&s)?)?)])
 }

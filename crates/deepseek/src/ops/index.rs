@@ -135,73 +135,11 @@ impl Tensor {
         src: &Tensor,
         accumulate: bool,
     ) -> Result<Tensor> {
-        let name = if accumulate { "scatter_add" } else { "scatter" };
-        let d = self.dim(dim)?;
-        if index.rank() != self.rank() || src.rank() != self.rank() {
-            return Err(Error::shape(
-                name,
-                format!(
-                    "self {:?}, index {:?} and src {:?} must have the same rank",
-                    self.shape(),
-                    index.shape(),
-                    src.shape()
-                ),
-            ));
-        }
-        let src = src.to_dtype(self.dtype())?;
-        let idx = backend::indices(index, name)?;
-        let out = backend::scatter(self, d, &idx, index.shape(), &src, accumulate)?;
-        if !needs_record(&[self, &src]) {
-            return Ok(out);
-        }
-        Ok(record1(
-            if accumulate {
-                Op::ScatterAdd { dim: d }
-            } else {
-                Op::Scatter { dim: d }
-            },
-            &[self, index, &src],
-            out,
-            vec![index.clone()],
-            false,
-        ))
+        scatter_owned(self.clone(), dim, index, src, accumulate)
     }
     /// A copy of self with `src.select(dim, i)` added at `self.select(dim, index[i])`.
     pub fn index_add(&self, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
-        let d = self.dim(dim)?;
-        if index.rank() > 1 {
-            return Err(Error::shape(
-                "index_add",
-                format!("index must be 0-d or 1-d, got shape {:?}", index.shape()),
-            ));
-        }
-        let idx = backend::indices(index, "index_add")?;
-        let mut expect = self.shape().to_vec();
-        expect[d] = idx.len();
-        if src.shape() != expect.as_slice() {
-            return Err(Error::shape(
-                "index_add",
-                format!(
-                    "source of shape {:?} does not match {expect:?} (self {:?}, {} indices)",
-                    src.shape(),
-                    self.shape(),
-                    idx.len()
-                ),
-            ));
-        }
-        let src = src.to_dtype(self.dtype())?;
-        let out = backend::index_add(self, d, &idx, &src)?;
-        if !needs_record(&[self, &src]) {
-            return Ok(out);
-        }
-        let index = index.reshape(&[idx.len()])?;
-        Ok(record1(
-            Op::IndexAdd { dim: d },
-            &[self, &index, &src],
-            out,
-            vec![index.clone()],
-            false,
-        ))
+        index_add_owned(self.clone(), dim, index, src)
     }
     /// Lower triangle of the last two dims (elements above `diagonal` zeroed).
     pub fn tril(&self, diagonal: i64) -> Result<Tensor> {
@@ -291,6 +229,88 @@ impl Tensor {
     }
 }
 
+/// [`Tensor::scatter_add`] / [`Tensor::scatter`] of an owned base (see [`backend::scatter`]).
+fn scatter_owned(
+    base: Tensor,
+    dim: isize,
+    index: &Tensor,
+    src: &Tensor,
+    accumulate: bool,
+) -> Result<Tensor> {
+    let name = if accumulate { "scatter_add" } else { "scatter" };
+    let d = base.dim(dim)?;
+    if index.rank() != base.rank() || src.rank() != base.rank() {
+        return Err(Error::shape(
+            name,
+            format!(
+                "self {:?}, index {:?} and src {:?} must have the same rank",
+                base.shape(),
+                index.shape(),
+                src.shape()
+            ),
+        ));
+    }
+    let src = src.to_dtype(base.dtype())?;
+    let idx = backend::indices(index, name)?;
+    // A recorded call keeps a handle to `base` (so the kernel copies it); otherwise a base
+    // that nothing else holds is written in place.
+    let keep = needs_record(&[&base, &src]).then(|| base.clone());
+    let out = backend::scatter(base, d, &idx, index.shape(), &src, accumulate)?;
+    let Some(base) = keep else {
+        return Ok(out);
+    };
+    Ok(record1(
+        if accumulate {
+            Op::ScatterAdd { dim: d }
+        } else {
+            Op::Scatter { dim: d }
+        },
+        &[&base, index, &src],
+        out,
+        vec![index.clone()],
+        false,
+    ))
+}
+
+/// [`Tensor::index_add`] of an owned base (see [`backend::scatter`]).
+fn index_add_owned(base: Tensor, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+    let d = base.dim(dim)?;
+    if index.rank() > 1 {
+        return Err(Error::shape(
+            "index_add",
+            format!("index must be 0-d or 1-d, got shape {:?}", index.shape()),
+        ));
+    }
+    let idx = backend::indices(index, "index_add")?;
+    let mut expect = base.shape().to_vec();
+    expect[d] = idx.len();
+    if src.shape() != expect.as_slice() {
+        return Err(Error::shape(
+            "index_add",
+            format!(
+                "source of shape {:?} does not match {expect:?} (self {:?}, {} indices)",
+                src.shape(),
+                base.shape(),
+                idx.len()
+            ),
+        ));
+    }
+    let src = src.to_dtype(base.dtype())?;
+    let keep = needs_record(&[&base, &src]).then(|| base.clone());
+    let out = backend::index_add(base, d, &idx, &src)?;
+    let Some(base) = keep else {
+        return Ok(out);
+    };
+    let index = index.reshape(&[idx.len()])?;
+    Ok(record1(
+        Op::IndexAdd { dim: d },
+        &[&base, &index, &src],
+        out,
+        vec![index.clone()],
+        false,
+    ))
+}
+
 pub(crate) fn where_backward(ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
     let Some(g) = &grads[0] else {
         return Ok(vec![None, None, None]);
@@ -328,8 +348,14 @@ pub(crate) fn backward(
     let idx = ctx.saved(0);
     let zeros = || Tensor::zeros(ctx.input_shape(0), g.dtype());
     Ok(match op {
-        Op::IndexSelect { dim } => vec![Some(zeros()?.index_add(*dim as isize, idx, g)?), None],
-        Op::Gather { dim } => vec![Some(zeros()?.scatter_add(*dim as isize, idx, g)?), None],
+        Op::IndexSelect { dim } => vec![
+            Some(index_add_owned(zeros()?, *dim as isize, idx, g)?),
+            None,
+        ],
+        Op::Gather { dim } => vec![
+            Some(scatter_owned(zeros()?, *dim as isize, idx, g, true)?),
+            None,
+        ],
         Op::ScatterAdd { dim } => vec![
             if ctx.needs(0) { Some(g.clone()) } else { None },
             None,

@@ -247,6 +247,23 @@ impl Backend for CpuBackend {
         )))
     }
 
+    fn softmax_backward_rows(
+        &self,
+        g: Src<'_>,
+        y: Src<'_>,
+        n: usize,
+        log: bool,
+    ) -> Result<Storage> {
+        float_dispatch!("softmax_backward", y.0.dtype(), |T| Ok(wrap(
+            norm::softmax_backward_rows::<T>(
+                slice("softmax_backward", g)?,
+                slice("softmax_backward", y)?,
+                n,
+                log
+            )
+        )))
+    }
+
     fn cross_entropy(
         &self,
         x: Src<'_>,

@@ -41,6 +41,60 @@ pub fn softmax_rows<T: Float>(x: &[T], n: usize, log: bool) -> Vec<T> {
     })
 }
 
+/// The input gradient of [`softmax_rows`] from the output `y` and its gradient `g`, per row:
+/// `y * (g - sum(g * y))` for softmax, `g - exp(y) * sum(g)` for log-softmax. One pass to
+/// reduce and one to write, instead of four tensor ops.
+pub fn softmax_backward_rows<T: Float>(g: &[T], y: &[T], n: usize, log: bool) -> Vec<T> {
+    let rows = y.len().checked_div(n).unwrap_or(0);
+    if n == 0 {
+        return y.to_vec();
+    }
+    alloc_with(y.len(), |out| {
+        par_rows(out, n, rows, |chunk, r0| {
+            for (i, o) in chunk.chunks_mut(n).enumerate() {
+                let (gr, yr) = (
+                    &g[(r0 + i) * n..(r0 + i + 1) * n],
+                    &y[(r0 + i) * n..(r0 + i + 1) * n],
+                );
+                simd(
+                    #[inline(always)]
+                    || {
+                        if log {
+                            let s = lane_sum(gr, |v| v);
+                            for ((d, &gv), &yv) in o.iter_mut().zip(gr).zip(yr) {
+                                d.write(gv - yv.exp_() * s);
+                            }
+                        } else {
+                            let s = lane_dot(gr, yr);
+                            for ((d, &gv), &yv) in o.iter_mut().zip(gr).zip(yr) {
+                                d.write(yv * (gv - s));
+                            }
+                        }
+                    },
+                );
+            }
+        })
+    })
+}
+
+/// `sum(a * b)` in [`LANES`] independent accumulators over whole chunks (vectorises).
+#[inline(always)]
+fn lane_dot<T: Float>(a: &[T], b: &[T]) -> T {
+    let b = &b[..a.len()];
+    let n = a.len() - a.len() % LANES;
+    let mut lanes = [T::zero(); LANES];
+    for (ca, cb) in a[..n].chunks_exact(LANES).zip(b[..n].chunks_exact(LANES)) {
+        for k in 0..LANES {
+            lanes[k] = lanes[k] + ca[k] * cb[k];
+        }
+    }
+    let tail = a[n..]
+        .iter()
+        .zip(&b[n..])
+        .fold(T::zero(), |s, (&x, &y)| s + x * y);
+    lanes.iter().fold(tail, |s, &v| s + v)
+}
+
 /// Lanes of the fixed-width accumulators below: whole chunks keep the loops vectorised.
 const LANES: usize = 16;
 
