@@ -143,7 +143,7 @@ fn scatter_add_and_index_add_leave_the_base_alone() {
         .unwrap()
         .sum_all()
         .unwrap();
-    let g = deepseek::autograd::grad(&[y], &[x.clone()], &[None], true, true).unwrap();
+    let g = deepseek::autograd::grad(&[y], std::slice::from_ref(&x), &[None], true, true).unwrap();
     let g0 = g[0].clone().unwrap();
     assert_eq!(f(&g0), [0., 0., 4., 6.]);
     assert!(g0.requires_grad());
