@@ -63,11 +63,14 @@ def overridable(fn, module=None, name=None):
 
 
 def wrap_namespace(ns, names, module):
-    """Replaces each function ``ns[name]`` by its ``overridable`` wrapper (once)."""
+    """Replaces each function ``ns[name]`` by its ``overridable`` wrapper (once); returns
+    ``{id(original): wrapper}``."""
+    done = {}
     for n in names:
         f = ns.get(n)
         if f is None or isinstance(f, type) or not callable(f):
             continue
         if getattr(f, "_deepseek_overridable", False):
             continue
-        ns[n] = overridable(f, module, n)
+        ns[n] = done[id(f)] = overridable(f, module, n)
+    return done

@@ -45,7 +45,10 @@ def _install():
     fnames = [n for n, f in vars(F).items() if not n.startswith("_") and callable(f)
               and not isinstance(f, type) and type(f).__name__ in ("builtin_function_or_method",
                                                                    "function")]
-    _dispatch.wrap_namespace(vars(F), fnames, "deepseek.nn.functional")
+    wrapped = _dispatch.wrap_namespace(vars(F), fnames, "deepseek.nn.functional")
+    for n, f in list(ns.items()):
+        if id(f) in wrapped and wrapped[id(f)].__wrapped__ is f:
+            ns[n] = wrapped[id(f)]
     for n, kind in (("rand", "size"), ("randn", "size"), ("randint", "randint"),
                     ("rand_like", "like"), ("randn_like", "like"), ("randperm", "perm")):
         f = ns.get(n)

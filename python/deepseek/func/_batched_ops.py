@@ -28,6 +28,14 @@ def _take_dim(args, kwargs, pos, key="dim"):
     return _MISSING
 
 
+def _call(v, name, args, pos, dim, kwargs):
+    """``v.<name>(*args)`` with ``dim`` put back at position ``pos`` (as a keyword when
+    fewer positional arguments come before it)."""
+    if len(args) >= pos:
+        return getattr(v, name)(*args[:pos], dim, *args[pos:], **kwargs)
+    return getattr(v, name)(*args, dim=dim, **kwargs)
+
+
 # ---- reductions ------------------------------------------------------------------------------
 def _reduce(name, pos=0):
     """A reduction whose dimension argument (at ``pos``) defaults to all dimensions."""
@@ -49,7 +57,7 @@ def _reduce(name, pos=0):
             keep = kwargs.get("keepdim", False)
             bs = tuple(v.shape[:k])
             v2 = v.reshape(*bs, -1) if n != 1 else v
-            r = getattr(v2, name)(*args[:pos], k, *args[pos:], **kwargs)
+            r = _call(v2, name, args, pos, k, kwargs)
             if name in ("max", "min", "median", "nanmedian", "mode") and isinstance(r, tuple):
                 r = r[0]
             if keep:
@@ -57,12 +65,12 @@ def _reduce(name, pos=0):
             return wrap(r, lv)
         if n == 0:
             v = v.unsqueeze(-1)
-            r = getattr(v, name)(*args[:pos], k, *args[pos:], **kwargs)
+            r = _call(v, name, args, pos, k, kwargs)
             squeeze = lambda t: t.squeeze(-1) if kwargs.get("keepdim") else t  # noqa: E731
             return wrap_tree(r if not kwargs.get("keepdim") else
                              (type(r)(*map(squeeze, r)) if isinstance(r, tuple) else squeeze(r)),
                              lv)
-        r = getattr(v, name)(*args[:pos], _shift(d, k, n), *args[pos:], **kwargs)
+        r = _call(v, name, args, pos, _shift(d, k, n), kwargs)
         return wrap_tree(r, lv)
 
     m.__name__ = name
@@ -81,10 +89,10 @@ def _dimop(name, pos=0, default=_MISSING):
             raise TypeError(f"{name}() missing its dim argument")
         v, lv, k, n = _bk(self)
         if n == 0:
-            r = getattr(v.unsqueeze(-1), name)(*args[:pos], k, *args[pos:], **kwargs)
+            r = _call(v.unsqueeze(-1), name, args, pos, k, kwargs)
             return wrap_tree(type(r)(t.squeeze(-1) for t in r) if isinstance(r, (list, tuple))
                              else r.squeeze(-1), lv)
-        r = getattr(v, name)(*args[:pos], _shift(d, k, n), *args[pos:], **kwargs)
+        r = _call(v, name, args, pos, _shift(d, k, n), kwargs)
         return wrap_tree(r, lv)
 
     m.__name__ = name

@@ -193,6 +193,14 @@ rule(_C.zeros_like, _C.ones_like, _C.full_like, _C.empty_like)(_like)
 
 
 # ---- deepseek.nn.functional ----------------------------------------------------------------
+def _F_orig(name):
+    """The function ``deepseek.nn.functional.<name>`` stands for (unwrapped)."""
+    from ..nn import functional as Fm
+
+    f = getattr(Fm, name, None)
+    return getattr(f, "__wrapped__", f)
+
+
 def _first_only(fn, x, *args, **kwargs):
     if any(_is_t(a) for a in args) or any(_is_t(a) for a in kwargs.values()) or not _bt(x):
         return fallback(fn, (x,) + args, kwargs)
@@ -202,9 +210,9 @@ def _first_only(fn, x, *args, **kwargs):
 for _n in ("relu", "gelu", "silu", "sigmoid", "tanh", "softplus", "elu", "leaky_relu",
            "one_hot", "relu6", "selu", "celu", "hardtanh", "hardswish", "hardsigmoid", "mish",
            "logsigmoid", "softsign", "tanhshrink", "hardshrink", "softshrink", "glu"):
-    f = getattr(_C_F, _n, None)
-    if f is not None and _n != "glu":
-        RULES[f] = _first_only
+    for f in (getattr(_C_F, _n, None), _F_orig(_n)):
+        if f is not None and _n != "glu":
+            RULES[f] = _first_only
 
 
 def _softmax(method):
@@ -387,4 +395,17 @@ def _sdpa(fn, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, **kwargs)
     return wrap(fn(vals[0], vals[1], vals[2], m, 0.0, is_causal, **kwargs), lv)
 
 
+
+
+def _alias_python_functional():
+    """``F.<name>`` written in Python over ``_C.functional.<name>`` gets the same rule."""
+    for n in dir(_C_F):
+        c = getattr(_C_F, n)
+        if callable(c) and c in RULES:
+            o = _F_orig(n)
+            if o is not None and o is not c and o not in RULES:
+                RULES[o] = RULES[c]
+
+
+_alias_python_functional()
 del _n, f

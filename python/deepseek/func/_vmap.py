@@ -33,7 +33,7 @@ def _exit(x, level, size, od):
     if level in lv:
         i = lv.index(level)
         rest = lv[:i] + lv[i + 1:]
-        d = _norm(od, n) + len(rest)
+        d = _norm(od, n + 1) + len(rest)
         if d != i:
             v = v.movedim(i, d)
         return wrap(v, rest)
