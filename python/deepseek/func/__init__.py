@@ -46,6 +46,13 @@ def _install():
               and not isinstance(f, type) and type(f).__name__ in ("builtin_function_or_method",
                                                                    "function")]
     wrapped = _dispatch.wrap_namespace(vars(F), fnames, "deepseek.nn.functional")
+    # The wrapper is now deepseek.nn.functional.<name> (pickled by that reference); a
+    # compiled function it wraps pickles by its own module again.
+    for w in wrapped.values():
+        f = w.__wrapped__
+        if type(f).__name__ == "builtin_function_or_method" and \
+                getattr(f, "__module__", None) == "deepseek.nn.functional":
+            f.__module__ = "deepseek._C.functional"
     for n, f in list(ns.items()):
         if id(f) in wrapped and wrapped[id(f)].__wrapped__ is f:
             ns[n] = wrapped[id(f)]
