@@ -300,13 +300,22 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
         us = [_C.zeros_like(v).requires_grad_() for v, _ in diff]
         jv = [None] * len(diff)
         if diff:
-            gs = autograd.grad([v for v, _ in diff], flat, grad_outputs=us, create_graph=True,
-                               allow_unused=True)
-            pairs = [(g, expand_to(t, lv, sizes).to(g.dtype))
-                     for g, t, lv in zip(gs, t_leaves, flat_lv) if g is not None]
-            if pairs:
-                jv = autograd.grad([g for g, _ in pairs], us, grad_outputs=[t for _, t in pairs],
-                                   create_graph=create, allow_unused=True)
+            try:
+                gs = autograd.grad([v for v, _ in diff], flat, grad_outputs=us,
+                                   create_graph=True, allow_unused=True)
+                pairs = [(g, expand_to(t, lv, sizes).to(g.dtype))
+                         for g, t, lv in zip(gs, t_leaves, flat_lv) if g is not None]
+                if pairs:
+                    jv = autograd.grad([g for g, _ in pairs], us,
+                                       grad_outputs=[t for _, t in pairs],
+                                       create_graph=create, allow_unused=True)
+            except RuntimeError as e:
+                if "double backward" not in str(e):
+                    raise
+                # An op whose backward is not differentiable: contract the Jacobian.
+                res = _jvp_by_jacobian(func, tuple(primals), t_leaves, has_aux)
+                out_r = out if create else _detach_tree(out, False)
+                return (out_r, res, _detach_tree(aux, create)) if has_aux else (out_r, res)
     res, k = [], 0
     for v, lv in ovals:
         if v.requires_grad:
@@ -320,6 +329,49 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
     if has_aux:
         return out_r, jvp_out, _detach_tree(aux, create)
     return out_r, jvp_out
+
+
+def _jvp_by_jacobian(func, primals, t_leaves, has_aux):
+    """``J v`` by building the Jacobian with ``jacrev`` (first-order backward passes only,
+    one per output element, batched) and contracting it with the tangents."""
+    f = (lambda *p: func(*p)[0]) if has_aux else func
+    jac = jacrev(f, argnums=tuple(range(len(primals))))(*primals)
+    out = func(*primals)
+    out = out[0] if has_aux else out
+    out_leaves, out_spec = tree_flatten(out)
+    res = []
+    flat_jac = _split_jacobian(jac, out, len(primals))
+    for o, per_arg in zip(out_leaves, flat_jac):
+        acc = None
+        for j, t in zip(per_arg, t_leaves):
+            n = t.dim()
+            term = j * t.reshape(*([1] * o.dim()), *t.shape) if n else j * t
+            if n:
+                term = term.sum(tuple(range(o.dim(), o.dim() + n)))
+            acc = term if acc is None else acc + term
+        res.append(acc)
+    return tree_unflatten(res, out_spec)
+
+
+def _split_jacobian(jac, out, nprim):
+    """The Jacobian returned by ``jacrev(argnums=tuple)`` as, per output leaf, the list of
+    its blocks per primal leaf."""
+    if _is_t(out):
+        groups = [jac]
+    else:
+        spec = tree_flatten(out)[1]
+        groups = []
+
+        def rec(j, s):
+            if s.kind == "leaf":
+                groups.append(j)
+            else:
+                kids = j.values() if s.kind == "dict" else j
+                for a, b in zip(kids, s.children):
+                    rec(a, b)
+
+        rec(jac, spec)
+    return [tree_flatten(list(g))[0] for g in groups]
 
 
 def _plug(func, args, nums, kwargs):

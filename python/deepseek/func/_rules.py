@@ -338,7 +338,9 @@ def _reduce_loss(loss, reduction, x):
 def _pointwise_loss(fn, input, target, *args, reduction="mean", **kwargs):
     if args or any(_bt(v) for v in kwargs.values()):
         return fallback(fn, (input, target) + args, dict(kwargs, reduction=reduction))
-    (a, b), lv = align([input, target])
+    lv = tuple(sorted(level_sizes([input, target])))
+    nd = max(input.dim(), target.dim())
+    a, b = pad_to(input, lv, nd), pad_to(target, lv, nd)
     shape = [max(p, q) for p, q in zip(a.shape, b.shape)]
     loss = wrap(fn(a.expand(*shape), b.expand(*shape), reduction="none", **kwargs), lv)
     return _reduce_loss(loss, reduction, input)
