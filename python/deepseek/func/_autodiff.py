@@ -40,16 +40,17 @@ def _prep(x):
     if not v.is_floating_point():
         raise TypeError("deepseek.func: only floating point tensors can be differentiated, "
                         f"got {v.dtype}")
-    if v.requires_grad:
-        v = v.view_as(v)
-    else:
-        v = v.detach().requires_grad_()
     levels, sizes = _active()
     full = tuple(sorted(set(lv) | set(levels)))
-    if full != lv:
-        v = expand_to(wrap(v, lv), full, sizes)
-        lv = full
-    return wrap(v, lv), v, lv
+    if v.requires_grad:  # part of an outer graph: stay connected to it
+        v = v.view_as(v)
+        if full != lv:
+            v = expand_to(wrap(v, lv), full, sizes)
+    else:  # a fresh leaf (expanded first, so that backward stops at the expanded tensor)
+        if full != lv:
+            v = expand_to(wrap(v, lv), full, sizes)
+        v = v.detach().requires_grad_()
+    return wrap(v, full), v, full
 
 
 def _argnums_tuple(argnums, nargs):
@@ -139,6 +140,9 @@ def grad_and_value(func, argnums=0, has_aux=False):
                                f"Tensor, got {getattr(out, 'shape', type(out).__name__)}")
         ov, _ = parts(out)
         flat = [v for _, vals, _ in info for v in vals]
+        # Detached before the backward pass: detaching afterwards costs as much as the pass
+        # (deepseek defect, see the report).
+        value = out if create else out.detach()
         if ov.requires_grad:
             with enable_grad():
                 gs = autograd.grad(ov.sum() if ov.dim() else ov, flat, create_graph=create,
@@ -151,7 +155,6 @@ def grad_and_value(func, argnums=0, has_aux=False):
             j += len(vals)
             res.append(tree_unflatten(gl, spec))
         g = tuple(res) if isinstance(argnums, tuple) else res[0]
-        value = out if create else out.detach()
         if has_aux:
             return g, (value, _detach_tree(aux, create))
         return g, value
@@ -296,6 +299,7 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
         for v, lv in ovals + list(zip(flat, flat_lv)):
             for i, l in enumerate(lv):
                 sizes[l] = v.shape[i]
+        out_r = out if create else _detach_tree(out, False)
         diff = [(v, lv) for v, lv in ovals if v.requires_grad]
         us = [_C.zeros_like(v).requires_grad_() for v, _ in diff]
         jv = [None] * len(diff)
@@ -314,7 +318,6 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
                     raise
                 # An op whose backward is not differentiable: contract the Jacobian.
                 res = _jvp_by_jacobian(func, tuple(primals), t_leaves, has_aux)
-                out_r = out if create else _detach_tree(out, False)
                 return (out_r, res, _detach_tree(aux, create)) if has_aux else (out_r, res)
     res, k = [], 0
     for v, lv in ovals:
@@ -324,7 +327,6 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
         else:
             g = None
         res.append(_finish(g, v, lv, create))
-    out_r = out if create else _detach_tree(out, False)
     jvp_out = tree_unflatten(res, out_spec)
     if has_aux:
         return out_r, jvp_out, _detach_tree(aux, create)
