@@ -266,3 +266,34 @@ def test_stack_module_state_ensemble():
     want = ds.stack([m(x) for m in models])
     close(out, want)
     assert func.fallback_counts(reset=True) == {}
+
+
+def test_per_sample_linear_shortcut_cases():
+    """F.linear with an expanded weight inside vmap(grad) takes the per-example outer
+    product path (``_expanded``): a weight used by linear and elsewhere, several rows per
+    example, and second order (which takes the generic batched path) all agree with
+    torch.func."""
+    w, b, x = arr((4, 5)), arr((4,), 1), arr((6, 3, 5), 2)
+    (wd, bd, xd), (wt, bt, xt) = both(w, b, x)
+
+    def fd(w, b, x):
+        return (F.linear(x, w, b).tanh() ** 2).sum() + 0.1 * (w * w).sum()
+
+    def ft(w, b, x):
+        return (TF.linear(x, w, b).tanh() ** 2).sum() + 0.1 * (w * w).sum()
+
+    got = func.vmap(func.grad(fd, argnums=(0, 1)), in_dims=(None, None, 0))(wd, bd, xd)
+    want = torch.func.vmap(torch.func.grad(ft, argnums=(0, 1)), in_dims=(None, None, 0))(
+        wt, bt, xt)
+    close(got, want)
+    outer = lambda w: func.vmap(func.grad(fd), in_dims=(None, None, 0))(w, bd, xd).sum()  # noqa
+    outert = lambda w: torch.func.vmap(torch.func.grad(ft), in_dims=(None, None, 0))(  # noqa
+        w, bt, xt).sum()
+    close(func.grad(outer)(wd), torch.func.grad(outert)(wt), atol=1e-4)
+    # a batched input without the weight's levels (x mapped by an outer vmap only)
+    got = func.vmap(lambda x: func.vmap(func.grad(fd), in_dims=(None, None, 0))(wd, bd, x))(
+        ds.tensor(arr((2, 6, 3, 5), 3)))
+    want = torch.func.vmap(lambda x: torch.func.vmap(torch.func.grad(ft), in_dims=(None, None,
+                                                                                0))(wt, bt, x))(
+        torch.tensor(arr((2, 6, 3, 5), 3)))
+    close(got, want, atol=1e-4)

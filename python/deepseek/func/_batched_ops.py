@@ -36,6 +36,10 @@ def _call(v, name, args, pos, dim, kwargs):
     return getattr(v, name)(*args, dim=dim, **kwargs)
 
 
+_IDENTITY_ON_SCALARS = {"sum", "mean", "prod", "amax", "amin", "nansum", "nanmean", "max",
+                        "min", "median", "logsumexp"}
+
+
 # ---- reductions ------------------------------------------------------------------------------
 def _reduce(name, pos=0):
     """A reduction whose dimension argument (at ``pos``) defaults to all dimensions."""
@@ -49,6 +53,8 @@ def _reduce(name, pos=0):
             return getattr(self, "maximum" if name == "max" else "minimum")(args[0])
         d = _take_dim(args, kwargs, pos)
         v, lv, k, n = _bk(self)
+        if n == 0 and not args and not kwargs and name in _IDENTITY_ON_SCALARS:
+            return self  # the reduction of a single element is that element
         if d is _MISSING or d is None or (isinstance(d, (list, tuple)) and len(d) == 0
                                            and name in ("sum", "mean", "nansum", "nanmean")):
             if name == "norm" and (args[:1] == ["fro"] or kwargs.get("p") == "fro"):

@@ -1,5 +1,9 @@
 """Minimal pytrees for the function transforms: nested tuples, lists, dicts and
-namedtuples whose leaves are anything else (tensors, batched tensors, numbers, None)."""
+namedtuples whose leaves are anything else (tensors, batched tensors, numbers, None).
+
+Written with module-level recursion (no recursive closures): a closure that refers to
+itself is a reference cycle, which would keep the flattened tensors alive until Python's
+cycle collector ran (measured: a per-example gradient ran 2x slower for it)."""
 
 
 class TreeSpec:
@@ -33,44 +37,43 @@ def _is_namedtuple(x):
     return isinstance(x, tuple) and hasattr(type(x), "_fields")
 
 
+def _flatten(t, leaves):
+    if _is_namedtuple(t):
+        return TreeSpec("namedtuple", type(t), [_flatten(c, leaves) for c in t])
+    if isinstance(t, tuple):
+        return TreeSpec("tuple", None, [_flatten(c, leaves) for c in t])
+    if isinstance(t, list):
+        return TreeSpec("list", None, [_flatten(c, leaves) for c in t])
+    if isinstance(t, dict):
+        keys = list(t.keys())
+        return TreeSpec("dict", keys, [_flatten(t[k], leaves) for k in keys])
+    leaves.append(t)
+    return _LEAF
+
+
 def tree_flatten(tree):
     """``(leaves, spec)`` of ``tree``."""
     leaves = []
-
-    def rec(t):
-        if _is_namedtuple(t):
-            return TreeSpec("namedtuple", type(t), [rec(c) for c in t])
-        if isinstance(t, tuple):
-            return TreeSpec("tuple", None, [rec(c) for c in t])
-        if isinstance(t, list):
-            return TreeSpec("list", None, [rec(c) for c in t])
-        if isinstance(t, dict):
-            keys = list(t.keys())
-            return TreeSpec("dict", keys, [rec(t[k]) for k in keys])
-        leaves.append(t)
-        return _LEAF
-
-    spec = rec(tree)
+    spec = _flatten(tree, leaves)
     return leaves, spec
+
+
+def _unflatten(s, it):
+    if s.kind == "leaf":
+        return next(it)
+    kids = [_unflatten(c, it) for c in s.children]
+    if s.kind == "tuple":
+        return tuple(kids)
+    if s.kind == "list":
+        return kids
+    if s.kind == "namedtuple":
+        return s.ctx(*kids)
+    return dict(zip(s.ctx, kids))
 
 
 def tree_unflatten(leaves, spec):
     """Rebuilds the tree of ``spec`` from ``leaves`` (in flattening order)."""
-    it = iter(leaves)
-
-    def rec(s):
-        if s.kind == "leaf":
-            return next(it)
-        kids = [rec(c) for c in s.children]
-        if s.kind == "tuple":
-            return tuple(kids)
-        if s.kind == "list":
-            return kids
-        if s.kind == "namedtuple":
-            return s.ctx(*kids)
-        return dict(zip(s.ctx, kids))
-
-    return rec(spec)
+    return _unflatten(spec, iter(leaves))
 
 
 def tree_map(fn, tree):
@@ -78,32 +81,32 @@ def tree_map(fn, tree):
     return tree_unflatten([fn(x) for x in leaves], spec)
 
 
+def _prefix(p, t, out, what):
+    if p is None or isinstance(p, int):
+        out.extend([p] * tree_flatten(t)[1].num_leaves)
+        return
+    if isinstance(p, (tuple, list)) and isinstance(t, (tuple, list)):
+        if len(p) != len(t):
+            raise ValueError(f"vmap: {what} is not compatible with the structure of the "
+                             f"inputs: expected {len(t)} entries, got {len(p)} ({p!r})")
+        for a, b in zip(p, t):
+            _prefix(a, b, out, what)
+        return
+    if isinstance(p, dict) and isinstance(t, dict):
+        if set(p) != set(t):
+            raise ValueError(f"vmap: {what} keys {sorted(p)} do not match the input keys "
+                             f"{sorted(t)}")
+        for k in t:
+            _prefix(p[k], t[k], out, what)
+        return
+    raise ValueError(f"vmap: {what} {p!r} is not compatible with the structure of the "
+                     f"inputs ({type(t).__name__})")
+
+
 def broadcast_prefix(prefix, tree, what="in_dims"):
     """The leaves of ``prefix`` repeated over the matching subtrees of ``tree``: ``prefix``
     is a pytree whose structure is a prefix of ``tree``'s (an int or None standing for a
     whole subtree). Returns one entry per leaf of ``tree``."""
     out = []
-
-    def rec(p, t):
-        if p is None or isinstance(p, int):
-            out.extend([p] * tree_flatten(t)[1].num_leaves)
-            return
-        if isinstance(p, (tuple, list)) and isinstance(t, (tuple, list)):
-            if len(p) != len(t):
-                raise ValueError(f"vmap: {what} is not compatible with the structure of the "
-                                 f"inputs: expected {len(t)} entries, got {len(p)} ({p!r})")
-            for a, b in zip(p, t):
-                rec(a, b)
-            return
-        if isinstance(p, dict) and isinstance(t, dict):
-            if set(p) != set(t):
-                raise ValueError(f"vmap: {what} keys {sorted(p)} do not match the input keys "
-                                 f"{sorted(t)}")
-            for k in t:
-                rec(p[k], t[k])
-            return
-        raise ValueError(f"vmap: {what} {p!r} is not compatible with the structure of the "
-                         f"inputs ({type(t).__name__})")
-
-    rec(prefix, tree)
+    _prefix(prefix, tree, out, what)
     return out

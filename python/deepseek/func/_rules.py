@@ -10,6 +10,7 @@ per example (``_batched.fallback``)."""
 
 from .. import _C
 from .._C import functional as _C_F
+from . import _expanded
 from ._batched import (BatchedTensor, STACK, _T, _norm, align, expand_to, fallback,
                        level_sizes, pad_to, parts, wrap, wrap_tree)
 
@@ -233,6 +234,9 @@ rule(_C_F.dropout)(_dropout_rule)
 
 @rule(_C_F.linear)
 def _linear(fn, x, weight, bias=None):
+    r = _expanded.linear(fn, x, weight, bias)
+    if r is not None:
+        return r
     if not _bt(weight) and not _bt(bias) and _bt(x):
         return BatchedTensor(fn(x._v, weight, bias), x._lv)
     y = x @ (weight.t() if weight.dim() == 2 else weight)
@@ -375,6 +379,8 @@ def _class_loss(fn, input, target, weight=None, size_average=None, ignore_index=
     lshape = tuple(x.shape[:k]) + (() if n == 1 else (x.shape[k],) + tuple(x.shape[k + 2:]))
     loss = wrap(loss.reshape(*lshape), lv)
     if reduction == "mean" and not probs:
+        if n == 1 and not bool((t == ignore_index).any()):
+            return loss  # one row per example, none ignored: the mean is the loss itself
         valid = wrap(t.reshape(*lshape) != ignore_index, lv).to(loss.dtype)
         return loss.sum() / valid.sum()
     return _reduce_loss(loss, reduction, input)
