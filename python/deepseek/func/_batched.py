@@ -281,8 +281,9 @@ class BatchedTensor:
 # ---- elementwise rules ---------------------------------------------------------------------
 def _unary(name):
     def m(self, *args, **kwargs):
-        if any(type(a) is BatchedTensor or isinstance(a, _T) for a in args) or any(
-                type(a) is BatchedTensor or isinstance(a, _T) for a in kwargs.values()):
+        if (args or kwargs) and (
+                any(type(a) is BatchedTensor or isinstance(a, _T) for a in args) or any(
+                type(a) is BatchedTensor or isinstance(a, _T) for a in kwargs.values())):
             return _nary(name)(self, *args, **kwargs)
         return BatchedTensor(getattr(self._v, name)(*args, **kwargs), self._lv)
 

@@ -77,6 +77,8 @@ def _run(func, leaves, spec, dims, size, out_dims, randomness, kwargs):
             out = func(*tree_unflatten(new, spec), **kwargs)
     finally:
         STACK.pop()
+    if isinstance(out_dims, int) and (isinstance(out, _T) or type(out) is BatchedTensor):
+        return _exit(out, level, size, out_dims)  # the common case, without pytrees
     out_leaves, out_spec = tree_flatten(out)
     ods = broadcast_prefix(out_dims, out, "out_dims")
     res = []
@@ -92,6 +94,14 @@ def _run(func, leaves, spec, dims, size, out_dims, randomness, kwargs):
         else:
             res.append(_exit(o, level, size, od))
     return tree_unflatten(res, out_spec)
+
+
+_FLAT_SPECS = {}
+
+
+def _flat_spec(n):
+    _FLAT_SPECS[n] = tree_flatten((None,) * n)[1]
+    return _FLAT_SPECS[n]
 
 
 def _chunks(leaves, dims, size, chunk_size):
@@ -126,12 +136,19 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
 
     @functools.wraps(func)
     def wrapped(*args, **kwargs):
-        leaves, spec = tree_flatten(args)
         if isinstance(in_dims, (tuple, list)) and len(in_dims) != len(args):
             raise ValueError(f"vmap: in_dims is not compatible with the structure of the "
                              f"inputs: expected {len(args)} entries, got {len(in_dims)}")
-        dims = broadcast_prefix(tuple(in_dims) if isinstance(in_dims, list) else in_dims,
-                                args)
+        if all(isinstance(a, _T) or type(a) is BatchedTensor for a in args) and (
+                isinstance(in_dims, int) or isinstance(in_dims, (tuple, list)) and all(
+                    d is None or isinstance(d, int) for d in in_dims)):
+            # flat tensor arguments: the leaves are the arguments
+            leaves, spec = list(args), _FLAT_SPECS.get(len(args)) or _flat_spec(len(args))
+            dims = [in_dims] * len(args) if isinstance(in_dims, int) else list(in_dims)
+        else:
+            leaves, spec = tree_flatten(args)
+            dims = broadcast_prefix(tuple(in_dims) if isinstance(in_dims, list) else in_dims,
+                                    args)
         size = _batch_size(leaves, dims)
         if chunk_size is None or chunk_size >= size:
             return _run(func, leaves, spec, dims, size, out_dims, randomness, kwargs)
