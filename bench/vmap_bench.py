@@ -7,7 +7,8 @@ Workloads (batch of 1024 examples by default):
   mlp        vmap(lambda x: (W2 @ tanh(W1 @ x + b1)).sum())  vs  (tanh(X @ W1.T + b1) @ W2.T).sum(-1)
   per-sample vmap(grad(loss), in_dims=(None, 0, 0))(params, X, Y) for a Linear(64, 10) model
              with cross-entropy and functional_call, vs the closed-form per-example gradients
-             (softmax(XW^T+b) - onehot(Y)) outer X computed batched.
+             (softmax(XW^T+b) - onehot(Y)) outer X computed batched; also against the same
+             formula with dL/dy from autograd (cross_entropy forward and backward).
 Times are the best of 5 alternating rounds of --reps runs; ratio = vmap / hand-batched.
 """
 
@@ -80,10 +81,19 @@ def bench_per_sample(n, reps):
             g = (X @ params["weight"].t() + params["bias"]).softmax(-1) - eye[Y]
             return {"weight": g.unsqueeze(2) * X.unsqueeze(1), "bias": g}
 
-    got, want = vg(params, X, Y), hand()
+    def hand_autograd():
+        y = F.linear(X, params["weight"], params["bias"]).requires_grad_()
+        (g,) = ds.autograd.grad(F.cross_entropy(y, Y, reduction="sum"), [y])
+        g = g.detach()
+        return {"weight": g.unsqueeze(2) * X.unsqueeze(1), "bias": g}
+
+    got, want, want2 = vg(params, X, Y), hand(), hand_autograd()
     diff = max(float((got[k] - want[k]).abs().max()) for k in got)
-    assert diff < 1e-5, diff
-    return pair(lambda: realize(vg(params, X, Y)), lambda: realize(hand()), reps)
+    diff2 = max(float((want2[k] - want[k]).abs().max()) for k in got)
+    assert diff < 1e-5 and diff2 < 1e-5, (diff, diff2)
+    tv, th = pair(lambda: realize(vg(params, X, Y)), lambda: realize(hand()), reps)
+    _, ta = pair(lambda: realize(vg(params, X, Y)), lambda: realize(hand_autograd()), reps)
+    return tv, th, ta
 
 
 def bench_jvp(reps):
@@ -116,9 +126,10 @@ def main():
     tv, th = bench_mlp(a.batch, a.reps)
     print(f"mlp        vmap {tv * 1e3:8.3f} ms   hand-batched {th * 1e3:8.3f} ms   "
           f"ratio {tv / th:.2f}")
-    tv, th = bench_per_sample(a.batch, a.reps)
+    tv, th, ta = bench_per_sample(a.batch, a.reps)
     print(f"per-sample vmap(grad) {tv * 1e3:8.3f} ms   hand-batched {th * 1e3:8.3f} ms   "
-          f"ratio {tv / th:.2f}")
+          f"ratio {tv / th:.2f}   (hand-batched through autograd: {ta * 1e3:.3f} ms, "
+          f"ratio {tv / ta:.2f})")
     print(f"fallbacks: {func.fallback_counts()}")
     for m, t_f, t_dv, t_jac in bench_jvp(a.reps):
         print(f"jvp f: R^256 -> R^{m}: forward {t_f * 1e3:.3f} ms, double-vjp "
