@@ -217,3 +217,17 @@ def test_errors():
     with pytest.raises(ValueError):
         func.vmap(lambda a: a.sum(), out_dims=None)(ds.ones(2, 3))
     assert func.vmap(lambda a, n: a * n, in_dims=(0, None))(ds.ones(2), 3).tolist() == [3, 3]
+
+
+def test_module_functions_with_plain_first_argument():
+    c, x, w = arr((3,)), arr((5, 3), 1), arr((4, 3), 2)
+    (cd, xd, wd), (ct, xt, wt) = both(c, x, w)
+    for name in ("maximum", "add", "mul", "sub", "div", "minimum"):
+        got = func.vmap(lambda a: getattr(ds, name)(cd, a))(xd)
+        want = torch.func.vmap(lambda a: getattr(torch, name)(ct, a))(xt)
+        close(got, want)
+    close(func.vmap(lambda a: ds.matmul(wd, a))(xd),
+          torch.func.vmap(lambda a: torch.matmul(wt, a))(xt))
+    close(func.vmap(lambda a: ds.sum(ds.exp(a), 0))(xd),
+          torch.func.vmap(lambda a: torch.sum(torch.exp(a), 0))(xt))
+    assert func.fallback_counts() == {}

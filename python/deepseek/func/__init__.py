@@ -42,6 +42,13 @@ def _install():
              "meshgrid", "atleast_1d", "atleast_2d", "atleast_3d", "block_diag",
              "cartesian_prod", "lerp", "clamp", "addmm", "baddbmm", "bilinear"]
     _dispatch.wrap_namespace(ns, names, "deepseek")
+    # deepseek.<op>(input, ...) forwards to input.<op>(...): wrapped too, so that a plain
+    # input with a batched argument after it (deepseek.maximum(c, x)) is batched.
+    from .. import _ops
+
+    _dispatch.wrap_namespace(ns, [n for n in _ops.__all__ if n in vars(_ops)
+                                  and n not in ("isnan", "isinf", "isfinite", "nan_to_num")],
+                             "deepseek")
     fnames = [n for n, f in vars(F).items() if not n.startswith("_") and callable(f)
               and not isinstance(f, type) and type(f).__name__ in ("builtin_function_or_method",
                                                                    "function")]

@@ -193,6 +193,42 @@ def _like(fn, x, *args, **kwargs):
 rule(_C.zeros_like, _C.ones_like, _C.full_like, _C.empty_like)(_like)
 
 
+def _lifted(name):
+    """``deepseek.<name>(input, ...)`` is ``input.<name>(...)``: with a plain ``input`` and a
+    batched argument after it, the method runs on ``input`` seen as a batched tensor
+    without levels, so the batched argument is aligned as usual."""
+
+    def r(fn, input, *args, **kwargs):
+        if type(input) is not BatchedTensor and isinstance(input, _T):
+            input = BatchedTensor(input, ())
+        res = getattr(input, name)(*args, **kwargs)
+        return _unlift(res)
+
+    return r
+
+
+def _unlift(res):
+    if type(res) is BatchedTensor and not res._lv:
+        return res._v
+    if isinstance(res, tuple) and hasattr(type(res), "_fields"):
+        return type(res)(*map(_unlift, res))
+    if isinstance(res, (tuple, list)):
+        return type(res)(map(_unlift, res))
+    return res
+
+
+def _install_ops_rules():
+    from .. import _ops
+
+    for n in _ops._METHODS + ["subtract", "multiply", "divide", "absolute"]:
+        f = getattr(_ops, n, None)
+        if f is not None and f not in RULES:
+            RULES[f] = _lifted(f.__name__)
+
+
+_install_ops_rules()
+
+
 # ---- deepseek.nn.functional ----------------------------------------------------------------
 def _F_orig(name):
     """The function ``deepseek.nn.functional.<name>`` stands for (unwrapped)."""
