@@ -4,7 +4,8 @@ choice (double-vjp against contracting a reverse-mode Jacobian), in one run.
     PYTHONPATH=python python bench/vmap_bench.py [--batch 1024] [--reps 30]
 
 Workloads (batch of 1024 examples by default):
-  mlp        vmap(lambda x: (W2 @ tanh(W1 @ x + b1)).sum())  vs  (tanh(X @ W1.T + b1) @ W2.T).sum(-1)
+  mlp        vmap(lambda x: (W2 @ tanh(W1 @ x + b1)).sum())
+             vs (tanh(X @ W1.T + b1) @ W2.T).sum(-1)
   per-sample vmap(grad(loss), in_dims=(None, 0, 0))(params, X, Y) for a Linear(64, 10) model
              with cross-entropy and functional_call, vs the closed-form per-example gradients
              (softmax(XW^T+b) - onehot(Y)) outer X computed batched; also against the same

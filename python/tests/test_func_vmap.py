@@ -231,3 +231,24 @@ def test_module_functions_with_plain_first_argument():
     close(func.vmap(lambda a: ds.sum(ds.exp(a), 0))(xd),
           torch.func.vmap(lambda a: torch.sum(torch.exp(a), 0))(xt))
     assert func.fallback_counts() == {}
+
+
+def test_more_functional_rules():
+    import numpy as np
+
+    idx = np.random.default_rng(0).integers(0, 7, (5, 3)).astype(np.int64)
+    emb = arr((7, 4), 1)
+    check(lambda i, e: F.embedding(i, e), lambda i, e: TF.embedding(i, e), [idx, emb],
+          in_dims=(0, None))
+    check(lambda a: F.pad(a, (1, 2)), lambda a: TF.pad(a, (1, 2)), [arr((5, 2, 3))])
+    rm, rv = arr((3,), 2), arr((3,), 3, low=0.5)
+    check(lambda a, m, v: F.batch_norm(a, m, v, training=False),
+          lambda a, m, v: TF.batch_norm(a, m, v, training=False), [arr((5, 4, 3)), rm, rv],
+          in_dims=(0, None, None))
+    check(lambda a: F.group_norm(a, 2), lambda a: TF.group_norm(a, 2), [arr((5, 2, 4, 3))])
+    q, k, v = arr((5, 2, 4, 8)), arr((5, 2, 6, 8), 1), arr((5, 2, 6, 8), 2)
+    check(lambda q, k, v: F.scaled_dot_product_attention(q, k, v),
+          lambda q, k, v: TF.scaled_dot_product_attention(q, k, v), [q, k, v])
+    check(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+          lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, is_causal=True),
+          [arr((5, 2, 6, 8)), k, v], in_dims=(0, None, 0))

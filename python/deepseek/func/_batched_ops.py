@@ -2,7 +2,6 @@
 and dimension-wise ops (dimension arguments shifted past the batch dimensions), shape and
 view ops, matmul and friends, indexing and gathering."""
 
-from .. import _C
 from ._batched import (BatchedTensor, _T, _norm, align, expand_to, fallback, level_sizes,
                        pad_to, parts, wrap, wrap_tree)
 

@@ -12,7 +12,7 @@ from .. import _C
 from .._C import functional as _C_F
 from . import _expanded
 from ._batched import (BatchedTensor, STACK, _T, _norm, align, expand_to, fallback,
-                       level_sizes, pad_to, parts, wrap, wrap_tree)
+                       level_sizes, pad_to, parts, wrap)
 
 RULES = {}
 

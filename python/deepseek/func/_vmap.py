@@ -2,7 +2,7 @@
 
 import functools
 
-from .. import _C, _dispatch
+from .. import _dispatch
 from ._batched import STACK, BatchedTensor, _T, _norm, parts, wrap
 from ._pytree import broadcast_prefix, tree_flatten, tree_unflatten
 
