@@ -98,6 +98,10 @@ def _wants_graph(*trees):
     if _DEPTH[0] > 0:
         return True
     for t in trees:
+        if isinstance(t, _T):
+            if t.requires_grad:
+                return True
+            continue
         for x in tree_flatten(t)[0]:
             if _is_t(x) and parts(x)[0].requires_grad:
                 return True
@@ -131,17 +135,18 @@ def grad_and_value(func, argnums=0, has_aux=False):
         nums = _argnums_tuple(argnums, len(args))
         create = _wants_graph(*[args[i] for i in nums])
         tape = None if create or not STACK else _expanded.Tape()
-        with enable_grad():
-            _DEPTH[0] += 1
-            try:
-                new_args, info = _prepare_args(args, nums, tape)
-                if tape is None:
+        prev = _C.set_grad_enabled(True)
+        _DEPTH[0] += 1
+        try:
+            new_args, info = _prepare_args(args, nums, tape)
+            if tape is None:
+                out = func(*new_args, **kwargs)
+            else:
+                with tape:
                     out = func(*new_args, **kwargs)
-                else:
-                    with tape:
-                        out = func(*new_args, **kwargs)
-            finally:
-                _DEPTH[0] -= 1
+        finally:
+            _DEPTH[0] -= 1
+            _C.set_grad_enabled(prev)
         aux = None
         if has_aux:
             if not (isinstance(out, tuple) and len(out) == 2):
@@ -158,9 +163,12 @@ def grad_and_value(func, argnums=0, has_aux=False):
         value = out if create else out.detach()
         ys = _expanded.extra_inputs(tape) if tape is not None else []
         if ov.requires_grad:
-            with enable_grad():
+            prev = _C.set_grad_enabled(True)
+            try:
                 gs = autograd.grad(ov.sum() if ov.dim() else ov, flat + ys,
                                    create_graph=create, allow_unused=True)
+            finally:
+                _C.set_grad_enabled(prev)
         else:
             gs = [None] * (len(flat) + len(ys))
         if ys:

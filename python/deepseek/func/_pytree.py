@@ -38,17 +38,31 @@ def _is_namedtuple(x):
 
 
 def _flatten(t, leaves):
-    if _is_namedtuple(t):
-        return TreeSpec("namedtuple", type(t), [_flatten(c, leaves) for c in t])
-    if isinstance(t, tuple):
+    tt = type(t)
+    if tt is tuple:
         return TreeSpec("tuple", None, [_flatten(c, leaves) for c in t])
-    if isinstance(t, list):
+    if tt is list:
         return TreeSpec("list", None, [_flatten(c, leaves) for c in t])
-    if isinstance(t, dict):
+    if tt is dict or isinstance(t, dict):
         keys = list(t.keys())
         return TreeSpec("dict", keys, [_flatten(t[k], leaves) for k in keys])
+    if isinstance(t, tuple):
+        kind = "namedtuple" if hasattr(tt, "_fields") else "tuple"
+        return TreeSpec(kind, tt if kind == "namedtuple" else None,
+                        [_flatten(c, leaves) for c in t])
+    if isinstance(t, list):
+        return TreeSpec("list", None, [_flatten(c, leaves) for c in t])
     leaves.append(t)
     return _LEAF
+
+
+def _count(t):
+    """The number of leaves of ``t``."""
+    if isinstance(t, (tuple, list)):
+        return sum(_count(c) for c in t)
+    if isinstance(t, dict):
+        return sum(_count(c) for c in t.values())
+    return 1
 
 
 def tree_flatten(tree):
@@ -83,7 +97,7 @@ def tree_map(fn, tree):
 
 def _prefix(p, t, out, what):
     if p is None or isinstance(p, int):
-        out.extend([p] * tree_flatten(t)[1].num_leaves)
+        out.extend([p] * _count(t))
         return
     if isinstance(p, (tuple, list)) and isinstance(t, (tuple, list)):
         if len(p) != len(t):
