@@ -43,7 +43,7 @@ def _prep(x, tape=None):
         raise TypeError("deepseek.func: only floating point tensors can be differentiated, "
                         f"got {v.dtype}")
     levels, sizes = _active()
-    full = tuple(sorted(set(lv) | set(levels)))
+    full = levels if not lv else tuple(sorted(set(lv) | set(levels)))
     if v.requires_grad:  # part of an outer graph: stay connected to it
         v = v.view_as(v)
         if full != lv:

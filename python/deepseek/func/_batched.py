@@ -92,8 +92,12 @@ def expand_to(x, levels, sizes):
     v, lv = parts(x)
     if lv == tuple(levels):
         return v
+    if not lv:  # a plain tensor: one reshape and one expand
+        shape = tuple(v.shape)
+        return v.reshape((1,) * len(levels) + shape).expand(*[sizes[l] for l in levels],
+                                                             *shape)
     nd = v.dim() - len(lv)
-    v = pad_to(x, tuple(levels), nd) if lv else v.reshape((1,) * len(levels) + tuple(v.shape))
+    v = pad_to(x, tuple(levels), nd)
     return v.expand(*[sizes[l] for l in levels], *v.shape[len(levels):])
 
 
