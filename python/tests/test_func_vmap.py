@@ -252,3 +252,25 @@ def test_more_functional_rules():
     check(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
           lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, is_causal=True),
           [arr((5, 2, 6, 8)), k, v], in_dims=(0, None, 0))
+
+
+def test_randomness_creation_and_like_functions():
+    x = ds.zeros(6, 4)
+    ds.manual_seed(3)
+    for fn in (lambda a: a + ds.rand(4), lambda a: a + ds.rand_like(a),
+               lambda a: a + ds.randn_like(a), lambda a: a + ds.randint(0, 100, (4,)).float()):
+        d = func.vmap(fn, randomness="different")(x)
+        s = func.vmap(fn, randomness="same")(x)
+        assert tuple(d.shape) == (6, 4) == tuple(s.shape)
+        assert float((d[0] - d[1]).abs().sum()) > 0
+        assert float((s - s[0]).abs().sum()) == 0
+        with pytest.raises(RuntimeError, match="randomness"):
+            func.vmap(fn)(x)
+    # nested: the outer level draws per example, the inner one shares
+    r = func.vmap(func.vmap(lambda a: a + ds.rand(()), randomness="same"),
+                  randomness="different")(ds.zeros(3, 5))
+    assert float((r[0] - r[1]).abs().sum()) > 0
+    assert float((r - r[:, :1]).abs().sum()) == 0
+    # randperm per example
+    p = func.vmap(lambda a: ds.randperm(5), randomness="different")(x)
+    assert tuple(p.shape) == (6, 5) and sorted(p[0].tolist()) == [0, 1, 2, 3, 4]

@@ -56,9 +56,11 @@ def _reduce(name, pos=0):
             return self  # the reduction of a single element is that element
         if d is _MISSING or d is None or (isinstance(d, (list, tuple)) and len(d) == 0
                                            and name in ("sum", "mean", "nansum", "nanmean")):
-            if name == "norm" and (args[:1] == ["fro"] or kwargs.get("p") == "fro"):
-                args = args[:0] + [2] + args[1:] if args else args
-                kwargs.pop("p", None) if "p" in kwargs and kwargs["p"] == "fro" else None
+            if name == "norm":  # over the flattened example, Frobenius is the 2-norm
+                if args and isinstance(args[0], str) and args[0] == "fro":
+                    args[0] = 2
+                if kwargs.get("p") == "fro":
+                    kwargs["p"] = 2
             keep = kwargs.get("keepdim", False)
             bs = tuple(v.shape[:k])
             v2 = v.reshape(*bs, -1) if n != 1 else v
