@@ -297,3 +297,24 @@ def test_per_sample_linear_shortcut_cases():
                                                                                 0))(wt, bt, x))(
         torch.tensor(arr((2, 6, 3, 5), 3)))
     close(got, want, atol=1e-4)
+
+
+def test_per_sample_grads_cnn():
+    ds.manual_seed(3)
+    mk = lambda nn: nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(),  # noqa: E731
+                                  nn.MaxPool2d(2), nn.Flatten(), nn.Linear(3 * 3 * 3, 4))
+    dm, tm = mk(ds.nn), mk(torch.nn)
+    _copy_module(dm, tm)
+    x, y = arr((5, 1, 6, 6)), np.random.default_rng(1).integers(0, 4, 5).astype(np.int64)
+    (xd, yd), (xt, yt) = both(x, y)
+    pd = {k: v.detach() for k, v in dm.named_parameters()}
+    pt = {k: v.detach() for k, v in tm.named_parameters()}
+    func.fallback_counts(reset=True)
+    got = func.vmap(func.grad(lambda p, a, b: F.cross_entropy(
+        func.functional_call(dm, p, (a.unsqueeze(0),)), b.unsqueeze(0))), in_dims=(None, 0, 0))(
+        pd, xd, yd)
+    want = torch.func.vmap(torch.func.grad(lambda p, a, b: TF.cross_entropy(
+        torch.func.functional_call(tm, p, (a.unsqueeze(0),)), b.unsqueeze(0))),
+        in_dims=(None, 0, 0))(pt, xt, yt)
+    close(got, want, atol=1e-5)
+    assert func.fallback_counts() == {}

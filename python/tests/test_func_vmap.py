@@ -274,3 +274,21 @@ def test_randomness_creation_and_like_functions():
     # randperm per example
     p = func.vmap(lambda a: ds.randperm(5), randomness="different")(x)
     assert tuple(p.shape) == (6, 5) and sorted(p[0].tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_conv_with_batched_weights_and_layers_without_rules():
+    img, k, b = arr((4, 2, 6, 6)), arr((4, 3, 2, 3, 3), 1), arr((4, 3), 2)
+    check(lambda a, k, b: F.conv2d(a, k, b, padding=1),
+          lambda a, k, b: TF.conv2d(a, k, b, padding=1), [img, k, b])
+    check(lambda a, k: F.conv2d(a, k, stride=2, groups=1),
+          lambda a, k: TF.conv2d(a, k, stride=2, groups=1), [arr((2, 3, 2, 7, 7)), k[:2]])
+    check(lambda a, k: F.conv1d(a, k, padding=1), lambda a, k: TF.conv1d(a, k, padding=1),
+          [arr((4, 2, 9)), arr((3, 2, 3), 3)], in_dims=(0, None))
+    # a layer calling a compiled function without a rule (MultiheadAttention -> mha) runs
+    # once per example, correctly
+    ds.manual_seed(0)
+    layer = ds.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True).eval()
+    x = ds.tensor(arr((3, 5, 8)))
+    out = func.vmap(lambda t: layer(t.unsqueeze(0)).squeeze(0))(x)
+    close(out, layer(x), atol=1e-5)
+    assert func.fallback_counts() == {"mha": 1}

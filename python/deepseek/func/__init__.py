@@ -53,6 +53,13 @@ def _install():
               and not isinstance(f, type) and type(f).__name__ in ("builtin_function_or_method",
                                                                    "function")]
     wrapped = _dispatch.wrap_namespace(vars(F), fnames, "deepseek.nn.functional")
+    # Layers that call the compiled functions directly (F._C_F.mha, .lstm, .gru) reach
+    # the hook too (without a rule they run once per example).
+    cf = F._C_F
+    _dispatch.wrap_namespace(vars(cf), [n for n in dir(cf) if not n.startswith("_") and
+                                        type(getattr(cf, n)).__name__ ==
+                                        "builtin_function_or_method"],
+                             "deepseek._C.functional")
     # The wrapper is now deepseek.nn.functional.<name> (pickled by that reference); a
     # compiled function it wraps pickles by its own module again.
     for w in wrapped.values():

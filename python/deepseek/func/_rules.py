@@ -9,7 +9,22 @@ each with its own rule) and, if that fails, or for a compiled function, the call
 per example (``_batched.fallback``)."""
 
 from .. import _C
-from .._C import functional as _C_F
+from .._C import functional as _C_F_module
+
+
+class _Originals:
+    """``deepseek._C.functional`` with its functions unwrapped (the rules are keyed by the
+    original functions; ``func._install`` wraps the module's attributes)."""
+
+    def __getattr__(self, name):
+        f = getattr(_C_F_module, name)
+        return getattr(f, "__wrapped__", f)
+
+    def __dir__(self):
+        return dir(_C_F_module)
+
+
+_C_F = _Originals()
 from . import _expanded
 from ._batched import (BatchedTensor, STACK, _T, _norm, align, expand_to, fallback,
                        level_sizes, pad_to, parts, wrap)
@@ -308,13 +323,55 @@ def _spatial(sd):
     return r
 
 
+def _conv_batched_weight(sd):
+    """conv with a batched weight (per-example weights, e.g. inside ``vmap(grad)``): the
+    batch goes into the channels and the groups, one convolution for all examples."""
+
+    def r(fn, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+        if not _bt(weight) and not _bt(bias):
+            return _spatial(sd)(fn, x, weight, bias, stride, padding, dilation, groups)
+        if isinstance(padding, str):
+            return fallback(fn, (x, weight, bias, stride, padding, dilation, groups), {})
+        sizes = level_sizes([x, weight, bias])
+        lv = tuple(sorted(sizes))
+        k = len(lv)
+        nb = 1
+        for l in lv:
+            nb *= sizes[l]
+        xv = expand_to(x, lv, sizes)
+        wv = expand_to(weight, lv, sizes)
+        single = x.dim() == sd + 1
+        sp = tuple(xv.shape[xv.dim() - sd:])
+        c = xv.shape[xv.dim() - sd - 1]
+        if single:
+            n = 1
+            xf = xv.reshape(1, nb * c, *sp)
+        else:
+            n = xv.shape[k]
+            xf = xv.reshape(nb, n, c, *sp).transpose(0, 1).reshape(n, nb * c, *sp)
+        o = wv.shape[k]
+        wf = wv.reshape(nb * o, *wv.shape[k + 1:])
+        bf = None
+        if bias is not None:
+            bf = expand_to(bias, lv, sizes).reshape(nb * o) if _bt(bias) else bias.repeat(nb)
+        out = fn(xf, wf, bf, stride, padding, dilation, groups * nb)
+        osp = tuple(out.shape[2:])
+        out = out.reshape(n, nb, o, *osp).transpose(0, 1)
+        bs = [sizes[l] for l in lv]
+        out = out.reshape(*bs, o, *osp) if single else out.reshape(*bs, n, o, *osp)
+        return wrap(out, lv)
+
+    return r
+
+
 for _n, _sd in (("conv1d", 1), ("conv2d", 2), ("conv3d", 3), ("max_pool1d", 1),
                 ("max_pool2d", 2), ("avg_pool2d", 2), ("adaptive_avg_pool2d", 2),
                 ("adaptive_max_pool2d", 2), ("avg_pool1d", 1), ("conv_transpose2d", 2),
                 ("conv_transpose1d", 1), ("max_pool3d", 3), ("avg_pool3d", 3)):
     f = getattr(_C_F, _n, None)
     if f is not None:
-        RULES[f] = _spatial(_sd)
+        RULES[f] = _conv_batched_weight(_sd) if _n.startswith("conv") and \
+            "transpose" not in _n else _spatial(_sd)
 
 
 @rule(_C_F.layer_norm, getattr(_C_F, "rms_norm", None))
