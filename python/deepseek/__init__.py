@@ -292,3 +292,8 @@ def get_printoptions():
     p, t, e, lw, sci = _C.get_printoptions()
     return dict(precision=p, threshold=t, edgeitems=e, linewidth=lw, sci_mode=sci)
 __all__ = sorted(set(__all__) | {"set_printoptions", "get_printoptions"})
+
+from . import func  # noqa: E402  (torch.func transforms; deepseek.vmap is func.vmap)
+
+func._install()
+vmap = func.vmap

@@ -451,7 +451,7 @@ _MATMUL_PRECISION = ["highest"]
 def _misc2():
     """More top-level functions: sampling (``normal``, ``randint_like``), creation
     (``scalar_tensor``, ``range``, ``asarray``, ``frombuffer``), ``unique_consecutive``,
-    ``histogram``, ``vmap``, ``cond``/``while_loop``, ``typename`` and friends."""
+    ``histogram``, ``cond``/``while_loop``, ``typename`` and friends."""
     import numpy as np
 
     import deepseek
@@ -585,33 +585,6 @@ def _misc2():
         return res(_C.tensor(h.astype(np.float64)).to(input.dtype),
                    _C.tensor(edges.astype(np.float64)).to(input.dtype))
 
-    def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
-        """Vectorising map, evaluated by running ``func`` on each slice along ``in_dims``
-        (an int, None for an argument not mapped, or one per argument) and stacking the
-        results along ``out_dims``."""
-        def mapped(*args):
-            dims = in_dims if isinstance(in_dims, (tuple, list)) else [in_dims] * len(args)
-            if len(dims) != len(args):
-                raise ValueError(f"vmap: in_dims is not compatible with the structure of "
-                                 f"inputs: expected {len(args)} entries, got {len(dims)}")
-            sizes = {a.shape[d] for a, d in zip(args, dims) if d is not None}
-            if len(sizes) != 1:
-                raise ValueError("vmap: Expected all tensors to have the same size in the "
-                                 f"mapped dimension, got sizes {sorted(sizes)} for the mapped "
-                                 f"dimension" if sizes else
-                                 "vmap: at least one input must be mapped (in_dims not None)")
-            n = sizes.pop()
-            outs = [func(*[a.select(d, i) if d is not None else a
-                           for a, d in zip(args, dims)]) for i in builtins_range(n)]
-            if isinstance(outs[0], (tuple, list)):
-                od = out_dims if isinstance(out_dims, (tuple, list)) else \
-                    [out_dims] * len(outs[0])
-                return tuple(_C.stack([o[k] for o in outs], od[k])
-                             for k in builtins_range(len(outs[0])))
-            return _C.stack(outs, out_dims)
-
-        return mapped
-
     def cond(pred, true_fn, false_fn, operands=()):
         """``true_fn(*operands)`` if ``pred`` (a bool or one-element tensor) else
         ``false_fn(*operands)``."""
@@ -665,7 +638,7 @@ def _misc2():
 
     fns = {"normal": normal, "randint_like": randint_like, "scalar_tensor": scalar_tensor,
            "range": range_, "asarray": asarray, "frombuffer": frombuffer,
-           "unique_consecutive": unique_consecutive, "histogram": histogram, "vmap": vmap,
+           "unique_consecutive": unique_consecutive, "histogram": histogram,
            "cond": cond, "while_loop": while_loop, "typename": typename,
            "is_storage": is_storage,
            "set_float32_matmul_precision": set_float32_matmul_precision,
