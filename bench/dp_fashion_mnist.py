@@ -89,9 +89,10 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=2048, help="expected (Poisson) batch")
     ap.add_argument("--lr", type=float, default=4.0)
-    ap.add_argument("--momentum", type=float, default=0.0)
+    ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--grad-sample-mode", choices=["hooks", "ghost"], default="ghost")
     ap.add_argument("--sigma", type=float, default=2.15, help="noise multiplier")
-    ap.add_argument("--clip", type=float, default=0.12, help="max_grad_norm")
+    ap.add_argument("--clip", type=float, default=0.1, help="max_grad_norm")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--epochs-plain", type=int, default=15)
     ap.add_argument("--lr-plain", type=float, default=0.05)
@@ -138,12 +139,13 @@ def main():
     model, opt, dp_loader = engine.make_private(module=model, optimizer=opt,
                                                 data_loader=loader,
                                                 noise_multiplier=args.sigma,
-                                                max_grad_norm=args.clip)
+                                                max_grad_norm=args.clip,
+                                                grad_sample_mode=args.grad_sample_mode)
     q = engine.sample_rate
     planned = RDPAccountant()
     planned.history = [(args.sigma, q, args.epochs * len(dp_loader))]
     log(f"DP-SGD: q = {q:.5f} (expected batch {args.batch_size}), sigma = {args.sigma}, "
-        f"C = {args.clip}, lr = {args.lr}, {args.epochs} epochs = {args.epochs * len(dp_loader)} "
+        f"C = {args.clip}, lr = {args.lr}, momentum {args.momentum}, {args.epochs} epochs = {args.epochs * len(dp_loader)} "
         f"steps; planned RDP eps = {planned.get_epsilon(args.delta):.3f} at delta = {args.delta}")
     t0 = time.time()
     hist = run_epochs(model, opt, dp_loader, args.epochs, x_te, y_te, "dp", log, engine,

@@ -12,7 +12,7 @@ import pytest
 import deepseek
 from deepseek import nn
 from deepseek.nn import functional as F
-from deepseek.privacy import (DPDataLoader, DPOptimizer, GradSampleModule, PLDAccountant,
+from deepseek.privacy import (DPLSTM, DPDataLoader, DPOptimizer, GradSampleModule, PLDAccountant,
                               PrivacyEngine, RDPAccountant, UniformWithReplacementSampler,
                               UnsupportedModuleError, get_noise_multiplier)
 from deepseek.privacy import rdp as rdp_mod
@@ -180,6 +180,74 @@ def test_per_sample_grads_equal_per_example_backward(reduction):
         agg = g.mean(0) if reduction == "mean" else g.sum(0)
         assert (agg - batch_grad[n]).abs().max().item() < 1e-12, n
     assert float(got["emb.weight"][0, 0].abs().sum().item()) == 0.0   # padding row
+
+
+class _CharLSTM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(9, 4)
+        self.lstm = DPLSTM(4, 6, num_layers=2, batch_first=True)
+        # Linear layers on [B, T, features]: with T = 3, ``head`` takes the fast-clipping
+        # materialised route (T^2 (in + out) > in * out) and ``wide`` the Gram-matrix one.
+        self.head = nn.Linear(6, 40)
+        self.wide = nn.Linear(40, 40)
+
+    def forward(self, x):
+        h, _ = self.lstm(self.emb(x))
+        return self.wide(deepseek.tanh(self.head(h))).mean(1)[:, :9]
+
+
+def test_dplstm_matches_lstm_and_per_sample_grads():
+    deepseek.manual_seed(0)
+    for batch_first in (True, False):
+        ref = nn.LSTM(3, 5, num_layers=2, batch_first=batch_first).double()
+        m = DPLSTM.from_lstm(ref)
+        x = deepseek.randn(4, 6, 3, dtype=deepseek.float64)
+        (o1, (h1, c1)), (o2, (h2, c2)) = ref(x), m(x)
+        for a, b in ((o1, o2), (h1, h2), (c1, c2)):
+            assert a.shape == b.shape and (a - b).abs().max().item() < 1e-14
+    model = _CharLSTM().double()
+    gm = GradSampleModule(model)
+    x = deepseek.randint(0, 9, (5, 7))
+    y = deepseek.randint(0, 9, (5,))
+    F.cross_entropy(gm(x), y).backward()
+    got = {n: p.grad_sample for n, p in model.named_parameters()}
+    gm.remove_hooks()
+    worst = 0.0
+    for i in range(5):
+        model.zero_grad()
+        F.cross_entropy(model(x[i:i + 1]), y[i:i + 1]).backward()
+        for n, p in model.named_parameters():
+            worst = max(worst, (got[n][i] - p.grad).abs().max().item())
+    assert worst < 1e-12, worst
+
+
+@pytest.mark.parametrize("model_fn", ["mixed", "lstm"])
+def test_ghost_clipping_equals_materialised(model_fn):
+    def update(mode):
+        deepseek.manual_seed(0)
+        model = (_Mixed() if model_fn == "mixed" else _CharLSTM()).double()
+        gm = GradSampleModule(model, grad_sample_mode=mode)
+        opt = DPOptimizer(deepseek.optim.SGD(model.parameters(), lr=0.1), noise_multiplier=0,
+                          allow_no_noise=True, max_grad_norm=0.05, expected_batch_size=6)
+        opt.grad_sample_module = gm
+        deepseek.manual_seed(5)
+        if model_fn == "mixed":
+            args = (deepseek.randn(6, 1, 11, 11, dtype=deepseek.float64),
+                    deepseek.randint(0, 7, (6, 5)))
+            y = deepseek.randint(0, 3, (6,))
+        else:
+            args, y = (deepseek.randint(0, 9, (6, 3)),), deepseek.randint(0, 9, (6,))
+        opt.zero_grad()
+        F.cross_entropy(gm(*args), y).backward()
+        opt.pre_step()
+        if mode == "ghost":
+            assert all(getattr(p, "grad_sample", None) is None for p in model.parameters())
+        return {n: p.grad.clone() for n, p in model.named_parameters()}, opt.last_clip_fraction
+    (a, fa), (b, fb) = update("hooks"), update("ghost")
+    assert fa == fb and fa > 0
+    for n in a:
+        assert (a[n] - b[n]).abs().max().item() < 1e-14, n
 
 
 def test_batchnorm_and_unknown_layers_refused():

@@ -50,12 +50,15 @@ class PrivacyEngine:
         self.module = None
 
     def make_private(self, *, module, optimizer, data_loader, noise_multiplier, max_grad_norm,
-                     poisson_sampling=True, loss_reduction="mean", batch_first=True):
+                     poisson_sampling=True, loss_reduction="mean", batch_first=True,
+                     grad_sample_mode="hooks"):
         """Returns ``(GradSampleModule, DPOptimizer, loader)``. The loader is a
         :class:`DPDataLoader` (Poisson sampling at rate ``1/len(data_loader)``) when
         ``poisson_sampling``; otherwise the given loader, whose fixed-size shuffled batches
         are accounted *as if* Poisson-sampled (Opacus does the same; the guarantee is then
-        only approximate)."""
+        only approximate). ``grad_sample_mode="ghost"`` clips without materialising
+        per-sample gradients where cheaper (:mod:`deepseek.privacy.fast_clipping`); the
+        update is the same."""
         fn = "make_private"
         sigma = _check_positive(noise_multiplier, "noise_multiplier", fn)
         clip = _check_positive(max_grad_norm, "max_grad_norm", fn)
@@ -70,11 +73,13 @@ class PrivacyEngine:
         if poisson_sampling:
             data_loader = DPDataLoader.from_data_loader(data_loader)
         gs_module = module if isinstance(module, GradSampleModule) else GradSampleModule(
-            module, batch_first=batch_first, loss_reduction=loss_reduction)
+            module, batch_first=batch_first, loss_reduction=loss_reduction,
+            grad_sample_mode=grad_sample_mode)
         dp_opt = DPOptimizer(optimizer, noise_multiplier=sigma, max_grad_norm=clip,
                              expected_batch_size=expected_batch_size,
                              loss_reduction=loss_reduction)
         dp_opt.on_zero_grad = gs_module.del_grad_sample
+        dp_opt.grad_sample_module = gs_module
 
         def account(opt):
             self.accountant.step(noise_multiplier=opt.noise_multiplier, sample_rate=sample_rate)
@@ -86,7 +91,7 @@ class PrivacyEngine:
     def make_private_with_epsilon(self, *, module, optimizer, data_loader, target_epsilon,
                                   target_delta, epochs, max_grad_norm, poisson_sampling=True,
                                   loss_reduction="mean", batch_first=True,
-                                  epsilon_tolerance=0.01):
+                                  grad_sample_mode="hooks", epsilon_tolerance=0.01):
         """As :meth:`make_private`, with the noise multiplier chosen so that ``epochs`` passes
         over the data spend (``target_epsilon``, ``target_delta``) on this engine's
         accountant."""
@@ -104,7 +109,8 @@ class PrivacyEngine:
         return self.make_private(module=module, optimizer=optimizer, data_loader=data_loader,
                                  noise_multiplier=sigma, max_grad_norm=max_grad_norm,
                                  poisson_sampling=poisson_sampling,
-                                 loss_reduction=loss_reduction, batch_first=batch_first)
+                                 loss_reduction=loss_reduction, batch_first=batch_first,
+                                 grad_sample_mode=grad_sample_mode)
 
     def get_epsilon(self, delta):
         """ε spent so far at ``delta`` (0 before the first step)."""

@@ -25,6 +25,7 @@ added up, since every call registers its own output hook holding its own activat
 from .. import _C
 from .. import nn
 from ..nn import functional as F
+from .fast_clipping import LayerRecords
 
 __all__ = ["GradSampleModule", "supported_layers", "register_grad_sampler",
            "UnsupportedModuleError"]
@@ -196,12 +197,22 @@ class GradSampleModule(nn.Module):
 
     ``loss_reduction``: ``"mean"`` (loss averaged over the batch; default) or ``"sum"``.
     ``batch_first``: only ``True`` is supported (every rule reads the batch from dim 0).
+    ``grad_sample_mode``: ``"hooks"`` (default) fills ``p.grad_sample``; ``"ghost"`` only
+    records each layer's (activation, grad_output) so that :class:`DPOptimizer` can clip
+    without materialising per-sample gradients where a cheaper route exists
+    (:mod:`deepseek.privacy.fast_clipping`); ``p.grad_sample`` is then not set.
     """
 
-    def __init__(self, module, batch_first=True, loss_reduction="mean"):
+    def __init__(self, module, batch_first=True, loss_reduction="mean",
+                 grad_sample_mode="hooks"):
         super().__init__()
         if loss_reduction not in ("mean", "sum"):
             raise ValueError(f"loss_reduction must be 'mean' or 'sum', got {loss_reduction!r}")
+        if grad_sample_mode not in ("hooks", "ghost"):
+            raise ValueError(f"grad_sample_mode must be 'hooks' or 'ghost', got "
+                             f"{grad_sample_mode!r}")
+        self.grad_sample_mode = grad_sample_mode
+        self.records = LayerRecords()
         if not batch_first:
             raise ValueError("GradSampleModule: only batch_first=True is supported")
         self._module = module
@@ -234,6 +245,9 @@ class GradSampleModule(nn.Module):
             g = grad_output.detach()
             if scale_by_batch:
                 g = g * activation.shape[0]
+            if self.grad_sample_mode == "ghost":
+                self.records.add(layer, rule, activation, g)
+                return None
             for pname, gs in rule(layer, activation, g).items():
                 p = getattr(layer, pname)
                 prev = getattr(p, "grad_sample", None)
@@ -263,6 +277,7 @@ class GradSampleModule(nn.Module):
 
     def del_grad_sample(self):
         self._pending.clear()
+        self.records.clear()
         for p in self._module.parameters():
             if getattr(p, "grad_sample", None) is not None:
                 p.grad_sample = None

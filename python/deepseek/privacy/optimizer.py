@@ -18,6 +18,8 @@ analysis requires.
 import math
 import numbers
 
+import numpy as np
+
 from .. import _C
 from .._grad_mode import no_grad
 
@@ -31,13 +33,18 @@ def _check_positive(value, name):
     return float(value)
 
 
+def t_dtype(group):
+    """The dtype of a layer group's parameters."""
+    return next(iter(group.layer.parameters())).dtype
+
+
 class DPOptimizer:
     """Wraps ``optimizer``; attributes it does not define (``param_groups``, ``state``,
     ``state_dict`` ...) are the wrapped optimizer's, so LR schedulers work unchanged.
 
     ``noise_multiplier`` σ > 0 (``0`` is allowed only with ``allow_no_noise=True``, for
     measurements: it gives no privacy), ``max_grad_norm`` C > 0, ``expected_batch_size``
-    (required for ``loss_reduction="mean"``). The noise is drawn from deepseek's global
+    (required for ``loss_reduction="mean"``). The noise is seeded from deepseek's global
     random generator (``deepseek.manual_seed`` makes a run repeatable)."""
 
     def __init__(self, optimizer, *, noise_multiplier, max_grad_norm, expected_batch_size=None,
@@ -61,6 +68,8 @@ class DPOptimizer:
         self.on_zero_grad = None         # called after zero_grad (clears pending hooks)
         self.last_clip_fraction = None   # share of examples clipped in the last step
         self.last_batch_size = None
+        # Set (by PrivacyEngine) to a GradSampleModule in grad_sample_mode="ghost".
+        self.grad_sample_module = None
 
     def __getattr__(self, name):
         # Only reached for attributes DPOptimizer itself lacks.
@@ -79,8 +88,37 @@ class DPOptimizer:
         if self.on_zero_grad is not None:
             self.on_zero_grad()
 
+    def _clip_factor(self, sq_norms):
+        factor = (self.max_grad_norm / (sq_norms.sqrt() + 1e-6)).clamp(max=1.0)
+        self.last_clip_fraction = float((factor < 1.0).float().mean().item())
+        return factor
+
+    def _clip_ghost(self, gsm):
+        params = self.params
+        for p in params:
+            p.summed_grad = None
+        batch = gsm.records.batch_size()
+        if batch == 0:
+            self.last_clip_fraction = 0.0
+            return 0
+        groups = gsm.records.groups()
+        sq = None
+        for grp in groups:
+            n = grp.sq_norms()
+            if n is not None:
+                sq = n if sq is None else sq + n
+        factor = self._clip_factor(sq)
+        for grp in groups:
+            for pname, t in grp.clipped_sums(factor.to(t_dtype(grp))).items():
+                getattr(grp.layer, pname).summed_grad = t
+        gsm.records.clear()
+        return batch
+
     def clip_and_accumulate(self):
         """Sets ``p.summed_grad`` = Σ_i clip(g_i) for every parameter; returns the batch size."""
+        gsm = self.grad_sample_module
+        if gsm is not None and gsm.grad_sample_mode == "ghost":
+            return self._clip_ghost(gsm)
         params = self.params
         samples = [getattr(p, "grad_sample", None) for p in params]
         present = [g for g in samples if g is not None]
@@ -94,30 +132,39 @@ class DPOptimizer:
                 p.summed_grad = None
             self.last_clip_fraction = 0.0
             return 0
+        # Reductions as matmuls (einsum): far faster than elementwise passes over [B, ...].
         sq = None
         for g in present:
-            s = (g.reshape(batch, -1) ** 2).sum(1)
+            flat = g.reshape(batch, -1)
+            s = _C.einsum("bi,bi->b", flat, flat)
             sq = s if sq is None else sq + s
-        norms = sq.sqrt()
-        factor = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
-        self.last_clip_fraction = float((factor < 1.0).float().mean().item())
+        factor = self._clip_factor(sq)
         for p, g in zip(params, samples):
             if g is None:
                 p.summed_grad = None
                 continue
-            f = factor.to(g.dtype).reshape(batch, *([1] * (g.dim() - 1)))
-            p.summed_grad = (g * f).sum(0)
+            f = factor.to(g.dtype).reshape(1, batch)
+            p.summed_grad = (f @ g.reshape(batch, -1)).reshape(*g.shape[1:])
         return batch
 
     def add_noise(self):
         """``p.grad`` = (summed_grad + N(0, (σC)²)) / expected batch size."""
         std = self.noise_multiplier * self.max_grad_norm
+        # The Gaussian draws come from numpy's PCG64 (several times faster than deepseek's
+        # randn for the millions of draws per step), seeded from deepseek's generator, so
+        # deepseek.manual_seed still fixes the noise.
+        rng = np.random.default_rng(int(_C.randint(0, 2 ** 62, (1,)).item())) if std > 0 else None
         for p in self.params:
             summed = getattr(p, "summed_grad", None)
             if summed is None:
                 summed = _C.zeros(*p.shape, dtype=p.dtype)
             if std > 0:
-                summed = summed + _C.randn(*p.shape, dtype=p.dtype) * std
+                np_dtype = np.float64 if p.dtype == _C.float64 else np.float32
+                z = rng.standard_normal(tuple(p.shape), dtype=np_dtype)
+                noise = _C.from_numpy(z)
+                if noise.dtype != p.dtype:
+                    noise = noise.to(p.dtype)
+                summed = summed + noise * std
             if self.loss_reduction == "mean":
                 summed = summed / self.expected_batch_size
             p.grad = summed.detach()
