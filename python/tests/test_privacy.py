@@ -378,6 +378,13 @@ def test_bad_arguments():
                     expected_batch_size=2)
     with pytest.raises(ValueError, match="unknown accountant"):
         PrivacyEngine(accountant="gdp")
+    # gradients without per-sample gradients (an unwrapped model) are refused, not noised
+    opt = DPOptimizer(deepseek.optim.SGD(model.parameters(), lr=0.1), noise_multiplier=1.0,
+                      max_grad_norm=1.0, expected_batch_size=2)
+    opt.zero_grad()
+    model(deepseek.randn(2, 3)).sum().backward()
+    with pytest.raises(RuntimeError, match="no per-sample gradients"):
+        opt.step()
 
 
 # --------------------------------------------------------------------------- end to end

@@ -93,12 +93,25 @@ class DPOptimizer:
         self.last_clip_fraction = float((factor < 1.0).float().mean().item())
         return factor
 
+    def _check_really_empty(self, params):
+        """No per-sample gradients: fine for an empty batch (no backward ran), an error if
+        a backward did run (the model is not wrapped, or its mode and ours disagree) --
+        stepping on noise alone would silently discard the data."""
+        for p in params:
+            g = p.grad
+            if g is not None and bool((g != 0).any().item()):
+                raise RuntimeError(
+                    "DPOptimizer: parameters have gradients but no per-sample gradients; wrap "
+                    "the model in GradSampleModule (PrivacyEngine.make_private does), and with "
+                    "grad_sample_mode='ghost' set optimizer.grad_sample_module to it")
+
     def _clip_ghost(self, gsm):
         params = self.params
         for p in params:
             p.summed_grad = None
         batch = gsm.records.batch_size()
         if batch == 0:
+            self._check_really_empty(params)
             self.last_clip_fraction = 0.0
             return 0
         groups = gsm.records.groups()
@@ -128,6 +141,7 @@ class DPOptimizer:
                 raise RuntimeError("DPOptimizer: per-sample gradients of different batch sizes "
                                    f"({g.shape[0]} and {batch}); was zero_grad skipped?")
         if batch == 0:
+            self._check_really_empty(params)
             for p in params:
                 p.summed_grad = None
             self.last_clip_fraction = 0.0
