@@ -12,7 +12,7 @@ import pytest
 import deepseek
 from deepseek import nn
 from deepseek.nn import functional as F
-from deepseek.privacy import (DPLSTM, DPDataLoader, DPOptimizer, GradSampleModule, PLDAccountant,
+from deepseek.privacy import (DPGRU, DPLSTM, DPDataLoader, DPMultiheadAttention, DPOptimizer, GradSampleModule, PLDAccountant,
                               PrivacyEngine, RDPAccountant, UniformWithReplacementSampler,
                               UnsupportedModuleError, get_noise_multiplier)
 from deepseek.privacy import rdp as rdp_mod
@@ -222,6 +222,62 @@ def test_dplstm_matches_lstm_and_per_sample_grads():
     assert worst < 1e-12, worst
 
 
+def test_dpgru_and_dp_attention_match_fused_and_per_sample_grads():
+    deepseek.manual_seed(0)
+    f64 = deepseek.float64
+    for batch_first in (True, False):
+        ref = nn.GRU(3, 5, num_layers=2, batch_first=batch_first).double()
+        m = DPGRU.from_gru(ref)
+        x = deepseek.randn(4, 6, 3, dtype=f64)
+        (o1, h1), (o2, h2) = ref(x), m(x)
+        assert (o1 - o2).abs().max().item() < 1e-14 and (h1 - h2).abs().max().item() < 1e-14
+        mha = nn.MultiheadAttention(8, 2, batch_first=batch_first).double()
+        dmha = DPMultiheadAttention.from_mha(mha)
+        q = deepseek.randn(3, 5, 8, dtype=f64)
+        kv = deepseek.randn(3, 4, 8, dtype=f64) if batch_first else deepseek.randn(4, 3, 8, dtype=f64)
+        if not batch_first:
+            q = deepseek.randn(5, 3, 8, dtype=f64)
+        kpm = deepseek.zeros(3, 4, dtype=deepseek.bool)
+        kpm[0, 3] = True
+        for kw in ({}, {"key_padding_mask": kpm}, {"attn_mask": deepseek.randn(5, 4, dtype=f64)},
+                   {"average_attn_weights": False}):
+            (a1, w1), (a2, w2) = mha(q, kv, kv, **kw), dmha(q, kv, kv, **kw)
+            assert (a1 - a2).abs().max().item() < 1e-14 and (w1 - w2).abs().max().item() < 1e-14
+        a1, _ = mha(q, q, q, need_weights=False, is_causal=True,
+                    attn_mask=deepseek.ones(5, 5, dtype=deepseek.bool).triu(1))
+        a2, _ = dmha(q, q, q, is_causal=True)
+        assert (a1 - a2).abs().max().item() < 1e-14
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = DPGRU(4, 8, batch_first=True)
+            self.att = DPMultiheadAttention(8, 2, batch_first=True)
+            self.head = nn.Linear(8, 3)
+
+        def forward(self, x, kpm):
+            h, _ = self.gru(x)
+            a, _ = self.att(h, h, h, key_padding_mask=kpm)
+            return self.head(a.mean(1))
+
+    model = Net().double()
+    gm = GradSampleModule(model)
+    x = deepseek.randn(4, 5, 4, dtype=f64)
+    kpm = deepseek.zeros(4, 5, dtype=deepseek.bool)
+    kpm[1, 4] = True
+    y = deepseek.randint(0, 3, (4,))
+    F.cross_entropy(gm(x, kpm), y).backward()
+    got = {n: p.grad_sample for n, p in model.named_parameters()}
+    gm.remove_hooks()
+    worst = 0.0
+    for i in range(4):
+        model.zero_grad()
+        F.cross_entropy(model(x[i:i + 1], kpm[i:i + 1]), y[i:i + 1]).backward()
+        for n, p in model.named_parameters():
+            worst = max(worst, (got[n][i] - p.grad).abs().max().item())
+    assert worst < 1e-12, worst
+
+
 @pytest.mark.parametrize("model_fn", ["mixed", "lstm"])
 def test_ghost_clipping_equals_materialised(model_fn):
     def update(mode):
@@ -258,6 +314,8 @@ def test_batchnorm_and_unknown_layers_refused():
         GradSampleModule(m)
     with pytest.raises(UnsupportedModuleError, match=r"1 \(LSTM\).*no per-sample"):
         GradSampleModule(nn.Sequential(nn.Linear(3, 3), nn.LSTM(3, 3)))
+    with pytest.raises(UnsupportedModuleError, match="MultiheadAttention"):
+        GradSampleModule(nn.MultiheadAttention(4, 2))
     # frozen layers need no rule
     frozen = nn.LSTM(3, 3)
     for p in frozen.parameters():

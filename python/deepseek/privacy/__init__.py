@@ -15,12 +15,12 @@ from .accountants import (IAccountant, PLDAccountant, RDPAccountant, create_acco
                           get_noise_multiplier)
 from .data_loader import DPDataLoader, UniformWithReplacementSampler
 from .engine import PrivacyEngine
-from .layers import DPLSTM
+from .layers import DPGRU, DPLSTM, DPMultiheadAttention
 from .grad_sample import (GradSampleModule, UnsupportedModuleError, register_grad_sampler,
                           supported_layers)
 from .optimizer import DPOptimizer
 
-__all__ = ["PrivacyEngine", "DPLSTM", "GradSampleModule", "DPOptimizer", "DPDataLoader",
+__all__ = ["PrivacyEngine", "DPLSTM", "DPGRU", "DPMultiheadAttention", "GradSampleModule", "DPOptimizer", "DPDataLoader",
            "UniformWithReplacementSampler", "RDPAccountant", "PLDAccountant", "IAccountant",
            "create_accountant", "get_noise_multiplier", "UnsupportedModuleError",
            "register_grad_sampler", "supported_layers"]

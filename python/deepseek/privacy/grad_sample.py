@@ -11,8 +11,9 @@ Rules exist for ``nn.Linear``, ``nn.Conv1d``, ``nn.Conv2d``, ``nn.Embedding``,
 ``nn.LayerNorm`` and ``nn.GroupNorm``. A layer with trainable parameters and no rule is
 refused by name; a model with batch normalisation is refused outright, since its output for
 one example depends on the other examples of the batch (the per-example sensitivity that
-DP-SGD bounds by clipping no longer holds). Recurrent layers and ``nn.MultiheadAttention``
-have no rule yet.
+DP-SGD bounds by clipping no longer holds). The fused ``nn.LSTM``, ``nn.GRU`` and
+``nn.MultiheadAttention`` have no rule: :mod:`deepseek.privacy.layers` has drop-in versions
+built from ``nn.Linear`` (``DPLSTM``, ``DPGRU``, ``DPMultiheadAttention``).
 
 A layer called several times in one forward (weight sharing) gets each call's contribution
 added up, since every call registers its own output hook holding its own activation.
