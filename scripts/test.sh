@@ -82,6 +82,14 @@ fi
 # is bench/autohyper_vs_optuna.py); that test skips if it cannot be installed.
 "$PY" -c "import optuna" >/dev/null 2>&1 || timeout 300 "$PY" -m pip install --quiet optuna \
     || echo "note: optuna could not be installed; the AutoHyper comparison test will skip" >&2
+# Google's dp-accounting is the reference of deepseek.privacy's accountants
+# (python/tests/test_privacy.py, which skips those comparisons if it cannot be installed).
+# Its pin numpy~=1.21 would downgrade numpy (whose 1.x from_dlpack is read-only), and it runs
+# on numpy 2: install its other dependencies, then it without them.
+"$PY" -c "import dp_accounting" >/dev/null 2>&1 || { timeout 300 "$PY" -m pip install --quiet \
+    absl-py attrs dm-tree mpmath scipy \
+    && "$PY" -m pip install --quiet --no-deps dp-accounting==0.4.4; } \
+    || echo "note: dp-accounting could not be installed; the accountant comparisons will skip" >&2
 # Build the extension (release) and install the package; the wheel is built in-tree, so
 # cargo reuses target/ between runs.
 "$PY" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps .
