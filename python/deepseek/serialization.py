@@ -30,6 +30,7 @@ import io
 import os
 import pickle
 import struct
+import warnings
 import zipfile
 import zlib
 
@@ -112,7 +113,10 @@ def _ds_dtype(name):
 # ------------------------------------------------------------------------------ safe globals
 
 # What a weights-only load may rebuild besides torch's tensor machinery: deepseek's own
-# rebuild functions (files of older deepseek versions), plain containers, numpy arrays.
+# rebuild functions (files of older deepseek versions) and plain containers. numpy arrays are
+# not in it, as in PyTorch 2.6+ (whose weights-only unpickler refuses every numpy global by
+# default): a file holding one needs add_safe_globals([np._core.multiarray._reconstruct,
+# np.ndarray, np.dtype, type(np.dtype(...))]) or weights_only=False, in both.
 _SAFE_GLOBALS = {
     ("deepseek._tensor_extras", "_rebuild"),
     ("deepseek.nn.parameter", "_rebuild_parameter"),
@@ -125,12 +129,6 @@ _SAFE_GLOBALS = {
     ("builtins", "slice"),
     ("builtins", "bytearray"),
     ("_codecs", "encode"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"),
 }
 
 _user_safe_globals = {}
@@ -351,17 +349,21 @@ class _Unpickler(pickle.Unpickler):
             return obj
         if (module, name) in _user_safe_globals:
             return _user_safe_globals[(module, name)]
+        if module == "numpy.core" or module.startswith("numpy.core."):
+            # numpy 1 pickles name numpy.core, numpy 2's own objects are in numpy._core
+            alias = ("numpy._core" + module[len("numpy.core"):], name)
+            if alias in _user_safe_globals:
+                return _user_safe_globals[alias]
         if not self._weights_only:
             return super().find_class(module, name)
-        if (module, name) in _SAFE_GLOBALS or (
-                module.startswith("numpy") and name.endswith("DType")):
+        if (module, name) in _SAFE_GLOBALS:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(
             f"weights_only load refuses the global {module}.{name}: only tensors, "
-            "parameters, dtypes and plain containers are loaded this way. If you trust the "
-            f"file, allow it with deepseek.serialization.add_safe_globals([{name}]) (or the "
-            "safe_globals context manager), or load with weights_only=False (unpickling can "
-            "run arbitrary code)")
+            "parameters, dtypes and plain containers are loaded this way (as in PyTorch 2.6+). "
+            f"If you trust the file, allow it with deepseek.serialization.add_safe_globals("
+            f"[{module}.{name}]) (or the safe_globals context manager), or load with "
+            "weights_only=False (unpickling can run arbitrary code)")
 
     def persistent_load(self, pid):
         if self._storages is None:
@@ -483,6 +485,34 @@ def _looks_like_safetensors(head):
     return 2 <= n < (1 << 30) and head[8:9] == b"{"
 
 
+_TRUE_VALUES = ("1", "y", "yes", "true")
+
+
+def _resolve_weights_only(weights_only, pickle_module):
+    """torch.load's choice of weights_only: the default, the TORCH_FORCE_* variables."""
+    not_set = weights_only is None
+    if not_set:
+        weights_only = pickle_module is None
+    force = os.getenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "0").lower() in _TRUE_VALUES
+    force_no = os.getenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "0").lower() in _TRUE_VALUES
+    if force and force_no:
+        raise RuntimeError(
+            "Only one of `TORCH_FORCE_WEIGHTS_ONLY_LOAD` or `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` "
+            "should be set, but both were set.")
+    if force:
+        weights_only = True
+    elif force_no and not_set:
+        warnings.warn(
+            "Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD detected, since the "
+            "`weights_only` argument was not explicitly passed to `torch.load`, forcing "
+            "weights_only=False.", UserWarning, stacklevel=3)
+        weights_only = False
+    if weights_only and pickle_module is not None:
+        raise RuntimeError(
+            "Can not safely load weights when explicit pickle_module is specified")
+    return bool(weights_only)
+
+
 def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None,
          **pickle_load_args):
     """Loads a file written by ``torch.save`` or ``deepseek.save`` (PyTorch zip checkpoint,
@@ -494,12 +524,17 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
     ``pickle.UnpicklingError`` naming the file and the refused global. Allow more with
     ``deepseek.serialization.add_safe_globals`` (or ``safe_globals``); ``weights_only=False``
     unpickles anything (only for trusted files). Tensors saved on a GPU load on the CPU;
-    ``map_location`` may name the CPU (the only device). Errors name the file."""
-    if weights_only is None:
-        weights_only = True
+    ``map_location`` may name the CPU (the only device). Errors name the file.
+
+    As in PyTorch: an explicit ``pickle_module`` makes the default ``weights_only=False``
+    (and ``weights_only=True`` with one raises); the environment variable
+    ``TORCH_FORCE_WEIGHTS_ONLY_LOAD`` (1/y/yes/true) forces ``weights_only=True`` even over
+    an explicit ``False``; ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` makes the default ``False``
+    (with a ``UserWarning``) but leaves an explicit ``weights_only`` alone; both set raises."""
+    weights_only = _resolve_weights_only(weights_only, pickle_module)
     if pickle_module is not None and pickle_module is not pickle:
         raise ValueError("load: pickle_module is not supported (deepseek uses its own "
-                         "restricted unpickler)")
+                         "unpickler, a subclass of pickle.Unpickler)")
     if map_location is not None and not callable(map_location) and not isinstance(
             map_location, dict):
         loc = str(map_location)
