@@ -314,3 +314,29 @@ def test_softmax_backward_matches_torch(fn, dim, dtype):
     np.testing.assert_allclose(gx2.detach().numpy(), gx_t.detach().numpy(), rtol=tol, atol=tol)
     (gg,) = ds.autograd.grad((gx2 * gx2).sum(), x)
     np.testing.assert_allclose(gg.numpy(), gg_t.numpy(), rtol=10 * tol, atol=10 * tol)
+
+
+def test_hook_on_dropped_intermediate_still_runs():
+    """A hook registered on a non-leaf lives with the graph (PyTorch's behaviour): it runs in
+    backward even when nothing holds the tensor any more, and can replace the gradient."""
+    seen = []
+    x = ds.tensor([1.0, 2.0, 3.0], requires_grad=True)
+
+    def make():
+        h = x * 2  # the only handle to h is dropped when make() returns
+        h.register_hook(lambda g: seen.append(g.tolist()) or g * 10)
+        return (h * h).sum()
+
+    make().backward()
+    assert seen == [[4.0, 8.0, 12.0]]
+    assert x.grad.tolist() == [80.0, 160.0, 240.0]  # 2 * (10 * 2h) with h = 2x
+    # A removed hook does not run.
+    seen.clear()
+    x.grad = None
+    h = x * 2
+    handle = h.register_hook(lambda g: seen.append(1))
+    handle.remove()
+    loss = (h * h).sum()
+    del h
+    loss.backward()
+    assert seen == [] and x.grad.tolist() == [8.0, 16.0, 24.0]

@@ -21,8 +21,12 @@ fn add_opt(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
     Ok(())
 }
 
-fn run_hooks(t: &Tensor, mut g: Tensor) -> Result<Tensor> {
-    for h in t.hooks() {
+fn run_hooks(t: &Tensor, g: Tensor) -> Result<Tensor> {
+    apply_hooks(t.hooks(), g)
+}
+
+fn apply_hooks(hooks: Vec<crate::tensor::Hook>, mut g: Tensor) -> Result<Tensor> {
+    for h in hooks {
         if let Some(r) = h(&g)? {
             if r.dtype() != g.dtype() {
                 return Err(Error::Autograd(format!(
@@ -199,15 +203,18 @@ fn run(
             .remove(&key)
             .unwrap_or_else(|| vec![None; node.out_meta.len()]);
 
-        // Hooks and retain_grad of the node's live outputs.
+        // Hooks of the node's outputs (kept on the node), and retain_grad of the live ones.
         let outs: Vec<_> = node.outputs.lock().unwrap().clone();
+        for (i, slot) in out_grads.iter_mut().enumerate() {
+            let Some(g) = slot.take() else { continue };
+            *slot = Some(apply_hooks(crate::tensor::node_hooks(&node, i), g)?);
+        }
         for (i, w) in outs.iter().enumerate() {
             let Some(t) = w.upgrade() else { continue };
             let Some(g) = out_grads[i].take() else {
                 continue;
             };
             let t = Tensor(t);
-            let g = run_hooks(&t, g)?;
             if t.retains_grad() {
                 let mut slot = t.0.grad.lock().unwrap();
                 let gg = if create_graph { g.clone() } else { g.detach() };

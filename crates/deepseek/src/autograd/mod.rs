@@ -91,6 +91,10 @@ pub struct Node {
     pub(crate) out_meta: Vec<(Vec<usize>, DType)>,
     pub(crate) saved: Mutex<Option<Saved>>,
     pub(crate) outputs: Mutex<Vec<Weak<TensorImpl>>>,
+    /// Hooks registered on the outputs (`Tensor::register_hook` of a non-leaf), by output
+    /// index. They live with the graph, as PyTorch's do: they run in backward even when the
+    /// tensor they were registered on has been dropped.
+    pub(crate) out_hooks: Mutex<Vec<(usize, crate::tensor::Hook)>>,
 }
 
 /// What a backward rule sees.
@@ -192,6 +196,7 @@ pub(crate) fn record(
             },
         ))),
         outputs: Mutex::new(Vec::new()),
+        out_hooks: Mutex::new(Vec::new()),
     });
     let outs: Vec<Tensor> = outputs
         .into_iter()

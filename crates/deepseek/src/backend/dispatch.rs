@@ -79,6 +79,34 @@ pub(crate) fn unary_inplace(op: UnaryOp, x: &Tensor) -> Result<()> {
     )
 }
 
+/// Adds the bias `b` [n] to every row of `y` [.., n] in `y`'s own buffer when `y` is the only
+/// handle to a dense materialised float buffer and `b` fits (same dtype, device); returns
+/// false (nothing done) otherwise, and the caller adds out of place.
+pub(crate) fn bias_add_if_sole(y: &Tensor, b: &Tensor) -> Result<bool> {
+    let n = *y.shape().last().unwrap_or(&0);
+    if !y.is_sole_owner()
+        || !matches!(y.dtype(), DType::F32 | DType::F64)
+        || b.dtype() != y.dtype()
+        || b.shape() != [n]
+        || b.is_deferred()
+        || b.device() != y.device()
+    {
+        return Ok(false);
+    }
+    let b = b.contiguous()?;
+    launch(
+        "add",
+        y.device(),
+        || vec![y.shape().to_vec(), b.shape().to_vec()],
+        |be| {
+            let gb = b.read();
+            let mut gy = y.write();
+            be.bias_add_inplace(&mut gy, y.layout(), (&gb, b.layout()))
+        },
+    )?;
+    Ok(true)
+}
+
 pub(crate) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Tensor> {
     if matches!(a.dtype(), DType::F32 | DType::F64)
         && !matches!(op, BinaryOp::And | BinaryOp::Or | BinaryOp::Xor)

@@ -81,6 +81,9 @@ pub(crate) trait Backend: Send + Sync {
     fn unary(&self, op: UnaryOp, x: Src<'_>) -> Result<Storage>;
     /// `x = op(x)` on a contiguous float view, in place.
     fn unary_inplace(&self, op: UnaryOp, x: &mut Storage, l: &Layout) -> Result<()>;
+    /// `y[r, :] += b` for every row of a contiguous float `y` whose rows have `b`'s length
+    /// (a Linear's bias added to the product it owns, without a second buffer).
+    fn bias_add_inplace(&self, y: &mut Storage, yl: &Layout, b: Src<'_>) -> Result<()>;
     /// `op(a, b)` broadcast to `shape` (both of one dtype).
     fn binary(&self, op: BinaryOp, a: Src<'_>, b: Src<'_>, shape: &[usize]) -> Result<Storage>;
     /// `c ? a : b` broadcast to `shape` (`c` bool; `a`, `b` of one dtype).

@@ -148,10 +148,26 @@ impl Tensor {
             );
         }
         let y = self.matmul(&weight.t()?)?;
-        match bias {
-            Some(b) => y.add(b),
-            None => Ok(y),
+        let Some(b) = bias else {
+            return Ok(y);
+        };
+        // The product is new and only ours: add the bias in its buffer (no second pass over
+        // a fresh allocation). The sum is recorded as the usual broadcast add of (y, b); its
+        // backward reads neither value, so y's buffer holding y + b is harmless.
+        if crate::backend::bias_add_if_sole(&y, b)? {
+            let out = y.detach();
+            if !needs_record(&[&y, b]) {
+                return Ok(out);
+            }
+            return Ok(record1(
+                Op::Binary(super::BinaryOp::Add),
+                &[&y, b],
+                out,
+                vec![],
+                false,
+            ));
         }
+        y.add(b)
     }
     /// Einstein summation over two operands (or one), e.g. `"bij,bjk->bik"`.
     pub fn einsum(equation: &str, operands: &[Tensor]) -> Result<Tensor> {

@@ -424,19 +424,34 @@ impl Tensor {
                 "cannot register a hook on a tensor that doesn't require gradient".into(),
             ));
         }
-        self.0
-            .hooks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Arc::new(f));
+        // A non-leaf's hook goes with the node that made it (it runs even after this handle
+        // is dropped, like PyTorch's); a leaf keeps its own.
+        match &self.0.grad_fn {
+            Some((node, i)) => node
+                .out_hooks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((*i, Arc::new(f))),
+            None => self
+                .0
+                .hooks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Arc::new(f)),
+        }
         Ok(())
     }
+    /// The hooks that run on this tensor's gradient (a leaf's own, or a non-leaf's on its node).
     pub(crate) fn hooks(&self) -> Vec<Hook> {
-        self.0
-            .hooks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        match &self.0.grad_fn {
+            Some((node, i)) => node_hooks(node, *i),
+            None => self
+                .0
+                .hooks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
     }
     /// A tensor sharing this one's data but cut from the graph.
     pub fn detach(&self) -> Tensor {
@@ -532,4 +547,15 @@ impl Tensor {
         let s = src.to_dtype(self.dtype())?.expand(self.shape())?;
         crate::backend::copy_into(self, &s)
     }
+}
+
+/// The hooks registered on output `i` of `node`, in registration order.
+pub(crate) fn node_hooks(node: &Node, i: usize) -> Vec<Hook> {
+    node.out_hooks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|(k, _)| *k == i)
+        .map(|(_, h)| h.clone())
+        .collect()
 }

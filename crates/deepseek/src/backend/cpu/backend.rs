@@ -115,6 +115,25 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
+    fn bias_add_inplace(&self, y: &mut Storage, yl: &Layout, b: Src<'_>) -> Result<()> {
+        let range = yl.offset..yl.offset + yl.numel();
+        match host_mut(y) {
+            CpuStorage::F32(v) => {
+                elementwise::add_rows_inplace(&mut v[range], slice::<f32>("linear", b)?)
+            }
+            CpuStorage::F64(v) => {
+                elementwise::add_rows_inplace(&mut v[range], slice::<f64>("linear", b)?)
+            }
+            s => {
+                return Err(Error::dtype(
+                    "linear",
+                    format!("bias add needs float32 or float64, got {}", s.dtype()),
+                ))
+            }
+        }
+        Ok(())
+    }
+
     fn binary(
         &self,
         op: BinaryOp,

@@ -201,6 +201,27 @@ pub fn unary_slice<T: Float>(op: UnaryOp, src: &[T], dst: &mut [T]) {
     crate::ops::unary::visit_float(op, Slice(src, dst))
 }
 
+/// `y[r, :] += b` for every row of `y` (rows of `b.len()`), rows split over the pool.
+pub fn add_rows_inplace<T: Float>(y: &mut [T], b: &[T]) {
+    let n = b.len();
+    if n == 0 {
+        return;
+    }
+    let rows = y.len() / n;
+    super::strided::par_rows(y, n, rows, |chunk, _| {
+        for row in chunk.chunks_exact_mut(n) {
+            simd(
+                #[inline(always)]
+                || {
+                    for (d, &v) in row.iter_mut().zip(b) {
+                        *d = *d + v;
+                    }
+                },
+            );
+        }
+    });
+}
+
 /// `x[i] = op(x[i])` in place over a contiguous slice.
 pub fn unary_inplace_slice<T: Float>(op: UnaryOp, x: &mut [T]) {
     struct InPlace<'a, T>(&'a mut [T]);
