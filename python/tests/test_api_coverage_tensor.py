@@ -978,3 +978,67 @@ def test_angle_nonzero_static_and_dense_helpers():
     assert x.conj_physical_() is x and ds.conj_physical_(x) is x
     with pytest.raises(TypeError):
         x.module_load([1.0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", [7, 70_000])
+def test_arith_inplace_one_pass_matches_torch(dtype, n):
+    """add_/sub_/mul_/div_ outside autograd update the tensor's own buffer in one pass (the
+    core's Tensor::binary_): same-shape, broadcast, 0-d and Python-number operands, alpha,
+    an offset view, a non-contiguous view and an aliased operand, bit for bit as PyTorch."""
+    rng = np.random.default_rng(n)
+    x0 = rng.standard_normal((n, 4)).astype(dtype)
+    b0 = rng.standard_normal((n, 4)).astype(dtype)
+    row = rng.standard_normal(4).astype(dtype)
+    cases = [
+        ("add_", lambda L: (L.tensor(b0),), {}),
+        ("add_", lambda L: (L.tensor(b0),), {"alpha": -0.37}),
+        ("sub_", lambda L: (L.tensor(b0),), {"alpha": 2.5}),
+        ("mul_", lambda L: (L.tensor(b0),), {}),
+        ("div_", lambda L: (L.tensor(b0),), {}),
+        ("add_", lambda L: (L.tensor(row),), {}),
+        ("mul_", lambda L: (L.tensor(row[0]),), {}),
+        ("mul_", lambda L: (0.9,), {}),
+        ("div_", lambda L: (3.0,), {}),
+        ("sub_", lambda L: (1,), {"alpha": 0.5}),
+    ]
+    for name, args, kw in cases:
+        got, want = ds.tensor(x0.copy()), torch.tensor(x0.copy())
+        assert getattr(got, name)(*args(ds), **kw) is got
+        getattr(want, name)(*args(torch), **kw)
+        np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=f"{name} {kw}")
+    # a view with an offset, a transposed (non-contiguous) view, an aliased operand
+    for lib in (ds, torch):
+        x = lib.tensor(x0.copy())
+        v0 = x[1:]
+        v0.add_(lib.tensor(b0[1:]), alpha=0.25)
+        x.t().mul_(2.0)
+        x.add_(x)
+        if lib is ds:
+            got, version = x.numpy(), x._version
+        else:
+            want = x.numpy()
+    np.testing.assert_array_equal(got, want)
+    assert version >= 3
+
+
+def test_arith_inplace_keeps_pytorch_rules():
+    """The one-pass path leaves PyTorch's rules alone: an integer tensor cannot take a float
+    result, a leaf that requires grad is refused, a non-leaf under autograd is recorded."""
+    i = ds.tensor([1, 2, 3])
+    i.add_(ds.tensor([1, 1, 1]))
+    assert i.tolist() == [2, 3, 4]
+    with pytest.raises(RuntimeError):
+        torch.tensor([1, 2, 3]).add_(0.5)  # what PyTorch does
+    w = ds.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError):
+        w.add_(1.0)
+    with ds.no_grad():
+        w.add_(ds.ones(3), alpha=-0.5)
+    assert w.tolist() == [0.5, 0.5, 0.5] and w.requires_grad
+    y = w * 2
+    y.mul_(ds.tensor([1.0, 2.0, 3.0]))
+    y.sum().backward()
+    assert w.grad.tolist() == [2.0, 4.0, 6.0]
+    with pytest.raises((RuntimeError, ValueError)):
+        ds.ones(3).add_(ds.ones(2, 3))

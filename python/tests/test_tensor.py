@@ -426,3 +426,15 @@ def test_star_import_keeps_builtins():
     ns = {}
     exec("from deepseek import *\nr = (float('1.5'), int('2'), bool(0), tensor([1]).tolist())", ns)
     assert ns["r"] == (1.5, 2, False, [1])
+
+
+def test_tensor_from_numpy_scalars_like_torch():
+    """numpy scalars (what indexing a numpy array gives) become 0-d tensors of their dtype,
+    as in PyTorch (they used to raise a TypeError naming their own, supported, dtype)."""
+    torch = pytest.importorskip("torch")
+    arr = np.arange(4, dtype=np.float32) / 3
+    for v in (np.float64(0.5), np.float32(1.5), arr[1], np.int64(3), np.int32(-2),
+              np.bool_(True), np.float16(0.25), np.uint8(7)):
+        d, t = ds.tensor(v), torch.tensor(v)
+        assert d.shape == () and str(d.dtype) == str(t.dtype).replace("torch.", "deepseek."), v
+        assert d.item() == t.item()

@@ -150,3 +150,62 @@ fn scatter_add_and_index_add_leave_the_base_alone() {
     g0.sum_all().unwrap().backward().unwrap();
     assert_eq!(f(&w.grad().unwrap()), [1., 1., 1., 1.]);
 }
+
+/// `Tensor::binary_`: in-place add/sub/mul/div in one pass over the tensor's own buffer
+/// (views see it, the version counts it), equal to the out-of-place op; the aliased, the
+/// broadcast, the non-contiguous and the integer cases take the general path.
+#[test]
+fn binary_inplace_updates_the_buffer_like_the_out_of_place_op() -> deepseek::Result<()> {
+    use deepseek::ops::BinaryOp;
+    deepseek::set_num_threads(2);
+    for n in [5usize, 100_000] {
+        let x0 = Tensor::randn(&[n, 3], DType::F32)?;
+        let b = Tensor::randn(&[n, 3], DType::F32)?;
+        let x = x0.contiguous_copy()?;
+        let view = x.narrow(0, 1, n - 1)?;
+        let v0 = x.version();
+        x.binary_(BinaryOp::Sub, &b, 0.5)?;
+        assert!(x.version() > v0);
+        let want = x0.sub(&b.mul_scalar(0.5)?)?;
+        let d = x.sub(&want)?.abs()?.max_all()?.item()?;
+        assert!(d <= 1e-6, "sub_ with alpha differs by {d}");
+        assert_eq!(
+            view.to_vec::<f32>()?,
+            x.narrow(0, 1, n - 1)?.to_vec::<f32>()?
+        );
+        // operand = the tensor itself; a broadcast row; a 0-d scalar; a transposed target
+        let y = x.contiguous_copy()?;
+        y.binary_(BinaryOp::Add, &y, 1.0)?;
+        assert_eq!(y.to_vec::<f32>()?, x.mul_scalar(2.0)?.to_vec::<f32>()?);
+        let row = Tensor::from_vec(vec![1.0f32, 2.0, 4.0], &[3])?;
+        let z = x.contiguous_copy()?;
+        z.binary_(BinaryOp::Div, &row, 1.0)?;
+        assert_eq!(z.to_vec::<f32>()?, x.div(&row)?.to_vec::<f32>()?);
+        let t = x.contiguous_copy()?;
+        t.t()?
+            .binary_(BinaryOp::Mul, &Tensor::full(&[], 3.0, DType::F32)?, 1.0)?;
+        assert_eq!(t.to_vec::<f32>()?, x.mul_scalar(3.0)?.to_vec::<f32>()?);
+    }
+    let i = Tensor::from_vec(vec![1i64, 2, 3], &[3])?;
+    i.binary_(
+        BinaryOp::Mul,
+        &Tensor::from_vec(vec![2i64, 2, 2], &[3])?,
+        1.0,
+    )?;
+    assert_eq!(i.to_vec::<i64>()?, vec![2, 4, 6]);
+    // errors: alpha with mul, a shape that does not broadcast to the target, a leaf that
+    // requires grad while grad mode is on
+    let x = Tensor::ones(&[3], DType::F32)?;
+    assert!(x.binary_(BinaryOp::Mul, &x, 2.0).is_err());
+    assert!(x
+        .binary_(BinaryOp::Add, &Tensor::ones(&[2, 3], DType::F32)?, 1.0)
+        .is_err());
+    let w = Tensor::ones(&[3], DType::F32)?.requires_grad_(true)?;
+    assert!(w.binary_(BinaryOp::Add, &x, 1.0).is_err());
+    {
+        let _g = deepseek::no_grad();
+        w.binary_(BinaryOp::Add, &x, -0.5)?;
+    }
+    assert_eq!(w.to_vec::<f32>()?, vec![0.5, 0.5, 0.5]);
+    Ok(())
+}

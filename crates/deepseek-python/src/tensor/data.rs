@@ -94,6 +94,13 @@ pub(super) fn collect(
 
 /// A tensor from a numpy array (copied), any dtype deepseek has.
 pub fn from_numpy_array(o: &Bound<'_, PyAny>) -> PyResult<Option<Tensor>> {
+    if !o.hasattr("__array_interface__")? {
+        return Ok(None);
+    }
+    // numpy scalars (`np.float64(0.5)`, an element of an array) and other array-likes become
+    // arrays first (an ndarray comes back as itself, not copied).
+    let arr = o.py().import("numpy")?.call_method1("asarray", (o,))?;
+    let o = &arr;
     macro_rules! try_ty {
         ($t:ty, $conv:expr) => {
             if let Ok(a) = o.extract::<PyReadonlyArrayDyn<'_, $t>>() {
@@ -102,9 +109,6 @@ pub fn from_numpy_array(o: &Bound<'_, PyAny>) -> PyResult<Option<Tensor>> {
                 return Tensor::from_vec(v, &shape).py().map(Some);
             }
         };
-    }
-    if !o.hasattr("__array_interface__")? {
-        return Ok(None);
     }
     try_ty!(f32, |x: &f32| *x);
     try_ty!(f64, |x: &f64| *x);

@@ -13,6 +13,9 @@ impl PyTensor {
         other: &Bound<'py, PyAny>,
         alpha: Option<f64>,
     ) -> PyResult<Bound<'py, Self>> {
+        if inplace_arith(&slf, other, BinaryOp::Add, alpha.unwrap_or(1.0))? {
+            return Ok(slf);
+        }
         let r = {
             let s = slf.borrow();
             s.add(other, alpha)?.t
@@ -26,16 +29,25 @@ impl PyTensor {
         other: &Bound<'py, PyAny>,
         alpha: Option<f64>,
     ) -> PyResult<Bound<'py, Self>> {
+        if inplace_arith(&slf, other, BinaryOp::Sub, alpha.unwrap_or(1.0))? {
+            return Ok(slf);
+        }
         let r = slf.borrow().sub(other, alpha)?.t;
         inplace(slf, r, "sub_")
     }
     /// `mul_(other)`: in-place `mul`.
     fn mul_<'py>(slf: Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
+        if inplace_arith(&slf, other, BinaryOp::Mul, 1.0)? {
+            return Ok(slf);
+        }
         let r = method_binary(&slf.borrow().t, other, BinaryOp::Mul)?;
         inplace(slf, r, "mul_")
     }
     /// `div_(other)`: in-place `div`.
     fn div_<'py>(slf: Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
+        if inplace_arith(&slf, other, BinaryOp::Div, 1.0)? {
+            return Ok(slf);
+        }
         let r = method_binary(&slf.borrow().t, other, BinaryOp::Div)?;
         inplace(slf, r, "div_")
     }
@@ -151,4 +163,45 @@ impl PyTensor {
         slf.borrow_mut().t = t;
         Ok(slf)
     }
+}
+
+/// `add_` / `sub_` / `mul_` / `div_` of a float tensor outside autograd with an operand of its
+/// dtype (a tensor, or a Python number): one pass over the tensor's own buffer through the
+/// core's `Tensor::binary_`. False when that does not apply; the caller then computes out of
+/// place and copies in (or rebinds, under autograd), and reports any error.
+fn inplace_arith(
+    slf: &Bound<'_, PyTensor>,
+    other: &Bound<'_, PyAny>,
+    op: BinaryOp,
+    alpha: f64,
+) -> PyResult<bool> {
+    let s = slf.borrow();
+    let t = &s.t;
+    if !matches!(t.dtype(), DType::F32 | DType::F64) {
+        return Ok(false);
+    }
+    let grad = deepseek::is_grad_enabled();
+    if grad && t.requires_grad() {
+        return Ok(false);
+    }
+    let b = if let Ok(b) = other.cast::<PyTensor>() {
+        let b = b.borrow().t.clone();
+        if b.dtype() != t.dtype() || (grad && b.requires_grad()) {
+            return Ok(false);
+        }
+        b
+    } else if let Some(sc) = scalar::scalar(other)? {
+        if scalar::scalar_dtype(t.dtype(), &sc) != t.dtype() {
+            return Ok(false);
+        }
+        Tensor::full(&[], sc.value(), t.dtype()).py()?
+    } else {
+        return Ok(false);
+    };
+    match deepseek::tensor::broadcast_shapes("inplace", t.shape(), b.shape()) {
+        Ok(shape) if shape == t.shape() => {}
+        _ => return Ok(false),
+    }
+    t.binary_(op, &b, alpha).py()?;
+    Ok(true)
 }

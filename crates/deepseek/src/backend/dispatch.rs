@@ -79,6 +79,51 @@ pub(crate) fn unary_inplace(op: UnaryOp, x: &Tensor) -> Result<()> {
     )
 }
 
+/// `x = x op (alpha * b)` in `x`'s own buffer (no autograd; in-place arithmetic of a
+/// materialised view such as `p.data.add_(g, alpha=-lr)`): one pass, no temporary. Done when
+/// `op` is add/sub/mul/div, `x` is a contiguous float32/float64 tensor and `b` has its dtype
+/// and device and broadcasts to its shape; returns false (nothing done) otherwise, and the
+/// caller computes out of place. `b` sharing `x`'s storage is read from a copy.
+pub(crate) fn binary_inplace(op: BinaryOp, x: &Tensor, b: &Tensor, alpha: f64) -> Result<bool> {
+    if !matches!(
+        op,
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+    ) || !matches!(x.dtype(), DType::F32 | DType::F64)
+        || b.dtype() != x.dtype()
+        || b.device() != x.device()
+        || !x.is_contiguous()
+        || (alpha != 1.0 && !matches!(op, BinaryOp::Add | BinaryOp::Sub))
+        || crate::tensor::broadcast_shapes(op.name(), x.shape(), b.shape())
+            .ok()
+            .as_deref()
+            != Some(x.shape())
+    {
+        return Ok(false);
+    }
+    let b = crate::lazy::source_view(b);
+    let b = if b.shares_storage(x) {
+        b.detach().contiguous_copy()?
+    } else {
+        b.detach()
+    };
+    let b = if b.numel() == 1 || (b.shape() == x.shape() && b.is_contiguous()) {
+        b
+    } else {
+        b.expand(x.shape())?.contiguous()?
+    };
+    launch(
+        op.name(),
+        x.device(),
+        || vec![x.shape().to_vec(), b.shape().to_vec()],
+        |be| {
+            let gb = b.read();
+            let mut gx = x.write();
+            be.binary_inplace(op, &mut gx, x.layout(), (&gb, b.layout()), alpha)
+        },
+    )?;
+    Ok(true)
+}
+
 /// Adds the bias `b` [n] to every row of `y` [.., n] in `y`'s own buffer when `y` is the only
 /// handle to a dense materialised float buffer and `b` fits (same dtype, device); returns
 /// false (nothing done) otherwise, and the caller adds out of place.

@@ -81,6 +81,16 @@ pub(crate) trait Backend: Send + Sync {
     fn unary(&self, op: UnaryOp, x: Src<'_>) -> Result<Storage>;
     /// `x = op(x)` on a contiguous float view, in place.
     fn unary_inplace(&self, op: UnaryOp, x: &mut Storage, l: &Layout) -> Result<()>;
+    /// `x = x op (alpha * b)` in place on a contiguous float view, `op` one of add, sub, mul,
+    /// div; `b` contiguous, of `x`'s dtype and either `x`'s element count or one element.
+    fn binary_inplace(
+        &self,
+        op: BinaryOp,
+        x: &mut Storage,
+        xl: &Layout,
+        b: Src<'_>,
+        alpha: f64,
+    ) -> Result<()>;
     /// `y[r, :] += b` for every row of a contiguous float `y` whose rows have `b`'s length
     /// (a Linear's bias added to the product it owns, without a second buffer).
     fn bias_add_inplace(&self, y: &mut Storage, yl: &Layout, b: Src<'_>) -> Result<()>;

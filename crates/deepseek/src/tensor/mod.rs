@@ -547,6 +547,58 @@ impl Tensor {
         let s = src.to_dtype(self.dtype())?.expand(self.shape())?;
         crate::backend::copy_into(self, &s)
     }
+    /// `self = self op (alpha * other)` in place, `other` broadcast to self's shape: PyTorch's
+    /// `add_(other, alpha=)`, `sub_(other, alpha=)`, `mul_`, `div_` (`alpha` must be 1 for
+    /// mul and div). A contiguous float tensor is updated in one pass over its own buffer
+    /// (`other` of the same dtype); anything else is computed out of place and copied in,
+    /// with PyTorch's promotion then a cast to self's dtype. Not recorded by autograd: an
+    /// error while grad mode is on and either operand requires grad (use the out-of-place op,
+    /// or wrap the update in `no_grad`).
+    pub fn binary_(&self, op: crate::ops::BinaryOp, other: &Tensor, alpha: f64) -> Result<()> {
+        use crate::ops::BinaryOp;
+        let name = format!("{}_", op.name());
+        if !matches!(
+            op,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+        ) {
+            return Err(Error::value(
+                &name,
+                "in-place arithmetic supports add, sub, mul and div",
+            ));
+        }
+        if alpha != 1.0 && !matches!(op, BinaryOp::Add | BinaryOp::Sub) {
+            return Err(Error::value(&name, "alpha is only taken by add and sub"));
+        }
+        if autograd::is_grad_enabled() && (self.requires_grad() || other.requires_grad()) {
+            return Err(Error::Autograd(format!(
+                "{name}: in-place arithmetic on a tensor that requires grad is not recorded by \
+                 autograd; use the out-of-place op, or wrap the update in no_grad"
+            )));
+        }
+        if crate::backend::binary_inplace(op, self, other, alpha)? {
+            return Ok(());
+        }
+        let _g = autograd::no_grad();
+        let o = if alpha != 1.0 {
+            other.mul_scalar(alpha)?
+        } else {
+            other.clone()
+        };
+        let r = self.binary(&o, op)?;
+        if crate::tensor::broadcast_shapes(&name, self.shape(), r.shape())?.as_slice()
+            != self.shape()
+        {
+            return Err(Error::shape(
+                &name,
+                format!(
+                    "output with shape {:?} doesn't match the broadcast shape {:?}",
+                    self.shape(),
+                    r.shape()
+                ),
+            ));
+        }
+        self.copy_(&r)
+    }
 }
 
 /// The hooks registered on output `i` of `node`, in registration order.

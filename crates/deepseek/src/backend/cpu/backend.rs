@@ -115,6 +115,41 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
+    fn binary_inplace(
+        &self,
+        op: BinaryOp,
+        x: &mut Storage,
+        xl: &Layout,
+        b: Src<'_>,
+        alpha: f64,
+    ) -> Result<()> {
+        let range = xl.offset..xl.offset + xl.numel();
+        match host_mut(x) {
+            CpuStorage::F32(v) => elementwise::binary_inplace_slice(
+                op,
+                &mut v[range],
+                slice::<f32>(op.name(), b)?,
+                alpha as f32,
+            ),
+            CpuStorage::F64(v) => elementwise::binary_inplace_slice(
+                op,
+                &mut v[range],
+                slice::<f64>(op.name(), b)?,
+                alpha,
+            ),
+            s => {
+                return Err(Error::dtype(
+                    op.name(),
+                    format!(
+                        "in-place kernel needs float32 or float64, got {}",
+                        s.dtype()
+                    ),
+                ))
+            }
+        }
+        Ok(())
+    }
+
     fn bias_add_inplace(&self, y: &mut Storage, yl: &Layout, b: Src<'_>) -> Result<()> {
         let range = yl.offset..yl.offset + yl.numel();
         match host_mut(y) {

@@ -8,7 +8,6 @@ use crate::ops::{BinaryOp, BinaryVisitor, UnaryOp, UnaryVisitor};
 use crate::tensor::{CpuStorage, Element, Layout};
 use crate::{with_storage, DType, Error, Result};
 use half::{bf16, f16};
-use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// `out[i] = f(src[i])` over any layout; output contiguous.
@@ -33,12 +32,8 @@ pub fn map_unary<T: Copy + Send + Sync, U: Send + Sync>(
             };
             let t = threads::get_num_threads();
             if n >= threads::PAR_THRESHOLD && t > 1 {
-                let ch = n.div_ceil(t * 4).next_multiple_of(1024);
-                threads::pool().install(|| {
-                    out.par_chunks_mut(ch)
-                        .zip(s.par_chunks(ch))
-                        .for_each(|(o, s)| body(o, s))
-                });
+                let ch = n.div_ceil(t).next_multiple_of(1024);
+                threads::par_chunks(out, ch, |i, o| body(o, &s[i * ch..i * ch + o.len()]));
             } else {
                 body(out, s);
             }
@@ -99,12 +94,10 @@ pub fn map_binary<A: Copy + Send + Sync, B: Copy + Send + Sync, U: Send + Sync>(
                 };
                 let t = threads::get_num_threads();
                 if n >= threads::PAR_THRESHOLD && t > 1 {
-                    let ch = n.div_ceil(t * 4).next_multiple_of(1024);
-                    threads::pool().install(|| {
-                        out.par_chunks_mut(ch)
-                            .zip(a.par_chunks(ch))
-                            .zip(b.par_chunks(ch))
-                            .for_each(|((o, a), b)| body(o, a, b))
+                    let ch = n.div_ceil(t).next_multiple_of(1024);
+                    threads::par_chunks(out, ch, |i, o| {
+                        let r = i * ch..i * ch + o.len();
+                        body(o, &a[r.clone()], &b[r])
                     });
                 } else {
                     body(out, a, b);
@@ -220,6 +213,61 @@ pub fn add_rows_inplace<T: Float>(y: &mut [T], b: &[T]) {
             );
         }
     });
+}
+
+/// `x[i] = x[i] op (alpha * b[i])` in place (`b` of `x`'s length, or one element broadcast),
+/// for the arithmetic ops `add`, `sub`, `mul`, `div`; chunks split over the pool. With
+/// `alpha != 1` the scaled operand is fused as PyTorch's kernels do (`x + alpha * b` as one
+/// multiply-add).
+pub fn binary_inplace_slice<T: Float>(op: BinaryOp, x: &mut [T], b: &[T], alpha: T) {
+    let n = x.len();
+    if n == 0 {
+        return;
+    }
+    let one = T::one();
+    let body = |x: &mut [T], b: &[T]| {
+        simd(
+            #[inline(always)]
+            || {
+                macro_rules! each {
+                    ($f:expr) => {
+                        if b.len() == 1 {
+                            let v = b[0];
+                            for d in x.iter_mut() {
+                                *d = $f(*d, v);
+                            }
+                        } else {
+                            for (d, &v) in x.iter_mut().zip(b) {
+                                *d = $f(*d, v);
+                            }
+                        }
+                    };
+                }
+                match op {
+                    BinaryOp::Add if alpha == one => each!(|d: T, v: T| d + v),
+                    BinaryOp::Add => each!(|d: T, v: T| v.mul_add(alpha, d)),
+                    BinaryOp::Sub if alpha == one => each!(|d: T, v: T| d - v),
+                    BinaryOp::Sub => each!(|d: T, v: T| (-v).mul_add(alpha, d)),
+                    BinaryOp::Mul => each!(|d: T, v: T| d * v),
+                    BinaryOp::Div => each!(|d: T, v: T| d / v),
+                    _ => unreachable!("binary_inplace_slice: {} is not arithmetic", op.name()),
+                }
+            },
+        )
+    };
+    let t = threads::get_num_threads();
+    if n >= threads::PAR_THRESHOLD && t > 1 {
+        let ch = n.div_ceil(t).next_multiple_of(1024);
+        threads::par_chunks(x, ch, |i, x| {
+            if b.len() == 1 {
+                body(x, b)
+            } else {
+                body(x, &b[i * ch..i * ch + x.len()])
+            }
+        });
+    } else {
+        body(x, b);
+    }
 }
 
 /// `x[i] = op(x[i])` in place over a contiguous slice.

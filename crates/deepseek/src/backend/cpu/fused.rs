@@ -16,7 +16,6 @@ use crate::lazy::kernel::{Inst, Kernel};
 use crate::ops::ReduceOp;
 use crate::tensor::CpuStorage;
 use crate::{with_storage, DType};
-use rayon::prelude::*;
 
 /// Elements per interpreter chunk.
 pub const CHUNK: usize = 1024;
@@ -220,13 +219,9 @@ fn par_blocks(items: usize, elems: usize, work: impl Fn(usize, usize) + Sync) {
         && items > 1
         && rayon::current_thread_index().is_none()
     {
-        let per = items.div_ceil(t * 4).max(1);
+        let per = items.div_ceil(t).max(1);
         let blocks = items.div_ceil(per);
-        threads::pool().install(|| {
-            (0..blocks)
-                .into_par_iter()
-                .for_each(|b| work(b * per, ((b + 1) * per).min(items)))
-        });
+        threads::par_for(blocks, |b| work(b * per, ((b + 1) * per).min(items)));
     } else {
         work(0, items);
     }

@@ -243,7 +243,6 @@ fn map_rows<T: Float, R: Send + Copy + Default>(
     n: usize,
     f: impl Fn(&[T], usize) -> R + Sync,
 ) -> Vec<R> {
-    use rayon::prelude::*;
     let rows = x.len().checked_div(n).unwrap_or(0);
     let mut out = vec![R::default(); rows];
     let nt = super::threads::get_num_threads();
@@ -256,12 +255,8 @@ fn map_rows<T: Float, R: Send + Copy + Default>(
     if rows * n < super::threads::PAR_THRESHOLD || nt <= 1 || rows < 2 {
         body(&mut out, 0);
     } else {
-        let per = rows.div_ceil(nt * 4).max(1);
-        super::threads::pool().install(|| {
-            out.par_chunks_mut(per)
-                .enumerate()
-                .for_each(|(i, o)| body(o, i * per))
-        });
+        let per = rows.div_ceil(nt).max(1);
+        super::threads::par_chunks(&mut out, per, |i, o| body(o, i * per));
     }
     out
 }

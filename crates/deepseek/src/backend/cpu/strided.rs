@@ -172,17 +172,12 @@ pub fn par_rows<U: Send>(
     nrows: usize,
     body: impl Fn(&mut [U], usize) + Sync,
 ) {
-    use rayon::prelude::*;
     let n = inner * nrows;
     let threads = super::threads::get_num_threads();
     if n < super::threads::PAR_THRESHOLD || threads <= 1 || nrows < 2 {
         body(out, 0);
         return;
     }
-    let per = nrows.div_ceil(threads * 4).max(1);
-    super::threads::pool().install(|| {
-        out.par_chunks_mut(per * inner)
-            .enumerate()
-            .for_each(|(i, c)| body(c, i * per));
-    });
+    let per = nrows.div_ceil(threads).max(1);
+    super::threads::par_chunks(out, per * inner, |i, c| body(c, i * per));
 }

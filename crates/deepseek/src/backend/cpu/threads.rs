@@ -55,6 +55,55 @@ pub fn par<R: Send>(work: usize, f: impl FnOnce() -> R + Send) -> R {
     }
 }
 
+/// Runs `body(i, chunk)` over `data` cut into chunks of `chunk` elements, the first on the
+/// calling thread and the others on the pool, as OpenMP's parallel-for does: the caller works
+/// instead of sleeping while the pool works, and only the workers given a chunk are woken.
+/// Inside the pool (a nested call) the chunks are split as rayon splits them.
+pub fn par_chunks<T: Send>(data: &mut [T], chunk: usize, body: impl Fn(usize, &mut [T]) + Sync) {
+    use rayon::prelude::*;
+    let chunk = chunk.max(1);
+    if rayon::current_thread_index().is_some() {
+        data.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| body(i, c));
+        return;
+    }
+    let body = &body;
+    let mut parts = data.chunks_mut(chunk).enumerate();
+    let Some((i0, first)) = parts.next() else {
+        return;
+    };
+    pool().in_place_scope(|s| {
+        for (i, c) in parts {
+            s.spawn(move |_| body(i, c));
+        }
+        body(i0, first);
+    });
+}
+
+/// Runs `f(0)`, ..., `f(parts - 1)`: `f(0)` on the calling thread, the others on the pool
+/// (see [`par_chunks`]); inside the pool, split as rayon splits.
+pub fn par_for(parts: usize, f: impl Fn(usize) + Sync) {
+    use rayon::prelude::*;
+    if parts <= 1 {
+        if parts == 1 {
+            f(0);
+        }
+        return;
+    }
+    if rayon::current_thread_index().is_some() {
+        (0..parts).into_par_iter().for_each(&f);
+        return;
+    }
+    let f = &f;
+    pool().in_place_scope(|s| {
+        for i in 1..parts {
+            s.spawn(move |_| f(i));
+        }
+        f(0);
+    });
+}
+
 /// Runs `f` compiled for AVX-512 (or AVX2+FMA) when the CPU has it, so that plain loops
 /// written in `f` vectorise wide. Falls back to the baseline build otherwise.
 #[inline(always)]
