@@ -18,7 +18,6 @@ use crate::backend::cpu::threads;
 use crate::models::gguf::{GgmlType, QK};
 use crate::{Error, Result, Tensor};
 use half::f16;
-use rayon::prelude::*;
 
 /// Weights (n·k) from which a product is split across threads (below it, waking the pool
 /// costs more than the product: measured ~80 µs against ~100 µs for a 1536×576 Q4 matrix).
@@ -189,7 +188,7 @@ impl BlockQuantWeight {
         let kern = kernels();
         let par = n * k >= PAR_WEIGHTS && threads::get_num_threads() > 1;
         let rows_per = if par {
-            n.div_ceil(2 * threads::get_num_threads()).max(16)
+            n.div_ceil(threads::get_num_threads()).max(16)
         } else {
             n.max(1)
         };
@@ -213,8 +212,9 @@ impl BlockQuantWeight {
         };
         let run = |dst: &mut [f32]| {
             if par {
-                threads::pool()
-                    .install(|| dst.par_chunks_mut(rows_per * m).enumerate().for_each(work));
+                // the caller takes the first chunk (threads::par_chunks), one worker per
+                // other chunk is woken
+                threads::par_chunks(dst, rows_per * m, |c, chunk| work((c, chunk)));
             } else {
                 dst.chunks_mut(rows_per * m).enumerate().for_each(work);
             }
