@@ -21,7 +21,8 @@ pub use llm::{GroupedQueryAttention, KvCache, RopeLayout, RotaryEmbedding, SwiGL
 pub use loss::{BCEWithLogitsLoss, CrossEntropyLoss, MSELoss};
 pub use module::Module;
 pub use module::{
-    join, load_safetensors, save_safetensors, write_atomic, TrainFlag, Visit, Visitor,
+    join, load_safetensors, parse_safetensors, save_safetensors, write_atomic, TrainFlag, Visit,
+    Visitor,
 };
 pub use sparse_attention::SparseAttention;
 pub use transformer::{

@@ -335,12 +335,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn load_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
     let p = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| Error::io(&p, format!("cannot read: {e}")))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| Error::io(&p, format!("not a valid safetensors file: {e}")))?;
+    parse_safetensors(&bytes, &p)
+}
+
+/// Every tensor of a safetensors file held in memory; `name` (the file's path, say) is what
+/// errors name. Corrupt bytes are an error, never a panic or an unbounded allocation: every
+/// tensor's bytes must lie inside `bytes`.
+pub fn parse_safetensors(bytes: &[u8], name: &str) -> Result<HashMap<String, Tensor>> {
+    let p = name;
+    let st = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::io(p, format!("not a valid safetensors file: {e}")))?;
     let mut out = HashMap::new();
     for (name, v) in st.tensors() {
         let t = tensor_from_bytes(v.dtype(), v.shape(), v.data())
-            .map_err(|e| Error::io(&p, format!("tensor {name}: {e}")))?;
+            .map_err(|e| Error::io(p, format!("tensor {name}: {e}")))?;
         out.insert(name, t);
     }
     Ok(out)
