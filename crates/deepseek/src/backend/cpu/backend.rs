@@ -38,6 +38,17 @@ fn slice<'a, T: Element>(op: &str, (s, l): Src<'a>) -> Result<&'a [T]> {
     Ok(&v[l.offset..l.offset + n])
 }
 
+/// The error of an in-place kernel handed a storage that is not float32 or float64.
+fn not_float(op: &str, s: &CpuStorage) -> Error {
+    Error::dtype(
+        op,
+        format!(
+            "in-place kernel needs float32 or float64, got {}",
+            s.dtype()
+        ),
+    )
+}
+
 fn opt_slice<'a, T: Element>(op: &str, s: Option<Src<'a>>) -> Result<Option<&'a [T]>> {
     s.map(|s| slice::<T>(op, s)).transpose()
 }
@@ -102,15 +113,7 @@ impl Backend for CpuBackend {
         match host_mut(x) {
             CpuStorage::F32(v) => elementwise::unary_inplace_slice(op, &mut v[range]),
             CpuStorage::F64(v) => elementwise::unary_inplace_slice(op, &mut v[range]),
-            s => {
-                return Err(Error::dtype(
-                    op.name(),
-                    format!(
-                        "in-place kernel needs float32 or float64, got {}",
-                        s.dtype()
-                    ),
-                ))
-            }
+            s => return Err(not_float(op.name(), s)),
         }
         Ok(())
     }
@@ -137,15 +140,7 @@ impl Backend for CpuBackend {
                 slice::<f64>(op.name(), b)?,
                 alpha,
             ),
-            s => {
-                return Err(Error::dtype(
-                    op.name(),
-                    format!(
-                        "in-place kernel needs float32 or float64, got {}",
-                        s.dtype()
-                    ),
-                ))
-            }
+            s => return Err(not_float(op.name(), s)),
         }
         Ok(())
     }
@@ -159,12 +154,7 @@ impl Backend for CpuBackend {
             CpuStorage::F64(v) => {
                 elementwise::add_rows_inplace(&mut v[range], slice::<f64>("linear", b)?)
             }
-            s => {
-                return Err(Error::dtype(
-                    "linear",
-                    format!("bias add needs float32 or float64, got {}", s.dtype()),
-                ))
-            }
+            s => return Err(not_float("linear", s)),
         }
         Ok(())
     }
