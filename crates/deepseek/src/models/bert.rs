@@ -104,7 +104,10 @@ impl BertModel {
             token_type_embeddings: w.embedding("embeddings.token_type_embeddings", types, h)?,
             layer_norm: w.layer_norm("embeddings.LayerNorm", h, eps)?,
         };
-        let mut layer = Vec::with_capacity(nl);
+        // Not `with_capacity(nl)`: nl comes from the file and is trusted only as far as
+        // layers load (a missing weight ends the loop with an error; fuzz/ found a GGUF
+        // block_count of 2^32 asking for 5 GB here).
+        let mut layer = Vec::new();
         for i in 0..nl {
             let p = format!("encoder.layer.{i}");
             layer.push(BertLayer {

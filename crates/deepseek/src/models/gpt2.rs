@@ -97,7 +97,10 @@ impl Gpt2LMHeadModel {
             None
         };
         w.strip_prefix_if_present("transformer.");
-        let mut h = Vec::with_capacity(nl);
+        // Not `with_capacity(nl)`: nl comes from the file and is trusted only as far as
+        // layers load (a missing weight ends the loop with an error; fuzz/ found a GGUF
+        // block_count of 2^32 asking for 5 GB here).
+        let mut h = Vec::new();
         for i in 0..nl {
             let p = format!("h.{i}");
             h.push(Gpt2Block {

@@ -103,7 +103,10 @@ impl LlamaForCausalLM {
         } else {
             Some(w.linear("lm_head", h, vocab, false)?)
         };
-        let mut layers = Vec::with_capacity(nl);
+        // Not `with_capacity(nl)`: nl comes from the file and is trusted only as far as
+        // layers load (a missing weight ends the loop with an error; fuzz/ found a GGUF
+        // block_count of 2^32 asking for 5 GB here).
+        let mut layers = Vec::new();
         for i in 0..nl {
             let p = format!("model.layers.{i}");
             let a = format!("{p}.self_attn");
