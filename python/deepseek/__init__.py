@@ -52,8 +52,6 @@ from ._C import (
     einsum,
     is_tensor,
     is_grad_enabled,
-    get_rng_state,
-    set_rng_state,
     set_num_threads,
     get_num_threads,
     load_file,
@@ -135,21 +133,22 @@ BoolTensor = _typed("BoolTensor", bool)
 import builtins  # noqa: E402
 
 
+Generator = _C.Generator
+default_generator = _C.default_generator
+from . import random  # noqa: E402
+from .random import get_rng_state, set_rng_state  # noqa: E402
+
+
 def manual_seed(seed):
-    """Seeds deepseek's random generator (parameter init, randn, dropout, shuffling)."""
+    """Seeds deepseek's global random generator (parameter init, randn, dropout, shuffling);
+    returns ``default_generator``."""
     _C.manual_seed(seed)
-    _api_ext._SEED[0] = builtins.int(seed)
+    return default_generator
 
 
 def seed():
-    """Seeds the generator from the OS and returns the seed."""
-    import builtins
-    import os
-
-    s = builtins.int.from_bytes(os.urandom(8), "little") >> 1
-    _C.manual_seed(s)
-    _api_ext._SEED[0] = s
-    return s
+    """Seeds the global generator from the OS and returns the seed."""
+    return default_generator.seed()
 
 
 def is_floating_point(t):
@@ -255,7 +254,7 @@ __version__ = "0.1.0"
 # ``from deepseek import *`` must not shadow the builtins float/int/bool (reach those dtypes
 # as deepseek.float etc.).
 __all__ = sorted(n for n in dict(globals()) if not n.startswith("_")
-                 and n not in ("float", "int", "bool", "builtins"))
+                 and n not in ("float", "int", "bool", "builtins", "random"))
 
 
 import math as _math

@@ -381,9 +381,9 @@ def _misc():
                      for c in np.unravel_index(a % max(n, 1), shape))
 
     def initial_seed():
-        """The seed the generator was last seeded with (``manual_seed``/``seed``; the
-        process starts from the core's fixed default seed)."""
-        return _SEED[0]
+        """The seed the global generator was last seeded with (``manual_seed``/``seed``;
+        the process starts from the core's fixed default seed, 0)."""
+        return _C.default_generator.initial_seed()
 
     def _drop_(fn, name):
         def f(input, p, train):
@@ -424,7 +424,6 @@ def _misc():
     return {n: f for n, f in fns.items() if not hasattr(deepseek, n)}
 
 
-_SEED = [0]
 
 
 def _raise(e):
@@ -471,13 +470,14 @@ def _misc2():
             shape = tuple((m if m is not None else ref).shape)
             if m is not None and s is not None and tuple(m.shape) != tuple(s.shape):
                 shape = tuple(broadcast_shapes(m.shape, s.shape))
-            z = _C.randn(*shape, dtype=ref.dtype) if shape else _C.randn(1, dtype=ref.dtype)[0]
+            z = (_C.randn(*shape, generator=generator, dtype=ref.dtype) if shape
+                 else _C.randn(1, generator=generator, dtype=ref.dtype)[0])
             return (z * (std if s is None else s) + (mean if m is None else m)).detach()
         if size is None:
             raise TypeError("normal() with number mean and std needs a size")
         if std < 0:
             raise ValueError(f"normal expects std >= 0.0, but found std {std}")
-        return _C.randn(*size, dtype=dtype or _C.float32) * std + mean
+        return _C.randn(*size, generator=generator, dtype=dtype or _C.float32) * std + mean
 
     def broadcast_shapes(*s):
         return _shape_ops.broadcast_shapes(*s)

@@ -328,8 +328,9 @@ def bucketize(input, boundaries, *, out_int32=False, right=False):
 
 # --- random in-place fills (deepseek's generator, so manual_seed reproduces them) ---------
 
-def _u(self):
-    return _C.rand(*self.shape, dtype=self.dtype if self.is_floating_point() else _C.float64)
+def _u(self, generator=None):
+    return _C.rand(*self.shape, generator=generator,
+                   dtype=self.dtype if self.is_floating_point() else _C.float64)
 
 
 def _fill(self, values, name):
@@ -339,7 +340,8 @@ def _fill(self, values, name):
 def _bernoulli(input, p=None, *, generator=None):
     """Samples 0/1 with probability ``input`` (or ``p``) for each element."""
     prob = input if p is None else p
-    u = _C.rand(*input.shape, dtype=input.dtype if input.is_floating_point() else _C.float32)
+    u = _C.rand(*input.shape, generator=generator,
+               dtype=input.dtype if input.is_floating_point() else _C.float32)
     return (u < prob).to(input.dtype)
 
 
@@ -347,12 +349,12 @@ def _bernoulli_(self, p=0.5, *, generator=None):
     """``bernoulli_(p=0.5)``: fill in place with 0/1 draws, 1 with probability ``p`` (number or
     tensor).
     """
-    return _fill(self, (_u(self) < p), "bernoulli_")
+    return _fill(self, (_u(self, generator) < p), "bernoulli_")
 
 
 def _exponential_(self, lambd=1.0, *, generator=None):
     """``exponential_(lambd=1)``: fill in place with draws from the exponential distribution."""
-    return _fill(self, -(1 - _u(self)).log() / lambd, "exponential_")
+    return _fill(self, -(1 - _u(self, generator)).log() / lambd, "exponential_")
 
 
 def _geometric_(self, p, *, generator=None):
@@ -361,7 +363,7 @@ def _geometric_(self, p, *, generator=None):
     """
     if not 0 < p < 1:
         raise ValueError(f"geometric_ expects p to be in (0, 1), but got p={p}")
-    return _fill(self, ((1 - _u(self)).log() / math.log1p(-p)).ceil().clamp(min=1),
+    return _fill(self, ((1 - _u(self, generator)).log() / math.log1p(-p)).ceil().clamp(min=1),
                  "geometric_")
 
 
@@ -369,15 +371,15 @@ def _log_normal_(self, mean=1.0, std=2.0, *, generator=None):
     """``log_normal_(mean=1, std=2)``: fill in place with draws from the log-normal
     distribution.
     """
-    return _fill(self, (_C.randn(*self.shape, dtype=self.dtype) * std + mean).exp(),
-                 "log_normal_")
+    z = _C.randn(*self.shape, generator=generator, dtype=self.dtype)
+    return _fill(self, (z * std + mean).exp(), "log_normal_")
 
 
 def _cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
     """``cauchy_(median=0, sigma=1)``: fill in place with draws from the Cauchy distribution."""
     from ._math_ops import tan
 
-    return _fill(self, tan((_u(self) - 0.5) * math.pi) * sigma + median, "cauchy_")
+    return _fill(self, tan((_u(self, generator) - 0.5) * math.pi) * sigma + median, "cauchy_")
 
 
 def _random_(self, from_=0, to=None, *, generator=None):
@@ -393,7 +395,7 @@ def _random_(self, from_=0, to=None, *, generator=None):
     if hi <= lo:
         raise ValueError(f"random_ expects 'from' to be less than 'to', but got from={lo} >= "
                          f"to={hi}")
-    return _fill(self, (_u(self) * (hi - lo)).floor() + lo, "random_")
+    return _fill(self, (_u(self, generator) * (hi - lo)).floor() + lo, "random_")
 
 
 METHODS.update({"bernoulli": _bernoulli, "bernoulli_": _bernoulli_,
@@ -411,7 +413,7 @@ def poisson(input, generator=None):
     if bool((input < 0).any()):
         raise ValueError("poisson: expected all rates to be non-negative")
     lam = input.detach().to(_C.float64)
-    u = _C.rand(*input.shape, dtype=_C.float64)
+    u = _C.rand(*input.shape, generator=generator, dtype=_C.float64)
     p = (-lam).exp()
     cdf = p
     k = _C.zeros_like(lam)
@@ -437,6 +439,6 @@ def binomial(count, prob, generator=None):
     n = int(c.max().item()) if c.numel() else 0
     total = _C.zeros_like(c)
     for i in range(n):
-        draw = (_C.rand(*c.shape, dtype=_C.float64) < pr).logical_and(c > i)
+        draw = (_C.rand(*c.shape, generator=generator, dtype=_C.float64) < pr).logical_and(c > i)
         total = total + draw.to(_C.float64)
     return total.to(count.dtype)

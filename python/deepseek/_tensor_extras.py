@@ -68,8 +68,8 @@ def topk(self, k, dim=-1, largest=True, sorted=True):
 
 
 def multinomial(input, num_samples, replacement=False, generator=None):
-    """Samples indices from the rows of ``input`` (non-negative weights) with deepseek's
-    generator (so ``manual_seed`` makes it reproducible)."""
+    """Samples indices from the rows of ``input`` (non-negative weights) with ``generator``
+    or deepseek's global generator (so ``manual_seed`` makes it reproducible)."""
     if input.dim() not in (1, 2):
         raise ValueError("multinomial: prob_dist must be 1 or 2 dim")
     p = _np(input).astype(np.float64)
@@ -80,7 +80,7 @@ def multinomial(input, num_samples, replacement=False, generator=None):
         raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples "
                            "without replacement")
     out = np.zeros((rows.shape[0], num_samples), dtype=np.int64)
-    u = _np(_C.rand(rows.shape[0], num_samples, dtype=_C.float64))
+    u = _np(_C.rand(rows.shape[0], num_samples, generator=generator, dtype=_C.float64))
     for r in range(rows.shape[0]):
         w = rows[r].copy()
         for j in range(num_samples):

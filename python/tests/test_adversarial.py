@@ -336,7 +336,9 @@ def _robust_feature_problem(n, seed):
 
 
 def _fit(adversarial, clean_weight=0.0):
-    ds.manual_seed(0)
+    # The plain model's robust accuracy depends on its initialisation: 0.17-0.28 for seeds
+    # 1-5 with the current generator, 0.63 for seed 0 (an outlier that learns feature 0).
+    ds.manual_seed(1)
     model = nn.Sequential(nn.Linear(17, 16), nn.ReLU(), nn.Linear(16, 2))
     x, y = _robust_feature_problem(512, 0)
     batches = [(x[i:i + 64], y[i:i + 64]) for i in range(0, 512, 64)]

@@ -16,6 +16,7 @@ mod autohyper;
 mod distributed;
 mod dlpack;
 mod functional;
+mod generator;
 mod io;
 mod lazy;
 mod models;
@@ -280,8 +281,7 @@ fn get_printoptions() -> (usize, f64, usize, usize, Option<bool>) {
 /// Seeds deepseek's random generator.
 #[pyfunction]
 fn manual_seed(seed: &Bound<'_, PyAny>) -> PyResult<()> {
-    let s: i128 = seed.extract()?;
-    deepseek::manual_seed(s as u64);
+    deepseek::manual_seed(generator::seed_arg(seed)?);
     Ok(())
 }
 
@@ -432,6 +432,12 @@ fn deepseek_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         }
     }
     m.add_function(wrap_pyfunction!(manual_seed, m)?)?;
+    m.add_class::<generator::PyGenerator>()?;
+    m.add(
+        "default_generator",
+        generator::PyGenerator::default_generator(),
+    )?;
+    m.add_function(wrap_pyfunction!(generator::_with_generator, m)?)?;
     m.add_function(wrap_pyfunction!(set_printoptions, m)?)?;
     m.add_function(wrap_pyfunction!(get_printoptions, m)?)?;
     m.add_function(wrap_pyfunction!(get_rng_state, m)?)?;

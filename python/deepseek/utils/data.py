@@ -81,7 +81,7 @@ def random_split(dataset, lengths, generator=None):
         lengths = sizes
     if sum(lengths) != n:
         raise ValueError("Sum of input lengths does not equal the length of the input dataset!")
-    perm = _C.randperm(n).tolist()
+    perm = _C.randperm(n, generator=generator).tolist()
     out, off = [], 0
     for L in lengths:
         out.append(Subset(dataset, perm[off:off + L]))
@@ -109,11 +109,12 @@ class SequentialSampler(Sampler):
 
 class RandomSampler(Sampler):
     """A random permutation per epoch (or ``num_samples`` draws with replacement), from
-    deepseek's generator."""
+    ``generator`` (a ``deepseek.Generator``) or deepseek's global generator."""
 
     def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
         self.data_source, self.replacement = data_source, replacement
         self._num_samples = num_samples
+        self.generator = generator
 
     @property
     def num_samples(self):
@@ -122,10 +123,10 @@ class RandomSampler(Sampler):
     def __iter__(self):
         n = len(self.data_source)
         if self.replacement:
-            return iter(_C.randint(0, n, (self.num_samples,)).tolist())
+            return iter(_C.randint(0, n, (self.num_samples,), generator=self.generator).tolist())
         perm = []
         while len(perm) < self.num_samples:
-            perm += _C.randperm(n).tolist()
+            perm += _C.randperm(n, generator=self.generator).tolist()
         return iter(perm[:self.num_samples])
 
     def __len__(self):
@@ -133,11 +134,15 @@ class RandomSampler(Sampler):
 
 
 class SubsetRandomSampler(Sampler):
+    """The given indices in a random order each epoch (from ``generator`` when given)."""
+
     def __init__(self, indices, generator=None):
         self.indices = list(indices)
+        self.generator = generator
 
     def __iter__(self):
-        return iter([self.indices[i] for i in _C.randperm(len(self.indices)).tolist()])
+        perm = _C.randperm(len(self.indices), generator=self.generator).tolist()
+        return iter([self.indices[i] for i in perm])
 
     def __len__(self):
         return len(self.indices)
@@ -292,13 +297,14 @@ class DataLoader:
         self.prefetch_factor = 2 if prefetch_factor is None else prefetch_factor
         self.persistent_workers = persistent_workers
         self.multiprocessing_context = multiprocessing_context
+        self.generator = generator
 
     def _indices(self):
         n = len(self.dataset)
         if self.sampler is not None:
             return list(iter(self.sampler))
         if self.shuffle:
-            return _C.randperm(n).tolist()
+            return _C.randperm(n, generator=self.generator).tolist()
         return list(range(n))
 
     def _batches(self):
@@ -328,7 +334,7 @@ class DataLoader:
         ctx = self.multiprocessing_context or "spawn"
         if isinstance(ctx, str):
             ctx = mp.get_context(ctx)
-        base_seed = int(_C.randint(0, 2 ** 62, (1,)).item())
+        base_seed = int(_C.randint(0, 2 ** 62, (1,), generator=self.generator).item())
         result_q = ctx.Queue()
         index_qs, workers = [], []
         try:

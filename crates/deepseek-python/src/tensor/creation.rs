@@ -109,8 +109,36 @@ macro_rules! filled {
 
 filled!(zeros, Tensor::zeros, "Zeros of the given shape.");
 filled!(ones, Tensor::ones, "Ones of the given shape.");
-filled!(rand, Tensor::rand, "Uniform samples in [0, 1).");
-filled!(randn, Tensor::randn, "Standard normal samples.");
+macro_rules! random {
+    ($name:ident, $v:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[pyfunction]
+        #[pyo3(signature = (*size, generator=None, dtype=None, device=None, requires_grad=false))]
+        fn $name(
+            size: &Bound<'_, PyTuple>,
+            generator: Option<&Bound<'_, PyAny>>,
+            dtype: Option<&Bound<'_, PyAny>>,
+            device: Option<&Bound<'_, PyAny>>,
+            requires_grad: bool,
+        ) -> PyResult<PyTensor> {
+            let dt = opts(dtype, device, DType::F32)?;
+            let shape = usize_shape(&shape_args(size)?, stringify!($name))?;
+            let t = crate::generator::with_generator(generator, || $v(&shape, dt))?.py()?;
+            finish(t, requires_grad)
+        }
+    };
+}
+
+random!(
+    rand,
+    Tensor::rand,
+    "`rand(*size, generator=None, dtype=None, device=None, requires_grad=False)`: uniform samples in [0, 1)."
+);
+random!(
+    randn,
+    Tensor::randn,
+    "`randn(*size, generator=None, dtype=None, device=None, requires_grad=False)`: standard normal samples."
+);
 filled!(
     empty,
     Tensor::zeros,
@@ -214,9 +242,10 @@ pub(super) fn eye(
 
 /// `randint(low, high, size)` or `randint(high, size)`.
 #[pyfunction]
-#[pyo3(signature = (*args, dtype=None, device=None, requires_grad=false))]
+#[pyo3(signature = (*args, generator=None, dtype=None, device=None, requires_grad=false))]
 pub(super) fn randint(
     args: &Bound<'_, PyTuple>,
+    generator: Option<&Bound<'_, PyAny>>,
     dtype: Option<&Bound<'_, PyAny>>,
     device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
@@ -237,26 +266,28 @@ pub(super) fn randint(
     let shape: Vec<isize> = size.extract()?;
     let shape = usize_shape(&shape, "randint")?;
     let dt = opts(dtype, device, DType::I64)?;
-    finish(Tensor::randint(lo, hi, &shape, dt).py()?, requires_grad)
+    let t = crate::generator::with_generator(generator, || Tensor::randint(lo, hi, &shape, dt))?;
+    finish(t.py()?, requires_grad)
 }
 
-/// `randperm(n, *, dtype=int64, device=None, requires_grad=False)`: a random permutation of 0..n-1.
+/// `randperm(n, *, generator=None, dtype=int64, device=None, requires_grad=False)`: a random permutation of 0..n-1.
 #[pyfunction]
-#[pyo3(signature = (n, dtype=None, device=None))]
+#[pyo3(signature = (n, *, generator=None, dtype=None, device=None, requires_grad=false))]
 pub(super) fn randperm(
     n: usize,
+    generator: Option<&Bound<'_, PyAny>>,
     dtype: Option<&Bound<'_, PyAny>>,
     device: Option<&Bound<'_, PyAny>>,
+    requires_grad: bool,
 ) -> PyResult<PyTensor> {
     let dt = opts(dtype, device, DType::I64)?;
-    let t = Tensor::randperm(n).py()?;
-    Ok(PyTensor {
-        t: if dt == t.dtype() {
-            t
-        } else {
-            t.to_dtype(dt).py()?
-        },
-    })
+    let t = crate::generator::with_generator(generator, || Tensor::randperm(n))?.py()?;
+    let t = if dt == t.dtype() {
+        t
+    } else {
+        t.to_dtype(dt).py()?
+    };
+    finish(t, requires_grad)
 }
 
 macro_rules! like {

@@ -107,20 +107,36 @@ impl PyTensor {
         inplace(slf, r, "masked_fill_")
     }
     /// Fills with U(from, to).
-    #[pyo3(signature = (a=0.0, b=1.0))]
-    fn uniform_(slf: Bound<'_, Self>, a: f64, b: f64) -> PyResult<Bound<'_, Self>> {
+    #[pyo3(signature = (a=0.0, b=1.0, *, generator=None))]
+    fn uniform_<'py>(
+        slf: Bound<'py, Self>,
+        a: f64,
+        b: f64,
+        generator: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, Self>> {
         let r = {
             let s = slf.borrow();
-            Tensor::uniform(s.t.shape(), a, b, s.t.dtype()).py()?
+            crate::generator::with_generator(generator, || {
+                Tensor::uniform(s.t.shape(), a, b, s.t.dtype())
+            })?
+            .py()?
         };
         inplace(slf, r, "uniform_")
     }
     /// Fills with N(mean, std²).
-    #[pyo3(signature = (mean=0.0, std=1.0))]
-    fn normal_(slf: Bound<'_, Self>, mean: f64, std: f64) -> PyResult<Bound<'_, Self>> {
+    #[pyo3(signature = (mean=0.0, std=1.0, *, generator=None))]
+    fn normal_<'py>(
+        slf: Bound<'py, Self>,
+        mean: f64,
+        std: f64,
+        generator: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, Self>> {
         let r = {
             let s = slf.borrow();
-            Tensor::normal(s.t.shape(), mean, std, s.t.dtype()).py()?
+            crate::generator::with_generator(generator, || {
+                Tensor::normal(s.t.shape(), mean, std, s.t.dtype())
+            })?
+            .py()?
         };
         inplace(slf, r, "normal_")
     }

@@ -120,8 +120,12 @@ pub fn dropout(x: &Tensor, p: f64, training: bool) -> Result<Tensor> {
     if p == 1.0 {
         return x.mul_scalar(0.0);
     }
-    let keep = Tensor::rand(x.shape(), x.dtype())?.ge_scalar(p)?;
-    let mask = keep.to_dtype(x.dtype())?.mul_scalar(1.0 / (1.0 - p))?;
+    let mask = Tensor::dropout_mask(x.shape(), p, x.dtype())?;
+    let mask = if x.device() != crate::Device::Cpu {
+        mask.to_device(x.device())?
+    } else {
+        mask
+    };
     x.mul(&mask)
 }
 

@@ -76,6 +76,31 @@ fn generate(
     }))
 }
 
+/// `n` values from a source of pairs (the last pair's second value is dropped when `n` is odd).
+fn fill_pairs<T>(op: &str, n: usize, mut pair: impl FnMut() -> [T; 2]) -> Result<Vec<T>> {
+    let mut v = crate::memory::try_alloc::<T>(op, n)?;
+    for _ in 0..n / 2 {
+        let [a, b] = pair();
+        v.push(a);
+        v.push(b);
+    }
+    if n % 2 == 1 {
+        let [a, _] = pair();
+        v.push(a);
+    }
+    Ok(v)
+}
+
+/// Significand bits of a float dtype (53 for f64 and non-floats).
+fn float_bits(d: DType) -> u32 {
+    match d {
+        DType::F32 => 24,
+        DType::F16 => 11,
+        DType::BF16 => 8,
+        _ => 53,
+    }
+}
+
 fn finish(s: CpuStorage, shape: &[usize], o: TensorOptions) -> Result<Tensor> {
     let t = Tensor::from_cpu(s, shape);
     let t = if o.device != Device::Cpu {
@@ -231,8 +256,53 @@ impl Tensor {
             );
         }
         let n = crate::memory::checked_numel("rand", shape)?;
-        let s = with_rng(|g| generate("rand", o.dtype, n, |_| lo + (hi - lo) * g.uniform()))?;
+        let s = with_rng(|g| -> Result<CpuStorage> {
+            if o.dtype == DType::F32 {
+                let v = fill_pairs("rand", n, || {
+                    g.uniform_f32x2()
+                        .map(|u| (lo + (hi - lo) * u as f64) as f32)
+                })?;
+                return Ok(CpuStorage::F32(v.into()));
+            }
+            // as many random bits as the dtype's mantissa holds, so [0, 1) stays below 1
+            let bits = float_bits(o.dtype);
+            generate("rand", o.dtype, n, |_| {
+                lo + (hi - lo) * g.uniform_bits(bits)
+            })
+        })?;
         finish(s, shape, o)
+    }
+    /// Dropout's mask in one pass: `1 / (1 - p)` where a uniform draw is `>= p` (kept),
+    /// 0 elsewhere, with `dtype` (a float) — the values `rand(shape).ge(p) / (1 - p)` has.
+    pub fn dropout_mask(shape: &[usize], p: f64, dtype: DType) -> Result<Tensor> {
+        if !dtype.is_float() {
+            bail_value!(
+                "dropout",
+                "dropout needs a floating-point dtype, got {}",
+                dtype
+            );
+        }
+        let n = crate::memory::checked_numel("dropout", shape)?;
+        let scale = 1.0 / (1.0 - p);
+        let s = with_rng(|g| -> Result<CpuStorage> {
+            if dtype == DType::F32 {
+                let s32 = scale as f32;
+                let v = fill_pairs("dropout", n, || {
+                    g.uniform_f32x2()
+                        .map(|u| if u as f64 >= p { s32 } else { 0.0 })
+                })?;
+                return Ok(CpuStorage::F32(v.into()));
+            }
+            let bits = float_bits(dtype);
+            generate("dropout", dtype, n, |_| {
+                if g.uniform_bits(bits) >= p {
+                    scale
+                } else {
+                    0.0
+                }
+            })
+        })?;
+        Ok(Tensor::from_cpu(s, shape))
     }
     /// Standard normal.
     pub fn randn(shape: &[usize], opts: impl Into<TensorOptions>) -> Result<Tensor> {
@@ -254,7 +324,13 @@ impl Tensor {
             );
         }
         let n = crate::memory::checked_numel("randn", shape)?;
-        let s = with_rng(|g| generate("randn", o.dtype, n, |_| mean + std * g.normal()))?;
+        let s = with_rng(|g| -> Result<CpuStorage> {
+            let mut pair = || g.normal_pair().map(|z| mean + std * z);
+            Ok(crate::with_dtype!(o.dtype, |T| {
+                let v = fill_pairs("randn", n, || pair().map(T::from_f64))?;
+                T::into_storage(v)
+            }))
+        })?;
         finish(s, shape, o)
     }
     /// Integers uniform in [low, high) (default dtype i64 when `opts` says f32).

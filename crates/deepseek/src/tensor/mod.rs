@@ -6,7 +6,7 @@ mod device;
 mod display;
 mod dtype;
 pub(crate) mod layout;
-pub(crate) mod rng;
+pub mod rng;
 mod storage;
 
 pub use buffer::Buffer;
@@ -15,7 +15,9 @@ pub use device::Device;
 pub use display::{get_printoptions, grad_fn_class, set_printoptions, PrintOptions};
 pub use dtype::DType;
 pub use layout::{broadcast_shapes, Layout};
-pub use rng::{get_rng_state, manual_seed, set_rng_state, Generator};
+pub use rng::{
+    get_rng_state, initial_seed, manual_seed, set_rng_state, Generator, SharedGenerator,
+};
 pub use storage::{CpuStorage, Element, Storage};
 
 use crate::autograd::{self, Node};

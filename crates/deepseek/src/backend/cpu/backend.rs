@@ -213,7 +213,12 @@ impl Backend for CpuBackend {
         let n = l.numel();
         Ok(match host(s) {
             CpuStorage::F32(v) if l.is_contiguous() => {
-                crate::scalar::vector_norm(v[l.offset..l.offset + n].iter().map(|&x| x as f64), ord)
+                let v = &v[l.offset..l.offset + n];
+                match reduce::sum_abs_pow_f32(v, ord) {
+                    Some(s) if ord == 2.0 => s.sqrt(),
+                    Some(s) => s,
+                    None => crate::scalar::vector_norm(v.iter().map(|&x| x as f64), ord),
+                }
             }
             c => {
                 let f = elementwise::cast(c, l, DType::F64);

@@ -374,3 +374,37 @@ fn scan<T: Copy>(v: &[T], n: usize, f: impl Fn(T, T) -> T) -> Vec<T> {
     }
     out
 }
+
+/// `sum |x|^ord` of f32 values for `ord` 1 or 2, accumulated in f64 over 16 independent
+/// lanes so the loop vectorises (the norm of a gradient for `clip_grad_norm_`); `None` for
+/// other orders.
+pub fn sum_abs_pow_f32(v: &[f32], ord: f64) -> Option<f64> {
+    const L: usize = 16;
+    fn lanes(v: &[f32], f: impl Fn(f64) -> f64 + Copy) -> f64 {
+        simd(
+            #[inline(always)]
+            || {
+                let mut acc = [0f64; L];
+                let chunks = v.chunks_exact(L);
+                let rest = chunks.remainder();
+                for c in chunks {
+                    for j in 0..L {
+                        acc[j] += f(c[j] as f64);
+                    }
+                }
+                let mut s: f64 = acc.iter().sum();
+                for &x in rest {
+                    s += f(x as f64);
+                }
+                s
+            },
+        )
+    }
+    if ord == 2.0 {
+        Some(lanes(v, |x| x * x))
+    } else if ord == 1.0 {
+        Some(lanes(v, f64::abs))
+    } else {
+        None
+    }
+}
