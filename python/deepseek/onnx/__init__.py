@@ -12,7 +12,9 @@ common tensor ops (arithmetic, ``matmul``, ``reshape``/``view``/``flatten``, ``t
 ``permute``, indexing with ints and slices, ``mean``/``sum``, ``softmax``, ``cat``, the
 functional activations...). Parameters and other constant tensors used directly become
 initializers. A deepseek layer or op with no ONNX form is an error that names it (and the
-module), never a silently wrong graph.
+module), never a silently wrong graph. Statically quantized models (``deepseek.quantization.
+convert``) are exported in QDQ form (``deepseek.onnx.qdq``), which ONNX Runtime runs on its
+int8 kernels.
 """
 
 import math
@@ -362,6 +364,8 @@ def _converters():
     for n in ("ReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "Softmax", "LogSoftmax", "LeakyReLU",
               "ELU", "Softplus", "Identity", "Dropout"):
         conv[getattr(L, n)] = _activation
+    from .qdq import quantized_converters
+    conv.update(quantized_converters())  # QDQ form of statically quantized models
     multi = {L.LSTM: _rnn, L.GRU: _rnn}
     return conv, multi
 
