@@ -715,6 +715,8 @@ def export(model, args, f, export_params=True, verbose=False, training=None,
     conv, multi = _converters()
     handles, restore = [], []
     converted_prefixes = []
+    from .attention import forward_patches
+    units = forward_patches(g, model, _fresh_leaf)  # attention modules, converted as units
 
     def make_pre():
         def pre(mod, inputs):
@@ -751,13 +753,15 @@ def export(model, args, f, export_params=True, verbose=False, training=None,
             continue
         t = type(mod)
         label = mod_name or "model"
-        if t in conv or t in multi:
+        if t in units:
+            converted_prefixes.append(mod_name)
+        elif t in conv or t in multi:
             converted_prefixes.append(mod_name)
             handles.append(mod.register_forward_pre_hook(make_pre()))
             handles.append(mod.register_forward_hook(
                 make_post(multi.get(t) or conv[t], label, t in multi)))
         elif t.__module__.startswith("deepseek.nn") and t.__name__ not in (
-                "Sequential", "ModuleList", "ModuleDict"):
+                "Sequential", "ModuleList", "ModuleDict", "TransformerEncoder"):
             handles.append(mod.register_forward_pre_hook(refuse(mod_name)))
 
     def patch(owner, name, emit):
@@ -779,6 +783,9 @@ def export(model, args, f, export_params=True, verbose=False, training=None,
             patch(_C.Tensor, name, emit)
         for name, emit in _functional_patches().items():
             patch(F, name, emit)
+        for cls, fwd in units.items():
+            restore.append((cls, "forward", cls.forward, True))
+            cls.forward = fwd
         patch(_ds, "cat", _cat)
         model.eval()
         with enable_grad():
