@@ -68,7 +68,10 @@ from . import return_types, autograd, linalg, nn, optim, utils, amp, cuda, backe
 from . import models, tokenizers, onnx, serialization, distributed, viz
 from . import quantization, ao  # noqa: E402
 from . import adversarial  # noqa: E402
-from .quantization import qint8, quint8  # noqa: E402,F401
+from .quantization import (qint8, quint8, per_tensor_affine, per_tensor_symmetric,  # noqa: E402,F401
+                           per_channel_affine, per_channel_symmetric, quantize_per_tensor,
+                           fake_quantize_per_tensor_affine,
+                           fake_quantize_per_channel_affine)
 from .serialization import save, load
 from ._dtype_info import finfo, iinfo
 from ._tensor_extras import _install as _install_extras

@@ -124,3 +124,55 @@ def test_bad_input():
         q(deepseek.randn(2, 5))
     with pytest.raises(ValueError, match="non-finite"):
         q(deepseek.full((2, 4), float("inf")))
+
+
+# ------------------------------------------------------------------ dynamic LSTM
+
+@pytest.mark.parametrize("num_layers,bidirectional,batch_first,per_channel", [
+    (1, False, False, False), (2, False, True, False), (1, True, False, False),
+    (2, True, True, True)])
+def test_dynamic_lstm_matches_pytorch(num_layers, bidirectional, batch_first, per_channel):
+    torch.manual_seed(0)
+    tl = torch.nn.LSTM(12, 16, num_layers=num_layers, bidirectional=bidirectional,
+                       batch_first=batch_first)
+    dl = nn.LSTM(12, 16, num_layers=num_layers, bidirectional=bidirectional,
+                 batch_first=batch_first)
+    _copy(dl, tl)
+    tqc = (torch.ao.quantization.per_channel_dynamic_qconfig if per_channel
+           else torch.ao.quantization.default_dynamic_qconfig)
+    dqc = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
+    torch.backends.quantized.engine = "x86"
+    tq = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(tl),
+                                                {torch.nn.LSTM: tqc}, dtype=torch.qint8)
+    dqm = quantize_dynamic(nn.Sequential(dl), {nn.LSTM: dqc}, dtype=deepseek.qint8)
+    assert type(dqm[0]).__name__ == "LSTM" and dqm[0].__module__.endswith("dynamic")
+    rng = np.random.default_rng(0)
+    shape = (3, 7, 12) if batch_first else (7, 3, 12)
+    x = rng.standard_normal(shape).astype(np.float32)
+    dirs = 2 if bidirectional else 1
+    h0 = rng.standard_normal((num_layers * dirs, 3, 16)).astype(np.float32) * 0.1
+    c0 = rng.standard_normal((num_layers * dirs, 3, 16)).astype(np.float32) * 0.1
+    with torch.no_grad():
+        to, (th, tc) = tq[0](torch.from_numpy(x), (torch.from_numpy(h0), torch.from_numpy(c0)))
+        fo, _ = tl(torch.from_numpy(x), (torch.from_numpy(h0), torch.from_numpy(c0)))
+    do, (dh, dc) = dqm[0](deepseek.tensor(x), (deepseek.tensor(h0), deepseek.tensor(c0)))
+    np.testing.assert_allclose(do.numpy(), to.numpy(), atol=1e-5)
+    np.testing.assert_allclose(dh.numpy(), th.numpy(), atol=1e-5)
+    np.testing.assert_allclose(dc.numpy(), tc.numpy(), atol=1e-5)
+    # and int8 is close to float
+    assert np.abs(do.numpy() - fo.numpy()).max() < 0.05
+
+
+def test_dynamic_lstm_default_spec_and_errors():
+    dl = nn.LSTM(4, 8)
+    q = quantize_dynamic(nn.Sequential(dl, nn.Linear(8, 2)))
+    assert type(q[0]).__module__.endswith("dynamic") and type(q[1]).__module__.endswith("dynamic")
+    out, (h, c) = q[0](deepseek.randn(5, 4))  # unbatched
+    assert tuple(out.shape) == (5, 8) and tuple(h.shape) == (1, 8)
+    with pytest.raises(ValueError, match="input_size|size"):
+        q[0](deepseek.randn(5, 2, 3))
+    bad = nn.LSTM(4, 8)
+    with deepseek.no_grad():
+        bad.weight_hh_l0.fill_(float("nan"))
+    with pytest.raises(ValueError, match="weight_hh_l0"):
+        quantize_dynamic(nn.Sequential(bad), {nn.LSTM})

@@ -24,6 +24,7 @@ mod native;
 mod onnx;
 mod optim;
 mod quant;
+mod quant_static;
 mod select;
 mod share;
 mod tensor;
@@ -460,6 +461,7 @@ fn deepseek_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     models::register(m)?;
     tools::register(m)?;
     quant::register(m)?;
+    quant_static::register(m)?;
     onnx::register(m)?;
     native::register(m)?;
     select::register(m)?;

@@ -17,3 +17,4 @@ from . import functional, init, utils  # noqa: F401
 from . import modules, parallel  # noqa: F401,E402  (torch.nn.modules.<file> paths, nn.parallel)
 from .parallel import DataParallel  # noqa: F401,E402
 from . import quantized  # noqa: F401
+from . import intrinsic, qat  # noqa: F401,E402

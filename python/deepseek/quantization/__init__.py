@@ -1,68 +1,49 @@
 """``deepseek.quantization``: INT8 quantization, after ``torch.ao.quantization``.
 
-``quantize_dynamic(model, {nn.Linear}, dtype=deepseek.qint8)`` replaces every ``nn.Linear``
-(or those named in a dict ``qconfig_spec``) with ``nn.quantized.dynamic.Linear``: int8
-weights, activations quantized per call, exact int32 products on VNNI/AVX2 kernels. The
-default qconfig quantizes the weight per tensor like PyTorch's ``default_dynamic_qconfig``;
-``per_channel_dynamic_qconfig`` gives one scale per output channel. Outputs match PyTorch's
-``quantize_dynamic`` (x86 engine) to float rounding.
+- Dynamic: ``quantize_dynamic(model, {nn.Linear, nn.LSTM}, dtype=deepseek.qint8)`` replaces
+  ``nn.Linear`` / ``nn.LSTM`` layers with ``nn.quantized.dynamic`` ones: int8 weights,
+  activations quantized per call, exact int32 products on VNNI/AVX2 kernels; outputs match
+  PyTorch's ``quantize_dynamic`` (x86 engine) to float rounding.
+- Static post-training quantization (eager mode): ``QuantStub``/``DeQuantStub``,
+  ``get_default_qconfig("x86")``, ``fuse_modules``, ``prepare``, calibration, ``convert``;
+  observers ``MinMaxObserver``, ``MovingAverageMinMaxObserver``, ``HistogramObserver``,
+  ``PerChannelMinMaxObserver``.
+- Quantization-aware training: ``get_default_qat_qconfig``, ``fuse_modules_qat``,
+  ``prepare_qat`` (``FakeQuantize``, straight-through gradients), train, ``convert``.
 """
 
 import copy
-from collections import namedtuple
 
 from .. import _C
-from ..nn.layers import Linear as _Linear
+from ..nn.layers import Linear as _Linear, LSTM as _LSTM
 from ..nn.module import Module
 from ..nn.quantized import dynamic as _qdynamic
+from ._types import (qint8, quint8, per_tensor_affine, per_tensor_symmetric,  # noqa: F401
+                     per_channel_affine, per_channel_symmetric, is_per_channel)
+from .observer import *  # noqa: F401,F403
+from .observer import __all__ as _observer_all
+from .observer import default_dynamic_quant_observer, default_per_channel_weight_observer, \
+    default_weight_observer
+from .fake_quantize import *  # noqa: F401,F403
+from .fake_quantize import __all__ as _fq_all
+from .qtensor import QuantizedTensor, quantize_per_tensor, dequantize  # noqa: F401
+from .quantize import *  # noqa: F401,F403
+from .quantize import __all__ as _quantize_all
+from .quantize import QConfig
 
 __all__ = [
-    "qint8", "quint8", "QConfig", "default_dynamic_qconfig", "per_channel_dynamic_qconfig",
+    "qint8", "quint8", "per_tensor_affine", "per_tensor_symmetric", "per_channel_affine",
+    "per_channel_symmetric", "default_dynamic_qconfig", "per_channel_dynamic_qconfig",
     "quantize_dynamic", "int8_isa", "int8_isas", "DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS",
-]
+    "QuantizedTensor", "quantize_per_tensor", "dequantize",
+] + list(_observer_all) + list(_fq_all) + list(_quantize_all)
 
+default_dynamic_qconfig = QConfig(activation=default_dynamic_quant_observer,
+                                  weight=default_weight_observer)
+per_channel_dynamic_qconfig = QConfig(activation=default_dynamic_quant_observer,
+                                      weight=default_per_channel_weight_observer)
 
-class _QDType:
-    """A quantized dtype marker (``deepseek.qint8``)."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def __repr__(self):
-        return f"deepseek.{self.name}"
-
-
-qint8 = _QDType("qint8")
-quint8 = _QDType("quint8")
-
-QConfig = namedtuple("QConfig", ["activation", "weight"])
-
-
-class _WeightObserver:
-    """Symmetric int8 min/max weight quantization, per tensor or per output channel."""
-
-    def __init__(self, per_channel):
-        self.per_channel = per_channel
-
-    def __repr__(self):
-        return ("PerChannelMinMaxObserver(qint8, per_channel_symmetric)" if self.per_channel
-                else "MinMaxObserver(qint8, per_tensor_symmetric)")
-
-
-class _DynamicActivation:
-    """Per-call u8 activation range (``reduce_range``: 7 bits, as PyTorch on x86)."""
-
-    def __init__(self, reduce_range=True):
-        self.reduce_range = reduce_range
-
-    def __repr__(self):
-        return f"PlaceholderObserver(quint8, is_dynamic=True, reduce_range={self.reduce_range})"
-
-
-default_dynamic_qconfig = QConfig(_DynamicActivation(), _WeightObserver(False))
-per_channel_dynamic_qconfig = QConfig(_DynamicActivation(), _WeightObserver(True))
-
-DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS = {_Linear: _qdynamic.Linear}
+DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS = {_Linear: _qdynamic.Linear, _LSTM: _qdynamic.LSTM}
 
 
 def int8_isa():
@@ -81,10 +62,11 @@ def _type_name(t):
 
 
 def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplace=False):
-    """Replaces the model's ``nn.Linear`` layers with dynamically quantized int8 ones
-    (PyTorch's ``torch.ao.quantization.quantize_dynamic``).
+    """Replaces the model's ``nn.Linear`` and ``nn.LSTM`` layers with dynamically quantized
+    int8 ones (PyTorch's ``torch.ao.quantization.quantize_dynamic``).
 
-    ``qconfig_spec``: None (every Linear), a set of layer types (``{nn.Linear}``), or a dict
+    ``qconfig_spec``: None (every Linear and LSTM), a set of layer types
+    (``{nn.Linear, nn.LSTM}``), or a dict
     from layer types or qualified submodule names (``"encoder.fc1"``) to a ``QConfig``
     (``default_dynamic_qconfig``, ``per_channel_dynamic_qconfig``) or None (leave float).
     Only ``dtype=deepseek.qint8`` is supported. Returns the quantized model (a copy unless
@@ -98,7 +80,7 @@ def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplac
                         f"{type(model).__name__}")
     mapping = dict(DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS if mapping is None else mapping)
     if qconfig_spec is None:
-        qconfig_spec = {_Linear: default_dynamic_qconfig}
+        qconfig_spec = {_Linear: default_dynamic_qconfig, _LSTM: default_dynamic_qconfig}
     elif isinstance(qconfig_spec, (set, frozenset, list, tuple)):
         qconfig_spec = {t: default_dynamic_qconfig for t in qconfig_spec}
     elif not isinstance(qconfig_spec, dict):

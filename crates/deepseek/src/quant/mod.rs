@@ -6,6 +6,8 @@
 //! - [`block`]: GGUF's block-quantised weights (Q8_0, Q4_0, Q4_1) and the small-batch product
 //!   that reads them directly (token-by-token decoding of GGUF models).
 //! - [`qparams`]: scales and zero points computed as PyTorch's x86/fbgemm engine computes them.
+//! - [`static_q`]: statically quantized Linear and Conv2d (u8 in, u8 out, fixed scales from
+//!   calibration), behind `deepseek.quantization.prepare` / `convert`.
 //! - [`DynamicQuantLinear`]: PyTorch's `quantize_dynamic` Linear (int8 weights per tensor or
 //!   per channel, u8 activations quantized per call). The Python front
 //!   `deepseek.quantization.quantize_dynamic(model, {nn.Linear}, dtype=deepseek.qint8)` swaps
@@ -26,8 +28,12 @@ pub mod block;
 pub mod gemm;
 mod linear;
 pub mod qparams;
+pub mod static_q;
 
 pub use block::BlockQuantWeight;
 pub use gemm::{gemm_u8i8, gemm_u8i8_reference, Isa, PackedI8};
 pub use linear::DynamicQuantLinear;
 pub use qparams::{choose_qparams, quantize_u8, quantize_weight_i8, QParams};
+pub use static_q::{
+    dequantize_per_tensor, quantize_per_tensor, Conv2dParams, QuantizedConv2d, QuantizedLinear,
+};

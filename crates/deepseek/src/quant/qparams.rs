@@ -248,6 +248,47 @@ pub fn quantize_weight_i8(
     Ok((q, scales))
 }
 
+/// Quantizes `w` (`[n, k]` row-major) to symmetric int8 with given scales (1, or `n` with
+/// `per_channel`): `round_half_even(w / scale)` clamped to [−128, 127]. Errors on NaN/infinite
+/// weights, a wrong number of scales and non-positive or non-finite scales.
+pub fn quantize_weight_with_scales(
+    w: &[f32],
+    n: usize,
+    k: usize,
+    scales: &[f32],
+    per_channel: bool,
+    op: &str,
+) -> Result<(Vec<i8>, Vec<f32>)> {
+    if w.len() != n * k {
+        return Err(Error::shape(
+            op,
+            format!("weight has {} values, expected {n}×{k}", w.len()),
+        ));
+    }
+    let want = if per_channel { n } else { 1 };
+    if scales.len() != want {
+        return Err(Error::shape(
+            op,
+            format!("expected {want} weight scale(s), got {}", scales.len()),
+        ));
+    }
+    if let Some(s) = scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+        return Err(Error::value(
+            op,
+            format!("weight scales must be positive and finite, got {s}"),
+        ));
+    }
+    finite_min_max(w, op, "the weight")?;
+    let mut q = vec![0i8; w.len()];
+    for j in 0..n {
+        let s = scales[if per_channel { j } else { 0 }];
+        for (d, &v) in q[j * k..(j + 1) * k].iter_mut().zip(&w[j * k..(j + 1) * k]) {
+            *d = (v / s).round_ties_even().clamp(-128.0, 127.0) as i8;
+        }
+    }
+    Ok((q, scales.to_vec()))
+}
+
 /// Quantizes activations to u8 as fbgemm does: `round_half_even(fma(x, 1/scale, zp))` clamped
 /// to [0, 255].
 pub fn quantize_u8(x: &[f32], qp: QParams, out: &mut [u8]) {
