@@ -232,3 +232,78 @@ fn bad_input() {
     let g = func::grad(|a| a[0].sum_all(), &[x.clone(), x.clone()]).unwrap();
     assert_eq!(g[1].to_vec::<f64>().unwrap(), vec![0.0, 0.0]);
 }
+
+/// The README's example, as written there.
+#[test]
+fn readme_example() -> Result<()> {
+    let x = Tensor::from_vec(vec![1.0f64, 2.0], &[2])?;
+    let f = |a: &[Tensor]| a[0].powf(3.0)?.sum_all();
+    let g = func::grad(f, &[x.clone()])?;
+    let h = func::hessian(f, &x)?;
+    let (y, vjp_fn) = func::vjp(|a| a[0].sin(), &[x.clone()])?;
+    let ct = vjp_fn.call(&Tensor::ones(&[2], DType::F64)?)?;
+    let (_, jv) = func::jvp(
+        |a| a[0].square(),
+        &[x.clone()],
+        &[Tensor::ones(&[2], DType::F64)?],
+    )?;
+    let j = func::jacrev(
+        |a| a[0].matmul(&a[1]),
+        &[x.reshape(&[1, 2])?, Tensor::eye(2, 2, DType::F64)?],
+    )?;
+    assert_eq!(g[0].to_vec::<f64>()?, vec![3.0, 12.0]);
+    assert_eq!(h.to_vec::<f64>()?, vec![6.0, 0.0, 0.0, 12.0]);
+    assert_eq!(y.to_vec::<f64>()?, vec![1f64.sin(), 2f64.sin()]);
+    assert_eq!(ct[0].to_vec::<f64>()?, vec![1f64.cos(), 2f64.cos()]);
+    assert_eq!(jv.to_vec::<f64>()?, vec![2.0, 4.0]);
+    assert_eq!(j[0].shape(), &[1, 2, 1, 2]);
+    assert_eq!(j[1].shape(), &[1, 2, 2, 2]);
+    Ok(())
+}
+
+/// Second derivatives through conv2d (its double backward) against torch.func: the Hessian
+/// in the weight, in the input, and the mixed block, for a strided/padded and a
+/// dilated/grouped convolution.
+#[test]
+fn conv2d_double_backward_matches_torch() {
+    let f = fixture();
+    for (name, stride, pad, dil, groups) in [
+        ("c1", [2, 2], [1, 1], [1, 1], 1),
+        ("c2", [1, 1], [0, 0], [2, 2], 2),
+    ] {
+        let fc = move |a: &[Tensor]| -> Result<Tensor> {
+            deepseek::ops::conv::conv2d(&a[0], &a[1], None, stride, pad, dil, groups)?
+                .tanh()?
+                .square()?
+                .sum_all()
+        };
+        let (x, w) = (
+            f[&format!("{name}_x")].clone(),
+            f[&format!("{name}_w")].clone(),
+        );
+        let hw = func::hessian(|a| fc(&[x.clone(), a[0].clone()]), &w).unwrap();
+        close(
+            &format!("{name} hessian w"),
+            &hw,
+            &f[&format!("{name}_hess_w")],
+            1e-10,
+        );
+        let hx = func::hessian(|a| fc(&[a[0].clone(), w.clone()]), &x).unwrap();
+        close(
+            &format!("{name} hessian x"),
+            &hx,
+            &f[&format!("{name}_hess_x")],
+            1e-10,
+        );
+        let gx = |a: &[Tensor]| -> Result<Tensor> {
+            Ok(func::grad(fc, &[a[0].clone(), a[1].clone()])?.remove(0))
+        };
+        let hxw = func::jacrev(gx, &[x.clone(), w.clone()]).unwrap();
+        close(
+            &format!("{name} d2/dxdw"),
+            &hxw[1],
+            &f[&format!("{name}_hess_xw")],
+            1e-10,
+        );
+    }
+}

@@ -41,6 +41,21 @@ out = {
     "f3_jac": jacrev(f3)(s),
     "f3_hessian_sum": hessian(lambda s: f3(s).sum())(s),
 }
+# Second derivatives through conv2d (its double backward), two geometries: stride 2 with
+# padding (the last input row unused), and dilation 2 with 2 groups.
+F = torch.nn.functional
+for name, (stride, pad, dil, groups, xs, ws) in {
+        "c1": (2, 1, 1, 1, (1, 2, 6, 5), (3, 2, 3, 2)),
+        "c2": (1, 0, 2, 2, (1, 4, 6, 6), (2, 2, 2, 3))}.items():
+    cx, cw = torch.randn(*xs, dtype=d), torch.randn(*ws, dtype=d)
+
+    def fc(cx, cw, stride=stride, pad=pad, dil=dil, groups=groups):
+        return torch.tanh(F.conv2d(cx, cw, None, stride, pad, dil, groups)).pow(2).sum()
+    out[name + "_x"], out[name + "_w"] = cx, cw
+    out[name + "_hess_w"] = hessian(fc, argnums=1)(cx, cw)
+    out[name + "_hess_x"] = hessian(fc, argnums=0)(cx, cw)
+    out[name + "_hess_xw"] = jacrev(grad(fc, argnums=0), argnums=1)(cx, cw)
+
 with open("func_torch.json", "w") as f:
     json.dump({k: {"shape": list(t.shape), "data": t.flatten().tolist()} for k, t in out.items()},
               f)
