@@ -670,10 +670,8 @@ fn train(args: TrainArgs) -> AnyResult<()> {
     if let Some((_, plan)) = &dp_run {
         let step = plan.step(s.batch)?;
         b = b.gradient_fn(move |m: &TextGenerator, batch: &[deepseek::Tensor]| step.step(m, batch));
-        if lead {
-            if !resume {
-                dp::record(&s.out, plan, 0)?;
-            }
+        if lead && !resume {
+            dp::record(&s.out, plan, 0)?;
         }
     } else if lead && !resume {
         // A fresh run without DP in a directory that held a DP run (--overwrite).

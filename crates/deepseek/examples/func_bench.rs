@@ -34,14 +34,16 @@ fn main() -> Result<()> {
         let v = Tensor::randn(&[256, 1], DType::F32)?;
         let u = Tensor::randn(&[m, 1], DType::F32)?;
         let f = |a: &[Tensor]| w.matmul(&a[0].tanh()?)?.sin();
-        let fwd = best(reps, || f(&[x.clone()]).map(|_| ()))?;
+        let fwd = best(reps, || f(std::slice::from_ref(&x)).map(|_| ()))?;
         let vjp = best(reps, || {
-            let (_, g) = func::vjp(f, &[x.clone()])?;
+            let (_, g) = func::vjp(f, std::slice::from_ref(&x))?;
             g.call(&u).map(|_| ())
         })?;
-        let jvp = best(reps, || func::jvp(f, &[x.clone()], &[v.clone()]).map(|_| ()))?;
+        let jvp = best(reps, || {
+            func::jvp(f, std::slice::from_ref(&x), std::slice::from_ref(&v)).map(|_| ())
+        })?;
         let jac = best(reps.min(10), || {
-            let j = func::jacrev(f, &[x.clone()])?.remove(0); // [m, 1, 256, 1]
+            let j = func::jacrev(f, std::slice::from_ref(&x))?.remove(0); // [m, 1, 256, 1]
             j.reshape(&[m, 256])?.matmul(&v).map(|_| ())
         })?;
         println!(

@@ -288,7 +288,7 @@ fn clipping_and_noise() {
         max_grad_norm: 2.0,
         expected_batch_size: 10.0,
     };
-    clip_and_noise(&[big.clone()], &[zero], &cfg).unwrap();
+    clip_and_noise(std::slice::from_ref(&big), &[zero], &cfg).unwrap();
     let v = big.grad().unwrap().to_vec::<f64>().unwrap();
     let mean = v.iter().sum::<f64>() / v.len() as f64;
     let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
@@ -312,7 +312,7 @@ fn clipping_and_noise() {
         assert!(r.is_err());
     }
     let e = clip_and_noise(
-        &[p.clone()],
+        std::slice::from_ref(&p),
         &[Tensor::zeros(&[3, 3, 2], DType::F64).unwrap()],
         &DpSgdConfig {
             noise_multiplier: 1.0,

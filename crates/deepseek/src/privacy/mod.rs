@@ -13,6 +13,7 @@
 //! ```no_run
 //! use deepseek::prelude::*;
 //! use deepseek::privacy::{DpSgdConfig, DpTextGenerator, PoissonTextBatches, rdp};
+//! use deepseek::nn::Module;
 //! use deepseek::train::{TextGenerator, TextGeneratorConfig, Trainer};
 //! use deepseek::optim::{Adam, AdamConfig};
 //! let ids: Vec<i64> = (0..100_000).map(|i| (i * 7 % 13) as i64).collect();
