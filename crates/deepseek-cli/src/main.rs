@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod dp;
 mod pretrained;
 mod tune;
 
@@ -190,6 +191,18 @@ struct TrainArgs {
     /// <out>/profile/trace.json (Chrome trace) and <out>/profile/key_averages.txt
     #[arg(long, value_name = "STEPS")]
     profile: Option<u64>,
+    /// Train with DP-SGD to this ε (differential privacy): per-sample gradient clipping,
+    /// Gaussian noise and Poisson sampling of disjoint text windows, with the noise
+    /// multiplier chosen by the RDP accountant for --steps steps; prints the ε spent at
+    /// the end. Disables --clip unless given
+    #[arg(long, value_name = "E", allow_negative_numbers = true)]
+    dp_epsilon: Option<f64>,
+    /// δ of the DP guarantee, in (0, 1) [default: 1e-5]
+    #[arg(long, allow_negative_numbers = true)]
+    dp_delta: Option<f64>,
+    /// Per-sample gradient clipping norm of DP-SGD [default: 1.0]
+    #[arg(long, allow_negative_numbers = true)]
+    dp_max_grad_norm: Option<f64>,
     /// Mixed precision f16 (recorded; takes effect with the mixed-precision work)
     #[arg(long)]
     fp16: bool,
@@ -280,6 +293,12 @@ struct Settings {
     metrics_port: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     profile: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dp_epsilon: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dp_delta: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dp_max_grad_norm: Option<f64>,
     fp16: bool,
     bf16: bool,
 }
@@ -326,6 +345,11 @@ fn resolve(cli: TrainArgs) -> AnyResult<Settings> {
         ));
     }
     let hidden = pick!(hidden, 256);
+    let dpf = dp::flags(
+        cli.dp_epsilon.or(file.dp_epsilon),
+        cli.dp_delta.or(file.dp_delta),
+        cli.dp_max_grad_norm.or(file.dp_max_grad_norm),
+    )?;
     let s = Settings {
         data: cli
             .data
@@ -349,7 +373,8 @@ fn resolve(cli: TrainArgs) -> AnyResult<Settings> {
             .clone()
             .or(file.schedule.clone())
             .unwrap_or_else(|| "cosine".into()),
-        clip: pick!(clip, 1.0),
+        // Under DP-SGD the per-sample clipping replaces the global one.
+        clip: pick!(clip, if dpf.is_some() { 0.0 } else { 1.0 }),
         accumulate: pick!(accumulate, 1),
         seed: pick!(seed, 0),
         minutes: pick!(minutes, 4.5),
@@ -371,6 +396,9 @@ fn resolve(cli: TrainArgs) -> AnyResult<Settings> {
         tensorboard: cli.tensorboard.clone().or(file.tensorboard.clone()),
         metrics_port: cli.metrics_port.or(file.metrics_port),
         profile: cli.profile.or(file.profile),
+        dp_epsilon: dpf.map(|d| d.epsilon),
+        dp_delta: dpf.map(|d| d.delta),
+        dp_max_grad_norm: dpf.map(|d| d.max_grad_norm),
         fp16: cli.fp16 || file.fp16,
         bf16: cli.bf16 || file.bf16,
     };
@@ -418,6 +446,12 @@ fn resolve(cli: TrainArgs) -> AnyResult<Settings> {
     }
     if !(0.0..1.0).contains(&s.dropout) {
         return Err(format!("--dropout must be in [0, 1), got {}", s.dropout));
+    }
+    if dpf.is_some() && s.accumulate != 1 {
+        return Err(
+            "--dp-epsilon trains on one Poisson-sampled batch per step: --accumulate must be 1"
+                .into(),
+        );
     }
     Ok(s)
 }
@@ -482,6 +516,12 @@ fn train(args: TrainArgs) -> AnyResult<()> {
         .map_or(Ok(0), |g| g.rank())
         .map_err(|e| e.to_string())?;
     let lead = rank == 0;
+    let dpf = dp::flags(s.dp_epsilon, s.dp_delta, s.dp_max_grad_norm)?;
+    if dpf.is_some() && group.is_some() {
+        return Err(
+            "--dp-epsilon runs in one process (DP-SGD under mpirun is not supported)".into(),
+        );
+    }
     let e = |e: deepseek::Error| e.to_string();
     let train_text = load_text(&s.data.join("train.txt")).map_err(e)?;
     let val_text = load_text(&s.data.join("val.txt")).map_err(e)?;
@@ -515,15 +555,30 @@ fn train(args: TrainArgs) -> AnyResult<()> {
         let p = s.data.join(f);
         move |err: deepseek::Error| format!("{}: {err}", p.display())
     };
+    let dp_run = match dpf {
+        Some(f) => Some(dp::plan(
+            f,
+            train_ids.clone(),
+            s.seq,
+            s.batch,
+            s.steps,
+            s.seed,
+        )?),
+        None => None,
+    };
+    if resume && existing.is_some() {
+        dp::check_resume(&s.out, dp_run.as_ref().map(|d| &d.1))?;
+    }
     let all_train_batches =
         TextBatches::shuffled(train_ids, s.seq, s.batch, s.seed).map_err(data_err("train.txt"))?;
     let sharded = match &group {
         Some(g) => Some(dist::ShardedBatches::new(&all_train_batches, g).map_err(e)?),
         None => None,
     };
-    let train_batches: &dyn deepseek::train::BatchSource = match &sharded {
-        Some(b) => b,
-        None => &all_train_batches,
+    let train_batches: &dyn deepseek::train::BatchSource = match (&dp_run, &sharded) {
+        (Some((b, _)), _) => b,
+        (None, Some(b)) => b,
+        (None, None) => &all_train_batches,
     };
     let val_batches =
         TextBatches::new(val_ids, s.seq, s.eval_batch).map_err(data_err("val.txt"))?;
@@ -612,6 +667,16 @@ fn train(args: TrainArgs) -> AnyResult<()> {
     if s.clip > 0.0 {
         b = b.clip_grad_norm(s.clip);
     }
+    if let Some((_, plan)) = &dp_run {
+        let step = plan.step(s.batch)?;
+        b = b.gradient_fn(move |m: &TextGenerator, batch: &[deepseek::Tensor]| step.step(m, batch));
+        if lead && !resume {
+            dp::record(&s.out, plan, 0)?;
+        }
+    } else if lead && !resume {
+        // A fresh run without DP in a directory that held a DP run (--overwrite).
+        let _ = std::fs::remove_file(s.out.join(dp::FILE));
+    }
     b = b.max_steps(s.steps);
     if let Some(sch) = schedule {
         b = b.scheduler(Box::new(sch));
@@ -698,6 +763,9 @@ fn train(args: TrainArgs) -> AnyResult<()> {
         s.schedule,
         s.out.display()
     );
+    if let Some((_, plan)) = &dp_run {
+        println!("{}", plan.describe());
+    }
     if s.fp16 || s.bf16 {
         println!("note: fp16/bf16 are recorded but take effect only with the mixed-precision work; training runs in f32");
     }
@@ -726,6 +794,19 @@ fn train(args: TrainArgs) -> AnyResult<()> {
     );
     if let Some(c) = &r.last_checkpoint {
         println!("checkpoint: {}", c.display());
+    }
+    if let Some((_, plan)) = &dp_run {
+        let eps = dp::record(&s.out, plan, r.steps)?;
+        println!(
+            "privacy: ε = {eps:.4} at δ = {} after {} steps (RDP accountant; σ = {:.4}, q = {:.6}, C = {}; target {}) | {}",
+            plan.delta,
+            r.steps,
+            plan.noise_multiplier,
+            plan.sample_rate,
+            plan.max_grad_norm,
+            plan.target_epsilon,
+            s.out.join(dp::FILE).display()
+        );
     }
     if r.stop_reason == StopReason::Interrupted {
         println!(

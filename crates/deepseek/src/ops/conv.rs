@@ -166,14 +166,89 @@ pub(crate) fn conv2d_backward(
     let Some(g) = &grads[0] else {
         return Ok(vec![None, None]);
     };
-    ctx.no_double_backward("conv2d")?;
     let (x, w) = (ctx.saved(0), ctx.saved(1));
+    if ctx.create_graph {
+        // Double backward: the gradients as convolutions (differentiable again).
+        let dx = if ctx.needs(0) {
+            Some(conv2d_input_grad(a, x.shape(), w, g)?)
+        } else {
+            None
+        };
+        let dw = if ctx.needs(1) {
+            Some(conv2d_weight_grad(a, x, w.shape(), g)?)
+        } else {
+            None
+        };
+        return Ok(vec![dx, dw]);
+    }
     let gm = geom(x, w, a)?;
     let (dx, dw) = backend::conv2d_backward(x, w, g, &gm, ctx.needs(0), ctx.needs(1))?;
     Ok(vec![
         if ctx.needs(0) { Some(dx) } else { None },
         if ctx.needs(1) { Some(dw) } else { None },
     ])
+}
+
+/// The gradient of conv2d with respect to its input `[N, C, H, W]`, as differentiable tensor
+/// ops (a transposed convolution): the output gradient dilated by the stride, padded by
+/// `dilation * (k - 1)`, correlated with the flipped, group-transposed weight; then the rows
+/// and columns no window reached get zeros and the padding is cut off.
+fn conv2d_input_grad(a: &Conv2dAttrs, xs: &[usize], w: &Tensor, g: &Tensor) -> Result<Tensor> {
+    let (n, o, ho, wo) = (g.shape()[0], g.shape()[1], g.shape()[2], g.shape()[3]);
+    let (cg, kh, kw) = (w.shape()[1], w.shape()[2], w.shape()[3]);
+    let gr = a.groups;
+    let (s, p, d) = (a.stride, a.padding, a.dilation);
+    let mut gd = g.clone();
+    if s != [1, 1] {
+        gd = gd
+            .reshape(&[n, o, ho, 1, wo, 1])?
+            .pad_dims(
+                &[(0, 0), (0, 0), (0, 0), (0, s[0] - 1), (0, 0), (0, s[1] - 1)],
+                0.0,
+            )?
+            .reshape(&[n, o, ho * s[0], wo * s[1]])?
+            .narrow(2, 0, (ho - 1) * s[0] + 1)?
+            .narrow(3, 0, (wo - 1) * s[1] + 1)?;
+    }
+    let (fh, fw) = (d[0] * (kh - 1), d[1] * (kw - 1));
+    let gd = gd.pad_dims(&[(0, 0), (0, 0), (fh, fh), (fw, fw)], 0.0)?;
+    let og = o / gr;
+    let wt = w
+        .reshape(&[gr, og, cg, kh, kw])?
+        .transpose(1, 2)?
+        .reshape(&[gr * cg, og, kh, kw])?
+        .flip(2)?
+        .flip(3)?;
+    let full = conv2d(&gd, &wt, None, [1, 1], [0, 0], d, gr)?;
+    // `full` covers padded-input rows 0..F; the padded input has H + 2p rows.
+    let (hp, wp) = (xs[2] + 2 * p[0], xs[3] + 2 * p[1]);
+    let (rh, rw) = (hp - full.shape()[2], wp - full.shape()[3]);
+    full.pad_dims(&[(0, 0), (0, 0), (0, rh), (0, rw)], 0.0)?
+        .narrow(2, p[0], xs[2])?
+        .narrow(3, p[1], xs[3])
+}
+
+/// The gradient of conv2d with respect to its weight `[O, C/groups, kh, kw]`, as a
+/// differentiable convolution of the padded input (batch and channels swapped) with the
+/// output gradient as the kernel (stride and dilation swapped), per group.
+fn conv2d_weight_grad(a: &Conv2dAttrs, x: &Tensor, ws: &[usize], g: &Tensor) -> Result<Tensor> {
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let (o, ho, wo) = (g.shape()[1], g.shape()[2], g.shape()[3]);
+    let (gr, kh, kw) = (a.groups, ws[2], ws[3]);
+    let (cg, og) = (c / gr, o / gr);
+    let p = a.padding;
+    let xp = x.pad_dims(&[(0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])], 0.0)?;
+    let (hp, wp) = (xp.shape()[2], xp.shape()[3]);
+    let xt = xp
+        .reshape(&[n, gr, cg, hp, wp])?
+        .permute(&[2, 1, 0, 3, 4])?
+        .reshape(&[cg, gr * n, hp, wp])?;
+    let gt = g
+        .reshape(&[n, gr, og, ho, wo])?
+        .permute(&[1, 2, 0, 3, 4])?
+        .reshape(&[gr * og, n, ho, wo])?;
+    let r = conv2d(&xt, &gt, None, a.dilation, [0, 0], a.stride, gr)?; // [Cg, O, >=kh, >=kw]
+    r.narrow(2, 0, kh)?.narrow(3, 0, kw)?.transpose(0, 1)
 }
 
 fn pool(x: &Tensor, a: Pool2dAttrs) -> Result<Tensor> {

@@ -1,7 +1,7 @@
 //! [`TrainerBuilder`]: every setting of a [`Trainer`], with its default.
 
 use super::callback::{Callback, TrainerState};
-use super::trainer::LossFn;
+use super::trainer::{GradFn, LossFn};
 use super::{EarlyStopping, Resume, Throughput, Trainer, TrainerConfig};
 use crate::nn::Module;
 use crate::optim::{LrScheduler, Optimizer};
@@ -16,6 +16,7 @@ pub struct TrainerBuilder<M: Module> {
     pub(super) optimizer: Option<Box<dyn Optimizer>>,
     pub(super) scheduler: Option<Box<dyn LrScheduler>>,
     pub(super) loss_fn: Option<LossFn<M>>,
+    pub(super) grad_fn: Option<GradFn<M>>,
     pub(super) config: TrainerConfig,
     pub(super) callbacks: Vec<Box<dyn Callback>>,
     pub(super) extra_files: Vec<(String, Vec<u8>)>,
@@ -32,6 +33,19 @@ impl<M: Module> TrainerBuilder<M> {
     /// (evaluated under `no_grad` with the model in eval mode).
     pub fn loss(mut self, f: impl Fn(&M, &[Tensor]) -> Result<Tensor> + 'static) -> Self {
         self.loss_fn = Some(Box::new(f));
+        self
+    }
+    /// Replaces "loss, then backward" in training steps by `f`, which computes the batch's
+    /// gradients itself and sets the parameters' `.grad()` (DP-SGD's clipped, noised
+    /// per-sample gradients: [`crate::privacy::DpTextGenerator::step`]). It returns the
+    /// batch's loss, or `None` for a batch without samples (the step is taken and no loss
+    /// is recorded). The [`loss`](Self::loss) closure still serves validation. Needs
+    /// `gradient_accumulation_steps` 1.
+    pub fn gradient_fn(
+        mut self,
+        f: impl Fn(&M, &[Tensor]) -> Result<Option<f64>> + 'static,
+    ) -> Self {
+        self.grad_fn = Some(Box::new(f));
         self
     }
     /// A learning-rate scheduler, stepped once per optimizer step (not per micro-batch).
@@ -247,6 +261,11 @@ impl<M: Module> TrainerBuilder<M> {
                 return bad("early stopping's min_delta must be >= 0");
             }
         }
+        if self.grad_fn.is_some() && c.gradient_accumulation_steps != 1 {
+            return bad(
+                "gradient_fn sets whole-batch gradients: it needs gradient_accumulation_steps 1",
+            );
+        }
         let optimizer = match self.optimizer {
             Some(o) => o,
             None => return bad("no optimizer: call .optimizer(Box::new(...))"),
@@ -273,6 +292,7 @@ impl<M: Module> TrainerBuilder<M> {
             optimizer,
             scheduler: self.scheduler,
             loss_fn,
+            grad_fn: self.grad_fn,
             config: self.config,
             callbacks: self.callbacks,
             extra_files: self.extra_files,

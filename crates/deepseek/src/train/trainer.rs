@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub(crate) type LossFn<M> = Box<dyn Fn(&M, &[Tensor]) -> Result<Tensor>>;
+pub(crate) type GradFn<M> = Box<dyn Fn(&M, &[Tensor]) -> Result<Option<f64>>>;
 
 /// Trains a model. Build one with [`Trainer::builder`]; run it with [`Trainer::fit`].
 /// See the [module documentation](crate::train) for an example.
@@ -21,6 +22,7 @@ pub struct Trainer<M: Module> {
     pub(super) optimizer: Box<dyn Optimizer>,
     pub(super) scheduler: Option<Box<dyn LrScheduler>>,
     pub(super) loss_fn: LossFn<M>,
+    pub(super) grad_fn: Option<GradFn<M>>,
     pub(super) config: TrainerConfig,
     pub(super) callbacks: Vec<Box<dyn Callback>>,
     pub(super) extra_files: Vec<(String, Vec<u8>)>,
@@ -43,6 +45,7 @@ impl<M: Module> Trainer<M> {
             optimizer: None,
             scheduler: None,
             loss_fn: None,
+            grad_fn: None,
             config: TrainerConfig::default(),
             callbacks: Vec::new(),
             extra_files: Vec::new(),
@@ -462,6 +465,7 @@ impl<M: Module> Trainer<M> {
             let mut step_units = 0u64;
             let mut empty_epochs = 0;
             let mut data_done = false;
+            let mut empty_step = false;
             while losses.len() < k {
                 let batch = match iter.next() {
                     Some(b) => b?,
@@ -488,6 +492,16 @@ impl<M: Module> Trainer<M> {
                 };
                 empty_epochs = 0;
                 self.state.batch_in_epoch += 1;
+                if let Some(gf) = &self.grad_fn {
+                    // The closure sets the gradients itself (DP-SGD); k is 1.
+                    step_units += cfg.throughput.count(&batch);
+                    match gf(&self.model, &batch)? {
+                        Some(l) if !l.is_finite() => nonfinite = Some(("loss", l)),
+                        Some(l) => losses.push(l),
+                        None => empty_step = true,
+                    }
+                    break;
+                }
                 let loss = (self.loss_fn)(&self.model, &batch)?;
                 if loss.numel() != 1 {
                     return Err(Error::value(
@@ -512,14 +526,14 @@ impl<M: Module> Trainer<M> {
                 losses.push(l);
                 step_units += cfg.throughput.count(&batch);
             }
-            if losses.is_empty() && nonfinite.is_none() && data_done {
+            if losses.is_empty() && nonfinite.is_none() && data_done && !empty_step {
                 stop_reason = StopReason::Epochs;
                 break;
             }
             let lr = self.optimizer.lr();
             let mut grad_norm = None;
             if nonfinite.is_none() {
-                if losses.len() < k {
+                if losses.len() < k && !losses.is_empty() {
                     // The last step of the data is short: average over what it had.
                     let f = k as f64 / losses.len() as f64;
                     let _g = crate::no_grad();
@@ -561,9 +575,14 @@ impl<M: Module> Trainer<M> {
                 if let Some(s) = &mut self.scheduler {
                     s.step(&mut *self.optimizer);
                 }
-                let mean = losses.iter().sum::<f64>() / losses.len() as f64;
-                self.state.train_losses.push(Some(mean));
-                self.state.loss = mean;
+                if losses.is_empty() {
+                    // An empty (Poisson-sampled) batch: a step without a loss to report.
+                    self.state.train_losses.push(None);
+                } else {
+                    let mean = losses.iter().sum::<f64>() / losses.len() as f64;
+                    self.state.train_losses.push(Some(mean));
+                    self.state.loss = mean;
+                }
             }
             self.state.step = step_no;
             self.state.lr = lr;
