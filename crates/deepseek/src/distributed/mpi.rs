@@ -409,6 +409,9 @@ impl DivN for u8 {
     }
 }
 
+/// Open MPI's `MPI_IN_PLACE` (`#define MPI_IN_PLACE ((void *) 1)` in its `mpi.h`).
+const OMPI_IN_PLACE: *const std::ffi::c_void = std::ptr::without_provenance(1);
+
 /// Largest element count of one MPI call (MPI counts are C ints).
 const MAX_COUNT: usize = 1 << 30;
 
@@ -427,7 +430,7 @@ fn reduce_slice<T: Equivalence + DivN>(
             // (count < 2^31); the communicator and the operation are live handles.
             unsafe {
                 mpi::ffi::MPI_Allreduce(
-                    1usize as *const std::ffi::c_void,
+                    OMPI_IN_PLACE,
                     chunk.as_mut_ptr().cast(),
                     chunk.len() as i32,
                     T::equivalent_datatype().as_raw(),
