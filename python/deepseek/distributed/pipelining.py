@@ -70,7 +70,11 @@ class PipelineStage:
         t = t.detach().contiguous()
         if t.dim() > _MAX_DIMS:
             raise ValueError(f"pipeline: activations of {t.dim()} dims (at most {_MAX_DIMS})")
-        head = [_DTYPES.index(str(t.dtype).replace("deepseek.", "")), t.dim()]
+        name = str(t.dtype).replace("deepseek.", "")
+        if name not in _DTYPES:
+            raise TypeError(f"pipeline: {name} tensors cannot be sent between stages "
+                            f"(one of {', '.join(_DTYPES)})")
+        head = [_DTYPES.index(name), t.dim()]
         head += list(t.shape) + [0] * (_MAX_DIMS - t.dim())
         return [isend(torch.tensor(head, dtype=torch.int64), self._peer(d), self.group, tag),
                 isend(t, self._peer(d), self.group, tag + 1)]
