@@ -326,6 +326,7 @@ impl Tensor {
     /// fill a tensor in place (the MPI collectives): `f` gets the storage and the element
     /// range this tensor views. `None` (and `f` is not called) when the tensor is not
     /// contiguous. Counts as an in-place modification.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
     pub(crate) fn with_contiguous_mut<R>(
         &self,
         f: impl FnOnce(&mut CpuStorage, std::ops::Range<usize>) -> R,
