@@ -2,8 +2,11 @@
 # The multi-process tests of deepseek.distributed (called by scripts/test.sh once the Python
 # package is installed; PY names its interpreter). Needs Open MPI (test.sh installs it):
 #  - Rust: collectives (2 and 3 ranks), DDP == one process over 20 steps, no_sync, tensor
-#    parallel == unsplit, mismatch errors, a killed rank, a mixed job with mpi4py
+#    parallel == unsplit, mismatch errors, a killed rank, a mixed job with mpi4py, in-place
+#    collectives, GPipe/1F1B pipelines == sequential, ZeRO-1 AdamW == AdamW
 #    (crates/deepseek/tests/distributed.rs launches itself under mpirun);
+#  - two hosts: scripts/test_two_hosts.sh runs the DDP case with one rank in each of two
+#    network namespaces joined by a veth pair, over TCP;
 #  - `mpirun -np 2 deepseek train` trains data-parallel, rank 0 alone writing;
 #  - Python: python/tests/test_distributed.py (collectives, DDP, the tutorial's
 #    TensorParallel snippet on 4 ranks) runs within the ordinary pytest run.
@@ -16,6 +19,23 @@ if ! "$PY" -c "import mpi4py" >/dev/null 2>&1; then
     "$PY" -m pip install --quiet mpi4py
 fi
 cargo test --release -p deepseek --features mpi --test distributed 2>&1
+
+# Two "hosts": one rank in each of two network namespaces, Open MPI over TCP only.
+exe="$(cargo test --release -p deepseek --features mpi --test distributed --no-run \
+    --message-format=json 2>/dev/null | "$PY" -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "distributed":
+        print(m["executable"])')"
+set +e
+bash scripts/test_two_hosts.sh "$exe"
+rc=$?
+set -e
+case "$rc" in
+    0) ;;
+    2) echo "skip two hosts: network namespaces are not available here (see above)" ;;
+    *) exit 1 ;;
+esac
 
 cargo build --release -p deepseek-cli --features mpi 2>&1
 out="$(mktemp -d)"

@@ -71,3 +71,14 @@ def test_ddp_matches_single_process():
 @pytest.mark.skipif(not MPI, reason="deepseek built without MPI, or no mpirun")
 def test_tutorial_tensor_parallel_snippet_four_ranks():
     assert mpirun(4, "tp_snippet.py", timeout=180).count("tensor parallel ok") == 4
+
+
+@pytest.mark.skipif(not MPI, reason="deepseek built without MPI, or no mpirun")
+def test_zero_redundancy_adamw_matches_adamw():
+    assert mpirun(2, "py_zero.py").count("zero ok") == 2
+    assert mpirun(3, "py_zero.py").count("zero ok") == 3
+
+
+@pytest.mark.skipif(not MPI, reason="deepseek built without MPI, or no mpirun")
+def test_pipeline_gpipe_and_1f1b_match_sequential():
+    assert mpirun(2, "py_pipeline.py").count("pipeline ok") == 2

@@ -12,6 +12,9 @@ use deepseek::nn::functional as F;
 use deepseek::optim::{Optimizer, Sgd, SgdConfig};
 use deepseek::{DType, Error, Result, Tensor};
 use std::process::Command;
+
+#[path = "distributed/parallel.rs"]
+mod parallel;
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -32,17 +35,34 @@ fn main() {
         ("no_sync", 2),
         ("tp", 2),
         ("errors", 2),
+        ("in_place", 2),
+        ("in_place", 3),
+        ("pipeline_gpipe", 2),
+        ("pipeline_1f1b", 2),
+        ("pipeline_1f1b_wide", 2),
+        ("pipeline_gpipe_wide", 2),
+        ("zero", 2),
+        ("zero", 3),
     ] {
+        // DEEPSEEK_DIST_ONLY=case runs one case (while working on it).
+        if std::env::var("DEEPSEEK_DIST_ONLY").is_ok_and(|o| o != case) {
+            continue;
+        }
         failed += check(case, np, launch(case, np, &[]), |out| {
             out.contains("case ok")
         });
     }
-    // A rank killed mid-training: the job must end (no hang) with an error naming it.
-    let r = launch("fault", 2, &[]);
-    failed += check("fault", 2, r, |out| {
-        false_if_zero(out) && out.contains("rank 1") && out.contains("exited on signal")
-    });
-    failed += mixed_with_mpi4py();
+    let only = std::env::var("DEEPSEEK_DIST_ONLY").ok();
+    if only.as_deref().is_none_or(|o| o == "fault") {
+        // A rank killed mid-training: the job must end (no hang) with an error naming it.
+        let r = launch("fault", 2, &[]);
+        failed += check("fault", 2, r, |out| {
+            false_if_zero(out) && out.contains("rank 1") && out.contains("exited on signal")
+        });
+    }
+    if only.as_deref().is_none_or(|o| o == "mixed") {
+        failed += mixed_with_mpi4py();
+    }
     println!("distributed: {failed} failed");
     std::process::exit(if failed == 0 { 0 } else { 1 });
 }
@@ -170,6 +190,11 @@ fn mixed_with_mpi4py() -> i32 {
 fn run_case(case: &str) -> Result<()> {
     dist::init_process_group("mpi")?;
     let (rank, n) = (dist::get_rank()?, dist::get_world_size()?);
+    if std::env::var_os("DEEPSEEK_DIST_SHOW_NETNS").is_some() {
+        // scripts/test_two_hosts.sh checks that the ranks ran in different namespaces.
+        let ns = std::fs::read_link("/proc/self/ns/net").unwrap_or_default();
+        println!("rank {rank}: netns {}", ns.display());
+    }
     match case {
         "collectives" => collectives(rank, n)?,
         "ddp" => ddp(rank, n, false)?,
@@ -178,6 +203,12 @@ fn run_case(case: &str) -> Result<()> {
         "errors" => errors(rank)?,
         "fault" => fault(rank)?,
         "mixed" => mixed()?,
+        "in_place" => parallel::in_place(rank, n)?,
+        "pipeline_gpipe" => parallel::pipeline(rank, false, 16)?,
+        "pipeline_1f1b" => parallel::pipeline(rank, true, 16)?,
+        "pipeline_gpipe_wide" => parallel::pipeline(rank, false, 4096)?,
+        "pipeline_1f1b_wide" => parallel::pipeline(rank, true, 4096)?,
+        "zero" => parallel::zero(rank, n)?,
         _ => return Err(Error::Msg(format!("unknown case {case}"))),
     }
     println!("rank {rank}: case ok");

@@ -102,6 +102,36 @@ pub(crate) enum CommOp {
     /// From a group rank, with a tag; the buffer says the element type and the count the
     /// receiver expects. The backend returns what actually arrived (any length).
     Recv(Data, usize, i32),
+    /// All-reduce of a contiguous tensor on its own storage (no copies: `MPI_IN_PLACE`),
+    /// `avg` included; after the optional cross-rank shape check. Only for tensors that
+    /// pass [`in_place_ok`]. Replies with an empty buffer.
+    AllReduceInPlace(Tensor, ReduceOp, Option<Check>),
+    /// Broadcast from a group rank into a contiguous tensor's own storage.
+    BroadcastInPlace(Tensor, usize, Option<Check>),
+}
+
+/// The cross-rank shape/dtype check that a user-level collective runs first, inside the
+/// same request: every rank's metadata is all-gathered and compared, and every rank gets
+/// the same verdict (so none is left waiting in the data exchange).
+#[derive(Debug)]
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+pub(crate) struct Check {
+    /// The collective's name, for the error.
+    pub(crate) op: &'static str,
+    /// This rank's `[dtype, ndim, numel, dims...]` (see `group::meta`).
+    pub(crate) meta: Vec<i64>,
+    /// The group's world ranks, in group order, for the error.
+    pub(crate) ranks: Vec<usize>,
+}
+
+/// Whether a collective can work on `t`'s own storage: contiguous, of a dtype that
+/// travels as itself (not f16/bf16, not bool).
+pub(crate) fn in_place_ok(t: &Tensor) -> bool {
+    t.is_contiguous()
+        && matches!(
+            t.dtype(),
+            DType::F32 | DType::F64 | DType::I64 | DType::I32 | DType::U8
+        )
 }
 
 /// What a backend hands back for a request: the result buffer (empty for barrier/send).

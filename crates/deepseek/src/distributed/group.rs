@@ -1,7 +1,7 @@
 //! [`ProcessGroup`]: a set of ranks and the collectives over them, and [`Work`], the handle
 //! of an asynchronous request.
 
-use super::backend::{Backend, CommOp, Data, Reply};
+use super::backend::{in_place_ok, Backend, Check, CommOp, Data, Reply};
 use super::ReduceOp;
 use crate::{DType, Error, Result, Tensor};
 use std::sync::mpsc::RecvTimeoutError;
@@ -202,16 +202,42 @@ impl ProcessGroup {
         self.all_reduce_async(t, op)?.wait()
     }
     /// [`ProcessGroup::all_reduce`] that returns at once; the tensor holds the result after
-    /// [`Work::wait`].
+    /// [`Work::wait`]. The shape check runs inside the request, so this never blocks.
+    ///
+    /// A contiguous f32/f64/i64/i32/u8 tensor is reduced in place on its own storage
+    /// (`MPI_IN_PLACE`, no copies); other tensors travel through a flat copy.
     pub fn all_reduce_async(&self, t: &Tensor, op: ReduceOp) -> Result<Work> {
         self.member("all_reduce")?;
+        if in_place_ok(t) {
+            return self.all_reduce_in_place(t, op, Some(self.check("all_reduce", t)));
+        }
         self.check_same("all_reduce", t)?;
-        self.all_reduce_unchecked(t, op)
+        self.all_reduce_copy(t, op)
     }
     /// All-reduce without the shape exchange, for callers that know the shapes agree (DDP
     /// buckets).
     pub(crate) fn all_reduce_unchecked(&self, t: &Tensor, op: ReduceOp) -> Result<Work> {
         self.member("all_reduce")?;
+        if in_place_ok(t) {
+            return self.all_reduce_in_place(t, op, None);
+        }
+        self.all_reduce_copy(t, op)
+    }
+    fn check(&self, op: &'static str, t: &Tensor) -> Check {
+        Check {
+            op,
+            meta: meta(t),
+            ranks: self.ranks.clone(),
+        }
+    }
+    fn all_reduce_in_place(&self, t: &Tensor, op: ReduceOp, check: Option<Check>) -> Result<Work> {
+        // A deferred (lazy) value, and lazy readers of the old value, are computed here,
+        // not on the MPI thread.
+        drop(t.write());
+        let reply = self.submit(CommOp::AllReduceInPlace(t.clone(), op, check));
+        Ok(Work::new("all_reduce", reply, self.timeout, |_| Ok(())))
+    }
+    fn all_reduce_copy(&self, t: &Tensor, op: ReduceOp) -> Result<Work> {
         let d = Data::from_tensor("all_reduce", t)?;
         let (shape, dt, n, out) = (t.shape().to_vec(), t.dtype(), self.size(), t.clone());
         let reply = self.submit(CommOp::AllReduce(d, op));
@@ -235,6 +261,12 @@ impl ProcessGroup {
     pub fn broadcast_async(&self, t: &Tensor, src: usize) -> Result<Work> {
         self.member("broadcast")?;
         let root = self.group_rank("broadcast", src)?;
+        if in_place_ok(t) {
+            drop(t.write());
+            let check = Some(self.check("broadcast", t));
+            let reply = self.submit(CommOp::BroadcastInPlace(t.clone(), root, check));
+            return Ok(Work::new("broadcast", reply, self.timeout, |_| Ok(())));
+        }
         self.check_same("broadcast", t)?;
         let d = Data::from_tensor("broadcast", t)?;
         let (shape, dt, out) = (t.shape().to_vec(), t.dtype(), t.clone());
@@ -377,6 +409,35 @@ impl ProcessGroup {
             }
             write_into(&out, d.into_tensor(out.shape(), out.dtype())?)
         }))
+    }
+    /// Receives a tensor of whatever shape and dtype world rank `src` sent with `tag` (at
+    /// most 8 dims; f16/bf16 arrive as sent, through f32).
+    pub fn recv_tensor(&self, src: usize, tag: i32) -> Result<Tensor> {
+        self.member("recv")?;
+        let from = self.group_rank("recv", src)?;
+        check_tag("recv", tag)?;
+        let m = self.wait_now(
+            "recv",
+            self.submit(CommOp::Recv(Data::I64(Vec::new()), from, 2 * tag)),
+        )?;
+        let m = match m {
+            Data::I64(v) if v.len() == META_LEN => v,
+            _ => return Err(Error::Msg("recv: the shape message did not arrive".into())),
+        };
+        let nd = m[1].max(0) as usize;
+        if nd > META_DIMS {
+            return Err(Error::shape(
+                "recv",
+                format!("rank {src} sent a tensor of {nd} dims; recv_tensor takes at most {META_DIMS} (use recv into a tensor of that shape)"),
+            ));
+        }
+        let dt = DTYPES.get(m[0] as usize).copied().unwrap_or(DType::F32);
+        let shape: Vec<usize> = m[3..3 + nd].iter().map(|&d| d as usize).collect();
+        let d = self.wait_now(
+            "recv",
+            self.submit(CommOp::Recv(Data::zeros(dt, 0), from, 2 * tag + 1)),
+        )?;
+        d.into_tensor(&shape, dt)
     }
 }
 

@@ -27,15 +27,19 @@ mod ddp;
 mod group;
 #[cfg(feature = "mpi")]
 mod mpi;
+pub mod pipeline;
 mod sampler;
 pub mod tensor_parallel;
 mod train;
+mod zero;
 
 pub use ddp::{DistributedDataParallel, DEFAULT_BUCKET_CAP_MB};
 pub use group::{ProcessGroup, Work};
+pub use pipeline::{PipelineStage, Schedule1F1B, ScheduleGPipe};
 pub use sampler::DistributedSampler;
 pub use tensor_parallel::{ColumnParallelLinear, RowParallelLinear};
 pub use train::{ShardedBatches, SharedTimeBudget};
+pub use zero::ZeroRedundancyOptimizer;
 
 use crate::{Error, Result, Tensor};
 use std::sync::{Arc, Mutex, Once};

@@ -6,16 +6,17 @@
 //! `async_op=True` real overlap with computation, and keeps MPI single-threaded, so any
 //! Open MPI build works.
 
-use super::backend::{Backend, CommOp, Data, Reply};
+use super::backend::{Backend, Check, CommOp, Data, Reply};
 use super::ReduceOp;
-use crate::{Error, Result};
+use crate::tensor::CpuStorage;
+use crate::{Error, Result, Tensor};
 use mpi::collective::SystemOperation;
 use mpi::datatype::Equivalence;
 use mpi::point_to_point::MatchedReceiveVec;
 use mpi::topology::{Color, SimpleCommunicator};
 use mpi::traits::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -122,15 +123,56 @@ fn run(rx: Receiver<Msg>, init: Sender<(usize, usize)>, pending: Arc<AtomicUsize
     let universe = mpi::initialize_with_threading(mpi::Threading::Serialized).map(|(u, _)| u);
     let world = SimpleCommunicator::world();
     let (rank, size) = (world.rank() as usize, world.size() as usize);
+    // Open MPI's MPI_IN_PLACE is `(void *) 1`; with another MPI the in-place collectives
+    // go through one scratch copy instead.
+    let in_place = mpi::environment::library_version()
+        .map(|v| v.contains("Open MPI"))
+        .unwrap_or(false);
     let mut comms: Vec<Option<SimpleCommunicator>> = vec![Some(world)];
     if init.send((rank, size)).is_err() {
         return;
     }
-    while let Ok(m) = rx.recv() {
+    // Sends run as MPI_Isend: a rank that sends and then receives (a pipeline stage) never
+    // waits for its peer to post the matching receive, so two ranks sending to each other
+    // cannot deadlock. Their replies go out once MPI_Test says they completed.
+    let mut outgoing: Vec<Outgoing> = Vec::new();
+    loop {
+        let m = if outgoing.is_empty() {
+            match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => break,
+            }
+        } else {
+            match rx.recv_timeout(std::time::Duration::from_micros(100)) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        };
+        let Some(m) = m else {
+            poll_sends(&mut outgoing, &pending);
+            continue;
+        };
         match m {
+            Msg::Op(g, CommOp::Send(d, dst, tag), reply) => match comms.get(g) {
+                Some(Some(c)) => match isend(c, d, dst, tag) {
+                    Ok(o) => outgoing.push(Outgoing { reply, ..o }),
+                    Err(e) => {
+                        pending.fetch_sub(1, Ordering::SeqCst);
+                        let _ = reply.send(Err(e));
+                    }
+                },
+                _ => {
+                    pending.fetch_sub(1, Ordering::SeqCst);
+                    let _ = reply.send(Err(Error::value(
+                        "distributed",
+                        format!("unknown process group {g}"),
+                    )));
+                }
+            },
             Msg::Op(g, op, reply) => {
                 let r = match comms.get(g) {
-                    Some(Some(c)) => Ok(exec(c, op)),
+                    Some(Some(c)) => exec(c, op, in_place),
                     _ => Err(Error::value(
                         "distributed",
                         format!("unknown process group {g}"),
@@ -163,6 +205,7 @@ fn run(rx: Receiver<Msg>, init: Sender<(usize, usize)>, pending: Arc<AtomicUsize
             }
             Msg::Stop => break,
         }
+        poll_sends(&mut outgoing, &pending);
     }
     drop(comms);
     drop(universe); // MPI_Finalize when we initialised it
@@ -189,8 +232,54 @@ macro_rules! each {
     };
 }
 
-fn exec(c: &SimpleCommunicator, op: CommOp) -> Data {
-    match op {
+/// `$body` with `$v` bound to the tensor's elements as a typed `&mut [T]` (the dtypes
+/// that [`super::backend::in_place_ok`] admits).
+macro_rules! each_slice {
+    ($s:expr, $r:expr, $v:ident => $body:expr) => {
+        match $s {
+            CpuStorage::F32(b) => {
+                let $v = &mut b[$r];
+                $body
+            }
+            CpuStorage::F64(b) => {
+                let $v = &mut b[$r];
+                $body
+            }
+            CpuStorage::I64(b) => {
+                let $v = &mut b[$r];
+                $body
+            }
+            CpuStorage::I32(b) => {
+                let $v = &mut b[$r];
+                $body
+            }
+            CpuStorage::U8(b) => {
+                let $v = &mut b[$r];
+                $body
+            }
+            _ => unreachable!("in_place_ok admits only f32, f64, i64, i32 and u8"),
+        }
+    };
+}
+
+fn exec(c: &SimpleCommunicator, op: CommOp, in_place: bool) -> Result<Data> {
+    Ok(match op {
+        CommOp::AllReduceInPlace(t, op, check) => {
+            run_check(c, check)?;
+            on_storage(
+                &t,
+                |s, r| each_slice!(s, r, v => reduce_slice(c, v, op, in_place)),
+            )?;
+            Data::U8(Vec::new())
+        }
+        CommOp::BroadcastInPlace(t, root, check) => {
+            run_check(c, check)?;
+            on_storage(
+                &t,
+                |s, r| each_slice!(s, r, v => c.process_at_rank(root as i32).broadcast_into(v)),
+            )?;
+            Data::U8(Vec::new())
+        }
         CommOp::AllReduce(d, op) => each!(d, v => all_reduce(c, v, op)),
         CommOp::Broadcast(d, root) => each!(d, v => {
             let mut v = v;
@@ -203,18 +292,160 @@ fn exec(c: &SimpleCommunicator, op: CommOp) -> Data {
             c.barrier();
             Data::U8(Vec::new())
         }
-        CommOp::Send(d, dst, tag) => {
-            let p = c.process_at_rank(dst as i32);
-            match &d {
-                Data::F32(v) => p.send_with_tag(&v[..], tag),
-                Data::F64(v) => p.send_with_tag(&v[..], tag),
-                Data::I64(v) => p.send_with_tag(&v[..], tag),
-                Data::I32(v) => p.send_with_tag(&v[..], tag),
-                Data::U8(v) => p.send_with_tag(&v[..], tag),
-            }
-            Data::U8(Vec::new())
-        }
+        CommOp::Send(..) => unreachable!("sends run as MPI_Isend in the thread's loop"),
         CommOp::Recv(d, src, tag) => each!(d, v => recv_like(c, v, src, tag)),
+    })
+}
+
+/// A send in flight: its request, the buffer MPI reads from (kept alive until the request
+/// completes), and where its reply goes.
+struct Outgoing {
+    req: mpi::ffi::MPI_Request,
+    _buf: Data,
+    reply: Sender<Result<Data>>,
+}
+
+/// Starts `MPI_Isend` of `d` to group rank `dst`.
+fn isend(c: &SimpleCommunicator, d: Data, dst: usize, tag: i32) -> Result<Outgoing> {
+    let (ptr, len, dt) = match &d {
+        Data::F32(v) => (v.as_ptr().cast(), v.len(), f32::equivalent_datatype()),
+        Data::F64(v) => (v.as_ptr().cast(), v.len(), f64::equivalent_datatype()),
+        Data::I64(v) => (v.as_ptr().cast(), v.len(), i64::equivalent_datatype()),
+        Data::I32(v) => (v.as_ptr().cast(), v.len(), i32::equivalent_datatype()),
+        Data::U8(v) => (
+            v.as_ptr().cast::<std::ffi::c_void>(),
+            v.len(),
+            u8::equivalent_datatype(),
+        ),
+    };
+    if len >= i32::MAX as usize {
+        return Err(Error::value(
+            "send",
+            format!("{len} elements exceed MPI's message limit of 2^31 - 1"),
+        ));
+    }
+    // SAFETY: a plain handle value of the MPI library.
+    let mut req = unsafe { mpi::ffi::RSMPI_REQUEST_NULL };
+    // SAFETY: `ptr` points to `len` elements of the MPI type `dt`, owned by `d`'s vector,
+    // whose heap buffer stays in place (moved into the returned `Outgoing`) until
+    // `poll_sends` sees the request complete.
+    unsafe {
+        mpi::ffi::MPI_Isend(
+            ptr,
+            len as i32,
+            dt.as_raw(),
+            dst as i32,
+            tag,
+            c.as_raw(),
+            &mut req,
+        );
+    }
+    let (reply, _) = channel();
+    Ok(Outgoing {
+        req,
+        _buf: d,
+        reply,
+    })
+}
+
+/// Replies to the sends that completed.
+fn poll_sends(out: &mut Vec<Outgoing>, pending: &AtomicUsize) {
+    out.retain_mut(|o| {
+        let mut done = 0;
+        // SAFETY: `o.req` is a live request from MPI_Isend (MPI_Test frees it on success).
+        unsafe {
+            mpi::ffi::MPI_Test(&mut o.req, &mut done, mpi::ffi::RSMPI_STATUS_IGNORE);
+        }
+        if done != 0 {
+            pending.fetch_sub(1, Ordering::SeqCst);
+            let _ = o.reply.send(Ok(Data::U8(Vec::new())));
+        }
+        done == 0
+    });
+}
+
+/// The shape check of a user-level collective: all-gather every rank's metadata, compare.
+fn run_check(c: &SimpleCommunicator, check: Option<Check>) -> Result<()> {
+    match check {
+        None => Ok(()),
+        Some(ch) => super::group::check_meta(ch.op, &all_gather(c, ch.meta), &ch.ranks),
+    }
+}
+
+/// Runs `f` on the storage and element range of a contiguous tensor.
+fn on_storage(t: &Tensor, f: impl FnOnce(&mut CpuStorage, std::ops::Range<usize>)) -> Result<()> {
+    t.with_contiguous_mut(f).ok_or_else(|| {
+        Error::Msg("distributed: internal: in-place collective on a strided tensor".into())
+    })
+}
+
+/// The `avg` division after a sum (floor division for integers, as torch).
+trait DivN: Copy {
+    fn div_n(self, n: usize) -> Self;
+}
+impl DivN for f32 {
+    fn div_n(self, n: usize) -> f32 {
+        self / n as f32
+    }
+}
+impl DivN for f64 {
+    fn div_n(self, n: usize) -> f64 {
+        self / n as f64
+    }
+}
+impl DivN for i64 {
+    fn div_n(self, n: usize) -> i64 {
+        self.div_euclid(n as i64)
+    }
+}
+impl DivN for i32 {
+    fn div_n(self, n: usize) -> i32 {
+        self.div_euclid(n as i32)
+    }
+}
+impl DivN for u8 {
+    fn div_n(self, n: usize) -> u8 {
+        self / n as u8
+    }
+}
+
+/// Open MPI's `MPI_IN_PLACE` (`#define MPI_IN_PLACE ((void *) 1)` in its `mpi.h`).
+const OMPI_IN_PLACE: *const std::ffi::c_void = std::ptr::without_provenance(1);
+
+/// Largest element count of one MPI call (MPI counts are C ints).
+const MAX_COUNT: usize = 1 << 30;
+
+/// All-reduces `v` in place: `MPI_Allreduce(MPI_IN_PLACE, v)` under Open MPI, else through
+/// one scratch copy of the send side.
+fn reduce_slice<T: Equivalence + DivN>(
+    c: &SimpleCommunicator,
+    v: &mut [T],
+    op: ReduceOp,
+    in_place: bool,
+) {
+    for chunk in v.chunks_mut(MAX_COUNT) {
+        if in_place {
+            // SAFETY: Open MPI defines MPI_IN_PLACE as `(void *) 1`; `chunk` is a valid,
+            // exclusively borrowed buffer of `chunk.len()` elements of the MPI type of `T`
+            // (count < 2^31); the communicator and the operation are live handles.
+            unsafe {
+                mpi::ffi::MPI_Allreduce(
+                    OMPI_IN_PLACE,
+                    chunk.as_mut_ptr().cast(),
+                    chunk.len() as i32,
+                    T::equivalent_datatype().as_raw(),
+                    sysop(op).as_raw(),
+                    c.as_raw(),
+                );
+            }
+        } else {
+            let send = chunk.to_vec();
+            c.all_reduce_into(&send[..], chunk, sysop(op));
+        }
+    }
+    if op == ReduceOp::Avg {
+        let n = c.size() as usize;
+        v.iter_mut().for_each(|x| *x = x.div_n(n));
     }
 }
 

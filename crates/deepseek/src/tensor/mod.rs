@@ -324,6 +324,23 @@ impl Tensor {
             .write()
             .unwrap_or_else(|e| e.into_inner())
     }
+    /// Write access to a contiguous tensor's elements in its own storage, for engines that
+    /// fill a tensor in place (the MPI collectives): `f` gets the storage and the element
+    /// range this tensor views. `None` (and `f` is not called) when the tensor is not
+    /// contiguous. Counts as an in-place modification.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    pub(crate) fn with_contiguous_mut<R>(
+        &self,
+        f: impl FnOnce(&mut CpuStorage, std::ops::Range<usize>) -> R,
+    ) -> Option<R> {
+        if !self.is_contiguous() {
+            return None;
+        }
+        let start = self.0.layout.offset;
+        let mut g = self.write();
+        let Storage::Cpu(c) = &mut *g;
+        Some(f(c, start..start + self.numel()))
+    }
     /// How many times the storage has been written in place (PyTorch's `_version`); shared
     /// by all views of the storage.
     pub fn version(&self) -> u64 {
