@@ -447,7 +447,7 @@ fn resolve(cli: &TrainArgs) -> AnyResult<Settings> {
     if !(0.0..1.0).contains(&s.dropout) {
         return Err(format!("--dropout must be in [0, 1), got {}", s.dropout));
     }
-    if gpt && s.hidden % s.heads != 0 {
+    if gpt && !s.hidden.is_multiple_of(s.heads) {
         return Err(format!(
             "--hidden ({}) must be divisible by --heads ({})",
             s.hidden, s.heads

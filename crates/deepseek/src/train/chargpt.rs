@@ -76,7 +76,7 @@ impl CharGptConfig {
         {
             return Some(format!("sizes must be positive, got {c:?}"));
         }
-        if c.n_embd % c.n_head != 0 {
+        if !c.n_embd.is_multiple_of(c.n_head) {
             return Some(format!(
                 "n_embd {} is not divisible by n_head {}",
                 c.n_embd, c.n_head
