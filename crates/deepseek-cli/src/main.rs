@@ -13,19 +13,14 @@
 use clap::{Args, Parser, Subcommand};
 use deepseek::distributed as dist;
 use deepseek::nn::Module;
-use deepseek::optim::lr_scheduler::CosineAnnealingLR;
-use deepseek::optim::{Adam, AdamConfig};
 use deepseek::tensor::Generator;
-use deepseek::train::{
-    checkpoint, load_text, textgen, SampleOptions, StopReason, TextBatches, TextGenerator,
-    TextGeneratorConfig, Throughput, Trainer,
-};
+use deepseek::train::{CharGpt, SampleOptions, TextGenerator};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 mod dp;
 mod pretrained;
+mod train_cmd;
 mod tune;
 
 #[derive(Parser)]
@@ -41,9 +36,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Train the character-level TextGenerator (defaults: the bundled Shakespeare corpus,
-    /// hidden 256, batch 32, sequence 128, Adam 3e-3 with a cosine decay, clip 1.0,
-    /// 4.5 minutes). Ctrl-C (or SIGTERM) finishes the step, writes a checkpoint and exits;
+    /// Train a character-level model on the bundled Shakespeare corpus: the TextGenerator
+    /// LSTM (`--model lstm`, the default: hidden 256, batch 32, sequence 128, Adam 3e-3 with
+    /// a cosine decay, clip 1.0, 4.5 minutes) or a small GPT (`--model gpt`: 4 layers,
+    /// width 128, 4 heads, context 128, AdamW 1e-3). Ctrl-C (or SIGTERM) finishes the step, writes a checkpoint and exits;
     /// a second one stops at once.
     Train(Box<TrainArgs>),
     /// Sample text from a trained checkpoint, or from a pretrained model with --model.
@@ -92,25 +88,32 @@ struct TrainArgs {
     /// Output directory (overrides runs/<name>)
     #[arg(long)]
     out: Option<PathBuf>,
-    /// LSTM hidden size [default: 256]
+    /// The model: `lstm` (Embedding -> LSTM -> Linear) or `gpt` (a character-level GPT:
+    /// pre-norm causal transformer layers, learned positions) [default: lstm]
+    #[arg(long)]
+    model: Option<String>,
+    /// LSTM hidden size, or the GPT's width [default: 256 (lstm), 128 (gpt)]
     #[arg(long)]
     hidden: Option<usize>,
-    /// Embedding width [default: the hidden size]
+    /// GPT attention heads (the width must be divisible by it) [default: 4]
+    #[arg(long)]
+    heads: Option<usize>,
+    /// Embedding width (lstm only; the GPT's is its width) [default: the hidden size]
     #[arg(long)]
     embed: Option<usize>,
-    /// Stacked LSTM layers [default: 1]
+    /// Stacked LSTM layers, or GPT transformer layers [default: 1 (lstm), 4 (gpt)]
     #[arg(long)]
     layers: Option<usize>,
-    /// Dropout between LSTM layers [default: 0]
+    /// Dropout between LSTM layers, or inside each GPT layer [default: 0]
     #[arg(long, allow_negative_numbers = true)]
     dropout: Option<f64>,
     /// Sequences per batch [default: 32]
     #[arg(long)]
     batch: Option<usize>,
-    /// Characters per sequence [default: 128]
+    /// Characters per sequence (the GPT's context) [default: 128]
     #[arg(long)]
     seq: Option<usize>,
-    /// Adam (peak) learning rate [default: 0.003]
+    /// Adam / AdamW (peak) learning rate [default: 0.003 (lstm), 0.001 (gpt)]
     #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// Learning-rate schedule: `cosine` (from --lr down to lr/30 over --decay-steps) or
@@ -260,9 +263,11 @@ struct GenerateArgs {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case")]
 struct Settings {
+    model: String,
     data: PathBuf,
     out: PathBuf,
     hidden: usize,
+    heads: usize,
     embed: usize,
     layers: usize,
     dropout: f64,
@@ -324,7 +329,7 @@ fn read_config(path: &Path) -> AnyResult<TrainArgs> {
         .map_err(|e| format!("{p}: {e}"))
 }
 
-fn resolve(cli: TrainArgs) -> AnyResult<Settings> {
+fn resolve(cli: &TrainArgs) -> AnyResult<Settings> {
     let file = match &cli.config {
         Some(p) => read_config(p)?,
         None => TrainArgs::default(),
@@ -344,13 +349,35 @@ fn resolve(cli: TrainArgs) -> AnyResult<Settings> {
             "--name {name:?}: give a plain name (use --out for a path)"
         ));
     }
-    let hidden = pick!(hidden, 256);
+    let model = cli
+        .model
+        .clone()
+        .or(file.model.clone())
+        .unwrap_or_else(|| "lstm".into());
+    let gpt = match model.as_str() {
+        "lstm" => false,
+        "gpt" => true,
+        m => return Err(format!("--model must be `lstm` or `gpt`, got `{m}`")),
+    };
+    let heads = cli.heads.or(file.heads);
+    if !gpt && heads.is_some() {
+        return Err("--heads applies to --model gpt only".into());
+    }
+    let hidden = pick!(hidden, if gpt { 128 } else { 256 });
+    let embed = cli.embed.or(file.embed);
+    if gpt && embed.is_some_and(|e| e != hidden) {
+        return Err(format!(
+            "--embed applies to --model lstm only (the GPT's embedding width is --hidden, {hidden})"
+        ));
+    }
     let dpf = dp::flags(
         cli.dp_epsilon.or(file.dp_epsilon),
         cli.dp_delta.or(file.dp_delta),
         cli.dp_max_grad_norm.or(file.dp_max_grad_norm),
     )?;
     let s = Settings {
+        model,
+        heads: heads.unwrap_or(4),
         data: cli
             .data
             .clone()
@@ -362,12 +389,12 @@ fn resolve(cli: TrainArgs) -> AnyResult<Settings> {
             .or(file.out.clone())
             .unwrap_or_else(|| Path::new("runs").join(&name)),
         hidden,
-        embed: pick!(embed, hidden),
-        layers: pick!(layers, 1),
+        embed: embed.unwrap_or(hidden),
+        layers: pick!(layers, if gpt { 4 } else { 1 }),
         dropout: pick!(dropout, 0.0),
         batch: pick!(batch, 32),
         seq: pick!(seq, 128),
-        lr: pick!(lr, 3e-3),
+        lr: pick!(lr, if gpt { 1e-3 } else { 3e-3 }),
         schedule: cli
             .schedule
             .clone()
@@ -406,6 +433,7 @@ fn resolve(cli: TrainArgs) -> AnyResult<Settings> {
         ("hidden", s.hidden),
         ("embed", s.embed),
         ("layers", s.layers),
+        ("heads", s.heads),
         ("batch", s.batch),
         ("seq", s.seq),
         ("accumulate", s.accumulate),
@@ -453,6 +481,12 @@ fn resolve(cli: TrainArgs) -> AnyResult<Settings> {
                 .into(),
         );
     }
+    if gpt && !s.hidden.is_multiple_of(s.heads) {
+        return Err(format!(
+            "--hidden ({}) must be divisible by --heads ({})",
+            s.hidden, s.heads
+        ));
+    }
     Ok(s)
 }
 
@@ -487,367 +521,6 @@ fn write_profile(p: &deepseek::profiler::Profiler, dir: &Path) -> AnyResult<()> 
     Ok(())
 }
 
-fn train(args: TrainArgs) -> AnyResult<()> {
-    let (resume, overwrite) = (args.resume, args.overwrite);
-    let file_flags = match &args.config {
-        Some(p) => {
-            let f = read_config(p)?;
-            (f.resume, f.overwrite)
-        }
-        None => (false, false),
-    };
-    let (resume, overwrite) = (resume || file_flags.0, overwrite || file_flags.1);
-    if resume && overwrite {
-        return Err("--resume and --overwrite contradict each other".into());
-    }
-    let no_verify = args.no_verify;
-    let s = resolve(args)?;
-    if s.out.exists() && !s.out.is_dir() {
-        return Err(format!(
-            "--out {}: is a file; the output must be a directory (give a new or existing directory)",
-            s.out.display()
-        ));
-    }
-    deepseek::set_num_threads(s.threads);
-    // Under mpirun with several ranks: data-parallel training; rank 0 writes and prints.
-    let group = data_parallel_group()?;
-    let rank = group
-        .as_ref()
-        .map_or(Ok(0), |g| g.rank())
-        .map_err(|e| e.to_string())?;
-    let lead = rank == 0;
-    let dpf = dp::flags(s.dp_epsilon, s.dp_delta, s.dp_max_grad_norm)?;
-    if dpf.is_some() && group.is_some() {
-        return Err(
-            "--dp-epsilon runs in one process (DP-SGD under mpirun is not supported)".into(),
-        );
-    }
-    let e = |e: deepseek::Error| e.to_string();
-    let train_text = load_text(&s.data.join("train.txt")).map_err(e)?;
-    let val_text = load_text(&s.data.join("val.txt")).map_err(e)?;
-    let ckroot = s.out.join("checkpoints");
-    let existing = checkpoint::latest(&ckroot).map_err(e)?;
-    if let (Some(l), false, false) = (&existing, resume, overwrite) {
-        return Err(format!(
-            "{} already holds a run (newest checkpoint {}): add --resume to continue it, --overwrite to start over, or pick another --name",
-            s.out.display(),
-            l.display()
-        ));
-    }
-    // The vocabulary: a resumed run keeps its own.
-    let tok_path = s.out.join(textgen::TOKENIZER_FILE);
-    let tok = match (&existing, resume) {
-        (Some(_), true) if tok_path.is_file() => {
-            let j = std::fs::read_to_string(&tok_path)
-                .map_err(|err| format!("{}: {err}", tok_path.display()))?;
-            deepseek::data::CharTokenizer::from_json(&j)
-                .map_err(|err| format!("{}: {err}", tok_path.display()))?
-        }
-        _ => deepseek::data::CharTokenizer::fit(&format!("{train_text}{val_text}")),
-    };
-    let train_ids = tok
-        .encode(&train_text)
-        .map_err(|err| format!("{}: {err}", s.data.join("train.txt").display()))?;
-    let val_ids = tok
-        .encode(&val_text)
-        .map_err(|err| format!("{}: {err}", s.data.join("val.txt").display()))?;
-    let data_err = |f: &str| {
-        let p = s.data.join(f);
-        move |err: deepseek::Error| format!("{}: {err}", p.display())
-    };
-    let dp_run = match dpf {
-        Some(f) => Some(dp::plan(
-            f,
-            train_ids.clone(),
-            s.seq,
-            s.batch,
-            s.steps,
-            s.seed,
-        )?),
-        None => None,
-    };
-    if resume && existing.is_some() {
-        dp::check_resume(&s.out, dp_run.as_ref().map(|d| &d.1))?;
-    }
-    let all_train_batches =
-        TextBatches::shuffled(train_ids, s.seq, s.batch, s.seed).map_err(data_err("train.txt"))?;
-    let sharded = match &group {
-        Some(g) => Some(dist::ShardedBatches::new(&all_train_batches, g).map_err(e)?),
-        None => None,
-    };
-    let train_batches: &dyn deepseek::train::BatchSource = match (&dp_run, &sharded) {
-        (Some((b, _)), _) => b,
-        (None, Some(b)) => b,
-        (None, None) => &all_train_batches,
-    };
-    let val_batches =
-        TextBatches::new(val_ids, s.seq, s.eval_batch).map_err(data_err("val.txt"))?;
-
-    deepseek::manual_seed(s.seed);
-    let cfg = TextGeneratorConfig {
-        vocab_size: tok.vocab_size(),
-        embedding_dim: s.embed,
-        hidden_size: s.hidden,
-        num_layers: s.layers,
-        dropout: s.dropout,
-    };
-    let model = TextGenerator::new(cfg.clone()).map_err(e)?;
-    let mut opt = Adam::new(
-        model.parameters(),
-        AdamConfig {
-            lr: s.lr,
-            ..Default::default()
-        },
-    )
-    .map_err(e)?;
-    let schedule = if s.schedule == "cosine" {
-        Some(CosineAnnealingLR::new(&mut opt, s.decay_steps as usize, s.lr / 30.0).map_err(e)?)
-    } else {
-        None
-    };
-    let cfg_json = serde_json::to_vec_pretty(&cfg).map_err(|err| err.to_string())?;
-    let tok_json = tok.to_json();
-    if lead {
-        std::fs::create_dir_all(&s.out)
-            .map_err(|err| format!("{}: cannot create: {err}", s.out.display()))?;
-    }
-    let write = |name: &str, bytes: &[u8]| {
-        if lead {
-            deepseek::nn::write_atomic(&s.out.join(name), bytes).map_err(e)
-        } else {
-            Ok(())
-        }
-    };
-    write(textgen::CONFIG_FILE, &cfg_json)?;
-    write(textgen::TOKENIZER_FILE, tok_json.as_bytes())?;
-    write(
-        "settings.toml",
-        toml::to_string(&s)
-            .map_err(|err| err.to_string())?
-            .as_bytes(),
-    )?;
-
-    let mut b = Trainer::builder(model)
-        .optimizer(Box::new(opt))
-        .loss(|m: &TextGenerator, batch: &[deepseek::Tensor]| m.loss(batch))
-        .gradient_accumulation_steps(s.accumulate)
-        .eval_every(s.eval_every)
-        .log_every(s.log_every)
-        .throughput(Throughput::Tokens)
-        .fp16_enabled(s.fp16)
-        .bf16(s.bf16)
-        .checkpoint_file(textgen::CONFIG_FILE, cfg_json.clone())
-        .checkpoint_file(textgen::TOKENIZER_FILE, tok_json.clone());
-    let budget = Duration::from_secs_f64(s.minutes * 60.0);
-    b = match &group {
-        // Ranks must stop at the same step: they decide together after every step.
-        Some(g) => b.callback(Box::new(dist::SharedTimeBudget::new(g.clone(), budget))),
-        None => b.max_time(budget),
-    };
-    if lead {
-        b = b
-            .out_dir(&s.out)
-            .checkpoint_every(s.checkpoint_every)
-            .keep_last(s.keep_last)
-            .resume(resume)
-            .verify_checksums(!no_verify)
-            .overwrite(overwrite);
-        if group.is_none() {
-            // Ctrl-C / SIGTERM: finish the step, checkpoint, exit (single process only: under
-            // mpirun every rank must stop at the same step, which the time budget decides).
-            b = b.stop_flag(stop_on_signals()?);
-        }
-    } else {
-        // Other ranks write nothing; a resumed run reads the same checkpoint as rank 0.
-        b = b.progress(false).plot(false);
-        if let (true, Some(dir)) = (resume, &existing) {
-            b = b.resume_from(dir);
-        }
-    }
-    if s.clip > 0.0 {
-        b = b.clip_grad_norm(s.clip);
-    }
-    if let Some((_, plan)) = &dp_run {
-        let step = plan.step(s.batch)?;
-        b = b.gradient_fn(move |m: &TextGenerator, batch: &[deepseek::Tensor]| step.step(m, batch));
-        if lead && !resume {
-            dp::record(&s.out, plan, 0)?;
-        }
-    } else if lead && !resume {
-        // A fresh run without DP in a directory that held a DP run (--overwrite).
-        let _ = std::fs::remove_file(s.out.join(dp::FILE));
-    }
-    b = b.max_steps(s.steps);
-    if let Some(sch) = schedule {
-        b = b.scheduler(Box::new(sch));
-    }
-    if s.eval_batches > 0 {
-        b = b.eval_max_batches(s.eval_batches);
-    }
-    if let Some(p) = s.patience {
-        b = b.early_stopping(p, 0.0);
-    }
-    if s.profile == Some(0) {
-        return Err("--profile 0: give the number of steps to profile (at least 1)".into());
-    }
-    let prof = match (s.profile, lead) {
-        (Some(n), true) => Some(deepseek::profiler::Profiler::new(
-            deepseek::profiler::ProfilerConfig {
-                record_shapes: true,
-                profile_memory: true,
-                with_flops: true,
-                schedule: Some(deepseek::profiler::Schedule::new(1, 1, n, 1, 0).map_err(e)?),
-            },
-        )),
-        _ => None,
-    };
-    if lead {
-        if let Some(d) = &s.tensorboard {
-            b = b.tensorboard(d);
-        }
-        if let Some(p) = s.metrics_port {
-            b = b.metrics_port(p);
-        }
-        if let Some(p) = &prof {
-            b = b.profiler(p.clone());
-        }
-    }
-    let mut trainer = b.build().map_err(e)?;
-    if let Some(m) = trainer.metrics_server() {
-        println!(
-            "metrics: serving Prometheus metrics at http://{}/metrics",
-            m.local_addr()
-        );
-    }
-    // Gradients averaged over the ranks during backward (parameters broadcast from rank 0).
-    let _ddp = match &group {
-        Some(g) => Some(
-            dist::DistributedDataParallel::new(
-                trainer.model(),
-                Some(g.clone()),
-                dist::DEFAULT_BUCKET_CAP_MB,
-            )
-            .map_err(e)?,
-        ),
-        None => None,
-    };
-    let n_params = trainer.model().num_parameters();
-    if let Some(g) = &group {
-        if lead {
-            println!(
-                "data parallel: {} ranks (MPI), batch {} per rank, {} per step",
-                g.size(),
-                s.batch,
-                s.batch * g.size()
-            );
-        }
-    }
-    if !lead {
-        let r = trainer.fit(train_batches, Some(&val_batches)).map_err(e)?;
-        drop(r);
-        dist::destroy_process_group();
-        return Ok(());
-    }
-    println!(
-        "TextGenerator: vocab {}, embed {}, hidden {}, layers {}, {} parameters | batch {}, seq {}, Adam lr {}, clip {} | {} threads",
-        cfg.vocab_size, s.embed, s.hidden, s.layers, n_params, s.batch, s.seq, s.lr, s.clip, s.threads
-    );
-    println!(
-        "data {}: train {} chars ({} batches/epoch), val {} chars | budget {} min, {} steps, {} schedule | output {}",
-        s.data.display(),
-        train_text.chars().count(),
-        train_batches.batches_per_epoch(),
-        val_text.chars().count(),
-        s.minutes,
-        s.steps,
-        s.schedule,
-        s.out.display()
-    );
-    if let Some((_, plan)) = &dp_run {
-        println!("{}", plan.describe());
-    }
-    if s.fp16 || s.bf16 {
-        println!("note: fp16/bf16 are recorded but take effect only with the mixed-precision work; training runs in f32");
-    }
-    let r = trainer.fit(train_batches, Some(&val_batches));
-    if let Some(p) = &prof {
-        // Also after a failed run: the trace shows what ran.
-        write_profile(p, &s.out.join("profile"))?;
-    }
-    let r = r.map_err(e)?;
-    let why = match r.stop_reason {
-        StopReason::MaxSteps => "step limit",
-        StopReason::Epochs => "epochs done",
-        StopReason::TimeBudget => "time budget",
-        StopReason::EarlyStopping => "early stopping",
-        StopReason::Callback => "stopped by a callback",
-        StopReason::Interrupted => "interrupted",
-    };
-    println!(
-        "done ({why}): {} steps ({} in this run), {:.1}s, {:.0} tokens/s | final val loss {:.4} nats/char (whole validation text) | train loss {:.4}",
-        r.steps,
-        r.steps_this_run,
-        r.elapsed,
-        r.throughput,
-        r.final_val_loss.unwrap_or(f64::NAN),
-        r.final_loss().unwrap_or(f64::NAN)
-    );
-    if let Some(c) = &r.last_checkpoint {
-        println!("checkpoint: {}", c.display());
-    }
-    if let Some((_, plan)) = &dp_run {
-        let eps = dp::record(&s.out, plan, r.steps)?;
-        println!(
-            "privacy: ε = {eps:.4} at δ = {} after {} steps (RDP accountant; σ = {:.4}, q = {:.6}, C = {}; target {}) | {}",
-            plan.delta,
-            r.steps,
-            plan.noise_multiplier,
-            plan.sample_rate,
-            plan.max_grad_norm,
-            plan.target_epsilon,
-            s.out.join(dp::FILE).display()
-        );
-    }
-    if r.stop_reason == StopReason::Interrupted {
-        println!(
-            "interrupted: continue this run with `deepseek train --resume{}`",
-            if s.out == Path::new("runs").join("textgen") {
-                String::new()
-            } else {
-                format!(" --out {}", s.out.display())
-            }
-        );
-        std::process::exit(128 + LAST_SIGNAL.load(std::sync::atomic::Ordering::SeqCst));
-    }
-    println!(
-        "metrics: {} | plot: {}",
-        s.out.join("metrics.jsonl").display(),
-        s.out.join("loss.svg").display()
-    );
-    if s.sample_length > 0 {
-        let model = trainer.model_mut();
-        model.eval();
-        let text = model
-            .generate(
-                &tok,
-                "",
-                &SampleOptions {
-                    length: s.sample_length,
-                    temperature: s.temperature,
-                    top_k: None,
-                },
-                &mut Generator::new(s.seed),
-            )
-            .map_err(e)?;
-        println!(
-            "--- sample (temperature {}) ---\n{text}\n------------------------------",
-            s.temperature
-        );
-    }
-    dist::destroy_process_group();
-    Ok(())
-}
-
 /// The world group when this process is one of several ranks started by mpirun.
 fn data_parallel_group() -> AnyResult<Option<dist::ProcessGroup>> {
     let size = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"]
@@ -872,27 +545,40 @@ fn generate(a: GenerateArgs) -> AnyResult<()> {
     if let Some(dir) = a.model.clone() {
         return pretrained::generate_pretrained(&dir, &a);
     }
-    let (mut model, tok, dir) = TextGenerator::from_checkpoint_with(&a.checkpoint, !a.no_verify)
-        .map_err(|e| e.to_string())?;
-    model.eval();
+    let e = |e: deepseek::Error| e.to_string();
     let seed = a.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0)
     });
-    let text = model
-        .generate(
-            &tok,
-            &a.prompt,
-            &SampleOptions {
-                length: a.length,
-                temperature: a.temperature,
-                top_k: a.top_k,
-            },
-            &mut Generator::new(seed),
+    let opts = SampleOptions {
+        length: a.length,
+        temperature: a.temperature,
+        top_k: a.top_k,
+    };
+    let mut rng = Generator::new(seed);
+    let (text, dir) = if CharGpt::is_checkpoint(&a.checkpoint).map_err(e)? {
+        let (mut model, tok, dir) =
+            CharGpt::from_checkpoint_with(&a.checkpoint, !a.no_verify).map_err(e)?;
+        model.eval();
+        (
+            model
+                .generate(&tok, &a.prompt, &opts, &mut rng)
+                .map_err(e)?,
+            dir,
         )
-        .map_err(|e| e.to_string())?;
+    } else {
+        let (mut model, tok, dir) =
+            TextGenerator::from_checkpoint_with(&a.checkpoint, !a.no_verify).map_err(e)?;
+        model.eval();
+        (
+            model
+                .generate(&tok, &a.prompt, &opts, &mut rng)
+                .map_err(e)?,
+            dir,
+        )
+    };
     eprintln!("(checkpoint {}, seed {seed})", dir.display());
     println!("{}{text}", a.prompt);
     Ok(())
@@ -929,7 +615,7 @@ fn stop_on_signals() -> AnyResult<deepseek::train::StopFlag> {
 fn main() {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Train(a) => train(*a),
+        Cmd::Train(a) => train_cmd::train(*a),
         Cmd::Generate(a) => generate(a),
         Cmd::Viz(a) => viz(a),
         Cmd::Tune(a) => tune::tune(*a),

@@ -7,6 +7,7 @@ mod layers;
 pub mod llm;
 mod loss;
 mod module;
+pub mod position_bias;
 pub mod sparse_attention;
 pub mod transformer;
 

@@ -48,6 +48,7 @@
 
 mod builder;
 mod callback;
+pub mod chargpt;
 pub mod checkpoint;
 mod metrics;
 mod progress;
@@ -56,6 +57,7 @@ mod trainer;
 
 pub use builder::TrainerBuilder;
 pub use callback::{Callback, Control, EarlyStopping, TrainerState};
+pub use chargpt::{CharGpt, CharGptConfig, CHAR_GPT_MODEL_TYPE};
 pub use checkpoint::{LoadedCheckpoint, TrainerCheckpoint};
 pub use metrics::{plot_losses, read_metrics, MetricsLine};
 pub use textgen::{load_text, SampleOptions, TextBatches, TextGenerator, TextGeneratorConfig};

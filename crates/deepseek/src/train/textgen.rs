@@ -236,18 +236,7 @@ impl TextGenerator {
         if verify {
             super::checkpoint::verify(&dir)?;
         }
-        let find = |name: &str| -> Result<PathBuf> {
-            dir.ancestors()
-                .take(3)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-                .ok_or_else(|| {
-                    Error::io(
-                        dir.join(name).display().to_string(),
-                        format!("missing: {name} is needed beside the checkpoint (or in its run directory)"),
-                    )
-                })
-        };
+        let find = |name: &str| find_beside(&dir, name);
         let cp = find(CONFIG_FILE)?;
         let cs = std::fs::read_to_string(&cp)
             .map_err(|e| Error::io(cp.display().to_string(), e.to_string()))?;
@@ -339,9 +328,27 @@ impl TextGeneratorConfig {
     }
 }
 
+/// `name` in the checkpoint directory `dir` or one of its two parents (the run directory).
+pub(crate) fn find_beside(dir: &Path, name: &str) -> Result<PathBuf> {
+    dir.ancestors()
+        .take(3)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::io(
+                dir.join(name).display().to_string(),
+                format!(
+                    "missing: {name} is needed beside the checkpoint (or in its run directory)"
+                ),
+            )
+        })
+}
+
 /// Tensor names and shapes from a safetensors file's header, read without loading the
 /// data (the header size is checked against the file size first).
-fn safetensors_shapes(path: &Path) -> Result<std::collections::BTreeMap<String, Vec<usize>>> {
+pub(crate) fn safetensors_shapes(
+    path: &Path,
+) -> Result<std::collections::BTreeMap<String, Vec<usize>>> {
     use std::io::Read;
     let pd = path.display().to_string();
     let bad = |m: &str| Error::io(&pd, m.to_string());
@@ -421,7 +428,7 @@ pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf> {
 }
 
 /// Picks a token from logits.
-fn sample(logits: &[f64], opts: &SampleOptions, rng: &mut Generator) -> i64 {
+pub(crate) fn sample(logits: &[f64], opts: &SampleOptions, rng: &mut Generator) -> i64 {
     let argmax = || {
         logits
             .iter()
