@@ -340,3 +340,41 @@ def test_hook_on_dropped_intermediate_still_runs():
     del h
     loss.backward()
     assert seen == [] and x.grad.tolist() == [8.0, 16.0, 24.0]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_nll_loss_over_log_softmax_matches_torch(reduction, dtype):
+    """``nll_loss(log_softmax(x, 1), t)`` (the word-language-model's loss) runs its backward as
+    one cross-entropy pass over x; gradients (also of a second use of the log-probabilities,
+    and under create_graph) equal PyTorch's, and asking for the log-probabilities' own
+    gradient after the loss is refused instead of being silently incomplete."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+    rng = np.random.default_rng(5)
+    xv = rng.standard_normal((6, 11)).astype(dtype)
+    tv = np.array([3, 0, 10, -100, 7, 3])
+    cot = rng.standard_normal(6).astype(dtype)
+
+    def run(lib, F):
+        x = lib.tensor(xv, requires_grad=True)
+        lp = F.log_softmax(x, 1)
+        l = F.nll_loss(lp, lib.tensor(tv), reduction=reduction)
+        l = (l * lib.tensor(cot)).sum() if reduction == "none" else l
+        l = l + (lp.exp() ** 2).sum() * 0.25
+        (g,) = lib.autograd.grad(l, x, create_graph=True)
+        (gg,) = lib.autograd.grad((g * g).sum(), x)
+        return l.detach().numpy(), g.detach().numpy(), gg.numpy()
+
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for a, b in zip(run(ds, ds.nn.functional), run(torch, torch.nn.functional)):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    x = ds.tensor(xv, requires_grad=True)
+    lp = ds.nn.functional.log_softmax(x, 1)
+    loss = ds.nn.NLLLoss()(lp, ds.tensor(tv))
+    with pytest.raises(RuntimeError, match="fused"):
+        lp.retain_grad()
+    loss.backward()
+    x_t = torch.tensor(xv, requires_grad=True)
+    torch.nn.NLLLoss()(torch.log_softmax(x_t, 1), torch.tensor(tv)).backward()
+    np.testing.assert_allclose(x.grad.numpy(), x_t.grad.numpy(), rtol=tol, atol=tol)

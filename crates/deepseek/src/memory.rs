@@ -93,9 +93,23 @@ pub fn try_alloc<T>(op: &str, n: usize) -> crate::Result<Vec<T>> {
 }
 
 /// `n` copies of `value`, allocated through [`try_alloc`].
-pub fn try_full<T: Clone>(op: &str, n: usize, value: T) -> crate::Result<Vec<T>> {
+/// Large fills are split over the kernel threads (a fresh buffer's pages are touched, and
+/// zeroed by the kernel, by the thread that fills them).
+pub fn try_full<T: Clone + Send + Sync>(op: &str, n: usize, value: T) -> crate::Result<Vec<T>> {
     let mut v = try_alloc(op, n)?;
-    v.resize(n, value);
+    let threads = crate::backend::cpu::threads::get_num_threads();
+    if n * std::mem::size_of::<T>() < (4 << 20) || threads <= 1 {
+        v.resize(n, value);
+        return Ok(v);
+    }
+    let per = n.div_ceil(threads);
+    crate::backend::cpu::threads::par_chunks(&mut v.spare_capacity_mut()[..n], per, |_, c| {
+        for s in c {
+            s.write(value.clone());
+        }
+    });
+    // SAFETY: the chunks cover all `n` slots and each was written above.
+    unsafe { v.set_len(n) };
     Ok(v)
 }
 

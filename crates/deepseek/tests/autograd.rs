@@ -193,7 +193,7 @@ fn retain_grad_on_non_leaf() {
     let x = leaf(&[1.0, 2.0], &[2]);
     let y = x.square().unwrap();
     let z = x.mul_scalar(5.0).unwrap();
-    y.retain_grad();
+    y.retain_grad().unwrap();
     let l = y
         .mul_scalar(3.0)
         .unwrap()
@@ -213,7 +213,7 @@ fn retain_grad_on_non_leaf() {
     // retained grads accumulate too
     let a = leaf(&[1.0], &[1]);
     let b = a.exp().unwrap();
-    b.retain_grad();
+    b.retain_grad().unwrap();
     let l = b.mul_scalar(2.0).unwrap().sum_all().unwrap();
     l.backward_with(None, true, false).unwrap();
     l.backward().unwrap();
@@ -222,7 +222,7 @@ fn retain_grad_on_non_leaf() {
     // retain_grad sees the gradient after the tensor's hooks
     let p = leaf(&[1.0], &[1]);
     let q = p.mul_scalar(2.0).unwrap();
-    q.retain_grad();
+    q.retain_grad().unwrap();
     q.register_hook(|g| Ok(Some(g.mul_scalar(3.0)?))).unwrap();
     q.sum_all().unwrap().backward().unwrap();
     close(&vals(&q.grad().unwrap()), &[3.0]);
@@ -529,4 +529,58 @@ fn backward_refuses_saved_tensors_modified_in_place() {
         let _g = deepseek::no_grad();
         b.copy_(&Tensor::zeros(&[2], DType::F64).unwrap()).unwrap();
     }
+}
+
+/// `nll_loss(log_softmax(x))` records one cross-entropy node over `x` (the log_softmax node is
+/// skipped in backward): the gradients must equal the unfused graph's (class weights of one
+/// keep the unfused path), also when `logp` feeds a second loss, and asking for `logp`'s own
+/// gradient after the loss is an error rather than a silently incomplete gradient.
+#[test]
+fn nll_over_log_softmax_fuses_without_changing_gradients() {
+    use deepseek::nn::functional as F;
+    let xv: Vec<f64> = (0..12).map(|i| ((i * 7 % 5) as f64 - 2.0) * 0.37).collect();
+    let t = Tensor::from_vec(vec![2i64, 0, 3], &[3]).unwrap();
+    let ones = Tensor::ones(&[4], DType::F64).unwrap();
+    for (ign, red) in [(-100, "mean"), (0, "mean"), (-100, "sum"), (3, "none")] {
+        let run = |weight: Option<&Tensor>, second: bool| {
+            let x = leaf(&xv, &[3, 4]);
+            let lp = x.log_softmax(1).unwrap();
+            let mut l = F::nll_loss(&lp, &t, weight, ign, red)
+                .unwrap()
+                .sum_all()
+                .unwrap();
+            if second {
+                l = l
+                    .add(&lp.exp().unwrap().square().unwrap().sum_all().unwrap())
+                    .unwrap();
+            }
+            l.backward().unwrap();
+            (vals(&l), vals(&x.grad().unwrap()))
+        };
+        for second in [false, true] {
+            let (lf, gf) = run(None, second);
+            let (lu, gu) = run(Some(&ones), second);
+            close(&lf, &lu);
+            close(&gf, &gu);
+        }
+    }
+    // retain_grad before the loss: no fusion, logp.grad is -onehot / N.
+    let x = leaf(&xv, &[3, 4]);
+    let lp = x.log_softmax(1).unwrap();
+    lp.retain_grad().unwrap();
+    F::nll_loss(&lp, &t, None, -100, "mean")
+        .unwrap()
+        .backward()
+        .unwrap();
+    let g = vals(&lp.grad().unwrap());
+    assert!((g[2] + 1.0 / 3.0).abs() < 1e-15 && g[0] == 0.0, "{g:?}");
+    // after it: refused, naming the reason.
+    let x = leaf(&xv, &[3, 4]);
+    let lp = x.log_softmax(1).unwrap();
+    let l = F::nll_loss(&lp, &t, None, -100, "mean").unwrap();
+    let e = lp.retain_grad().unwrap_err().to_string();
+    assert!(e.contains("fused") && e.contains("log_softmax"), "{e}");
+    assert!(lp.register_hook(|g| Ok(Some(g.clone()))).is_err());
+    let e = deepseek::autograd::grad(&[l], &[lp], &[None], false, false).unwrap_err();
+    assert!(e.to_string().contains("nll_loss"), "{e}");
 }

@@ -1566,6 +1566,12 @@ fn losses() {
                 &[x.clone(), tgt.clone(), w.clone()],
                 |x| F::nll_loss(&x[0], &x[1], Some(&x[2]), ign, red),
             );
+            // over log_softmax: backward fused into one cross-entropy pass (2-d input)
+            c.check(
+                &format!("nll_loss(log_softmax) {xs:?} {red} ignore_index={ign}"),
+                &[x.clone(), tgt.clone()],
+                |x| F::nll_loss(&x[0].log_softmax(1)?, &x[1], None, ign, red),
+            );
             // probability targets (gradient w.r.t. the target too)
             let p = r.randn(&xs).softmax(1).unwrap();
             c.check(
@@ -1988,6 +1994,11 @@ fn second_derivatives() {
         });
         let d = r.dim(s.len());
         c.check2("softmax", &[a.clone()], |x| x[0].softmax(d));
+        let (rows, cls) = (r.int(1, 4), r.int(2, 5));
+        let (lg, tg) = (r.randn(&[rows, cls]), r.idx(&[rows], cls));
+        c.check2("nll_loss(log_softmax) (fused backward)", &[lg, tg], |x| {
+            F::nll_loss(&x[0].log_softmax(1)?, &x[1], None, -100, "sum")
+        });
         c.check2("log_softmax", &[a.clone()], |x| x[0].log_softmax(d));
         c.check2("logsumexp", &[a.clone()], |x| x[0].logsumexp(&[d], false));
         c.check2("var", &[r.randn(&[3, 4])], |x| {

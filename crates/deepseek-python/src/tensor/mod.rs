@@ -417,8 +417,8 @@ impl PyTensor {
         self.t.detach().copy_(&o).py()
     }
     /// Keep `.grad` for this non-leaf tensor after `backward()`.
-    fn retain_grad(&self) {
-        self.t.retain_grad();
+    fn retain_grad(&self) -> PyResult<()> {
+        self.t.retain_grad().py()
     }
     #[getter]
     fn retains_grad(&self) -> bool {

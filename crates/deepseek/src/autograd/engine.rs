@@ -74,6 +74,12 @@ pub fn grad(
                 "one of the inputs does not require grad".into(),
             ));
         }
+        if let Some(e) = t
+            .grad_fn()
+            .and_then(|(n, _)| n.bypassed_error("take the gradient with respect to"))
+        {
+            return Err(e);
+        }
     }
     run(
         roots,

@@ -23,6 +23,7 @@ use crate::{DType, Error, Result, Tensor};
 use std::sync::{Arc, Mutex, Weak};
 
 /// Where the gradient of one input goes.
+#[derive(Clone)]
 pub(crate) enum Edge {
     /// Output `idx` of another node.
     Node(Arc<Node>, usize),
@@ -95,6 +96,26 @@ pub struct Node {
     /// index. They live with the graph, as PyTorch's do: they run in backward even when the
     /// tensor they were registered on has been dropped.
     pub(crate) out_hooks: Mutex<Vec<(usize, crate::tensor::Hook)>>,
+    /// Set when a consumer's backward skips this node and sends its gradient straight to this
+    /// node's input (`nll_loss` over a `log_softmax`, see [`bypass_log_softmax`]): the
+    /// gradient of this node's output is then no longer complete, so hooks, `retain_grad` and
+    /// `autograd::grad` with respect to that output are refused.
+    pub(crate) bypassed: std::sync::atomic::AtomicBool,
+}
+
+impl Node {
+    /// The error for asking a bypassed node's output for its gradient (see `bypassed`).
+    pub(crate) fn bypassed_error(&self, what: &str) -> Option<Error> {
+        if !self.bypassed.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        Some(Error::Autograd(format!(
+            "cannot {what} this {} output: nll_loss over it was fused with it into one \
+             cross-entropy backward, so its own gradient is never formed; {what} before \
+             calling nll_loss (or compute the loss with cross_entropy)",
+            self.op.name()
+        )))
+    }
 }
 
 /// What a backward rule sees.
@@ -176,13 +197,26 @@ pub(crate) fn record(
             }
         })
         .collect();
+    let input_meta = inputs
+        .iter()
+        .map(|t| (t.shape().to_vec(), t.dtype()))
+        .collect();
+    record_node(op, edges, input_meta, outputs, saved, save_outputs)
+}
+
+/// [`record`] over explicit edges: builds the node and attaches the outputs to it.
+fn record_node(
+    op: Op,
+    edges: Vec<Option<Edge>>,
+    input_meta: Vec<(Vec<usize>, DType)>,
+    outputs: Vec<Tensor>,
+    saved: Vec<Tensor>,
+    save_outputs: bool,
+) -> Vec<Tensor> {
     let node = Arc::new(Node {
         op,
         edges,
-        input_meta: inputs
-            .iter()
-            .map(|t| (t.shape().to_vec(), t.dtype()))
-            .collect(),
+        input_meta,
         out_meta: outputs
             .iter()
             .map(|t| (t.shape().to_vec(), t.dtype()))
@@ -197,6 +231,7 @@ pub(crate) fn record(
         ))),
         outputs: Mutex::new(Vec::new()),
         out_hooks: Mutex::new(Vec::new()),
+        bypassed: std::sync::atomic::AtomicBool::new(false),
     });
     let outs: Vec<Tensor> = outputs
         .into_iter()
@@ -211,6 +246,43 @@ pub(crate) fn record(
         .collect();
     *node.outputs.lock().unwrap() = outs.iter().map(|o| Arc::downgrade(&o.0)).collect();
     outs
+}
+
+/// Records `op` over `[x, rest...]` where `x` is the *input* of the `log_softmax` (over the
+/// last dim of a rank-2 tensor) that produced `logp`, skipping that log_softmax node: the
+/// backward of `nll_loss(log_softmax(x))` is `softmax(x) - onehot` in one pass over `logp`
+/// (the cross-entropy kernel), instead of a dense one-hot gradient, the log_softmax backward
+/// reading it, and the zeros under both. Returns `None` (nothing recorded) when `logp` is not
+/// such an output or when its own gradient is observed (a hook, `retain_grad`); otherwise
+/// marks the log_softmax node bypassed so that asking for that gradient later is an error.
+/// `rest` must not require grad.
+pub(crate) fn bypass_log_softmax(
+    op: Op,
+    logp: &Tensor,
+    rest: &[&Tensor],
+    out: &Tensor,
+    saved: Vec<Tensor>,
+) -> Option<Tensor> {
+    if !is_grad_enabled() || logp.rank() != 2 || logp.retains_grad() {
+        return None;
+    }
+    let (node, idx) = logp.grad_fn()?;
+    if *idx != 0
+        || !matches!(node.op, Op::LogSoftmax { dim: 1 })
+        || rest.iter().any(|t| t.requires_grad())
+        || !node.out_hooks.lock().unwrap().is_empty()
+    {
+        return None;
+    }
+    let mut edges = vec![node.edges[0].clone()];
+    let mut meta = vec![node.input_meta[0].clone()];
+    for t in rest {
+        edges.push(None);
+        meta.push((t.shape().to_vec(), t.dtype()));
+    }
+    node.bypassed
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    record_node(op, edges, meta, vec![out.clone()], saved, false).pop()
 }
 
 /// [`record`] for a single output.

@@ -98,6 +98,15 @@ fn nll_impl(
         }
     }
     let safe = t.masked_fill(&keep.logical_not()?, 0.0)?;
+    if weight.is_none() && matches!(x.dtype(), DType::F32 | DType::F64) && needs_record(&[&x]) {
+        if let Some(l) = nll_over_log_softmax(&x, &t, &safe, &keep, ignore_index)? {
+            return match reduction {
+                "mean" => l.sum_all()?.div(&keep.to_dtype(x.dtype())?.sum_all()?),
+                "none" => l.reshape(target.shape()),
+                r => reduce(&l, r, op),
+            };
+        }
+    }
     let picked = x.gather(1, &safe.unsqueeze(1)?)?.squeeze_dim(1)?;
     let mut w = keep.to_dtype(x.dtype())?;
     if let Some(cw) = weight {
@@ -112,6 +121,36 @@ fn nll_impl(
         "none" => l.reshape(target.shape()),
         r => reduce(&l, r, op),
     }
+}
+
+/// The per-row loss `-logp[t]` (0 where ignored) of `nll_loss(log_softmax(x, 1))` recorded
+/// as one [`Op::CrossEntropy`] over `x` (see `autograd::bypass_log_softmax`), when `logp` is
+/// such an output; `None` otherwise. The forward value is the usual gathered one; backward
+/// runs the fused cross-entropy kernel on `logp` with a zero log-sum-exp, which gives
+/// `exp(logp) - onehot = softmax(x) - onehot`, the gradient of the composition.
+fn nll_over_log_softmax(
+    logp: &Tensor,
+    t: &Tensor,
+    safe: &Tensor,
+    keep: &Tensor,
+    ignore_index: i64,
+) -> Result<Option<Tensor>> {
+    let l = {
+        let _g = crate::autograd::no_grad();
+        let picked = logp.gather(1, &safe.unsqueeze(1)?)?.squeeze_dim(1)?;
+        picked.neg()?.mul(&keep.to_dtype(logp.dtype())?)?
+    };
+    let lse = Tensor::zeros(&[logp.shape()[0]], logp.dtype())?;
+    Ok(crate::autograd::bypass_log_softmax(
+        Op::CrossEntropy {
+            ignore_index,
+            label_smoothing: 0.0,
+        },
+        logp,
+        &[t],
+        &l,
+        vec![logp.clone(), t.clone(), lse],
+    ))
 }
 
 /// Cross-entropy of logits with class dim 1 against class indices (or class probabilities

@@ -425,9 +425,17 @@ impl Tensor {
     pub fn zero_grad(&self) {
         *self.0.grad.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
-    /// Keeps the gradient of a non-leaf tensor in `.grad()` after backward.
-    pub fn retain_grad(&self) {
+    /// Keeps the gradient of a non-leaf tensor in `.grad()` after backward. An error for the
+    /// output of a `log_softmax` that an `nll_loss` has already been fused with (its own
+    /// gradient is never formed; call this before the loss).
+    pub fn retain_grad(&self) -> Result<()> {
+        if let Some((node, _)) = &self.0.grad_fn {
+            if let Some(e) = node.bypassed_error("retain_grad of") {
+                return Err(e);
+            }
+        }
         self.0.retains_grad.store(true, Ordering::Relaxed);
+        Ok(())
     }
     pub(crate) fn retains_grad(&self) -> bool {
         self.0.retains_grad.load(Ordering::Relaxed)
@@ -445,6 +453,14 @@ impl Tensor {
         }
         // A non-leaf's hook goes with the node that made it (it runs even after this handle
         // is dropped, like PyTorch's); a leaf keeps its own.
+        if let Some(e) = self
+            .0
+            .grad_fn
+            .as_ref()
+            .and_then(|(n, _)| n.bypassed_error("register a hook on"))
+        {
+            return Err(e);
+        }
         match &self.0.grad_fn {
             Some((node, i)) => node
                 .out_hooks

@@ -99,6 +99,33 @@ fn reduce_typed<T: Element, A: Copy + Send + Sync>(
                     o.write(acc);
                 }
             });
+        } else if p.outer < super::threads::get_num_threads()
+            && p.outer * p.r * p.inner >= super::threads::PAR_THRESHOLD
+        {
+            // Few outer blocks (a bias gradient's `sum(0)`): split each block's columns
+            // between the threads instead, every thread summing all r rows of its columns.
+            let threads = super::threads::get_num_threads();
+            let per = p.inner.div_ceil(threads).next_multiple_of(16);
+            for (o, block) in out.chunks_mut(p.inner).enumerate() {
+                super::threads::par_chunks(block, per, |ci, cols| {
+                    let c0 = ci * per;
+                    let mut acc = vec![init; cols.len()];
+                    simd(
+                        #[inline(always)]
+                        || {
+                            for j in 0..p.r {
+                                let at = (o * p.r + j) * p.inner + c0;
+                                for (a, &x) in acc.iter_mut().zip(&data[at..at + cols.len()]) {
+                                    *a = step(*a, x);
+                                }
+                            }
+                        },
+                    );
+                    for (d, a) in cols.iter_mut().zip(acc) {
+                        d.write(a);
+                    }
+                });
+            }
         } else {
             // Columns: accumulate r rows of `inner` elements into each outer block.
             par_rows(out, p.inner, p.outer, |chunk, r0| {
