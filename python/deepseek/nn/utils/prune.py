@@ -34,7 +34,8 @@ __all__ = [
     "BasePruningMethod", "PruningContainer", "Identity", "RandomUnstructured", "L1Unstructured",
     "RandomStructured", "LnStructured", "CustomFromMask", "identity", "random_unstructured",
     "l1_unstructured", "random_structured", "ln_structured", "global_unstructured",
-    "custom_from_mask", "remove", "is_pruned", "save_pruned", "load_pruned",
+    "custom_from_mask", "remove", "is_pruned", "save_pruned", "load_pruned", "shrink",
+    "ShrinkError",
 ]
 
 
@@ -606,3 +607,6 @@ def load_pruned(path):
         dense[nz] = np.asarray(vals.float().numpy(force=True))
         out[k] = _C.from_numpy(dense.reshape(shape)).to(vals.dtype)
     return out
+
+
+from ._shrink import ShrinkError, shrink  # noqa: E402  (uses this module's pruning hooks)
