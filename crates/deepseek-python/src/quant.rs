@@ -4,7 +4,7 @@
 use crate::tensor::PyTensor;
 use crate::IntoPy;
 use deepseek::quant::{DynamicQuantLinear, Isa};
-use deepseek::Tensor;
+use deepseek::{DType, Tensor};
 use pyo3::prelude::*;
 
 /// A `Linear` with int8 weights and dynamically quantized activations (see
@@ -32,6 +32,51 @@ impl PyDynamicQuantLinear {
         if let Some(name) = isa {
             q = q.with_isa(Isa::from_name(name).py()?).py()?;
         }
+        Ok(PyDynamicQuantLinear { q })
+    }
+
+    /// Rebuilds a layer from its int8 weight values `weight_int` (an integer tensor
+    /// `[out, in]`, as `weight_int_repr` returns), its scales and its bias (see
+    /// `deepseek::quant::DynamicQuantLinear::from_int8`).
+    #[staticmethod]
+    #[pyo3(signature = (weight_int, scales, bias=None, per_channel=false, reduce_range=true))]
+    fn from_int8(
+        weight_int: &PyTensor,
+        scales: Vec<f32>,
+        bias: Option<PyRef<'_, PyTensor>>,
+        per_channel: bool,
+        reduce_range: bool,
+    ) -> PyResult<Self> {
+        let shape = weight_int.t.shape().to_vec();
+        if shape.len() != 2 || weight_int.t.dtype().is_float() {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "DynamicQuantLinear.from_int8: weight_int must be a 2-d integer tensor, got \
+                 {:?} {}",
+                shape,
+                weight_int.t.dtype()
+            )));
+        }
+        let v = weight_int
+            .t
+            .to_dtype(DType::I64)
+            .py()?
+            .to_vec::<i64>()
+            .py()?;
+        let mut q = Vec::with_capacity(v.len());
+        for x in v {
+            q.push(i8::try_from(x).map_err(|_| {
+                pyo3::exceptions::PyValueError::new_err(format!(
+                    "DynamicQuantLinear.from_int8: weight value {x} is outside the int8 range"
+                ))
+            })?);
+        }
+        let bias = match bias {
+            None => None,
+            Some(b) => Some(b.t.to_dtype(DType::F32).py()?.to_vec::<f32>().py()?),
+        };
+        let q = DynamicQuantLinear::from_int8(&q, shape[0], shape[1], scales, per_channel, bias)
+            .py()?
+            .with_reduce_range(reduce_range);
         Ok(PyDynamicQuantLinear { q })
     }
 

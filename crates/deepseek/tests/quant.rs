@@ -164,3 +164,36 @@ fn bad_input_is_an_error() {
     assert!(PackedI8::pack(&[1, 2, 3], 2, 2).is_err());
     assert!(Isa::from_name("avx9000").is_err());
 }
+
+#[test]
+fn from_int8_rebuilds_the_same_layer() {
+    let mut r = Rng(7);
+    let (k, n) = (24, 10);
+    let wt = Tensor::from_vec((0..n * k).map(|_| r.f()).collect::<Vec<f32>>(), &[n, k]).unwrap();
+    let bt = Tensor::from_vec((0..n).map(|_| r.f()).collect::<Vec<f32>>(), &[n]).unwrap();
+    let xt = Tensor::from_vec((0..3 * k).map(|_| r.f()).collect::<Vec<f32>>(), &[3, k]).unwrap();
+    for per_channel in [false, true] {
+        let q = DynamicQuantLinear::from_float(&wt, Some(&bt), per_channel).unwrap();
+        let bias = q.bias().map(|b| b.to_vec());
+        let scales = q.weight_scales().to_vec();
+        let again =
+            DynamicQuantLinear::from_int8(&q.weight_int8(), n, k, scales, per_channel, bias)
+                .unwrap();
+        assert_eq!(again.weight_int8(), q.weight_int8());
+        assert_eq!(again.weight_scales(), q.weight_scales());
+        assert_eq!(
+            again.forward(&xt).unwrap().to_vec::<f32>().unwrap(),
+            q.forward(&xt).unwrap().to_vec::<f32>().unwrap()
+        );
+    }
+    let q8 = vec![1i8; n * k];
+    // wrong sizes, a bad scale, a bad bias
+    assert!(DynamicQuantLinear::from_int8(&q8[1..], n, k, vec![0.1], false, None).is_err());
+    assert!(DynamicQuantLinear::from_int8(&q8, n, k, vec![0.1; 2], false, None).is_err());
+    assert!(DynamicQuantLinear::from_int8(&q8, n, k, vec![0.1], true, None).is_err());
+    assert!(DynamicQuantLinear::from_int8(&q8, n, k, vec![0.0], false, None).is_err());
+    let e = DynamicQuantLinear::from_int8(&q8, n, k, vec![0.1], false, Some(vec![1.0; 3]));
+    assert!(e.unwrap_err().to_string().contains("bias"));
+    let nan_bias = Some(vec![f32::NAN; n]);
+    assert!(DynamicQuantLinear::from_int8(&q8, n, k, vec![0.1], false, nan_bias).is_err());
+}

@@ -36,6 +36,23 @@ class RemovableHandle:
         self.remove()
 
 
+def _copy_into(k, dst, v, errors):
+    """Copies checkpoint value ``v`` into tensor ``dst`` (``load_state_dict``'s rules)."""
+    if not isinstance(v, _C.Tensor):
+        try:
+            v = _C.tensor(v)
+        except Exception:
+            errors.append(f'While copying the parameter named "{k}", expected a Tensor, got '
+                          f"{type(v).__name__}.")
+            return
+    if tuple(v.shape) != tuple(dst.shape):
+        errors.append(f"size mismatch for {k}: copying a param with shape {list(v.shape)} from "
+                      f"checkpoint, the shape in current model is {list(dst.shape)}.")
+        return
+    with no_grad():
+        dst.copy_(v)
+
+
 class Module:
     """Base class of every layer and model."""
 
@@ -271,17 +288,36 @@ class Module:
         sharing storage with the module's, unless ``keep_vars``)."""
         if destination is None:
             destination = OrderedDict()
+        self._save_to_state_dict(destination, prefix, keep_vars)
+        for name, m in self._modules.items():
+            if m is not None:
+                m.state_dict(destination=destination, prefix=prefix + name + ".",
+                             keep_vars=keep_vars)
+        return destination
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        """Writes this module's own state (not its children's) into ``destination``: the
+        parameters and persistent buffers. Modules whose state is not held in parameters
+        (the quantized layers) override it, and :meth:`_load_from_state_dict`, as in
+        PyTorch."""
         for name, p in self._parameters.items():
             if p is not None:
                 destination[prefix + name] = p if keep_vars else p.detach()
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
                 destination[prefix + name] = b if keep_vars else b.detach()
-        for name, m in self._modules.items():
-            if m is not None:
-                m.state_dict(destination=destination, prefix=prefix + name + ".",
-                             keep_vars=keep_vars)
-        return destination
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        """Restores this module's own state from ``state_dict`` (PyTorch's signature; problems
+        go to ``error_msgs``). :meth:`load_state_dict` calls it for modules whose class
+        overrides it (the quantized layers, or a PyTorch-style override that calls
+        ``super()``); this default copies the parameters and persistent buffers present."""
+        own = OrderedDict()
+        Module._save_to_state_dict(self, own, prefix, True)
+        for k, dst in own.items():
+            if k in state_dict:
+                _copy_into(k, dst, state_dict[k], error_msgs)
 
     def load_state_dict(self, state_dict, strict=True, assign=False):
         """Copies tensors from ``state_dict`` into the parameters and buffers (dtype is
@@ -289,10 +325,19 @@ class Module:
         RuntimeError. Returns ``(missing_keys, unexpected_keys)``."""
         if not hasattr(state_dict, "items"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        state_dict = OrderedDict(state_dict)  # overrides of _load_from_state_dict may edit it
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         errors = []
+        custom = set()
+        for mod_name, m in self.named_modules():
+            if type(m)._load_from_state_dict is not Module._load_from_state_dict:
+                pre = mod_name + "." if mod_name else ""
+                mine = OrderedDict()
+                m._save_to_state_dict(mine, pre, True)
+                custom.update(mine)
+                m._load_from_state_dict(state_dict, pre, {}, strict, [], [], errors)
         if strict:
             if unexpected:
                 errors.append("Unexpected key(s) in state_dict: "
@@ -301,23 +346,8 @@ class Module:
                 errors.append("Missing key(s) in state_dict: "
                               + ", ".join(f'"{k}"' for k in missing) + ".")
         for k, v in state_dict.items():
-            if k not in own:
-                continue
-            dst = own[k]
-            if not isinstance(v, _C.Tensor):
-                try:
-                    v = _C.tensor(v)
-                except Exception:
-                    errors.append(f'While copying the parameter named "{k}", expected a '
-                                  f"Tensor, got {type(v).__name__}.")
-                    continue
-            if tuple(v.shape) != tuple(dst.shape):
-                errors.append(f"size mismatch for {k}: copying a param with shape "
-                              f"{list(v.shape)} from checkpoint, the shape in current model "
-                              f"is {list(dst.shape)}.")
-                continue
-            with no_grad():
-                dst.copy_(v)
+            if k in own and k not in custom:
+                _copy_into(k, own[k], v, errors)
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(errors))

@@ -83,6 +83,64 @@ impl DynamicQuantLinear {
         })
     }
 
+    /// Rebuilds a layer from what [`weight_int8`](Self::weight_int8),
+    /// [`weight_scales`](Self::weight_scales) and [`bias`](Self::bias) return (a saved state):
+    /// the int8 weight `[out_features, in_features]` row-major, one scale (per tensor) or
+    /// `out_features` scales (`per_channel`), and the f32 bias. The result computes exactly what
+    /// the saved layer did. Errors on inconsistent sizes and on non-positive or non-finite
+    /// scales or bias values.
+    pub fn from_int8(
+        q: &[i8],
+        out_features: usize,
+        in_features: usize,
+        w_scales: Vec<f32>,
+        per_channel: bool,
+        bias: Option<Vec<f32>>,
+    ) -> Result<Self> {
+        const OP: &str = "DynamicQuantLinear::from_int8";
+        if q.len() != out_features * in_features {
+            return Err(Error::shape(
+                OP,
+                format!(
+                    "{} int8 weights for a [{out_features}, {in_features}] layer",
+                    q.len()
+                ),
+            ));
+        }
+        let want = if per_channel { out_features } else { 1 };
+        if w_scales.len() != want {
+            return Err(Error::shape(
+                OP,
+                format!("expected {want} weight scale(s), got {}", w_scales.len()),
+            ));
+        }
+        if w_scales.iter().any(|s| !s.is_finite() || *s <= 0.0) {
+            return Err(Error::value(
+                OP,
+                "weight scales must be finite and positive".to_string(),
+            ));
+        }
+        if let Some(b) = &bias {
+            if b.len() != out_features {
+                return Err(Error::shape(
+                    OP,
+                    format!("bias must have {out_features} values, got {}", b.len()),
+                ));
+            }
+            finite_min_max(b, OP, "the bias")?;
+        }
+        Ok(DynamicQuantLinear {
+            in_features,
+            out_features,
+            packed: PackedI8::pack(q, out_features, in_features)?,
+            w_scales,
+            per_channel,
+            bias,
+            reduce_range: true,
+            isa: Isa::best(),
+        })
+    }
+
     /// Uses the full 8-bit activation range instead of PyTorch's 7-bit `reduce_range`
     /// (exact with VNNI; PyTorch keeps 7 bits so that its AVX2 kernel cannot saturate).
     pub fn with_reduce_range(mut self, reduce_range: bool) -> Self {

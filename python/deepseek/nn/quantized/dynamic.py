@@ -3,8 +3,11 @@
 
 import copy
 
+import numpy as np
+
 from ... import _C
 from ..module import Module
+from . import _state
 
 __all__ = ["Linear", "LSTM"]
 
@@ -29,7 +32,9 @@ class Linear(Module):
 
     ``weight()`` returns the *dequantized* float weight (PyTorch returns a quantized tensor);
     ``weight_int_repr()`` and ``weight_scale()`` give the integers and scales. The packed
-    weights are not in ``state_dict()`` yet: save the float model and quantize after loading."""
+    weights are in ``state_dict()`` under PyTorch's keys (``scale``, ``zero_point``,
+    ``_packed_params.*``; see ``deepseek.nn.quantized._state``), and ``load_state_dict``
+    into a freshly quantized model of the same architecture restores them exactly."""
 
     _FLOAT_MODULE = None  # set below (nn.Linear), avoiding an import cycle
 
@@ -59,6 +64,23 @@ class Linear(Module):
         reduce_range = True  # fbgemm's dynamic Linear always keeps activations to 7 bits
         packed = _C.DynamicQuantLinear(mod.weight, mod.bias, per_channel, reduce_range)
         return cls(mod.in_features, mod.out_features, _packed=packed)
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        # PyTorch's dynamic Linear keeps an (unused) output scale 1.0 and zero point 0
+        _state.save_qparams(destination, prefix, 1.0, 0)
+        _state.save_weight(destination, prefix + "_packed_params.", self._packed)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        def load():
+            pre = prefix + "_packed_params."
+            q, scales, bias, _ = _state.load_weight(state_dict, pre, self._packed)
+            packed = _C.DynamicQuantLinear.from_int8(
+                _C.from_numpy(q.astype(np.int32)), [float(v) for v in scales], bias,
+                self._packed.per_channel, self._packed.reduce_range)
+            _state.check_rebuilt(packed, q, pre)
+            self.__dict__["_packed"] = packed
+        _state.guarded(load, self, state_dict, prefix, error_msgs)
 
     def forward(self, x):
         return self._packed.forward(x)

@@ -13,6 +13,7 @@ from ... import _C
 from ...quantization._types import is_per_channel, qint8
 from ...quantization.qtensor import QuantizedTensor, quantize_per_tensor
 from ..module import Module
+from . import _state
 
 __all__ = ["Quantize", "DeQuantize", "Linear", "Conv2d", "SameScale"]
 
@@ -90,6 +91,25 @@ class _Packed(Module):
             new.__dict__[k] = v if k == "_packed" else copy.deepcopy(v, memo)
         return new
 
+    _WEIGHT_PREFIX = ""  # where the weight/bias keys sit ("_packed_params." for Linear)
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        """PyTorch's keys (see ``deepseek.nn.quantized._state``): ``scale``, ``zero_point``
+        and the int8 weight, its scales and the bias."""
+        _state.save_qparams(destination, prefix, self.scale, self.zero_point)
+        _state.save_weight(destination, prefix + self._WEIGHT_PREFIX, self._packed)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        def load():
+            scale, zp = _state.output_qparams(state_dict, prefix)
+            q, scales, bias, w = _state.load_weight(
+                state_dict, prefix + self._WEIGHT_PREFIX, self._packed)
+            packed = self._rebuild(w, bias, scale, zp, [float(v) for v in scales])
+            _state.check_rebuilt(packed, q, prefix + self._WEIGHT_PREFIX)
+            self.__dict__["_packed"] = packed
+        _state.guarded(load, self, state_dict, prefix, error_msgs)
+
     @property
     def scale(self):
         return self._packed.scale
@@ -135,6 +155,15 @@ class Quantize(Module):
         s, z = _activation_qparams(mod, name)
         return cls(s, z)
 
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        _state.save_qparams(destination, prefix, self.scale, self.zero_point, shape=(1,))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        def load():
+            self.scale, self.zero_point = _state.output_qparams(state_dict, prefix)
+        _state.guarded(load, self, state_dict, prefix, error_msgs)
+
     def forward(self, x):
         if isinstance(x, QuantizedTensor):
             raise TypeError("Quantize: the input is already quantized")
@@ -161,6 +190,7 @@ class Linear(_Packed):
     ``zero_point`` that calibration chose."""
 
     _FUSED_RELU = False
+    _WEIGHT_PREFIX = "_packed_params."
 
     def __init__(self, packed):
         super().__init__()
@@ -176,6 +206,10 @@ class Linear(_Packed):
         return cls(_wrap_errors(lambda: _C.QuantizedLinear(
             lin.weight.detach(), None if lin.bias is None else lin.bias.detach(), per_channel,
             s, z, cls._FUSED_RELU, scales), name, mod))
+
+    def _rebuild(self, w, bias, scale, zp, scales):
+        return _C.QuantizedLinear(w, bias, self._packed.per_channel, scale, zp,
+                                  self._packed.relu, scales)
 
     def forward(self, x):
         x = _check_q(x, type(self).__name__)
@@ -222,6 +256,11 @@ class Conv2d(_Packed):
             groups, per_channel, s, z, cls._FUSED_RELU, scales), name, mod)
         return cls(packed, conv.in_channels, conv.out_channels, conv.kernel_size, stride,
                    padding, dilation, groups)
+
+    def _rebuild(self, w, bias, scale, zp, scales):
+        return _C.QuantizedConv2d(w, bias, list(self.stride), list(self.padding),
+                                  list(self.dilation), self.groups, self._packed.per_channel,
+                                  scale, zp, self._packed.relu, scales)
 
     def forward(self, x):
         x = _check_q(x, type(self).__name__)
