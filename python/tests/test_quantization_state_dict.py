@@ -177,3 +177,38 @@ def test_pytorch_style_load_override():
     np.testing.assert_array_equal(m[0].weight.detach().numpy(), np.ones((2, 3)))
     with pytest.raises(RuntimeError, match="size mismatch for 0.weight"):
         m.load_state_dict({"0.weight": deepseek.ones(3, 3), "0.bias": deepseek.zeros(2)})
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_dynamic_lstm_keys_and_round_trip(tmp_path, per_channel):
+    from deepseek.quantization import (default_dynamic_qconfig, per_channel_dynamic_qconfig,
+                                       quantize_dynamic)
+    qc = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
+
+    def model(seed):
+        deepseek.manual_seed(seed)
+        return quantize_dynamic(nn.Sequential(nn.LSTM(6, 8, num_layers=2, bidirectional=True)),
+                                {nn.LSTM: qc})
+
+    tm = tq.quantize_dynamic(torch.nn.Sequential(torch.nn.LSTM(6, 8, num_layers=2,
+                                                               bidirectional=True)),
+                             {torch.nn.LSTM})
+    q, other = model(0), model(1)
+    # PyTorch: one opaque packed object per layer and direction at `..._all_weight_values.i.param`;
+    # deepseek: the same prefixes, with the ih/hh int8 weights, scales and biases as tensors
+    assert {k.split(".param")[0] for k in q.state_dict()} == {
+        k.split(".param")[0] for k in tm.state_dict()} == {
+        f"0._all_weight_values.{i}" for i in range(4)}
+    assert len(q.state_dict()) == 4 * 2 * 3
+    x = deepseek.randn(5, 2, 6)
+    with deepseek.no_grad():
+        ref = q(x)[0].numpy()
+        assert not np.array_equal(other(x)[0].numpy(), ref)
+    deepseek.save(q.state_dict(), tmp_path / "lstm.pt")
+    other.load_state_dict(deepseek.load(tmp_path / "lstm.pt"))
+    with deepseek.no_grad():
+        np.testing.assert_array_equal(other(x)[0].numpy(), ref)
+    bad = dict(q.state_dict())
+    bad["0._all_weight_values.3.param.hh.weight"] = deepseek.zeros(8, 8, dtype=deepseek.uint8)
+    with pytest.raises(RuntimeError, match="size mismatch for 0._all_weight_values.3.param.hh"):
+        other.load_state_dict(bad)

@@ -4,7 +4,9 @@ The keys follow PyTorch's for the same modules: ``scale`` and ``zero_point`` (th
 quantization; ``[1]`` tensors on a ``Quantize``, 0-d elsewhere); a quantized ``Conv2d`` has
 ``weight`` and ``bias``; a quantized ``Linear`` (static or dynamic) keeps its weight and bias
 under ``_packed_params.`` (PyTorch packs both into one ``_packed_params._packed_params``
-tuple holding a ``qint8`` tensor, and also stores ``_packed_params.dtype``). deepseek tensors
+tuple holding a ``qint8`` tensor, and also stores ``_packed_params.dtype``); a dynamic
+``LSTM`` keeps each layer and direction under PyTorch's ``_all_weight_values.<i>.param`` with
+``ih.`` and ``hh.`` weights and biases (PyTorch stores an opaque packed object there). deepseek tensors
 have no ``qint8`` dtype, so the int8 weight is stored as its two's-complement bytes in a
 ``uint8`` tensor (1 byte per weight: about a quarter of the f32 size) with its scales next to
 it: ``weight_scale`` (one, or one per output channel; the zero point is 0, symmetric).
@@ -92,6 +94,17 @@ def load_weight(state, prefix, packed):
     s = scales.reshape([-1] + [1] * (q.ndim - 1))
     w = _C.from_numpy(np.ascontiguousarray(q.astype(np.float32) * s))
     return q, scales, bias, w
+
+
+def load_dynamic(state, prefix, packed):
+    """A ``_C.DynamicQuantLinear`` rebuilt from the ``<prefix>weight``/``weight_scale``/
+    ``bias`` entries, shaped and configured like ``packed``."""
+    q, scales, bias, _ = load_weight(state, prefix, packed)
+    new = _C.DynamicQuantLinear.from_int8(
+        _C.from_numpy(q.astype(np.int32)), [float(v) for v in scales], bias,
+        packed.per_channel, packed.reduce_range)
+    check_rebuilt(new, q, prefix)
+    return new
 
 
 def check_rebuilt(packed, q, prefix):

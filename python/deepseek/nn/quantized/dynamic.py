@@ -3,8 +3,6 @@
 
 import copy
 
-import numpy as np
-
 from ... import _C
 from ..module import Module
 from . import _state
@@ -73,13 +71,8 @@ class Linear(Module):
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
         def load():
-            pre = prefix + "_packed_params."
-            q, scales, bias, _ = _state.load_weight(state_dict, pre, self._packed)
-            packed = _C.DynamicQuantLinear.from_int8(
-                _C.from_numpy(q.astype(np.int32)), [float(v) for v in scales], bias,
-                self._packed.per_channel, self._packed.reduce_range)
-            _state.check_rebuilt(packed, q, pre)
-            self.__dict__["_packed"] = packed
+            self.__dict__["_packed"] = _state.load_dynamic(
+                state_dict, prefix + "_packed_params.", self._packed)
         _state.guarded(load, self, state_dict, prefix, error_msgs)
 
     def forward(self, x):
@@ -136,6 +129,27 @@ class LSTM(Module):
             raise ValueError("nn.quantized.dynamic.LSTM is made with LSTM.from_float(float_lstm) "
                              "or quantize_dynamic(model, {nn.LSTM})")
         self.__dict__["_cells"] = _cells  # [(packed_ih, packed_hh)] per layer and direction
+
+    def _cell_prefixes(self, prefix):
+        return [(f"{prefix}_all_weight_values.{i}.param.ih.",
+                 f"{prefix}_all_weight_values.{i}.param.hh.") for i in range(len(self._cells))]
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        """Per layer and direction ``i``: ``_all_weight_values.<i>.param.{ih,hh}.weight``
+        (int8 bytes), ``.weight_scale`` and ``.bias`` (PyTorch's key prefix; see
+        ``deepseek.nn.quantized._state``)."""
+        for cell, pres in zip(self._cells, self._cell_prefixes(prefix)):
+            for packed, pre in zip(cell, pres):
+                _state.save_weight(destination, pre, packed)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        def load():
+            cells = [tuple(_state.load_dynamic(state_dict, pre, packed)
+                           for packed, pre in zip(cell, pres))
+                     for cell, pres in zip(self._cells, self._cell_prefixes(prefix))]
+            self.__dict__["_cells"] = cells
+        _state.guarded(load, self, state_dict, prefix, error_msgs)
 
     @classmethod
     def from_float(cls, mod, qconfig=None, use_precomputed_fake_quant=False):
