@@ -6,10 +6,11 @@ quantization; ``[1]`` tensors on a ``Quantize``, 0-d elsewhere); a quantized ``C
 under ``_packed_params.`` (PyTorch packs both into one ``_packed_params._packed_params``
 tuple holding a ``qint8`` tensor, and also stores ``_packed_params.dtype``); a dynamic
 ``LSTM`` keeps each layer and direction under PyTorch's ``_all_weight_values.<i>.param`` with
-``ih.`` and ``hh.`` weights and biases (PyTorch stores an opaque packed object there). deepseek tensors
-have no ``qint8`` dtype, so the int8 weight is stored as its two's-complement bytes in a
-``uint8`` tensor (1 byte per weight: about a quarter of the f32 size) with its scales next to
-it: ``weight_scale`` (one, or one per output channel; the zero point is 0, symmetric).
+``ih.`` and ``hh.`` weights and biases (PyTorch stores an opaque packed object there).
+deepseek tensors have no ``qint8`` dtype, so the int8 weight is stored as its two's-complement
+bytes in a ``uint8`` tensor (1 byte per weight: about a quarter of the f32 size) with its
+scales next to it: ``weight_scale`` (one, or one per output channel; the zero point is 0,
+symmetric).
 """
 
 from collections import OrderedDict
