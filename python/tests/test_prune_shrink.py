@@ -198,3 +198,16 @@ def test_hidden_use_is_caught_by_the_check():
     _prune([model.fc1], amount=2)
     with pytest.raises(prune.ShrinkError, match="way the module trace cannot see"):
         prune.shrink(model, example_input=deepseek.randn(3, 6))
+
+
+def test_shrunk_model_exports_to_onnx(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    model = _cnn()
+    _prune([model[0], model[4], model[8]])
+    small = prune.shrink(model)
+    x = deepseek.randn(3, 1, 10, 10)
+    path = str(tmp_path / "small.onnx")
+    deepseek.onnx.export(small, (x,), path, input_names=["x"], output_names=["y"])
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    (y,) = sess.run(None, {"x": x.numpy()})
+    np.testing.assert_allclose(y, _out(model, x), rtol=1e-5, atol=1e-5)
