@@ -16,9 +16,10 @@ _ELEMENTWISE = ("ReLU", "ReLU6", "LeakyReLU", "ELU", "CELU", "SELU", "GELU", "Si
                 "Tanh", "Hardtanh", "Hardswish", "Hardsigmoid", "Mish", "Softplus", "Softsign",
                 "Tanhshrink", "LogSigmoid", "Hardshrink", "Softshrink")
 _IDENTITY = ("Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout")
-_MAX_POOLS = {"MaxPool1d": 1, "MaxPool2d": 2, "MaxPool3d": 3, "AdaptiveAvgPool1d": 1,
-              "AdaptiveAvgPool2d": 2, "AdaptiveAvgPool3d": 3, "AdaptiveMaxPool1d": 1,
-              "AdaptiveMaxPool2d": 2, "AdaptiveMaxPool3d": 3}
+_CONST_POOLS = {  # pools that keep a constant channel constant (number of pooled dims)
+    "MaxPool1d": 1, "MaxPool2d": 2, "MaxPool3d": 3, "AdaptiveAvgPool1d": 1,
+    "AdaptiveAvgPool2d": 2, "AdaptiveAvgPool3d": 3, "AdaptiveMaxPool1d": 1,
+    "AdaptiveMaxPool2d": 2, "AdaptiveMaxPool3d": 3}
 _AVG_POOLS = {"AvgPool1d": 1, "AvgPool2d": 2, "AvgPool3d": 3}
 
 
@@ -36,7 +37,7 @@ def _kinds():
         "elementwise": pick(_ELEMENTWISE),
         "identity": pick(_IDENTITY) + (QuantStub, DeQuantStub),
         "flatten": (nn.Flatten,),
-        "pool": {getattr(nn, n): k for n, k in {**_MAX_POOLS, **_AVG_POOLS}.items()
+        "pool": {getattr(nn, n): k for n, k in {**_CONST_POOLS, **_AVG_POOLS}.items()
                  if hasattr(nn, n)},
         "avg": tuple(getattr(nn, n) for n in _AVG_POOLS if hasattr(nn, n)),
         "sequential": nn.Sequential,
@@ -265,6 +266,8 @@ def _follow(prod, keep, drop, const, kinds, edits, claimed, steps):
             nd = ndim if ndim is not None else len(prod.mod.kernel_size) + 2
             if axis >= nd - k:
                 fail(f"pooling '{step.name}' pools over its channel dimension")
+            if isinstance(m, kinds["avg"]) and getattr(m, "divisor_override", None):
+                fail(f"pooling '{step.name}' has a divisor_override")
             if isinstance(m, kinds["avg"]) and _pool_padded(m) and np.any(const != 0):
                 inexact = (f"the dropped channels' constant output passes '{step.name}', whose "
                            "zero padding (count_include_pad) changes it near the border")
