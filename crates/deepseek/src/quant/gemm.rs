@@ -7,7 +7,7 @@
 //!
 //! Kernels, picked at run time by [`Isa::best`]:
 //! - [`Isa::Avx512Vnni`]: `vpdpbusd` on 512-bit registers (64 multiply-adds per instruction),
-//!   a 4-row × 64-column register tile;
+//!   an 8-row × 32-column register tile;
 //! - [`Isa::AvxVnni`]: the same instruction on 256-bit registers (AVX-VNNI, Alder Lake and
 //!   later client CPUs), a 4 × 16 tile;
 //! - [`Isa::Avx2`]: sign-extends to 16 bits and uses `vpmaddwd`, which cannot saturate (unlike
@@ -18,7 +18,8 @@
 //! panel, for each group of 4 consecutive `k`, the 16 columns' 4 bytes (64 bytes, one 512-bit
 //! register or two 256-bit ones). Columns and `k` are zero-padded to whole panels and groups.
 //! Large products are split over column panels (and row blocks when the columns alone give too
-//! few tasks) on deepseek's thread pool.
+//! few tasks) on deepseek's thread pool. [`gemm_u8i8_dequant`] applies the dequantizing
+//! epilogue of the dynamic INT8 Linear to each tile as it leaves the registers.
 
 use crate::{Error, Result};
 
@@ -223,11 +224,40 @@ pub fn gemm_u8i8_reference(
     }
 }
 
-/// A raw pointer that may cross threads (tasks write disjoint tiles of `C`).
+/// Where a task's tiles go: the raw int32 sums, or f32 values through the dequantizing
+/// epilogue. Raw pointers so that tasks on other threads can write their disjoint tiles.
 #[derive(Clone, Copy)]
-struct SendPtr(*mut i32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
+enum Sink {
+    I32 {
+        c: *mut i32,
+        ldc: usize,
+    },
+    F32 {
+        y: *mut f32,
+        ldy: usize,
+        corr: *const i32,
+        mult: *const f32,
+        /// Null when there is no bias.
+        bias: *const f32,
+    },
+}
+// SAFETY: tasks write disjoint (rows, columns) tiles of the output; the read-only
+// epilogue vectors outlive the parallel region (`gemm_impl` borrows them).
+unsafe impl Send for Sink {}
+unsafe impl Sync for Sink {}
+
+/// The dequantizing epilogue of [`gemm_u8i8_dequant`], one value per output column `j`:
+/// `y[i, j] = (C[i, j] − corr[j]) · mult[j] + bias[j]` (bias 0 when `None`), computed in f32
+/// from the exact int32 sum `C[i, j]` while the tile is still in registers/L1.
+#[derive(Clone, Copy, Debug)]
+pub struct Dequant<'a> {
+    /// Subtracted from the sums (the activation zero point times the column's weight sum).
+    pub corr: &'a [i32],
+    /// The scale each corrected sum is multiplied by (activation scale × weight scale).
+    pub mult: &'a [f32],
+    /// Added last.
+    pub bias: Option<&'a [f32]>,
+}
 
 /// `C[i, j] = Σ_k A[i, k] · W[j, k]` for `i < m`, `j < b.n()`, with the kernel `isa`.
 ///
@@ -242,6 +272,94 @@ pub fn gemm_u8i8(
     c: &mut [i32],
     ldc: usize,
 ) -> Result<()> {
+    let n = b.n;
+    if m > 0 && n > 0 && (ldc < n || c.len() < (m - 1) * ldc + n) {
+        return Err(Error::shape(
+            "int8 gemm",
+            format!(
+                "C holds {} values, too few for {m}×{n} with ldc {ldc}",
+                c.len()
+            ),
+        ));
+    }
+    gemm_impl(
+        isa,
+        m,
+        a,
+        lda,
+        b,
+        Sink::I32 {
+            c: c.as_mut_ptr(),
+            ldc,
+        },
+    )
+}
+
+/// The product of [`gemm_u8i8`] dequantized on the fly into f32:
+/// `y[i, j] = (Σ_k A[i, k] · W[j, k] − corr[j]) · mult[j] + bias[j]`, `y` rows `ldy` apart.
+/// Each tile's int32 sums go from the kernel's registers through a small stack buffer
+/// straight into `y`, so no `m × n` int32 matrix is written or read back.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_u8i8_dequant(
+    isa: Isa,
+    m: usize,
+    a: &[u8],
+    lda: usize,
+    b: &PackedI8,
+    epi: Dequant<'_>,
+    y: &mut [f32],
+    ldy: usize,
+) -> Result<()> {
+    let n = b.n;
+    if epi.corr.len() < n || epi.mult.len() < n || epi.bias.is_some_and(|v| v.len() < n) {
+        return Err(Error::shape(
+            "int8 gemm",
+            format!("the dequantization vectors must hold {n} values (one per output column)"),
+        ));
+    }
+    if m > 0 && n > 0 && (ldy < n || y.len() < (m - 1) * ldy + n) {
+        return Err(Error::shape(
+            "int8 gemm",
+            format!(
+                "Y holds {} values, too few for {m}×{n} with ldy {ldy}",
+                y.len()
+            ),
+        ));
+    }
+    gemm_impl(
+        isa,
+        m,
+        a,
+        lda,
+        b,
+        Sink::F32 {
+            y: y.as_mut_ptr(),
+            ldy,
+            corr: epi.corr.as_ptr(),
+            mult: epi.mult.as_ptr(),
+            bias: epi.bias.map_or(std::ptr::null(), |v| v.as_ptr()),
+        },
+    )
+}
+
+/// Register-tile geometry of a kernel: (rows, 16-column panels).
+fn tile_shape(isa: Isa) -> (usize, usize) {
+    match isa {
+        // 8 rows × 32 columns: 16 accumulators, and the 32 columns' packed weights for
+        // k = 1024 (32 KiB) stay in L1 while every row block of the task streams over them.
+        Isa::Avx512Vnni => (8, 2),
+        Isa::AvxVnni => (4, 1),
+        Isa::Avx2 => (2, 1),
+        Isa::Scalar => (4, 1),
+    }
+}
+
+/// The largest row count of a register tile, for the epilogue's stack buffer.
+const MR_MAX: usize = 8;
+/// The largest column count of a task's tile.
+const COLS_MAX: usize = 4 * NB;
+
+fn gemm_impl(isa: Isa, m: usize, a: &[u8], lda: usize, b: &PackedI8, sink: Sink) -> Result<()> {
     let (n, k) = (b.n, b.k);
     if !isa.available() {
         return Err(Error::value(
@@ -261,21 +379,8 @@ pub fn gemm_u8i8(
             ),
         ));
     }
-    if ldc < n || c.len() < (m - 1) * ldc + n {
-        return Err(Error::shape(
-            "int8 gemm",
-            format!(
-                "C holds {} values, too few for {m}×{n} with ldc {ldc}",
-                c.len()
-            ),
-        ));
-    }
-    let (mr, np) = match isa {
-        Isa::Avx512Vnni => (4, 4),
-        Isa::AvxVnni => (4, 1),
-        Isa::Avx2 => (2, 1),
-        Isa::Scalar => (4, 1),
-    };
+    let (mr, np) = tile_shape(isa);
+    debug_assert!(mr <= MR_MAX && np * NB <= COLS_MAX);
     let group = np * NB;
     let ngroups = n.div_ceil(group);
     let work = m * n * k;
@@ -293,7 +398,6 @@ pub fn gemm_u8i8(
     let rows_per = m.div_ceil(row_splits).div_ceil(mr) * mr;
     let row_blocks = m.div_ceil(rows_per);
     let ntasks = row_blocks * ngroups;
-    let cp = SendPtr(c.as_mut_ptr());
     let task = move |t: usize| {
         let (rb, g) = (t / ngroups, t % ngroups);
         let r0 = rb * rows_per;
@@ -301,10 +405,9 @@ pub fn gemm_u8i8(
         let j0 = g * group;
         let cols = (n - j0).min(group);
         let panels = cols.div_ceil(NB);
-        let cp = cp;
-        // SAFETY: bounds were checked above; tasks write disjoint (rows, columns) tiles of C;
-        // the ISA was checked available.
-        unsafe { run_tile(isa, mr, r0, r1, j0, cols, panels, a, lda, b, cp.0, ldc) };
+        // SAFETY: bounds were checked above; tasks write disjoint (rows, columns) tiles of the
+        // output; the ISA was checked available.
+        unsafe { run_tile(isa, mr, r0, r1, j0, cols, panels, a, lda, b, sink) };
     };
     if threads > 1 && ntasks > 1 {
         use rayon::prelude::*;
@@ -315,7 +418,7 @@ pub fn gemm_u8i8(
     Ok(())
 }
 
-/// Rows `r0..r1`, columns `j0..j0+cols` (starting at a panel boundary) of C.
+/// Rows `r0..r1`, columns `j0..j0+cols` (starting at a panel boundary) of the output.
 #[allow(clippy::too_many_arguments)]
 unsafe fn run_tile(
     isa: Isa,
@@ -328,17 +431,20 @@ unsafe fn run_tile(
     a: &[u8],
     lda: usize,
     b: &PackedI8,
-    c: *mut i32,
-    ldc: usize,
+    sink: Sink,
 ) {
     let k = b.k;
     let k4 = b.k4;
     let bp = b.data.as_ptr().add((j0 / NB) * k4 * NB * 4);
+    let mut scratch = [0i32; MR_MAX * COLS_MAX];
     let mut i = r0;
     while i < r1 {
         let rows = (r1 - i).min(mr);
         let ap = a.as_ptr().add(i * lda);
-        let cp = c.add(i * ldc + j0);
+        let (cp, ldc) = match sink {
+            Sink::I32 { c, ldc } => (c.add(i * ldc + j0), ldc),
+            Sink::F32 { .. } => (scratch.as_mut_ptr(), COLS_MAX),
+        };
         match isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512Vnni => {
@@ -350,8 +456,75 @@ unsafe fn run_tile(
             Isa::Avx2 => x86::avx2_dispatch(rows, ap, lda, k, bp, k4, cp, ldc, cols),
             _ => scalar_tile(rows, panels, ap, lda, k, bp, k4, cp, ldc, cols),
         }
+        if let Sink::F32 {
+            y,
+            ldy,
+            corr,
+            mult,
+            bias,
+        } = sink
+        {
+            let corr = std::slice::from_raw_parts(corr.add(j0), cols);
+            let mult = std::slice::from_raw_parts(mult.add(j0), cols);
+            let bias = (!bias.is_null()).then(|| std::slice::from_raw_parts(bias.add(j0), cols));
+            for r in 0..rows {
+                let src = &scratch[r * COLS_MAX..r * COLS_MAX + cols];
+                let dst = std::slice::from_raw_parts_mut(y.add((i + r) * ldy + j0), cols);
+                dequant_row(isa, src, corr, mult, bias, dst);
+            }
+        }
         i += rows;
     }
+}
+
+/// `dst[j] = (src[j] − corr[j]) · mult[j] + bias[j]`, vectorized for the kernel's ISA.
+#[inline]
+fn dequant_row(
+    isa: Isa,
+    src: &[i32],
+    corr: &[i32],
+    mult: &[f32],
+    bias: Option<&[f32]>,
+    dst: &mut [f32],
+) {
+    #[inline(always)]
+    fn body(src: &[i32], corr: &[i32], mult: &[f32], bias: Option<&[f32]>, dst: &mut [f32]) {
+        let n = dst.len();
+        let (src, corr, mult) = (&src[..n], &corr[..n], &mult[..n]);
+        match bias {
+            Some(bias) => {
+                let bias = &bias[..n];
+                for j in 0..n {
+                    dst[j] = (src[j] - corr[j]) as f32 * mult[j] + bias[j];
+                }
+            }
+            None => {
+                for j in 0..n {
+                    dst[j] = (src[j] - corr[j]) as f32 * mult[j];
+                }
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn wide(s: &[i32], c: &[i32], m: &[f32], b: Option<&[f32]>, d: &mut [f32]) {
+            body(s, c, m, b, d)
+        }
+        #[target_feature(enable = "avx2")]
+        unsafe fn mid(s: &[i32], c: &[i32], m: &[f32], b: Option<&[f32]>, d: &mut [f32]) {
+            body(s, c, m, b, d)
+        }
+        match isa {
+            // SAFETY: these kernels only run where the CPU has the features (checked by
+            // `Isa::available` before any tile runs).
+            Isa::Avx512Vnni => return unsafe { wide(src, corr, mult, bias, dst) },
+            Isa::AvxVnni | Isa::Avx2 => return unsafe { mid(src, corr, mult, bias, dst) },
+            Isa::Scalar => {}
+        }
+    }
+    let _ = isa;
+    body(src, corr, mult, bias, dst)
 }
 
 /// The 4 bytes of A at group `q` of a row, zero past `k` (little-endian in an i32).
@@ -439,7 +612,7 @@ mod x86 {
                 }
             };
         }
-        go!(1, 2, 3, 4; 1, 2, 3, 4)
+        go!(1, 2, 3, 4, 5, 6, 7, 8; 1, 2)
     }
 
     /// An `MR`-row × `NP`-panel tile: `MR · NP` 512-bit accumulators.

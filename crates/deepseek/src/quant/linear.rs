@@ -1,6 +1,6 @@
 //! Dynamically quantized `Linear`: int8 weights quantized once, activations quantized per call.
 
-use super::gemm::{gemm_u8i8, Isa, PackedI8};
+use super::gemm::{gemm_u8i8_dequant, Dequant, Isa, PackedI8};
 use super::qparams::{choose_qparams, finite_min_max, quantize_u8, quantize_weight_i8, QParams};
 use crate::{DType, Error, Result, Tensor};
 
@@ -12,8 +12,8 @@ use crate::{DType, Error, Result, Tensor};
 ///   (`per_channel_dynamic_qconfig`);
 /// - each call finds the input's range and quantizes it to u8 with one scale and zero point
 ///   for the whole batch (7-bit range with `reduce_range`, as PyTorch does on x86);
-/// - the u8 × i8 product runs in exact int32 ([`gemm_u8i8`], VNNI when the CPU has it) and is
-///   scaled back to f32: `y[i, j] = (acc[i, j] − zp · Σₖ W[j, k]) · s_x · s_w[j] + b[j]`.
+/// - the u8 × i8 product runs in exact int32 ([`gemm_u8i8_dequant`], VNNI when the CPU has it) and is
+///   scaled back to f32 tile by tile as it leaves the kernel: `y[i, j] = (acc[i, j] − zp · Σₖ W[j, k]) · s_x · s_w[j] + b[j]`.
 ///
 /// Inference only: the output carries no autograd history (as in PyTorch).
 #[derive(Clone, Debug)]
@@ -221,40 +221,33 @@ impl DynamicQuantLinear {
                 ),
             ));
         }
-        let xv = f32_values(x, OP, "input")?;
-        let m = xv.len() / k.max(1);
+        let m = x.numel() / k.max(1);
         let mut out_shape = x.shape().to_vec();
         *out_shape.last_mut().expect("rank checked") = n;
-        let qp = self.input_qparams(&xv)?;
-        let mut xq = vec![0u8; xv.len()];
-        quantize_u8(&xv, qp, &mut xq);
-        drop(xv);
-        let mut acc = vec![0i32; m * n];
-        gemm_u8i8(self.isa, m, &xq, k, &self.packed, &mut acc, n)?;
+        // Quantize the input straight from its storage when it is f32 (no copy).
+        let quantize = |xv: &[f32]| -> Result<(QParams, Vec<u8>)> {
+            let qp = self.input_qparams(xv)?;
+            let mut xq = vec![0u8; xv.len()];
+            quantize_u8(xv, qp, &mut xq);
+            Ok((qp, xq))
+        };
+        let (qp, xq) = if x.dtype() == DType::F32 {
+            x.detach().with_slice(quantize)??
+        } else {
+            quantize(&f32_values(x, OP, "input")?)?
+        };
         let zp = qp.zero_point;
         let mult: Vec<f32> = (0..n)
             .map(|j| qp.scale * self.w_scales[if self.per_channel { j } else { 0 }])
             .collect();
         let corr: Vec<i32> = self.packed.col_sums().iter().map(|&s| zp * s).collect();
-        let zeros;
-        let bias = match &self.bias {
-            Some(b) => b.as_slice(),
-            None => {
-                zeros = vec![0f32; n];
-                &zeros
-            }
-        };
         let mut out = vec![0f32; m * n];
-        crate::backend::cpu::threads::simd(|| {
-            for (orow, arow) in out
-                .chunks_exact_mut(n.max(1))
-                .zip(acc.chunks_exact(n.max(1)))
-            {
-                for j in 0..n {
-                    orow[j] = (arow[j] - corr[j]) as f32 * mult[j] + bias[j];
-                }
-            }
-        });
+        let epi = Dequant {
+            corr: &corr,
+            mult: &mult,
+            bias: self.bias.as_deref(),
+        };
+        gemm_u8i8_dequant(self.isa, m, &xq, k, &self.packed, epi, &mut out, n)?;
         Tensor::from_vec(out, &out_shape)
     }
 }

@@ -31,7 +31,7 @@ pub mod qparams;
 pub mod static_q;
 
 pub use block::BlockQuantWeight;
-pub use gemm::{gemm_u8i8, gemm_u8i8_reference, Isa, PackedI8};
+pub use gemm::{gemm_u8i8, gemm_u8i8_dequant, gemm_u8i8_reference, Dequant, Isa, PackedI8};
 pub use linear::DynamicQuantLinear;
 pub use qparams::{choose_qparams, quantize_u8, quantize_weight_i8, QParams};
 pub use static_q::{

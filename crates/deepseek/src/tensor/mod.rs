@@ -525,11 +525,23 @@ impl Tensor {
                 format!("tensor has dtype {}, asked for {}", self.dtype(), T::DTYPE),
             ));
         }
+        self.with_slice(|v: &[T]| v.to_vec())
+    }
+    /// Calls `f` with the elements in row-major order, borrowed from the storage when the
+    /// tensor is already contiguous (no copy), else from a contiguous copy; `T` must match
+    /// the dtype. For kernels outside the backend that read a whole tensor once.
+    pub(crate) fn with_slice<T: Element, R>(&self, f: impl FnOnce(&[T]) -> R) -> Result<R> {
+        if T::DTYPE != self.dtype() {
+            return Err(Error::dtype(
+                "with_slice",
+                format!("tensor has dtype {}, asked for {}", self.dtype(), T::DTYPE),
+            ));
+        }
         let c = self.contiguous()?.realize()?;
         let g = c.read();
         let Storage::Cpu(s) = &*g;
         let r = c.0.layout.offset..c.0.layout.offset + c.numel();
-        Ok(T::slice(s).expect("dtype checked")[r].to_vec())
+        Ok(f(&T::slice(s).expect("dtype checked")[r]))
     }
     /// The elements converted to f64, row-major.
     pub fn to_vec_f64(&self) -> Result<Vec<f64>> {
