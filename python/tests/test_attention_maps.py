@@ -214,3 +214,29 @@ def test_minilm_output_attentions_match_transformers():
     for i, a in enumerate(att):
         assert a.shape == (4, 12) + tuple(r["input_ids"].shape[1:]) * 2
         assert diff(a, want[f"layer.{i}"]) < 1e-5, i
+
+
+def test_viz_attention_page_draws_each_head(tmp_path):
+    import json
+    import re
+
+    import deepseek.viz as viz
+
+    _, denc = _encoder_pair(False)
+    x = ds.randn(2, 5, 16)
+    with nn.capture_attention(denc) as maps:
+        with ds.no_grad():
+            denc(x)
+    path = viz.attention(denc, x, tmp_path / "attn.html", sample=1, tokens=list("abcde"))
+    html = Path(path).read_text()
+    data = json.loads(re.search(r'id="viz-data">(.*?)</script>', html, re.S).group(1))
+    assert data["kind"] == "attention" and data["tokens"] == list("abcde")
+    assert [a["module"] for a in data["attention"]] == sorted(maps)
+    for a in data["attention"]:
+        assert a["type"] == "MultiheadAttention" and a["batch"] == 1
+        want = maps[a["module"]].numpy()[1]
+        assert np.abs(np.array(a["heads"]) - want).max() < 1e-6
+    with pytest.raises(OSError):
+        viz.attention(denc, x, tmp_path / "missing" / "a.html")
+    with pytest.raises(IndexError):
+        viz.attention(denc, x, tmp_path / "b.html", sample=2)

@@ -41,7 +41,12 @@ fn same(name: &str, a: &Tensor, b: &Tensor) {
 /// Every row of `p` [..., S] sums to 1.
 fn rows_sum_to_one(name: &str, p: &Tensor) {
     let s = p.sum_dim(&[-1], false).unwrap();
-    close(name, &s, &Tensor::ones(s.shape(), DType::F32).unwrap(), 1e-5);
+    close(
+        name,
+        &s,
+        &Tensor::ones(s.shape(), DType::F32).unwrap(),
+        1e-5,
+    );
 }
 
 #[test]
@@ -154,11 +159,17 @@ fn encoder_stack_gives_one_map_per_layer_and_the_same_output() -> Result<()> {
     )?;
     let x = Tensor::randn(&[6, 2, 16], DType::F32)?; // [L, N, E]
     let kpm = Tensor::from_vec(
-        vec![false, false, false, false, true, true, false, false, false, false, false, false],
+        vec![
+            false, false, false, false, true, true, false, false, false, false, false, false,
+        ],
         &[2, 6],
     )?;
     let (y, maps) = enc.forward_with_attentions(&x, None, Some(&kpm), false)?;
-    same("encoder", &y, &enc.forward_with(&x, None, Some(&kpm), false)?);
+    same(
+        "encoder",
+        &y,
+        &enc.forward_with(&x, None, Some(&kpm), false)?,
+    );
     assert_eq!(maps.len(), 3);
     for m in &maps {
         assert_eq!(m.shape(), &[2, 4, 6, 6]);
@@ -217,7 +228,10 @@ fn record_attention_scopes_nest_and_close_on_errors() -> Result<()> {
     let err: Result<((), Vec<Tensor>)> =
         record_attention(|| Err(Error::Msg("the forward failed".into())));
     assert!(err.is_err());
-    assert!(!is_recording_attention(), "the scope stays open after an error");
+    assert!(
+        !is_recording_attention(),
+        "the scope stays open after an error"
+    );
     // Outside a scope nothing is recorded or kept.
     sdpa()?;
     let (_, none) = record_attention(|| Ok(()))?;

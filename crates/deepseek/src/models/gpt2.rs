@@ -148,10 +148,13 @@ impl Gpt2LMHeadModel {
         input_ids: &Tensor,
         attention_mask: Option<&Tensor>,
     ) -> Result<(Tensor, Vec<Tensor>)> {
-        let (logits, maps) = crate::nn::functional::record_attention(|| {
-            self.forward(input_ids, attention_mask)
-        })?;
-        let maps = crate::nn::attention_maps::expect_maps("GPT2LMHeadModel", maps, self.transformer.h.len())?;
+        let (logits, maps) =
+            crate::nn::functional::record_attention(|| self.forward(input_ids, attention_mask))?;
+        let maps = crate::nn::attention_maps::expect_maps(
+            "GPT2LMHeadModel",
+            maps,
+            self.transformer.h.len(),
+        )?;
         Ok((logits, maps))
     }
 }

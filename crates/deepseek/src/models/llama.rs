@@ -282,10 +282,13 @@ impl LlamaForCausalLM {
         input_ids: &Tensor,
         attention_mask: Option<&Tensor>,
     ) -> Result<(Tensor, Vec<Tensor>)> {
-        let (logits, maps) = crate::nn::functional::record_attention(|| {
-            self.forward(input_ids, attention_mask)
-        })?;
-        let maps = crate::nn::attention_maps::expect_maps("LlamaForCausalLM", maps, self.model.layers.len())?;
+        let (logits, maps) =
+            crate::nn::functional::record_attention(|| self.forward(input_ids, attention_mask))?;
+        let maps = crate::nn::attention_maps::expect_maps(
+            "LlamaForCausalLM",
+            maps,
+            self.model.layers.len(),
+        )?;
         Ok((logits, maps))
     }
 }

@@ -78,9 +78,8 @@ impl TransformerEncoderLayer {
         src_key_padding_mask: Option<&Tensor>,
         is_causal: bool,
     ) -> Result<(Tensor, Tensor)> {
-        let (o, maps) = record_attention(|| {
-            self.forward_with(src, src_mask, src_key_padding_mask, is_causal)
-        })?;
+        let (o, maps) =
+            record_attention(|| self.forward_with(src, src_mask, src_key_padding_mask, is_causal))?;
         Ok((o, single("TransformerEncoderLayer", maps)?))
     }
 }
@@ -96,7 +95,10 @@ impl TransformerEncoder {
     ) -> Result<(Tensor, Vec<Tensor>)> {
         let (o, maps) =
             record_attention(|| self.forward_with(src, mask, src_key_padding_mask, is_causal))?;
-        Ok((o, expect_maps("TransformerEncoder", maps, self.layers.len())?))
+        Ok((
+            o,
+            expect_maps("TransformerEncoder", maps, self.layers.len())?,
+        ))
     }
 }
 
@@ -114,7 +116,9 @@ impl TransformerDecoderLayer {
         let c = maps.pop();
         match (maps.pop(), c) {
             (Some(s), Some(c)) => Ok((o, s, c)),
-            _ => Err(Error::Msg("TransformerDecoderLayer: missing attention maps".into())),
+            _ => Err(Error::Msg(
+                "TransformerDecoderLayer: missing attention maps".into(),
+            )),
         }
     }
 }
