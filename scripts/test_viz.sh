@@ -3,6 +3,7 @@
 # loads the pages and tools/check_viz_page.py checks that each draws with no console error
 # and shows the expected elements; screenshots are kept in target/viz-artefacts/.
 #   1. deepseek.viz.render: a model with attention, a vanishing and an exploding gradient;
+#      deepseek.viz.attention: the heat-map page of nn.capture_attention;
 #   2. `deepseek viz RUN_DIR` on a short `deepseek train` run (loss, lr, gradient-norm
 #      curves), and its clear errors for a missing directory and one without metrics;
 #   3. the checker itself fails on a page whose script breaks.
@@ -85,6 +86,30 @@ cat >"$tmp/collapsed-expect.json" <<'JSON'
 JSON
 "$PY" tools/check_viz_page.py "$ART/model.html#folded" "$tmp/collapsed-expect.json" \
     --screenshot "$ART/model-collapsed.png"
+
+# 1b. The attention page (deepseek.viz.attention over nn.capture_attention): a heat map per
+# head of each encoder layer and of a SparseAttention.
+"$PY" - "$ART/attention.html" "$tmp/attention-expect.json" <<'PYEOF'
+import json, sys
+import deepseek as torch
+import deepseek.nn as nn
+import deepseek.viz as viz
+
+torch.manual_seed(0)
+model = nn.Sequential(
+    nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 4, 32, batch_first=True), 2),
+    nn.SparseAttention(16, 2, locality_window=2, global_tokens=[0]))
+viz.attention(model.eval(), torch.randn(2, 7, 16), sys.argv[1], sample=1,
+              tokens=["t%d" % i for i in range(7)])
+json.dump({"present": [["canvas", {"class": "heat", "data-module": "0.layers.0.self_attn",
+                                   "data-rows": "7", "data-cols": "7"}, 4],
+                       ["canvas", {"class": "heat", "data-module": "0.layers.1.self_attn"}, 4],
+                       ["canvas", {"class": "heat", "data-module": "1"}, 2]],
+           "text": ["3 attention modules, 10 heads", "1 (SparseAttention), sample 1"]},
+          open(sys.argv[2], "w"))
+PYEOF
+"$PY" tools/check_viz_page.py "$ART/attention.html" "$tmp/attention-expect.json" \
+    --screenshot "$ART/attention.png"
 
 # 2. A training run and its page.
 mkdir -p "$tmp/data"

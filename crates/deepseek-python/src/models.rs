@@ -11,7 +11,8 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 
 /// A Hugging Face model loaded by `deepseek.models.from_pretrained`. Calling it with
 /// `input_ids` (and `attention_mask`) returns a tuple like `transformers`' models: BERT
-/// `(last_hidden_state, pooler_output)`, GPT-2 / Llama `(logits,)`.
+/// `(last_hidden_state, pooler_output)`, GPT-2 / Llama `(logits,)`; `output_attentions=True`
+/// appends a tuple of one attention map [B, heads, T, T] per layer.
 #[pyclass(name = "PretrainedModel", module = "deepseek.models")]
 pub struct PyPretrainedModel {
     m: PretrainedModel,
@@ -36,28 +37,44 @@ impl PyPretrainedModel {
         self.m.model_type()
     }
 
-    /// Runs the model; returns a tuple of tensors (see the class doc).
-    #[pyo3(signature = (input_ids, attention_mask=None))]
+    /// Runs the model; returns a tuple of tensors (see the class doc). With
+    /// `output_attentions=True` the tuple ends with one more item, a tuple of one attention
+    /// map [B, heads, T, T] per layer (`transformers`' `attentions`).
+    #[pyo3(signature = (input_ids, attention_mask=None, output_attentions=false))]
     fn forward<'py>(
         &self,
         py: Python<'py>,
         input_ids: &Bound<'py, PyAny>,
         attention_mask: Option<&Bound<'py, PyAny>>,
+        output_attentions: bool,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let ids = as_tensor(input_ids)?;
         let mask = opt_tensor(attention_mask)?;
-        let out = py.detach(|| self.m.forward(&ids, mask.as_ref())).py()?;
-        PyTuple::new(py, out.into_iter().map(|t| PyTensor { t }))
+        if !output_attentions {
+            let out = py.detach(|| self.m.forward(&ids, mask.as_ref())).py()?;
+            return PyTuple::new(py, out.into_iter().map(|t| PyTensor { t }));
+        }
+        let (out, maps) = py
+            .detach(|| self.m.forward_with_attentions(&ids, mask.as_ref()))
+            .py()?;
+        let maps = PyTuple::new(py, maps.into_iter().map(|t| PyTensor { t }))?;
+        let mut items: Vec<Bound<'py, PyAny>> = out
+            .into_iter()
+            .map(|t| Bound::new(py, PyTensor { t }).map(Bound::into_any))
+            .collect::<PyResult<_>>()?;
+        items.push(maps.into_any());
+        PyTuple::new(py, items)
     }
 
-    #[pyo3(signature = (input_ids, attention_mask=None))]
+    #[pyo3(signature = (input_ids, attention_mask=None, output_attentions=false))]
     fn __call__<'py>(
         &self,
         py: Python<'py>,
         input_ids: &Bound<'py, PyAny>,
         attention_mask: Option<&Bound<'py, PyAny>>,
+        output_attentions: bool,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        self.forward(py, input_ids, attention_mask)
+        self.forward(py, input_ids, attention_mask, output_attentions)
     }
 
     /// Generates after `input_ids` (a list of ints or a [1, T] / [T] tensor) with a KV cache
@@ -296,7 +313,40 @@ impl PyTokenizer {
     }
 }
 
+/// Opens an attention-recording scope on this thread (`deepseek.nn.capture_attention`;
+/// see `deepseek::nn::functional::record_attention`).
+#[pyfunction]
+fn _attention_recording_begin() {
+    deepseek::nn::functional::begin_attention_recording();
+}
+
+/// Closes the innermost attention-recording scope and returns its maps in call order.
+#[pyfunction]
+fn _attention_recording_end() -> Vec<PyTensor> {
+    deepseek::nn::functional::end_attention_recording()
+        .into_iter()
+        .map(|t| PyTensor { t })
+        .collect()
+}
+
+/// Whether an attention-recording scope is open on this thread.
+#[pyfunction]
+fn _is_recording_attention() -> bool {
+    deepseek::nn::functional::is_recording_attention()
+}
+
+/// Hands an attention map to the innermost recording scope (attention layers written in
+/// Python that compute their probabilities themselves).
+#[pyfunction]
+fn _record_attention_map(p: &PyTensor) {
+    deepseek::nn::functional::record_attention_map(&p.t);
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_attention_recording_begin, m)?)?;
+    m.add_function(wrap_pyfunction!(_attention_recording_end, m)?)?;
+    m.add_function(wrap_pyfunction!(_is_recording_attention, m)?)?;
+    m.add_function(wrap_pyfunction!(_record_attention_map, m)?)?;
     m.add_class::<PyPretrainedModel>()?;
     m.add_class::<PyTokenizer>()?;
     m.add_function(wrap_pyfunction!(models_from_pretrained, m)?)?;

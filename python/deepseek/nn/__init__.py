@@ -13,6 +13,7 @@ from .activation import *  # noqa: F401,F403
 from .layers_extra import *  # noqa: F401,F403
 from .layers_more import *  # noqa: F401,F403
 from .lazy import *  # noqa: F401,F403
+from .attention_maps import capture_attention  # noqa: F401
 from . import functional, init, utils  # noqa: F401
 from . import modules, parallel  # noqa: F401,E402  (torch.nn.modules.<file> paths, nn.parallel)
 from .parallel import DataParallel  # noqa: F401,E402

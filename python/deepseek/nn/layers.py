@@ -692,6 +692,8 @@ def _mha(query, key, value, embed_dim, num_heads, in_w, in_b, out_w, out_b, attn
     if m is not None:
         scores = scores + m
     p = scores.softmax(-1)
+    if _C._is_recording_attention():  # inside nn.capture_attention
+        _C._record_attention_map(p)
     if dropout_p > 0.0 and training:
         p = F.dropout(p, dropout_p, True)
     o = p.matmul(v).permute(2, 0, 1, 3).reshape(L, n, embed_dim)

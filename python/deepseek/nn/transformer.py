@@ -310,6 +310,14 @@ class SparseAttention(Module):
         b, _, t, _ = o.shape
         return self.proj(o.transpose(1, 2).reshape(b, t, self.dim))
 
+    def attention_weights(self, x):
+        """The attention probabilities [B, H, T, T] of ``x`` [B, T, dim]: softmax of the
+        scaled scores over the keys ``dense_mask`` allows, 0 elsewhere (dense, O(T²): for
+        inspection, e.g. ``nn.capture_attention``)."""
+        q, k, _ = self._project(x)
+        s = q.matmul(k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
+        return s.masked_fill(self.dense_mask(x.shape[1]).logical_not(), float("-inf")).softmax(-1)
+
     def forward_dense(self, x):
         q, k, v = self._project(x)
         return self._out(F.scaled_dot_product_attention(q, k, v,
@@ -330,6 +338,8 @@ class SparseAttention(Module):
         return cache[key]
 
     def forward(self, x):
+        if _C._is_recording_attention():  # inside nn.capture_attention
+            _C._record_attention_map(self.attention_weights(x))
         q, k, v = self._project(x)
         b, h, t, hd = q.shape
         w = min(self.locality_window, max(t, 1))

@@ -3,6 +3,7 @@
 //! `encoder.layer.0.attention.self.query.weight`, ...).
 
 use super::{activation, check_activation, ids_rows, keep_rows, Config, Weights};
+use crate::nn::attention_maps::expect_maps;
 use crate::nn::{Embedding, Forward, LayerNorm, Linear};
 use crate::{DType, Result, Tensor};
 
@@ -227,6 +228,23 @@ impl BertModel {
             None => None,
         };
         Ok((x, pooled))
+    }
+}
+
+impl BertModel {
+    /// [`Self::forward`] and one attention map [B, num_heads, T, T] per layer, like
+    /// `transformers`' `output_attentions=True` (padding keys get weight 0).
+    pub fn forward_with_attentions(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        token_type_ids: Option<&Tensor>,
+    ) -> Result<(Tensor, Option<Tensor>, Vec<Tensor>)> {
+        let ((h, p), maps) = crate::nn::functional::record_attention(|| {
+            self.forward(input_ids, attention_mask, token_type_ids)
+        })?;
+        let maps = expect_maps("BertModel", maps, self.encoder.layer.len())?;
+        Ok((h, p, maps))
     }
 }
 

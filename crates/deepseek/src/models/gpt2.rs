@@ -139,6 +139,24 @@ impl Gpt2LMHeadModel {
         let mut cache = new_cache(self.transformer.h.len());
         self.forward_cached(input_ids, attention_mask, &mut cache)
     }
+
+    /// [`Self::forward`] and one attention map [B, heads, T, T] per layer, like
+    /// `transformers`' `output_attentions=True` (causal: zero above the diagonal; padding
+    /// keys get weight 0).
+    pub fn forward_with_attentions(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
+        let (logits, maps) =
+            crate::nn::functional::record_attention(|| self.forward(input_ids, attention_mask))?;
+        let maps = crate::nn::attention_maps::expect_maps(
+            "GPT2LMHeadModel",
+            maps,
+            self.transformer.h.len(),
+        )?;
+        Ok((logits, maps))
+    }
 }
 
 impl CausalLm for Gpt2LMHeadModel {

@@ -273,6 +273,24 @@ impl LlamaForCausalLM {
         let mut cache = new_cache(self.model.layers.len());
         self.forward_cached(input_ids, attention_mask, &mut cache)
     }
+
+    /// [`Self::forward`] and one attention map [B, heads, T, T] per layer, like
+    /// `transformers`' `output_attentions=True` (causal: zero above the diagonal; padding
+    /// keys get weight 0).
+    pub fn forward_with_attentions(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
+        let (logits, maps) =
+            crate::nn::functional::record_attention(|| self.forward(input_ids, attention_mask))?;
+        let maps = crate::nn::attention_maps::expect_maps(
+            "LlamaForCausalLM",
+            maps,
+            self.model.layers.len(),
+        )?;
+        Ok((logits, maps))
+    }
 }
 
 impl CausalLm for LlamaForCausalLM {

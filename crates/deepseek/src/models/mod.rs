@@ -323,6 +323,29 @@ impl PretrainedModel {
             PretrainedModel::Llama(m) => Ok(vec![m.forward(input_ids, attention_mask)?]),
         }
     }
+    /// [`Self::forward`] and the attention probabilities of every layer, one [B, heads, T,
+    /// T] tensor each (`transformers`' `output_attentions=True`): `(outputs, attentions)`.
+    /// The plain [`Self::forward`] computes no more than it needs for its outputs.
+    pub fn forward_with_attentions(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+    ) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
+        match self {
+            PretrainedModel::Bert(m) => {
+                let (h, p, a) = m.forward_with_attentions(input_ids, attention_mask, None)?;
+                Ok((std::iter::once(h).chain(p).collect(), a))
+            }
+            PretrainedModel::Gpt2(m) => {
+                let (l, a) = m.forward_with_attentions(input_ids, attention_mask)?;
+                Ok((vec![l], a))
+            }
+            PretrainedModel::Llama(m) => {
+                let (l, a) = m.forward_with_attentions(input_ids, attention_mask)?;
+                Ok((vec![l], a))
+            }
+        }
+    }
     /// The causal LM behind this model, or an error for encoders.
     pub fn causal_lm(&self) -> Result<&dyn generate::CausalLm> {
         match self {

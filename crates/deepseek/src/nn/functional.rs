@@ -2,7 +2,11 @@
 //! attention, recurrent layers and losses as free functions.
 
 pub use crate::ops::activation::{dropout, log_softmax, softmax};
-pub use crate::ops::attention::{mha, multi_head_attention_forward, scaled_dot_product_attention};
+pub use crate::ops::attention::{
+    begin_attention_recording, end_attention_recording, is_recording_attention, mha,
+    multi_head_attention_forward, record_attention, record_attention_map,
+    scaled_dot_product_attention,
+};
 pub use crate::ops::conv::{
     adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, conv1d, conv2d, max_pool2d,
 };

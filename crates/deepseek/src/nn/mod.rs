@@ -1,6 +1,7 @@
 //! Neural-network building blocks: the [`Module`] trait (and `#[derive(Module)]`), layers
 //! with PyTorch's names and initialisations, losses, and [`functional`].
 
+pub(crate) mod attention_maps;
 mod checkpoint;
 pub mod functional;
 mod layers;

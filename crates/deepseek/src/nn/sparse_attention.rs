@@ -242,10 +242,42 @@ impl SparseAttention {
     }
 }
 
+impl SparseAttention {
+    /// The attention probabilities [B, H, T, T] of `x` [B, T, dim]: `softmax(q kᵀ/√hd)` over
+    /// the keys [`Self::dense_mask`] allows, zero elsewhere. Dense, O(T²): for inspection
+    /// (attention maps), not for the forward pass.
+    pub fn attention_weights(&self, x: &Tensor) -> Result<Tensor> {
+        let (q, k, _) = self.project(x)?;
+        self.weights_of(&q, &k)
+    }
+
+    fn weights_of(&self, q: &Tensor, k: &Tensor) -> Result<Tensor> {
+        let hd = self.dim / self.num_heads;
+        let keep = self.dense_mask(q.shape()[2])?;
+        q.matmul(&k.transpose(-2, -1)?)?
+            .mul_scalar(1.0 / (hd as f64).sqrt())?
+            .masked_fill(&keep.logical_not()?, f64::NEG_INFINITY)?
+            .softmax(-1)
+    }
+
+    /// The blockwise forward of `x` [B, T, dim] and its attention probabilities
+    /// [B, H, T, T] (see [`Self::attention_weights`]).
+    pub fn forward_with_attentions(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (q, k, v) = self.project(x)?;
+        let w = self.weights_of(&q, &k)?;
+        Ok((self.output(&self.attend_blockwise(&q, &k, &v)?)?, w))
+    }
+}
+
 impl Forward for SparseAttention {
-    /// Blockwise sparse attention of `x` [B, T, dim].
+    /// Blockwise sparse attention of `x` [B, T, dim]. Inside
+    /// [`crate::nn::functional::record_attention`] its (dense) probabilities are recorded
+    /// too.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (q, k, v) = self.project(x)?;
+        if crate::ops::attention::is_recording_attention() {
+            crate::ops::attention::record_attention_map(&self.weights_of(&q, &k)?);
+        }
         let o = self.attend_blockwise(&q, &k, &v)?;
         self.output(&o)
     }

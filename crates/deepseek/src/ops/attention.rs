@@ -1,7 +1,96 @@
 //! Scaled dot-product attention and multi-head attention, composed of matmul and softmax.
+//!
+//! [`record_attention`] captures the attention probabilities of every
+//! [`scaled_dot_product_attention`] call made while it runs (the `forward_with_attentions`
+//! methods of the attention layers and pretrained models are built on it). Outside it the
+//! probabilities are neither kept nor copied: the only cost is one thread-local flag read.
 
 use crate::error::bail_shape;
 use crate::{DType, Error, Result, Tensor};
+use std::cell::{Cell, RefCell};
+
+thread_local! {
+    /// Number of active [`record_attention`] scopes on this thread.
+    static RECORDING: Cell<usize> = const { Cell::new(0) };
+    /// One list of captured maps per active scope (innermost last).
+    static MAPS: RefCell<Vec<Vec<Tensor>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Opens a recording scope on this thread: until the matching
+/// [`end_attention_recording`], attention maps go to it (see [`record_attention`], which
+/// pairs the two for a closure; this pair is for callers whose scope is not a closure, such
+/// as module hooks).
+pub fn begin_attention_recording() {
+    MAPS.with(|m| m.borrow_mut().push(Vec::new()));
+    RECORDING.with(|r| r.set(r.get() + 1));
+}
+
+/// Closes the innermost scope opened by [`begin_attention_recording`] and returns its maps
+/// in call order (empty when no scope is open).
+pub fn end_attention_recording() -> Vec<Tensor> {
+    if RECORDING.with(|r| r.get()) == 0 {
+        return Vec::new();
+    }
+    RECORDING.with(|r| r.set(r.get() - 1));
+    MAPS.with(|m| m.borrow_mut().pop()).unwrap_or_default()
+}
+
+/// Ends the scope of [`record_attention`] when dropped (also on an error or a panic in `f`).
+struct RecordScope {
+    ended: bool,
+}
+
+impl Drop for RecordScope {
+    fn drop(&mut self) {
+        if !self.ended {
+            end_attention_recording();
+        }
+    }
+}
+
+/// Runs `f` and returns its result with the attention probabilities
+/// `softmax(q kᵀ · scale + mask)` of every [`scaled_dot_product_attention`] call it made on
+/// this thread (and of the other attention layers that record, such as
+/// [`crate::nn::SparseAttention`]), in call order: one tensor [..., L, S] per call (per head
+/// for multi-head inputs, e.g. [B, H, T, S]), taken before attention dropout and still part
+/// of the autograd graph. Scopes nest; a map goes to the innermost one only.
+///
+/// ```
+/// # use deepseek::prelude::*;
+/// let q = Tensor::randn(&[1, 2, 3, 4], DType::F32)?;
+/// let (o, maps) = deepseek::nn::functional::record_attention(|| {
+///     deepseek::nn::functional::scaled_dot_product_attention(&q, &q, &q, None, 0.0, false, None)
+/// })?;
+/// assert_eq!(maps.len(), 1);
+/// assert_eq!(maps[0].shape(), &[1, 2, 3, 3]);
+/// # let _ = o;
+/// # Ok::<(), deepseek::Error>(())
+/// ```
+pub fn record_attention<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, Vec<Tensor>)> {
+    begin_attention_recording();
+    let mut scope = RecordScope { ended: false };
+    let out = f();
+    let maps = end_attention_recording();
+    scope.ended = true;
+    Ok((out?, maps))
+}
+
+/// Whether a [`record_attention`] scope is active on this thread.
+pub fn is_recording_attention() -> bool {
+    RECORDING.with(|r| r.get() > 0)
+}
+
+/// Hands `p` to the innermost [`record_attention`] scope, if any (for attention layers that
+/// compute their probabilities without [`scaled_dot_product_attention`]).
+pub fn record_attention_map(p: &Tensor) {
+    if is_recording_attention() {
+        MAPS.with(|m| {
+            if let Some(top) = m.borrow_mut().last_mut() {
+                top.push(p.clone());
+            }
+        });
+    }
+}
 
 /// `softmax(q @ k^T * scale + mask) @ v` (PyTorch's `F.scaled_dot_product_attention`).
 /// A bool mask keeps positions where true; a float mask is added. `is_causal` masks
@@ -71,6 +160,8 @@ pub fn scaled_dot_product_attention(
         };
     }
     let p = s.softmax(-1)?;
+    // The opt-in branch of `record_attention`: a flag read when not recording.
+    record_attention_map(&p);
     let p = if dropout_p > 0.0 {
         super::activation::dropout(&p, dropout_p, true)?
     } else {

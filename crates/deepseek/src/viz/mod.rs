@@ -4,7 +4,7 @@
 //! The page is one file: a small error hook, the vendored layout library
 //! [`@dagrejs/dagre`](https://github.com/dagrejs/dagre) 1.1.4 (MIT, `viz/DAGRE-LICENSE`),
 //! the data as JSON, and the page script (`viz/page.js`) that draws it with SVG and canvas.
-//! Two kinds of data are drawn:
+//! Three kinds of data are drawn:
 //!
 //! - `"kind": "model"`: a traced graph, written by the Python tracer (`deepseek.viz`): ops with
 //!   their inputs' and outputs' shapes and dtypes, modules as collapsible groups, gradient
@@ -13,6 +13,8 @@
 //! - `"kind": "run"`: a training run's curves (loss, validation loss, learning rate, gradient
 //!   norm) read from the `metrics.jsonl` that [`crate::train::Trainer`] writes; built by
 //!   [`run_data`], drawn by `deepseek viz RUN_DIR`.
+//! - `"kind": "attention"`: only the attention heat maps (`"attention"`, as in a model page),
+//!   written by `deepseek.viz.attention` from `deepseek.nn.capture_attention`.
 //!
 //! Errors found by the page itself (a script error, a `console.error`) are listed in the
 //! page's `#viz-errors` element and counted in `body[data-errors]`; a page that rendered sets
@@ -60,7 +62,7 @@ const ERROR_HOOK: &str = r#"(function(){
 })();"#;
 
 /// The kinds of data a page can draw.
-const KINDS: [&str; 2] = ["model", "run"];
+const KINDS: [&str; 3] = ["model", "run", "attention"];
 
 fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -69,7 +71,8 @@ fn escape_html(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Builds the page for `data` (an object whose `"kind"` is `"model"` or `"run"`) as one
+/// Builds the page for `data` (an object whose `"kind"` is `"model"`, `"run"` or
+/// `"attention"`) as one
 /// self-contained HTML string titled `title`.
 ///
 /// The JSON is embedded in a `<script type="application/json">` element with every `<`

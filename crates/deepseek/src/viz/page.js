@@ -107,6 +107,34 @@
     });
   }
 
+  // ---------------------------------------------------------------- attention heat maps
+  // One heat map (query × key) per head of each recorded attention module.
+  function drawAttention(list) {
+    if (!list.length) return;
+    el('h2', {}, root, 'Attention weights');
+    list.forEach(function (a) {
+      var box = el('div', { 'class': 'attn', 'data-module': a.module }, root);
+      el('h3', {}, box, a.module + ' (' + a.type + '), sample ' + a.batch + ': ' + a.heads.length + ' heads, query × key');
+      var hs = el('div', { 'class': 'heads' }, box);
+      a.heads.forEach(function (m, h) {
+        var d = el('div', { 'class': 'head' }, hs);
+        heat(d, m, a.module, h);
+        el('div', {}, d, 'head ' + h);
+      });
+    });
+  }
+
+  // The page of deepseek.viz.attention: only the heat maps.
+  function renderAttention() {
+    var list = data.attention || [];
+    var heads = 0;
+    list.forEach(function (a) { heads += a.heads.length; });
+    document.getElementById('summary').textContent = list.length + ' attention modules, ' +
+      heads + ' heads' + (data.tokens ? ' — ' + data.tokens.join(' ') : '');
+    if (!list.length) el('p', { id: 'no-attention' }, root, 'The model ran no attention module.');
+    drawAttention(list);
+  }
+
   // ---------------------------------------------------------------- model graph
   function renderModel() {
     var nodes = data.nodes || [], modules = data.modules || [], th = data.thresholds || {};
@@ -278,19 +306,7 @@
       });
     }
 
-    if ((data.attention || []).length) {
-      el('h2', {}, root, 'Attention weights');
-      data.attention.forEach(function (a) {
-        var box = el('div', { 'class': 'attn', 'data-module': a.module }, root);
-        el('h3', {}, box, a.module + ' (' + a.type + '), sample ' + a.batch + ': ' + a.heads.length + ' heads, query × key');
-        var hs = el('div', { 'class': 'heads' }, box);
-        a.heads.forEach(function (m, h) {
-          var d = el('div', { 'class': 'head' }, hs);
-          heat(d, m, a.module, h);
-          el('div', {}, d, 'head ' + h);
-        });
-      });
-    }
+    drawAttention(data.attention || []);
 
     var hists = nodes.filter(function (n) { return n.hist; });
     if (hists.length) {
@@ -336,6 +352,8 @@
     }
   }
 
-  if (data.kind === 'model') renderModel(); else renderRun();
+  if (data.kind === 'model') renderModel();
+  else if (data.kind === 'attention') renderAttention();
+  else renderRun();
   document.body.setAttribute('data-rendered', '1');
 })();
