@@ -409,12 +409,7 @@ fn gemm_impl(isa: Isa, m: usize, a: &[u8], lda: usize, b: &PackedI8, sink: Sink)
         // output; the ISA was checked available.
         unsafe { run_tile(isa, mr, r0, r1, j0, cols, panels, a, lda, b, sink) };
     };
-    if threads > 1 && ntasks > 1 {
-        use rayon::prelude::*;
-        crate::backend::cpu::threads::pool().install(|| (0..ntasks).into_par_iter().for_each(task));
-    } else {
-        (0..ntasks).for_each(task);
-    }
+    crate::backend::cpu::threads::par_claim(ntasks, threads, task);
     Ok(())
 }
 

@@ -127,11 +127,9 @@ unsafe fn split_blocks<T: Copy + Send + Sync + 'static>(
             }
         }
     };
-    if parts == 1 {
-        slice(0);
-    } else {
-        threads::pool().install(|| (0..parts).into_par_iter().for_each(slice));
-    }
+    // The calling thread computes one slice itself instead of sleeping in `install` while
+    // both pool threads wake.
+    threads::par_for(parts, slice);
 }
 
 /// `m * n * k` from which one product is split over the pool's threads. Below it the hop to
