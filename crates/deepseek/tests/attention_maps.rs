@@ -222,7 +222,7 @@ fn record_attention_scopes_nest_and_close_on_errors() -> Result<()> {
     assert!(!is_recording_attention());
     let ((_, inner), outer) = record_attention(|| {
         sdpa()?;
-        record_attention(|| sdpa())
+        record_attention(sdpa)
     })?;
     assert_eq!((outer.len(), inner.len()), (1, 1));
     let err: Result<((), Vec<Tensor>)> =

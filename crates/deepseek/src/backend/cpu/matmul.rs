@@ -30,6 +30,27 @@ pub unsafe fn gemm_strided<T: Copy + Send + Sync + 'static>(
     if m == 0 || n == 0 {
         return;
     }
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+        && ars >= 0
+        && bcs >= 0
+        && super::gemm_nt::applies(m, n, k, acs, brs)
+    {
+        let threads = match par {
+            Parallelism::Rayon(t) => t.max(1),
+            _ => 1,
+        };
+        // SAFETY: T is f32; the strides address the same matrices (A's rows `ars` apart,
+        // B's columns — the rows of Bᵀ — `bcs` apart, both contiguous along k).
+        super::gemm_nt::gemm_nt(
+            (m, n, k),
+            (c as *mut f32, crs),
+            (a as *const f32, ars as usize),
+            (b as *const f32, bcs as usize),
+            accumulate,
+            threads,
+        );
+        return;
+    }
     if let Parallelism::Rayon(t) = par {
         if t > 1 {
             split_blocks(
@@ -219,11 +240,9 @@ fn run<T: Copy + Send + Sync + 'static + Default>(
                     .for_each(|(i, d)| one_mat(d, i, Parallelism::None))
             });
         } else if nt > 1 && n * m * k >= PAR_MNK {
-            threads::pool().install(|| {
-                for (i, d) in out.chunks_mut(n * m).enumerate() {
-                    one_mat(d, i, Parallelism::Rayon(nt));
-                }
-            });
+            for (i, d) in out.chunks_mut(n * m).enumerate() {
+                one_mat(d, i, Parallelism::Rayon(nt));
+            }
         } else {
             for (i, d) in out.chunks_mut(n * m).enumerate() {
                 one_mat(d, i, Parallelism::None);

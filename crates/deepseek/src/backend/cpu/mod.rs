@@ -6,6 +6,7 @@ pub mod conv;
 pub mod copy;
 pub mod elementwise;
 pub(crate) mod fused;
+pub mod gemm_nt;
 pub mod index;
 pub mod math;
 pub mod matmul;

@@ -85,11 +85,11 @@ pub fn par_chunks<T: Send>(data: &mut [T], chunk: usize, body: impl Fn(usize, &m
 /// time from a shared counter: the calling thread starts at once and the pool threads join as
 /// they wake, so a sleeping worker's wake-up latency (tens of µs on a VM) delays nothing and
 /// costs nothing when the work is short. For many small tasks of equal cost (the int8 gemm's
-/// register-tile groups); inside the pool, or with one thread, runs them in order.
+/// register-tile groups, the f32 `A·Bᵀ` kernel's column blocks).
 pub fn par_claim(tasks: usize, threads: usize, f: impl Fn(usize) + Sync) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let helpers = threads.min(tasks).saturating_sub(1);
-    if helpers == 0 || rayon::current_thread_index().is_some() {
+    if helpers == 0 {
         (0..tasks).for_each(f);
         return;
     }
@@ -102,12 +102,22 @@ pub fn par_claim(tasks: usize, threads: usize, f: impl Fn(usize) + Sync) {
         f(t);
     };
     let work = &work;
-    pool().in_place_scope(|s| {
-        for _ in 0..helpers {
-            s.spawn(move |_| work());
-        }
-        work();
-    });
+    if rayon::current_thread_index().is_some() {
+        // Inside the pool: idle pool threads steal the helpers.
+        rayon::scope(|s| {
+            for _ in 0..helpers {
+                s.spawn(move |_| work());
+            }
+            work();
+        });
+    } else {
+        pool().in_place_scope(|s| {
+            for _ in 0..helpers {
+                s.spawn(move |_| work());
+            }
+            work();
+        });
+    }
 }
 
 /// Runs `f(0)`, ..., `f(parts - 1)`: `f(0)` on the calling thread, the others on the pool
