@@ -269,7 +269,12 @@ pub(crate) fn mha_layout(
     // [3 * E, E] for the whole layer; a tensor-parallel rank's share of the heads has fewer
     // rows (its out_proj_weight then has as many columns).
     let w = in_proj_weight.shape();
-    if w.len() != 2 || w[1] != embed_dim || w[0] == 0 || w[0] % 3 != 0 || w[0] > 3 * embed_dim {
+    if w.len() != 2
+        || w[1] != embed_dim
+        || w[0] == 0
+        || !w[0].is_multiple_of(3)
+        || w[0] > 3 * embed_dim
+    {
         bail_shape!(
             "multi_head_attention",
             "in_proj_weight has shape {:?}, expected [{}, {embed_dim}]",

@@ -17,7 +17,7 @@ use crate::{Error, Result, Tensor};
 ///
 /// ```no_run
 /// use deepseek::distributed::{self as dist, ParallelMultiheadAttention};
-/// use deepseek::nn::{Forward, MultiheadAttention};
+/// use deepseek::nn::MultiheadAttention;
 /// # use deepseek::{DType, Tensor};
 /// dist::init_process_group("mpi")?;                         // mpirun -np 2
 /// let mha = MultiheadAttention::new(64, 8, true, true)?;     // 8 heads: 4 per rank
