@@ -2,14 +2,17 @@
 # The multi-process tests of deepseek.distributed (called by scripts/test.sh once the Python
 # package is installed; PY names its interpreter). Needs Open MPI (test.sh installs it):
 #  - Rust: collectives (2 and 3 ranks), DDP == one process over 20 steps, no_sync, tensor
-#    parallel == unsplit, mismatch errors, a killed rank, a mixed job with mpi4py, in-place
-#    collectives, GPipe/1F1B pipelines == sequential, ZeRO-1 AdamW == AdamW
-#    (crates/deepseek/tests/distributed.rs launches itself under mpirun);
+#    parallel == unsplit, parallel attention heads == MultiheadAttention, vocabulary-parallel
+#    embedding / cross-entropy == Embedding / cross_entropy, mismatch errors, a killed rank,
+#    a mixed job with mpi4py, in-place collectives, GPipe/1F1B pipelines == sequential,
+#    ZeRO-1 AdamW == AdamW (crates/deepseek/tests/distributed.rs launches itself under
+#    mpirun);
 #  - two hosts: scripts/test_two_hosts.sh runs the DDP case with one rank in each of two
 #    network namespaces joined by a veth pair, over TCP;
 #  - `mpirun -np 2 deepseek train` trains data-parallel, rank 0 alone writing;
 #  - Python: python/tests/test_distributed.py (collectives, DDP, the tutorial's
-#    TensorParallel snippet on 4 ranks) runs within the ordinary pytest run.
+#    TensorParallel snippet on 4 ranks, ZeRO, pipelines, the Megatron attention / embedding /
+#    cross-entropy against PyTorch on 2 ranks) runs within the ordinary pytest run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PY:-python3}"

@@ -82,3 +82,9 @@ def test_zero_redundancy_adamw_matches_adamw():
 @pytest.mark.skipif(not MPI, reason="deepseek built without MPI, or no mpirun")
 def test_pipeline_gpipe_and_1f1b_match_sequential():
     assert mpirun(2, "py_pipeline.py").count("pipeline ok") == 2
+
+
+@pytest.mark.skipif(not MPI, reason="deepseek built without MPI, or no mpirun")
+def test_parallel_attention_and_vocab_parallel_match_pytorch():
+    pytest.importorskip("torch", reason="PyTorch computes the unsplit reference")
+    assert mpirun(2, "py_tp_vocab.py", timeout=180).count("tp vocab ok") == 2

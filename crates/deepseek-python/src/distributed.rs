@@ -394,6 +394,45 @@ fn shard(
     let (g, t) = (grp(group.as_deref())?, t.t.clone());
     wrap(py, dist::tensor_parallel::shard(&t, dim, &g))
 }
+/// The vocabulary-parallel lookup: `weight` is this rank's rows of the table, `ids` the whole
+/// index tensor; the result (all-reduced) is the full lookup.
+#[pyfunction]
+#[pyo3(signature = (ids, weight, padding_idx=None, group=None))]
+fn vocab_parallel_embedding(
+    py: Python<'_>,
+    ids: PyRef<PyTensor>,
+    weight: PyRef<PyTensor>,
+    padding_idx: Option<i64>,
+    group: Option<PyRef<PyGroup>>,
+) -> PyResult<Py<PyTensor>> {
+    let (g, i, w) = (grp(group.as_deref())?, ids.t.clone(), weight.t.clone());
+    wrap(
+        py,
+        py.detach(|| dist::vocab_parallel_embedding(&i, &w, padding_idx, Some(&g))),
+    )
+}
+/// Cross-entropy of vocabulary-parallel logits (this rank's last-dim slice) against the
+/// whole target, without gathering the logits.
+#[pyfunction]
+#[pyo3(signature = (logits, target, ignore_index=-100, reduction="mean", label_smoothing=0.0, group=None))]
+fn vocab_parallel_cross_entropy(
+    py: Python<'_>,
+    logits: PyRef<PyTensor>,
+    target: PyRef<PyTensor>,
+    ignore_index: i64,
+    reduction: &str,
+    label_smoothing: f64,
+    group: Option<PyRef<PyGroup>>,
+) -> PyResult<Py<PyTensor>> {
+    let (g, x, t) = (grp(group.as_deref())?, logits.t.clone(), target.t.clone());
+    let r = reduction.to_string();
+    wrap(
+        py,
+        py.detach(|| {
+            dist::vocab_parallel_cross_entropy(&x, &t, ignore_index, &r, label_smoothing, Some(&g))
+        }),
+    )
+}
 /// `DistributedSampler`'s indices for one rank and epoch.
 #[pyfunction]
 fn sampler_indices(
@@ -437,6 +476,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         gather_from_parallel_region,
         scatter_to_parallel_region,
         shard,
+        vocab_parallel_embedding,
+        vocab_parallel_cross_entropy,
         sampler_indices
     );
     d.add_class::<PyGroup>()?;

@@ -15,6 +15,8 @@ use std::process::Command;
 
 #[path = "distributed/parallel.rs"]
 mod parallel;
+#[path = "distributed/tp_vocab.rs"]
+mod tp_vocab;
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -34,6 +36,8 @@ fn main() {
         ("ddp", 2),
         ("no_sync", 2),
         ("tp", 2),
+        ("tp_attention", 2),
+        ("tp_vocab", 2),
         ("errors", 2),
         ("in_place", 2),
         ("in_place", 3),
@@ -209,6 +213,8 @@ fn run_case(case: &str) -> Result<()> {
         "pipeline_gpipe_wide" => parallel::pipeline(rank, false, 4096)?,
         "pipeline_1f1b_wide" => parallel::pipeline(rank, true, 4096)?,
         "zero" => parallel::zero(rank, n)?,
+        "tp_attention" => tp_vocab::attention(rank, n)?,
+        "tp_vocab" => tp_vocab::vocab(rank, n)?,
         _ => return Err(Error::Msg(format!("unknown case {case}"))),
     }
     println!("rank {rank}: case ok");

@@ -167,14 +167,17 @@ def irecv(tensor, src, group=None, tag=0):
 
 from .parallel import DistributedDataParallel, DistributedSampler  # noqa: E402
 from .tensor_parallel import (  # noqa: E402
-    ColumnParallelLinear, RowParallelLinear, TensorParallel,
+    ColumnParallelLinear, ParallelMultiheadAttention, RowParallelLinear, TensorParallel,
+    VocabParallelEmbedding, vocab_parallel_cross_entropy,
 )
 
 __all__ = [
     "Backend", "ColumnParallelLinear", "DistributedDataParallel", "DistributedSampler",
-    "ProcessGroup", "ReduceOp", "RowParallelLinear", "TensorParallel", "Work", "all_gather",
+    "ParallelMultiheadAttention", "ProcessGroup", "ReduceOp", "RowParallelLinear",
+    "TensorParallel", "VocabParallelEmbedding", "Work", "all_gather",
     "all_gather_into_tensor", "all_reduce", "barrier", "broadcast", "destroy_process_group",
     "get_backend", "get_rank", "get_world_size", "group", "init_process_group", "irecv",
     "is_available", "is_initialized", "is_mpi_available", "is_nccl_available", "isend",
     "new_group", "recv", "reduce_scatter", "reduce_scatter_tensor", "send",
+    "vocab_parallel_cross_entropy",
 ]

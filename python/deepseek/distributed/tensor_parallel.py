@@ -1,5 +1,7 @@
 """Tensor parallelism: the tutorials' ``TensorParallel(world_size)`` with ``split(module)``
-and ``all_reduce``, and Megatron's ``ColumnParallelLinear`` / ``RowParallelLinear``.
+and ``all_reduce``, and Megatron's ``ColumnParallelLinear`` / ``RowParallelLinear``,
+``ParallelMultiheadAttention`` (heads split over ranks), ``VocabParallelEmbedding`` and
+``vocab_parallel_cross_entropy`` (vocabulary split over ranks).
 
 ``tp.split(module)`` returns a module holding this rank's share of the weights (rank 0's
 values, broadcast first, so every rank splits the same model). Its output has the full
@@ -206,3 +208,153 @@ class RowParallelLinear(Module):
             x = _D.scatter_to_parallel_region(x, self.group)
         y = _D.reduce_from_parallel_region(F.linear(x, self.weight), self.group)
         return y + self.bias if self.bias is not None else y
+
+
+def _group_size(group):
+    g = group if group is not None else _D.world()
+    return g.size(), g.rank()
+
+
+class ParallelMultiheadAttention(Module):
+    """Megatron's parallel self-attention: ``nn.MultiheadAttention`` with its heads split
+    over the ranks. Rank ``r`` of ``n`` keeps heads ``[r*H/n, (r+1)*H/n)``: its rows of the
+    q, k and v blocks of ``in_proj_weight`` / ``in_proj_bias`` (column parallel) and the
+    matching columns of ``out_proj`` (a ``RowParallelLinear``, one all-reduce, bias added
+    once). Forward takes ``nn.MultiheadAttention``'s arguments and returns ``(output,
+    weights)``; with the same (rank 0's) weights it equals the unsplit layer, forward and
+    backward. ``ParallelMultiheadAttention.from_mha(mha)`` (or ``init_from=mha``) splits an
+    existing layer; ``num_heads`` must be divisible by the number of ranks."""
+
+    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, batch_first=False,
+                 group=None, init_from=None):
+        super().__init__()
+        from ..nn import MultiheadAttention
+        if init_from is not None:
+            embed_dim, num_heads = init_from.embed_dim, init_from.num_heads
+            dropout, batch_first = init_from.dropout, init_from.batch_first
+        n, r = _group_size(group)
+        if num_heads <= 0 or num_heads % n:
+            raise ValueError(f"ParallelMultiheadAttention: num_heads {num_heads} is not "
+                             f"divisible by the world size {n}: each of the {n} ranks must "
+                             "hold the same number of heads")
+        full = init_from if init_from is not None else MultiheadAttention(
+            embed_dim, num_heads, dropout=dropout, bias=bias, batch_first=batch_first)
+        self.group, self.embed_dim, self.num_heads = group, embed_dim, num_heads
+        self.local_heads, self.head_offset = num_heads // n, r * (num_heads // n)
+        self.dropout, self.batch_first = dropout, batch_first
+        self.head_dim = embed_dim // num_heads
+        self.in_proj_weight = Parameter(_rows(_full_copy(full.in_proj_weight, group), 3,
+                                              group).detach())
+        self.in_proj_bias = (Parameter(_rows(_full_copy(full.in_proj_bias, group), 3,
+                                             group).detach())
+                             if full.in_proj_bias is not None else None)
+        self.out_proj = RowParallelLinear(embed_dim, embed_dim, input_is_parallel=True,
+                                          group=group, init_from=full.out_proj)
+
+    @classmethod
+    def from_mha(cls, mha, group=None):
+        """Splits ``mha`` (an ``nn.MultiheadAttention``) by heads, with rank 0's weights."""
+        return cls(mha.embed_dim, mha.num_heads, group=group, init_from=mha)
+
+    def _local_mask(self, attn_mask, n_batch, L, S):
+        """A ``[N*H, L, S]`` mask cut to this rank's heads; 2-D masks apply to all heads."""
+        if attn_mask is None or attn_mask.dim() != 3:
+            return attn_mask
+        H, h, o = self.num_heads, self.local_heads, self.head_offset
+        if attn_mask.shape[0] != n_batch * H:
+            raise ValueError(f"ParallelMultiheadAttention: a 3-D attn_mask must be "
+                             f"[N*num_heads, L, S] = [{n_batch * H}, {L}, {S}], got "
+                             f"{list(attn_mask.shape)}")
+        return attn_mask.reshape(n_batch, H, L, S)[:, o:o + h].reshape(n_batch * h, L, S)
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
+                attn_mask=None, average_attn_weights=True, is_causal=False):
+        from ..nn.layers import _mha
+        same_k, same_v, v_is_k = key is query, value is query, value is key
+        unbatched = query.dim() == 2
+        if unbatched:
+            query, key, value = (t.unsqueeze(1) for t in (query, key, value))
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask.unsqueeze(0)
+        elif self.batch_first:
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        g = self.group
+        # Each distinct input enters the parallel region once (its gradient is summed over
+        # the ranks); self-attention keeps one tensor, so q, k, v project in one matmul.
+        q = _D.copy_to_parallel_region(query, g)
+        k = q if same_k else _D.copy_to_parallel_region(key, g)
+        v = q if same_v else (k if v_is_k else _D.copy_to_parallel_region(value, g))
+        L, n_batch, S = q.shape[0], q.shape[1], k.shape[0]
+        out, w = _mha(q, k, v, self.embed_dim, self.local_heads, self.in_proj_weight,
+                      self.in_proj_bias, self.out_proj.weight, None,
+                      self._local_mask(attn_mask, n_batch, L, S), key_padding_mask, is_causal,
+                      self.dropout, self.training, need_weights, False)
+        out = _D.reduce_from_parallel_region(out, g)
+        if self.out_proj.bias is not None:
+            out = out + self.out_proj.bias
+        if w is not None:  # [N, h, L, S]: this rank's heads
+            if average_attn_weights:
+                w = _D.reduce_from_parallel_region(w.sum(1), g) * (1.0 / self.num_heads)
+            else:
+                w = _D.gather_from_parallel_region(w.permute(0, 2, 3, 1), g, True)
+                w = w.permute(0, 3, 1, 2)
+        if unbatched:
+            out = out.squeeze(1)
+            if w is not None:
+                w = w.squeeze(0)
+        elif self.batch_first:
+            out = out.transpose(0, 1)
+        return out, w
+
+
+class VocabParallelEmbedding(Module):
+    """Megatron's vocabulary-parallel embedding: rank ``r`` of ``n`` holds the rows
+    ``[r*V/n, (r+1)*V/n)`` of the table (``vocab_start_index``, ``vocab_end_index``); ids
+    outside its slice give zeros there and one all-reduce sums the ranks' lookups. With the
+    same (rank 0's) weights it equals ``nn.Embedding``, forward and backward (each rank's
+    ``weight.grad`` is its rows of the full gradient). ``from_embedding(emb)`` (or
+    ``init_from=emb``) splits an existing ``nn.Embedding``; ``num_embeddings`` must be
+    divisible by the number of ranks."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, group=None,
+                 init_from=None):
+        super().__init__()
+        from ..nn import Embedding
+        if init_from is not None:
+            num_embeddings, embedding_dim = init_from.num_embeddings, init_from.embedding_dim
+            padding_idx = init_from.padding_idx
+        n, r = _group_size(group)
+        if num_embeddings <= 0 or num_embeddings % n:
+            raise ValueError(f"VocabParallelEmbedding: the vocabulary size {num_embeddings} "
+                             f"is not divisible by the world size {n}: each of the {n} ranks "
+                             "must hold the same number of vocabulary entries")
+        full = init_from if init_from is not None else Embedding(
+            num_embeddings, embedding_dim, padding_idx=padding_idx)
+        self.group, self.padding_idx = group, padding_idx
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        per = num_embeddings // n
+        self.vocab_start_index, self.vocab_end_index = r * per, (r + 1) * per
+        self.weight = Parameter(_D.shard(_full_copy(full.weight, group), 0, group).detach())
+
+    @classmethod
+    def from_embedding(cls, embedding, group=None):
+        """Splits ``embedding`` (an ``nn.Embedding``) by vocabulary rows, rank 0's weights."""
+        return cls(embedding.num_embeddings, embedding.embedding_dim, group=group,
+                   init_from=embedding)
+
+    def forward(self, input):
+        return _D.vocab_parallel_embedding(input, self.weight, self.padding_idx, self.group)
+
+
+def vocab_parallel_cross_entropy(logits, target, ignore_index=-100, reduction="mean",
+                                 label_smoothing=0.0, group=None):
+    """Cross-entropy of vocabulary-parallel logits, as Megatron computes it: ``logits`` is
+    this rank's ``[..., V/n]`` slice of the last (vocabulary) dim, e.g. the output of
+    ``ColumnParallelLinear(d, V, bias=False, gather_output=False)``; ``target`` holds the
+    whole class ids ``[...]`` (the same on every rank). Equals
+    ``F.cross_entropy(full_logits.reshape(-1, V), target.reshape(-1), ...)`` (``"none"``:
+    shaped like ``target``), loss and gradient, with ``ignore_index``, ``reduction`` and
+    ``label_smoothing``. Only per-row values are all-reduced (the max, the sum of exps and
+    the target logit), never the logits."""
+    return _D.vocab_parallel_cross_entropy(logits, target, ignore_index, reduction,
+                                           float(label_smoothing), group)

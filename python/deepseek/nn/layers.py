@@ -665,9 +665,12 @@ def _attn_mask(attn_mask, key_padding_mask, is_causal, n, h, L, S, dtype):
 def _mha(query, key, value, embed_dim, num_heads, in_w, in_b, out_w, out_b, attn_mask,
          key_padding_mask, is_causal, dropout_p, training, need_weights, average_attn_weights):
     """Multi-head attention over [L, N, E] inputs: the fused Rust op when no option needs
-    more, else the same computation composed here (masks, attention dropout, weights)."""
+    more, else the same computation composed here (masks, attention dropout, weights).
+    ``in_w`` may hold fewer heads than the layer (``[3 * inner, E]``, a tensor-parallel
+    rank's share): the result is then ``[L, N, out_w.shape[0]]`` from ``inner`` columns."""
     L, n, _ = query.shape
     S = key.shape[0]
+    inner = in_w.shape[0] // 3
     simple_mask = attn_mask is None or attn_mask.dim() == 2
     if (not need_weights and key_padding_mask is None and simple_mask
             and (dropout_p == 0.0 or not training)):
@@ -679,7 +682,7 @@ def _mha(query, key, value, embed_dim, num_heads, in_w, in_b, out_w, out_b, attn
             is_causal = False
         return F._C_F.mha(query, key, value, embed_dim, num_heads, in_w, in_b, out_w, out_b,
                           m, is_causal), None
-    hd = embed_dim // num_heads
+    hd = inner // num_heads
     wq, wk, wv = in_w.chunk(3, 0)
     bq, bk, bv = in_b.chunk(3, 0) if in_b is not None else (None, None, None)
 
@@ -696,7 +699,7 @@ def _mha(query, key, value, embed_dim, num_heads, in_w, in_b, out_w, out_b, attn
         _C._record_attention_map(p)
     if dropout_p > 0.0 and training:
         p = F.dropout(p, dropout_p, True)
-    o = p.matmul(v).permute(2, 0, 1, 3).reshape(L, n, embed_dim)
+    o = p.matmul(v).permute(2, 0, 1, 3).reshape(L, n, inner)
     out = F.linear(o, out_w, out_b)
     if not need_weights:
         return out, None

@@ -37,7 +37,10 @@ pub use ddp::{DistributedDataParallel, DEFAULT_BUCKET_CAP_MB};
 pub use group::{ProcessGroup, Work};
 pub use pipeline::{PipelineStage, Schedule1F1B, ScheduleGPipe};
 pub use sampler::DistributedSampler;
-pub use tensor_parallel::{ColumnParallelLinear, RowParallelLinear};
+pub use tensor_parallel::{
+    vocab_parallel_cross_entropy, vocab_parallel_embedding, ColumnParallelLinear,
+    ParallelMultiheadAttention, RowParallelLinear, VocabParallelEmbedding,
+};
 pub use train::{ShardedBatches, SharedTimeBudget};
 pub use zero::ZeroRedundancyOptimizer;
 

@@ -1,5 +1,7 @@
-//! Megatron-style tensor parallelism: [`ColumnParallelLinear`], [`RowParallelLinear`] and the
-//! autograd-aware collectives they are built from.
+//! Megatron-style tensor parallelism: [`ColumnParallelLinear`], [`RowParallelLinear`],
+//! [`ParallelMultiheadAttention`] (heads split over ranks), [`VocabParallelEmbedding`] and
+//! [`vocab_parallel_cross_entropy`] (vocabulary split over ranks), and the autograd-aware
+//! collectives they are built from.
 //!
 //! The collectives are differentiable without new graph ops: a value computed outside
 //! autograd is attached to the input as `value + (x - x.detach())` (exactly `value`, with
@@ -9,6 +11,11 @@
 use super::{world, ProcessGroup, ReduceOp};
 use crate::autograd::checkpoint;
 use crate::{Error, Result, Tensor};
+
+mod attention;
+mod vocab;
+pub use attention::ParallelMultiheadAttention;
+pub use vocab::{vocab_parallel_cross_entropy, vocab_parallel_embedding, VocabParallelEmbedding};
 
 fn group(g: Option<&ProcessGroup>) -> Result<ProcessGroup> {
     match g {

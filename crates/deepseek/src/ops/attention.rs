@@ -266,12 +266,60 @@ pub(crate) fn mha_layout(
             format!("embed_dim {embed_dim} must be divisible by num_heads {num_heads}"),
         ));
     }
-    if in_proj_weight.shape() != [3 * embed_dim, embed_dim] {
+    // [3 * E, E] for the whole layer; a tensor-parallel rank's share of the heads has fewer
+    // rows (its out_proj_weight then has as many columns).
+    let w = in_proj_weight.shape();
+    if w.len() != 2
+        || w[1] != embed_dim
+        || w[0] == 0
+        || !w[0].is_multiple_of(3)
+        || w[0] > 3 * embed_dim
+    {
         bail_shape!(
             "multi_head_attention",
             "in_proj_weight has shape {:?}, expected [{}, {embed_dim}]",
             in_proj_weight.shape(),
             3 * embed_dim
+        );
+    }
+    mha_heads(
+        query,
+        key,
+        value,
+        batch_first,
+        num_heads,
+        in_proj_weight,
+        in_proj_bias,
+        attn_mask,
+        is_causal,
+    )?
+    .linear(out_proj_weight, out_proj_bias)
+}
+
+/// The attention part of [`mha_layout`], before the output projection: `in_proj_weight` is
+/// `[3 * inner, E]` (q, k, v blocks) with `inner` split into `num_heads` heads, and the
+/// result is `[L, N, inner]` (`[N, L, inner]` when `batch_first`), the heads side by side.
+/// `inner` may be less than `E`: a tensor-parallel rank holds only some heads
+/// ([`crate::distributed::tensor_parallel::ParallelMultiheadAttention`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn mha_heads(
+    query: &Tensor,
+    key: &Tensor,
+    value: &Tensor,
+    batch_first: bool,
+    num_heads: usize,
+    in_proj_weight: &Tensor,
+    in_proj_bias: Option<&Tensor>,
+    attn_mask: Option<&Tensor>,
+    is_causal: bool,
+) -> Result<Tensor> {
+    let rows = in_proj_weight.shape().first().copied().unwrap_or(0);
+    let inner = rows / 3;
+    if num_heads == 0 || rows != 3 * inner || !inner.is_multiple_of(num_heads) {
+        bail_shape!(
+            "multi_head_attention",
+            "in_proj_weight has shape {:?}: its rows must be 3 blocks of {num_heads} heads",
+            in_proj_weight.shape()
         );
     }
     // (sequence, batch) of a [L, N, E] or [N, L, E] tensor.
@@ -284,7 +332,7 @@ pub(crate) fn mha_layout(
     };
     let (l, n) = ln(query);
     let s = ln(key).0;
-    let hd = embed_dim / num_heads;
+    let hd = inner / num_heads;
     let (q, k, v) = if query.id() == key.id() && key.id() == value.id() {
         let qkv = query.linear(in_proj_weight, in_proj_bias)?.chunk(3, -1)?;
         (qkv[0].clone(), qkv[1].clone(), qkv[2].clone())
@@ -317,10 +365,9 @@ pub(crate) fn mha_layout(
         is_causal,
         None,
     )?;
-    let o = if batch_first {
-        o.permute(&[0, 2, 1, 3])?.reshape(&[n, l, embed_dim])?
+    if batch_first {
+        o.permute(&[0, 2, 1, 3])?.reshape(&[n, l, inner])
     } else {
-        o.permute(&[2, 0, 1, 3])?.reshape(&[l, n, embed_dim])?
-    };
-    o.linear(out_proj_weight, out_proj_bias)
+        o.permute(&[2, 0, 1, 3])?.reshape(&[l, n, inner])
+    }
 }
