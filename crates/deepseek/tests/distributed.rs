@@ -15,6 +15,8 @@ use std::process::Command;
 
 #[path = "distributed/parallel.rs"]
 mod parallel;
+#[path = "distributed/sharded_ckpt.rs"]
+mod sharded_ckpt;
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -53,6 +55,7 @@ fn main() {
         });
     }
     let only = std::env::var("DEEPSEEK_DIST_ONLY").ok();
+    failed += sharded_ckpt::jobs(only.as_deref());
     if only.as_deref().is_none_or(|o| o == "fault") {
         // A rank killed mid-training: the job must end (no hang) with an error naming it.
         let r = launch("fault", 2, &[]);
@@ -209,6 +212,7 @@ fn run_case(case: &str) -> Result<()> {
         "pipeline_gpipe_wide" => parallel::pipeline(rank, false, 4096)?,
         "pipeline_1f1b_wide" => parallel::pipeline(rank, true, 4096)?,
         "zero" => parallel::zero(rank, n)?,
+        c if c.starts_with("ckpt_") => sharded_ckpt::run(c, rank, n)?,
         _ => return Err(Error::Msg(format!("unknown case {case}"))),
     }
     println!("rank {rank}: case ok");

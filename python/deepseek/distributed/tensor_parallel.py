@@ -36,6 +36,8 @@ def _rows(t, blocks, group):
 
 
 class _SplitLinear(Module):
+    _tp_sharding = {"weight": (0, 1), "bias": (0, 1)}  # (dim, blocks); see checkpoint.py
+
     def __init__(self, linear, group):
         super().__init__()
         self.group = group
@@ -68,6 +70,8 @@ def _pad(y, group):
 
 
 class _SplitLSTM(Module):
+    _tp_sharding = {"*": (0, 4)}  # every weight and bias: rows of the 4 gate blocks
+
     def __init__(self, lstm, group):
         super().__init__()
         if lstm.bidirectional:
@@ -172,6 +176,8 @@ class ColumnParallelLinear(Module):
     """``y = x A^T + b`` with ``A``'s output rows split over ranks; with ``gather_output``
     the ranks' columns are all-gathered into the full ``y``."""
 
+    _tp_sharding = {"weight": (0, 1), "bias": (0, 1)}
+
     def __init__(self, in_features, out_features, bias=True, gather_output=True, group=None,
                  init_from=None):
         super().__init__()
@@ -191,6 +197,8 @@ class RowParallelLinear(Module):
     """``y = x A^T + b`` with ``A``'s input columns split over ranks; partial products are
     all-reduced and the bias added once. With ``input_is_parallel`` the input is already
     this rank's slice (a ``ColumnParallelLinear(gather_output=False)`` output)."""
+
+    _tp_sharding = {"weight": (1, 1)}  # the bias is replicated
 
     def __init__(self, in_features, out_features, bias=True, input_is_parallel=False,
                  group=None, init_from=None):
