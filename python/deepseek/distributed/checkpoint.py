@@ -159,7 +159,6 @@ def _optimizer_pieces(ws, optimizer):
                        "rest": rest if st is not None else None, "buffers": sorted(bufs)}}
         return pieces, head
     sd = optimizer.state_dict()
-    flat = [p for g in optimizer.param_groups for p in g["params"]]
     groups, rests, bufnames, i = [], {}, {}, 0
     for g in optimizer.param_groups:
         names = []
@@ -186,7 +185,6 @@ def _optimizer_pieces(ws, optimizer):
                         pieces.append((piece, v.detach()))
             i += 1
         groups.append({"hyper": _hyper(g), "params": names})
-    assert i == len(flat)
     head = {"kind": sd.get("optimizer", type(optimizer).__name__), "zero": False,
             "param_groups": groups, "steps": steps, "scalars": scalars,
             "py": {"param_groups": [_hyper(g) | {"params": g["params"]}
@@ -316,7 +314,8 @@ def _optimizer_state(rd, ws, optimizer, head):
             g["betas"] = tuple(g["betas"])
     if _is_zero(optimizer):
         if not head.get("zero"):
-            raise ValueError("checkpoint.load: the checkpoint holds no ZeroRedundancyOptimizer state")
+            raise ValueError("checkpoint.load: the checkpoint holds no "
+                             "ZeroRedundancyOptimizer state")
         L = optimizer.shard_numel()
         if head.get("shard_len") != L:
             raise ValueError(f"checkpoint.load: the ZeroRedundancyOptimizer slice has {L} "
@@ -356,7 +355,8 @@ def _optimizer_state(rd, ws, optimizer, head):
     for p in mine:
         w = by_id.get(id(p))
         if w is None:
-            raise ValueError("checkpoint.load: an optimizer parameter is not a parameter of the model")
+            raise ValueError("checkpoint.load: an optimizer parameter is not a parameter of "
+                             "the model")
         rest = py["rest"].get(w["name"])
         if rest is not None:
             st = {k: (deepseek.tensor(v) if k == "step" else v) for k, v in rest.items()}

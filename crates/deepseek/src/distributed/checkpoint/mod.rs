@@ -573,8 +573,8 @@ fn stored(
     let f = if r == me {
         mine
     } else {
-        if !others.contains_key(&r) {
-            others.insert(r, o.read_rank(r)?);
+        if let std::collections::hash_map::Entry::Vacant(v) = others.entry(r) {
+            v.insert(o.read_rank(r)?);
         }
         &others[&r]
     };
@@ -583,6 +583,10 @@ fn stored(
         .cloned()
         .ok_or_else(|| Error::io(&dir, format!("rank {r}'s file has no tensor {key:?}")))
 }
+
+/// What `load` reads before any rank changes anything: (parameter, value) pairs, the
+/// optimizer state, the metadata.
+type Staged = (Vec<(Tensor, Tensor)>, Option<OptimState>, Value);
 
 /// Restores `params` and the optimizer from the sharded checkpoint `dir` written by
 /// [`save`] with the same world size, sharding and optimizer; every rank calls it. Returns
@@ -598,7 +602,7 @@ pub fn load(
     let w = world()?;
     let (me, n) = (w.rank()?, w.size());
     let mut optimizer = optimizer;
-    let staged = (|| -> Result<(Vec<(Tensor, Tensor)>, Option<OptimState>, Value)> {
+    let staged = (|| -> Result<Staged> {
         let o = open(dir)?;
         if o.index.world_size != n {
             return Err(Error::value(
