@@ -9,6 +9,8 @@
 //!   printing tokens as they come and the tokens/s.
 //! - `deepseek viz RUN_DIR` writes `RUN_DIR/viz.html`: the run's loss, learning-rate and
 //!   gradient-norm curves as a self-contained page (see `deepseek::viz`).
+//! - `deepseek consolidate CKPT_DIR OUT.safetensors` turns a sharded checkpoint of
+//!   distributed training into one state dict of the unsplit model (no MPI needed).
 
 use clap::{Args, Parser, Subcommand};
 use deepseek::distributed as dist;
@@ -51,6 +53,43 @@ enum Cmd {
     /// with AutoHyper (Bayesian optimisation) within a time budget: each trial a short
     /// `deepseek train` run in its own process, its final validation loss the objective
     Tune(Box<tune::TuneArgs>),
+    /// Merge a sharded checkpoint of distributed training (a directory of
+    /// rank-*.safetensors files and index.json, written by
+    /// deepseek.distributed.checkpoint.save) into one safetensors state dict with the
+    /// unsplit model's names; the optimizer state, if any, goes to a second file
+    Consolidate(ConsolidateArgs),
+}
+
+/// Flags of `deepseek consolidate`.
+#[derive(Args, Debug)]
+struct ConsolidateArgs {
+    /// The sharded checkpoint directory
+    dir: PathBuf,
+    /// The state dict to write (.safetensors)
+    out: PathBuf,
+    /// Where to write the optimizer state [default: OUT with .safetensors replaced by
+    /// .optim.safetensors]
+    #[arg(long)]
+    optimizer_out: Option<PathBuf>,
+}
+
+fn consolidate(a: ConsolidateArgs) -> AnyResult<()> {
+    let c = dist::checkpoint::consolidate(&a.dir, &a.out, a.optimizer_out.as_deref())
+        .map_err(|e| e.to_string())?;
+    println!(
+        "consolidate: {} tensors of a {}-rank checkpoint -> {}",
+        c.model_tensors,
+        c.world_size,
+        c.model_path.display()
+    );
+    if let Some(p) = &c.optimizer_path {
+        println!(
+            "consolidate: optimizer state ({} tensors) -> {}",
+            c.optimizer_tensors,
+            p.display()
+        );
+    }
+    Ok(())
 }
 
 /// Flags of `deepseek viz`.
@@ -619,6 +658,7 @@ fn main() {
         Cmd::Generate(a) => generate(a),
         Cmd::Viz(a) => viz(a),
         Cmd::Tune(a) => tune::tune(*a),
+        Cmd::Consolidate(a) => consolidate(a),
     };
     if let Err(e) = r {
         eprintln!("error: {e}");

@@ -483,6 +483,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     d.add_class::<PyGroup>()?;
     d.add_class::<PyWork>()?;
     d.add_class::<PyReducer>()?;
+    crate::dist_checkpoint::register(&d)?;
     m.add_submodule(&d)?;
     Ok(())
 }

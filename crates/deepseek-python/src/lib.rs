@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 mod autohyper;
+mod dist_checkpoint;
 mod distributed;
 mod dlpack;
 mod functional;

@@ -15,6 +15,8 @@ use std::process::Command;
 
 #[path = "distributed/parallel.rs"]
 mod parallel;
+#[path = "distributed/sharded_ckpt.rs"]
+mod sharded_ckpt;
 #[path = "distributed/tp_vocab.rs"]
 mod tp_vocab;
 use std::time::{Duration, Instant};
@@ -57,6 +59,7 @@ fn main() {
         });
     }
     let only = std::env::var("DEEPSEEK_DIST_ONLY").ok();
+    failed += sharded_ckpt::jobs(only.as_deref());
     if only.as_deref().is_none_or(|o| o == "fault") {
         // A rank killed mid-training: the job must end (no hang) with an error naming it.
         let r = launch("fault", 2, &[]);
@@ -215,6 +218,7 @@ fn run_case(case: &str) -> Result<()> {
         "zero" => parallel::zero(rank, n)?,
         "tp_attention" => tp_vocab::attention(rank, n)?,
         "tp_vocab" => tp_vocab::vocab(rank, n)?,
+        c if c.starts_with("ckpt_") => sharded_ckpt::run(c, rank, n)?,
         _ => return Err(Error::Msg(format!("unknown case {case}"))),
     }
     println!("rank {rank}: case ok");

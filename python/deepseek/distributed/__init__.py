@@ -165,6 +165,7 @@ def irecv(tensor, src, group=None, tag=0):
     return _D.recv(tensor, int(src), group, int(tag), True)
 
 
+from . import checkpoint  # noqa: E402
 from .parallel import DistributedDataParallel, DistributedSampler  # noqa: E402
 from .tensor_parallel import (  # noqa: E402
     ColumnParallelLinear, ParallelMultiheadAttention, RowParallelLinear, TensorParallel,

@@ -38,6 +38,8 @@ def _rows(t, blocks, group):
 
 
 class _SplitLinear(Module):
+    _tp_sharding = {"weight": (0, 1), "bias": (0, 1)}  # (dim, blocks); see checkpoint.py
+
     def __init__(self, linear, group):
         super().__init__()
         self.group = group
@@ -70,6 +72,8 @@ def _pad(y, group):
 
 
 class _SplitLSTM(Module):
+    _tp_sharding = {"*": (0, 4)}  # every weight and bias: rows of the 4 gate blocks
+
     def __init__(self, lstm, group):
         super().__init__()
         if lstm.bidirectional:
@@ -174,6 +178,8 @@ class ColumnParallelLinear(Module):
     """``y = x A^T + b`` with ``A``'s output rows split over ranks; with ``gather_output``
     the ranks' columns are all-gathered into the full ``y``."""
 
+    _tp_sharding = {"weight": (0, 1), "bias": (0, 1)}
+
     def __init__(self, in_features, out_features, bias=True, gather_output=True, group=None,
                  init_from=None):
         super().__init__()
@@ -193,6 +199,8 @@ class RowParallelLinear(Module):
     """``y = x A^T + b`` with ``A``'s input columns split over ranks; partial products are
     all-reduced and the bias added once. With ``input_is_parallel`` the input is already
     this rank's slice (a ``ColumnParallelLinear(gather_output=False)`` output)."""
+
+    _tp_sharding = {"weight": (1, 1)}  # the bias is replicated
 
     def __init__(self, in_features, out_features, bias=True, input_is_parallel=False,
                  group=None, init_from=None):
@@ -224,6 +232,9 @@ class ParallelMultiheadAttention(Module):
     weights)``; with the same (rank 0's) weights it equals the unsplit layer, forward and
     backward. ``ParallelMultiheadAttention.from_mha(mha)`` (or ``init_from=mha``) splits an
     existing layer; ``num_heads`` must be divisible by the number of ranks."""
+
+    # q, k, v blocks of rows (checkpoint.py); out_proj is a RowParallelLinear.
+    _tp_sharding = {"in_proj_weight": (0, 3), "in_proj_bias": (0, 3)}
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, batch_first=False,
                  group=None, init_from=None):
@@ -315,6 +326,8 @@ class VocabParallelEmbedding(Module):
     ``weight.grad`` is its rows of the full gradient). ``from_embedding(emb)`` (or
     ``init_from=emb``) splits an existing ``nn.Embedding``; ``num_embeddings`` must be
     divisible by the number of ranks."""
+
+    _tp_sharding = {"weight": (0, 1)}  # vocabulary rows (checkpoint.py)
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, group=None,
                  init_from=None):

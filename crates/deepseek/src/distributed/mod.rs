@@ -1,6 +1,6 @@
 //! Distributed training over MPI: process groups and collectives with
 //! `torch.distributed`'s names, [`DistributedDataParallel`], [`DistributedSampler`] and
-//! Megatron-style tensor-parallel layers.
+//! Megatron-style tensor-parallel layers, and sharded [`checkpoint`]s of them.
 //!
 //! Processes come from the launcher (`mpirun -np 4 my_program`); each calls
 //! [`init_process_group`] once:
@@ -23,6 +23,7 @@
 //! default 1800), after which the call fails naming the collective.
 
 pub(crate) mod backend;
+pub mod checkpoint;
 mod ddp;
 mod group;
 #[cfg(feature = "mpi")]

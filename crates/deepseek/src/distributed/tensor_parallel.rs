@@ -144,7 +144,7 @@ pub struct ColumnParallelLinear {
     /// This rank's part of the bias.
     pub bias: Option<Tensor>,
     pub gather_output: bool,
-    group: ProcessGroup,
+    pub(crate) group: ProcessGroup,
 }
 
 impl ColumnParallelLinear {
@@ -186,7 +186,7 @@ pub struct RowParallelLinear {
     /// The full bias (replicated).
     pub bias: Option<Tensor>,
     pub input_is_parallel: bool,
-    group: ProcessGroup,
+    pub(crate) group: ProcessGroup,
 }
 
 impl RowParallelLinear {

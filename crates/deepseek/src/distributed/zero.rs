@@ -139,6 +139,20 @@ impl ZeroRedundancyOptimizer {
     pub fn parameters(&self) -> &[Tensor] {
         &self.params
     }
+    /// Copies this rank's slice of the parameters into the slice the inner optimizer
+    /// updates. Needed after the parameters were changed outside [`Optimizer::step`] (a
+    /// checkpoint loaded into them, say); no communication.
+    pub fn refresh_shard(&self) -> Result<()> {
+        let _g = crate::autograd::no_grad();
+        let (n, me) = (self.group.size(), self.group.rank()?);
+        let f = pad(&flat(&self.params)?, self.shard_len * n)?;
+        self.shard
+            .copy_(&f.narrow(0, me * self.shard_len, self.shard_len)?)
+    }
+    /// The group the state is sharded over.
+    pub fn process_group(&self) -> &ProcessGroup {
+        &self.group
+    }
     /// The inner optimizer (over this rank's slice).
     pub fn inner(&self) -> &dyn Optimizer {
         self.inner.as_ref()

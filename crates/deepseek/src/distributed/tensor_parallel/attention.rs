@@ -49,7 +49,7 @@ pub struct ParallelMultiheadAttention {
     /// Inputs are `[N, L, E]` (else `[L, N, E]`).
     pub batch_first: bool,
     #[module(skip)]
-    group: ProcessGroup,
+    pub(crate) group: ProcessGroup,
 }
 
 impl ParallelMultiheadAttention {

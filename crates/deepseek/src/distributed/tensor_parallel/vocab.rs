@@ -118,7 +118,7 @@ pub struct VocabParallelEmbedding {
     /// A global id whose row gets no gradient (as in [`Embedding`]).
     pub padding_idx: Option<i64>,
     #[module(skip)]
-    group: ProcessGroup,
+    pub(crate) group: ProcessGroup,
 }
 
 impl VocabParallelEmbedding {
