@@ -267,19 +267,25 @@ pub(crate) fn mha_layout(
         ));
     }
     // [3 * E, E] for the whole layer; a tensor-parallel rank's share of the heads has fewer
-    // rows (its out_proj_weight then has as many columns).
+    // rows, and its out_proj_weight then has as many columns ([E, inner]).
     let w = in_proj_weight.shape();
+    let o = out_proj_weight.shape();
+    let share_fits = o.len() == 2 && w.first().is_some_and(|&r| o[1] * 3 == r);
     if w.len() != 2
         || w[1] != embed_dim
         || w[0] == 0
         || !w[0].is_multiple_of(3)
         || w[0] > 3 * embed_dim
+        || (w[0] != 3 * embed_dim && !share_fits)
     {
         bail_shape!(
             "multi_head_attention",
-            "in_proj_weight has shape {:?}, expected [{}, {embed_dim}]",
+            "in_proj_weight has shape {:?}, expected [{}, {embed_dim}] (or, for a \
+             tensor-parallel share of the heads, [3 * inner, {embed_dim}] with an \
+             out_proj_weight of inner columns; out_proj_weight has shape {:?})",
             in_proj_weight.shape(),
-            3 * embed_dim
+            3 * embed_dim,
+            out_proj_weight.shape()
         );
     }
     mha_heads(
