@@ -7,7 +7,7 @@ pub mod functional;
 mod layers;
 pub mod llm;
 mod loss;
-mod module;
+pub(crate) mod module;
 pub mod position_bias;
 pub mod sparse_attention;
 pub mod transformer;

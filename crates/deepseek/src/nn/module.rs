@@ -208,7 +208,8 @@ pub trait Module: Visit {
     }
 }
 
-fn st_dtype(d: DType) -> safetensors::Dtype {
+/// The safetensors dtype of a deepseek dtype.
+pub(crate) fn st_dtype(d: DType) -> safetensors::Dtype {
     use safetensors::Dtype as S;
     match d {
         DType::Bool => S::BOOL,

@@ -114,20 +114,6 @@ pub struct Index {
     pub metadata: serde_json::Value,
 }
 
-fn st_dtype(d: DType) -> safetensors::Dtype {
-    use safetensors::Dtype as S;
-    match d {
-        DType::Bool => S::BOOL,
-        DType::U8 => S::U8,
-        DType::I32 => S::I32,
-        DType::I64 => S::I64,
-        DType::F16 => S::F16,
-        DType::BF16 => S::BF16,
-        DType::F32 => S::F32,
-        DType::F64 => S::F64,
-    }
-}
-
 fn io(p: &Path, msg: impl Into<String>) -> Error {
     Error::io(p.display().to_string(), msg)
 }
@@ -180,9 +166,13 @@ pub(crate) fn write_safetensors(
     let views: Vec<(&str, safetensors::tensor::TensorView)> = data
         .iter()
         .map(|(k, b, t)| {
-            safetensors::tensor::TensorView::new(st_dtype(t.dtype()), t.shape().to_vec(), b)
-                .map(|v| (*k, v))
-                .map_err(|e| io(path, e.to_string()))
+            safetensors::tensor::TensorView::new(
+                crate::nn::module::st_dtype(t.dtype()),
+                t.shape().to_vec(),
+                b,
+            )
+            .map(|v| (*k, v))
+            .map_err(|e| io(path, e.to_string()))
         })
         .collect::<Result<_>>()?;
     let bytes =
