@@ -90,6 +90,13 @@ def test_parallel_attention_and_vocab_parallel_match_pytorch():
     assert mpirun(2, "py_tp_vocab.py", timeout=180).count("tp vocab ok") == 2
 
 
+@pytest.mark.skipif(not MPI, reason="deepseek built without MPI, or no mpirun")
+def test_tensor_parallel_split_attention_and_embedding_match_pytorch(tmp_path):
+    pytest.importorskip("torch", reason="PyTorch computes the unsplit reference")
+    out = mpirun(2, "py_tp_split.py", timeout=180, args=[str(tmp_path)])
+    assert out.count("TensorParallel.split attention/embedding ok") == 2
+
+
 def _read_safetensors_with_torch(path):
     """A safetensors file as a dict of real torch tensors: with the ``safetensors`` package
     when installed, else parsed here from the format's spec (u64 header length, JSON

@@ -395,20 +395,28 @@ fn shard(
     wrap(py, dist::tensor_parallel::shard(&t, dim, &g))
 }
 /// The vocabulary-parallel lookup: `weight` is this rank's rows of the table, `ids` the whole
-/// index tensor; the result (all-reduced) is the full lookup.
+/// index tensor; the result (all-reduced) is the full lookup. With `reduce=False`, this
+/// rank's part before the all-reduce (zeros for the other ranks' ids).
 #[pyfunction]
-#[pyo3(signature = (ids, weight, padding_idx=None, group=None))]
+#[pyo3(signature = (ids, weight, padding_idx=None, group=None, reduce=true))]
 fn vocab_parallel_embedding(
     py: Python<'_>,
     ids: PyRef<PyTensor>,
     weight: PyRef<PyTensor>,
     padding_idx: Option<i64>,
     group: Option<PyRef<PyGroup>>,
+    reduce: bool,
 ) -> PyResult<Py<PyTensor>> {
     let (g, i, w) = (grp(group.as_deref())?, ids.t.clone(), weight.t.clone());
     wrap(
         py,
-        py.detach(|| dist::vocab_parallel_embedding(&i, &w, padding_idx, Some(&g))),
+        py.detach(|| {
+            if reduce {
+                dist::vocab_parallel_embedding(&i, &w, padding_idx, Some(&g))
+            } else {
+                dist::vocab_parallel_lookup(&i, &w, padding_idx, Some(&g))
+            }
+        }),
     )
 }
 /// Cross-entropy of vocabulary-parallel logits (this rank's last-dim slice) against the

@@ -1,5 +1,5 @@
 //! Functional autodiff over closures of tensors (after `torch.func`): [`grad`],
-//! [`grad_and_value`], [`vjp`], [`jvp`], [`jacrev`], [`hessian`].
+//! [`grad_and_value`], [`vjp`], [`jvp`], [`jacrev`], [`jacfwd`], [`hessian`].
 //!
 //! The transforms run the closure on inputs that require grad and differentiate with
 //! [`crate::autograd::grad`]; they compose: when an input already requires grad (as inside
@@ -291,6 +291,82 @@ where
                 return Tensor::zeros(&shape, x.opts());
             }
             Tensor::stack(&r, 0)?.reshape(&shape)
+        })
+        .collect()
+}
+
+/// The Jacobian of `f` with respect to each input by forward mode (`torch.func.jacfwd` over
+/// all arguments): `[*out_shape, *input_shape]` per input, one Jacobian-vector product per
+/// input element. The products share one recorded backward (`u ↦ J^T u`, as in [`jvp`]):
+/// each column `J e_i` is one more backward pass over that graph. Equal to [`jacrev`]; it
+/// is the cheaper of the two when the inputs have fewer elements than the output.
+///
+/// ```
+/// use deepseek::prelude::*;
+/// let x = Tensor::from_vec(vec![1.0f64, 2.0], &[2])?;
+/// let j = deepseek::func::jacfwd(|a| a[0].square(), &[x])?;
+/// assert_eq!(j[0].to_vec::<f64>()?, vec![2.0, 0.0, 0.0, 4.0]);
+/// # Ok::<(), deepseek::Error>(())
+/// ```
+pub fn jacfwd<F>(f: F, inputs: &[Tensor]) -> Result<Vec<Tensor>>
+where
+    F: Fn(&[Tensor]) -> Result<Tensor>,
+{
+    let (xs, nested) = prepare("func::jacfwd", inputs)?;
+    let out = run(&f, &xs)?;
+    let shape_of = |x: &Tensor| {
+        let mut s = out.shape().to_vec();
+        s.extend_from_slice(x.shape());
+        s
+    };
+    if !out.requires_grad() {
+        return xs
+            .iter()
+            .map(|x| Tensor::zeros(&shape_of(x), x.opts()))
+            .collect();
+    }
+    // g(u) = J^T u, recorded: its vjp with e_i is the column J e_i.
+    let u = out.zeros_like()?.requires_grad_(true)?;
+    let g = crate::autograd::grad(
+        std::slice::from_ref(&out),
+        &xs,
+        &[Some(u.clone())],
+        true,
+        true,
+    )?;
+    let _grad = crate::enable_grad();
+    g.into_iter()
+        .zip(&xs)
+        .map(|(g, x)| {
+            let shape = shape_of(x);
+            let g = match g.filter(|g| g.requires_grad()) {
+                Some(g) => g,
+                // J^T u does not depend on u: this input's Jacobian is zero.
+                None => return Tensor::zeros(&shape, x.opts()),
+            };
+            let n = x.numel();
+            let mut cols = Vec::with_capacity(n);
+            for i in 0..n {
+                let mut e = vec![0.0f64; n];
+                e[i] = 1.0;
+                let e = Tensor::from_vec(e, x.shape())?.to_dtype(x.dtype())?;
+                let c = crate::autograd::grad(
+                    std::slice::from_ref(&g),
+                    std::slice::from_ref(&u),
+                    &[Some(e)],
+                    true,
+                    nested,
+                )?;
+                cols.push(match c.into_iter().next().flatten() {
+                    Some(c) => c,
+                    None => out.zeros_like()?,
+                });
+            }
+            if cols.is_empty() {
+                return Tensor::zeros(&shape, x.opts());
+            }
+            // cols[i] is ∂out/∂x_i: stacked last, then the input's dims restored.
+            Tensor::stack(&cols, out.rank() as isize)?.reshape(&shape)
         })
         .collect()
 }

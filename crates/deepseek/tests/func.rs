@@ -96,6 +96,24 @@ fn matches_torch_func() {
         &t("f3_jac"),
         tol,
     );
+    // Forward mode gives the same Jacobians (torch.func.jacfwd == jacrev).
+    let j = func::jacfwd(f2, &[t("a"), t("w")]).unwrap();
+    close("jacfwd a", &j[0], &t("f2_jac_a"), tol);
+    close("jacfwd w", &j[1], &t("f2_jac_w"), tol);
+    close(
+        "jacfwd f3",
+        &func::jacfwd(f3, &[t("s")]).unwrap()[0],
+        &t("f3_jac"),
+        tol,
+    );
+    // torch.func.hessian is jacfwd(jacrev(f)): forward over reverse, nested.
+    let hf = func::jacfwd(|x| Ok(func::grad(f1, x)?.remove(0)), &[t("x")]).unwrap();
+    close("jacfwd(grad)", &hf[0], &t("f1_hessian"), tol);
+    assert!(!hf[0].requires_grad() && !j[0].requires_grad());
+    // An input the output does not depend on: a zero block of the right shape.
+    let jz = func::jacfwd(|x| x[0].sin(), &[t("s"), t("x")]).unwrap();
+    assert_eq!(jz[1].shape(), [t("s").shape(), t("x").shape()].concat());
+    assert!(jz[1].to_vec_f64().unwrap().iter().all(|&z| z == 0.0));
     let h = func::hessian(|x| f3(x)?.sum_all(), &t("s")).unwrap();
     close("hessian f3", &h, &t("f3_hessian_sum"), tol);
     // Results of the outermost transform carry no graph.

@@ -12,6 +12,12 @@ shape, with this rank's part filled in and zeros elsewhere, so ``tp.all_reduce(o
 * ``nn.LSTM``: the hidden units are split: each rank keeps the gate rows (i, f, g, o) of
   its units in every weight and bias. The recurrence needs the whole hidden state, so each
   time step all-gathers the units' new ``h`` (backward: the matching reduce-scatter).
+* ``nn.MultiheadAttention``: the heads are split (as ``ParallelMultiheadAttention``): each
+  rank's output is its heads through its columns of ``out_proj`` (the bias added on the
+  first rank only), averaged attention weights are its heads' sum over ``num_heads``, and
+  per-head weights (``average_attn_weights=False``) are zeros outside its heads.
+* ``nn.Embedding``: the vocabulary is split (as ``VocabParallelEmbedding``): ids outside
+  this rank's rows look up zeros.
 """
 
 from .. import _C
@@ -157,14 +163,20 @@ class TensorParallel:
         self.group, self.world_size, self.rank = group, g.size(), g.rank()
 
     def split(self, module):
-        """This rank's share of ``module`` (``nn.LSTM`` or ``nn.Linear``)."""
-        from ..nn import LSTM, Linear
+        """This rank's share of ``module`` (``nn.LSTM``, ``nn.Linear``,
+        ``nn.MultiheadAttention`` or ``nn.Embedding``); ``all_reduce`` of its output is
+        the unsplit module's output."""
+        from ..nn import LSTM, Embedding, Linear, MultiheadAttention
         if isinstance(module, LSTM):
             return _SplitLSTM(module, self.group)
         if isinstance(module, Linear):
             return _SplitLinear(module, self.group)
+        if isinstance(module, MultiheadAttention):
+            return _SplitMHA(module, self.group)
+        if isinstance(module, Embedding):
+            return _SplitEmbedding(module, self.group)
         raise TypeError(f"TensorParallel.split: {type(module).__name__} is not supported "
-                        "(nn.LSTM, nn.Linear)")
+                        "(nn.LSTM, nn.Linear, nn.MultiheadAttention, nn.Embedding)")
 
     def all_reduce(self, x):
         """Sums the ranks' parts (tensors, or tuples/lists of them, as an LSTM returns);
@@ -280,6 +292,13 @@ class ParallelMultiheadAttention(Module):
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
                 attn_mask=None, average_attn_weights=True, is_causal=False):
+        return self._attend(query, key, value, key_padding_mask, need_weights, attn_mask,
+                            average_attn_weights, is_causal, True)
+
+    def _attend(self, query, key, value, key_padding_mask, need_weights, attn_mask,
+                average_attn_weights, is_causal, reduce):
+        """The forward; without ``reduce`` the output and weights are this rank's parts
+        (``TensorParallel.split``: the caller's all-reduce sums them)."""
         from ..nn.layers import _mha
         same_k, same_v, v_is_k = key is query, value is query, value is key
         unbatched = query.dim() == 2
@@ -300,12 +319,20 @@ class ParallelMultiheadAttention(Module):
                       self.in_proj_bias, self.out_proj.weight, None,
                       self._local_mask(attn_mask, n_batch, L, S), key_padding_mask, is_causal,
                       self.dropout, self.training, need_weights, False)
-        out = _D.reduce_from_parallel_region(out, g)
-        if self.out_proj.bias is not None:
-            out = out + self.out_proj.bias
+        bias = self.out_proj.bias
+        if reduce:
+            out = _D.reduce_from_parallel_region(out, g)
+        elif bias is not None and _group_size(g)[1] != 0:
+            bias = bias - bias.detach()  # adds zeros; the gradient still reaches every rank
+        if bias is not None:
+            out = out + bias
         if w is not None:  # [N, h, L, S]: this rank's heads
             if average_attn_weights:
-                w = _D.reduce_from_parallel_region(w.sum(1), g) * (1.0 / self.num_heads)
+                w = w.sum(1) * (1.0 / self.num_heads)
+                if reduce:
+                    w = _D.reduce_from_parallel_region(w, g)
+            elif not reduce:
+                w = _pad(w.permute(0, 2, 3, 1), g).permute(0, 3, 1, 2)
             else:
                 w = _D.gather_from_parallel_region(w.permute(0, 2, 3, 1), g, True)
                 w = w.permute(0, 3, 1, 2)
@@ -357,6 +384,33 @@ class VocabParallelEmbedding(Module):
 
     def forward(self, input):
         return _D.vocab_parallel_embedding(input, self.weight, self.padding_idx, self.group)
+
+
+class _SplitMHA(ParallelMultiheadAttention):
+    """``TensorParallel.split`` of an ``nn.MultiheadAttention``: the heads split as in
+    ``ParallelMultiheadAttention``, returning this rank's parts of ``(output, weights)``."""
+
+    def __init__(self, mha, group):
+        super().__init__(mha.embed_dim, mha.num_heads, group=group, init_from=mha)
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
+                attn_mask=None, average_attn_weights=True, is_causal=False):
+        return self._attend(query, key, value, key_padding_mask, need_weights, attn_mask,
+                            average_attn_weights, is_causal, False)
+
+
+class _SplitEmbedding(VocabParallelEmbedding):
+    """``TensorParallel.split`` of an ``nn.Embedding``: the vocabulary rows split as in
+    ``VocabParallelEmbedding``, returning this rank's lookup (zeros for the other ranks'
+    ids)."""
+
+    def __init__(self, embedding, group):
+        super().__init__(embedding.num_embeddings, embedding.embedding_dim, group=group,
+                         init_from=embedding)
+
+    def forward(self, input):
+        return _D.vocab_parallel_embedding(input, self.weight, self.padding_idx, self.group,
+                                           False)
 
 
 def vocab_parallel_cross_entropy(logits, target, ignore_index=-100, reduction="mean",

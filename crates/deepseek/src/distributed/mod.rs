@@ -39,8 +39,8 @@ pub use group::{ProcessGroup, Work};
 pub use pipeline::{PipelineStage, Schedule1F1B, ScheduleGPipe};
 pub use sampler::DistributedSampler;
 pub use tensor_parallel::{
-    vocab_parallel_cross_entropy, vocab_parallel_embedding, ColumnParallelLinear,
-    ParallelMultiheadAttention, RowParallelLinear, VocabParallelEmbedding,
+    vocab_parallel_cross_entropy, vocab_parallel_embedding, vocab_parallel_lookup,
+    ColumnParallelLinear, ParallelMultiheadAttention, RowParallelLinear, VocabParallelEmbedding,
 };
 pub use train::{ShardedBatches, SharedTimeBudget};
 pub use zero::ZeroRedundancyOptimizer;

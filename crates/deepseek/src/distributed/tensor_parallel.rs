@@ -15,7 +15,10 @@ use crate::{Error, Result, Tensor};
 mod attention;
 mod vocab;
 pub use attention::ParallelMultiheadAttention;
-pub use vocab::{vocab_parallel_cross_entropy, vocab_parallel_embedding, VocabParallelEmbedding};
+pub use vocab::{
+    vocab_parallel_cross_entropy, vocab_parallel_embedding, vocab_parallel_lookup,
+    VocabParallelEmbedding,
+};
 
 fn group(g: Option<&ProcessGroup>) -> Result<ProcessGroup> {
     match g {

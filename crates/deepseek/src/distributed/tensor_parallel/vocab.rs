@@ -47,6 +47,22 @@ pub fn vocab_parallel_embedding(
     padding_idx: Option<i64>,
     g: Option<&ProcessGroup>,
 ) -> Result<Tensor> {
+    let g = group(g)?;
+    reduce_from_parallel_region(
+        &vocab_parallel_lookup(ids, weight, padding_idx, Some(&g))?,
+        Some(&g),
+    )
+}
+
+/// This rank's part of [`vocab_parallel_embedding`], before the all-reduce: the rows of the
+/// ids in its slice, zeros for the others (`TensorParallel.split` of an `Embedding`, whose
+/// caller sums the parts). Same arguments and checks; no communication.
+pub fn vocab_parallel_lookup(
+    ids: &Tensor,
+    weight: &Tensor,
+    padding_idx: Option<i64>,
+    g: Option<&ProcessGroup>,
+) -> Result<Tensor> {
     let op = "VocabParallelEmbedding";
     let g = group(g)?;
     if weight.rank() != 2 {
@@ -98,7 +114,7 @@ pub fn vocab_parallel_embedding(
         .logical_not()?
         .to_dtype(rows.dtype())?
         .unsqueeze(-1)?;
-    reduce_from_parallel_region(&rows.mul(&keep)?, Some(&g))
+    rows.mul(&keep)
 }
 
 /// An embedding table split by vocabulary rows over the ranks of a group (Megatron's
