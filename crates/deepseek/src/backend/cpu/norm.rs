@@ -14,6 +14,13 @@ pub fn softmax_rows<T: Float>(x: &[T], n: usize, log: bool) -> Vec<T> {
     }
     alloc_with(x.len(), |out| {
         par_rows(out, n, rows, |chunk, r0| {
+            if n < SHORT_ROW {
+                let xs = &x[r0 * n..r0 * n + chunk.len()];
+                return simd(
+                    #[inline(always)]
+                    || softmax_short(xs, n, chunk, log),
+                );
+            }
             for (i, o) in chunk.chunks_mut(n).enumerate() {
                 let row = &x[(r0 + i) * n..(r0 + i + 1) * n];
                 simd(
@@ -92,11 +99,144 @@ fn lane_dot<T: Float>(a: &[T], b: &[T]) -> T {
         .iter()
         .zip(&b[n..])
         .fold(T::zero(), |s, (&x, &y)| s + x * y);
-    lanes.iter().fold(tail, |s, &v| s + v)
+    tail + tree(lanes, |a, b| a + b)
+}
+
+/// Folds the lanes pairwise (halves, quarters, ...): a few shuffles deep instead of a
+/// chain of `LANES` dependent scalar ops, which dominated short rows.
+#[inline(always)]
+fn tree<T: Float>(mut l: [T; LANES], f: impl Fn(T, T) -> T) -> T {
+    let mut w = LANES / 2;
+    while w > 0 {
+        for k in 0..w {
+            l[k] = f(l[k], l[k + w]);
+        }
+        w /= 2;
+    }
+    l[0]
 }
 
 /// Lanes of the fixed-width accumulators below: whole chunks keep the loops vectorised.
 const LANES: usize = 16;
+
+/// Rows shorter than this (a few classes, short attention rows) are processed in blocks of
+/// rows: one vector exp runs over a whole block instead of a scalar tail per row.
+const SHORT_ROW: usize = 32;
+
+/// Elements per block of short rows (L1-resident; also the size of the scratch buffers).
+const SHORT_BLOCK: usize = 2048;
+
+/// `o = exp(x - m_r)` over a block of rows of `n` (`m_r` = [`shift`] of row r, stored in
+/// `ms`): the shifts row by row, then one vectorised exp over the whole block.
+#[inline(always)]
+fn exp_shifted_block<T: Float>(x: &[T], n: usize, o: &mut [MaybeUninit<T>], ms: &mut [T]) {
+    for ((oc, xc), m) in o
+        .chunks_exact_mut(n)
+        .zip(x.chunks_exact(n))
+        .zip(ms.iter_mut())
+    {
+        let mx = fold4(xc, T::neg_infinity(), |a, b| if b > a { b } else { a });
+        *m = if mx == T::neg_infinity() || mx.is_nan() {
+            T::zero()
+        } else {
+            mx
+        };
+        for (d, &v) in oc.iter_mut().zip(xc) {
+            d.write(v - *m);
+        }
+    }
+    // SAFETY: `o` and `x` have the same length, so every element was written above.
+    let o = unsafe { &mut *(o as *mut [MaybeUninit<T>] as *mut [T]) };
+    let full = o.len() / LANES * LANES;
+    for c in o[..full].chunks_exact_mut(LANES) {
+        for k in 0..LANES {
+            c[k] = c[k].exp_();
+        }
+    }
+    for d in &mut o[full..] {
+        *d = d.exp_();
+    }
+}
+
+/// `f`-fold of a short row in four independent accumulators (a chain of `n / 4` instead
+/// of `n` dependent ops).
+#[inline(always)]
+fn fold4<T: Float>(r: &[T], init: T, f: impl Fn(T, T) -> T) -> T {
+    let mut a = [init; 4];
+    let chunks = r.chunks_exact(4);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for k in 0..4 {
+            a[k] = f(a[k], c[k]);
+        }
+    }
+    let mut s = f(f(a[0], a[1]), f(a[2], a[3]));
+    for &v in tail {
+        s = f(s, v);
+    }
+    s
+}
+
+/// [`softmax_rows`] of short rows (`n < SHORT_ROW`) over `x` (whole rows) into `o`.
+#[inline(always)]
+fn softmax_short<T: Float>(x: &[T], n: usize, o: &mut [MaybeUninit<T>], log: bool) {
+    let per = (SHORT_BLOCK / n).max(1);
+    let mut ms = [T::zero(); SHORT_BLOCK];
+    for (ob, xb) in o.chunks_mut(per * n).zip(x.chunks(per * n)) {
+        exp_shifted_block(xb, n, ob, &mut ms);
+        // SAFETY: exp_shifted_block wrote the whole block.
+        let ob = unsafe { &mut *(ob as *mut [MaybeUninit<T>] as *mut [T]) };
+        for ((oc, xc), &m) in ob.chunks_exact_mut(n).zip(xb.chunks_exact(n)).zip(&ms) {
+            let s = fold4(oc, T::zero(), |a, b| a + b);
+            if log {
+                let ls = s.ln() + m;
+                for (d, &v) in oc.iter_mut().zip(xc) {
+                    *d = v - ls;
+                }
+            } else {
+                let inv = T::one() / s;
+                for d in oc.iter_mut() {
+                    *d = *d * inv;
+                }
+            }
+        }
+    }
+}
+
+/// `logsumexp` of each short row (`n < SHORT_ROW`) of `x`, in blocks (see [`softmax_short`]).
+fn lse_rows_short<T: Float>(x: &[T], n: usize) -> Vec<T> {
+    let rows = x.len() / n;
+    let per = (SHORT_BLOCK / n).max(1);
+    let mut out = vec![T::zero(); rows];
+    let body = |o: &mut [T], r0: usize| {
+        simd(
+            #[inline(always)]
+            || {
+                let mut scratch = [MaybeUninit::<T>::uninit(); SHORT_BLOCK];
+                let mut ms = [T::zero(); SHORT_BLOCK];
+                for (bi, ob) in o.chunks_mut(per).enumerate() {
+                    let a = (r0 + bi * per) * n;
+                    let xb = &x[a..a + ob.len() * n];
+                    let sb = &mut scratch[..xb.len()];
+                    exp_shifted_block(xb, n, sb, &mut ms);
+                    // SAFETY: exp_shifted_block wrote the whole block.
+                    let sb = unsafe { &*(sb as *const [MaybeUninit<T>] as *const [T]) };
+                    for ((d, c), &m) in ob.iter_mut().zip(sb.chunks_exact(n)).zip(&ms) {
+                        *d = m + fold4(c, T::zero(), |a, b| a + b).ln();
+                    }
+                }
+            },
+        )
+    };
+    let nt = super::threads::get_num_threads();
+    if x.len() < super::threads::PAR_THRESHOLD || nt <= 1 || rows < 2 {
+        body(&mut out, 0);
+    } else {
+        let per_task = rows.div_ceil(nt).max(1);
+        super::threads::par_chunks(&mut out, per_task, |i, o| body(o, i * per_task));
+    }
+    out
+}
 
 /// Largest element of `row` (-inf when empty). A NaN may be skipped: it still turns the
 /// softmax row into NaN through `exp(NaN - m)`.
@@ -110,8 +250,8 @@ fn row_max<T: Float>(row: &[T]) -> T {
             lanes[k] = if c[k] > lanes[k] { c[k] } else { lanes[k] };
         }
     }
-    let mut m = T::neg_infinity();
-    for &v in lanes.iter().chain(tail) {
+    let mut m = tree(lanes, |a, b| if b > a { b } else { a });
+    for &v in tail {
         m = if v > m { v } else { m };
     }
     m
@@ -165,7 +305,7 @@ fn lane_sum<T: Float>(row: &[T], f: impl Fn(T) -> T) -> T {
             lanes[k] = lanes[k] + f(c[k]);
         }
     }
-    let mut s: T = lanes.iter().copied().sum();
+    let mut s: T = tree(lanes, |a, b| a + b);
     for &v in tail {
         s = s + f(v);
     }
@@ -273,6 +413,25 @@ pub fn cross_entropy_rows<T: Float>(
 ) -> (Vec<T>, Vec<T>) {
     let (keep_t, ls_t) = (T::c(1.0 - ls), T::c(ls));
     let inv_n = T::c(1.0 / n.max(1) as f64);
+    if n > 0 && n < SHORT_ROW {
+        let lse = lse_rows_short(x, n);
+        let loss = lse
+            .iter()
+            .enumerate()
+            .map(|(r, &l)| {
+                if t[r] == ignore {
+                    return T::zero();
+                }
+                let row = &x[r * n..(r + 1) * n];
+                let mut loss = l - keep_t * row[t[r] as usize];
+                if ls > 0.0 {
+                    loss = loss - ls_t * row.iter().fold(T::zero(), |a, &v| a + v) * inv_n;
+                }
+                loss
+            })
+            .collect();
+        return (loss, lse);
+    }
     let pairs = map_rows(x, n, |row, r| {
         simd(
             #[inline(always)]
@@ -308,6 +467,42 @@ pub fn cross_entropy_rows_backward<T: Float>(
     let (keep_t, ls_n) = (T::c(1.0 - ls), T::c(ls / n.max(1) as f64));
     alloc_with(x.len(), |out| {
         par_rows(out, n, rows, |chunk, r0| {
+            if n < SHORT_ROW {
+                // The shifted logits for the whole chunk, one vector exp, then the scales.
+                let xs = &x[r0 * n..r0 * n + chunk.len()];
+                simd(
+                    #[inline(always)]
+                    || {
+                        for ((d, &v), r) in chunk.iter_mut().zip(xs).zip((0..).map(|j| j / n)) {
+                            d.write(v - lse[r0 + r]);
+                        }
+                        // SAFETY: every element of the chunk was written just above.
+                        let o = unsafe { &mut *(chunk as *mut [MaybeUninit<T>] as *mut [T]) };
+                        let full = o.len() / LANES * LANES;
+                        for c in o[..full].chunks_exact_mut(LANES) {
+                            for k in 0..LANES {
+                                c[k] = c[k].exp_();
+                            }
+                        }
+                        for d in &mut o[full..] {
+                            *d = d.exp_();
+                        }
+                        for (i, oc) in o.chunks_exact_mut(n).enumerate() {
+                            let r = r0 + i;
+                            let s = if t[r] == ignore { T::zero() } else { g[r] };
+                            let sl = s * ls_n;
+                            for d in oc.iter_mut() {
+                                *d = s * *d - sl;
+                            }
+                            if t[r] != ignore {
+                                let k = t[r] as usize;
+                                oc[k] = oc[k] - s * keep_t;
+                            }
+                        }
+                    },
+                );
+                return;
+            }
             for (i, o) in chunk.chunks_mut(n).enumerate() {
                 let r = r0 + i;
                 let row = &x[r * n..(r + 1) * n];
