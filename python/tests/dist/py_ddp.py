@@ -53,6 +53,23 @@ for accumulate in (False, True):
         for (name, p), q in zip(model.named_parameters(), reference.parameters()):
             close(p.detach(), q.detach(), f"{name} after step {step} (no_sync={accumulate})")
 
+# The profiler sees the communication: each bucket's all-reduce on the MPI thread (with
+# its size) and the backward's wait for it on the caller's thread.
+from deepseek.profiler import profile  # noqa: E402
+
+net = nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1))
+ddp = dist.DistributedDataParallel(net, bucket_cap_mb=0.01)
+with profile() as prof:
+    ddp(torch.randn(8, 64)).sum().backward()
+ev = prof.events()
+comm = [e for e in ev if e["category"] == "communication"]
+ran = [e for e in comm if e["name"].startswith("all_reduce ")]
+assert len(ran) == ddp.num_buckets >= 2, [e["name"] for e in comm]
+assert any(e["name"] == "wait all_reduce" for e in comm), [e["name"] for e in comm]
+kernels = {e["thread"] for e in ev if e["category"] == "kernel"}
+assert {e["thread"] for e in ran}.isdisjoint(kernels), "all-reduce ran on the compute thread"
+assert "all_reduce" in prof.key_averages().table()
+
 s = dist.DistributedSampler(list(range(10)), shuffle=True, seed=3)
 mine = list(s)
 assert len(mine) == len(s) == 5

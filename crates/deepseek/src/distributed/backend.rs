@@ -17,6 +17,17 @@ pub(crate) enum Data {
 }
 
 impl Data {
+    /// Size of the buffer in bytes.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            Data::F32(v) => v.len() * 4,
+            Data::F64(v) => v.len() * 8,
+            Data::I64(v) => v.len() * 8,
+            Data::I32(v) => v.len() * 4,
+            Data::U8(v) => v.len(),
+        }
+    }
     /// The elements of `t` (row-major); f16/bf16 travel as f32.
     pub(crate) fn from_tensor(op: &str, t: &Tensor) -> Result<Data> {
         Ok(match t.dtype() {
@@ -108,6 +119,25 @@ pub(crate) enum CommOp {
     AllReduceInPlace(Tensor, ReduceOp, Option<Check>),
     /// Broadcast from a group rank into a contiguous tensor's own storage.
     BroadcastInPlace(Tensor, usize, Option<Check>),
+}
+
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+impl CommOp {
+    /// The request's name and the bytes of its buffer (for the profiler's trace).
+    pub(crate) fn describe(&self) -> (&'static str, usize) {
+        let t = |t: &Tensor| t.numel() * t.dtype().size_in_bytes();
+        match self {
+            CommOp::AllReduce(d, _) => ("all_reduce", d.bytes()),
+            CommOp::Broadcast(d, _) => ("broadcast", d.bytes()),
+            CommOp::AllGather(d) => ("all_gather", d.bytes()),
+            CommOp::ReduceScatter(d, _) => ("reduce_scatter", d.bytes()),
+            CommOp::Barrier => ("barrier", 0),
+            CommOp::Send(d, _, _) => ("send", d.bytes()),
+            CommOp::Recv(d, _, _) => ("recv", d.bytes()),
+            CommOp::AllReduceInPlace(x, _, _) => ("all_reduce", t(x)),
+            CommOp::BroadcastInPlace(x, _, _) => ("broadcast", t(x)),
+        }
+    }
 }
 
 /// The cross-rank shape/dtype check that a user-level collective runs first, inside the

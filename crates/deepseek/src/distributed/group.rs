@@ -86,7 +86,10 @@ impl Work {
             Some(r) => r,
             None => match self.reply.take() {
                 None => return Ok(()),
-                Some(rx) => recv_reply(self.op, &rx, self.timeout),
+                Some(rx) => {
+                    let _event = crate::profiler::comm(wait_name(self.op), None);
+                    recv_reply(self.op, &rx, self.timeout)
+                }
             },
         };
         self.reply = None;
@@ -95,6 +98,20 @@ impl Work {
             Some(f) => f(data),
             None => Ok(()),
         }
+    }
+}
+
+/// The profiler's name for a caller blocked on `op`.
+fn wait_name(op: &'static str) -> &'static str {
+    match op {
+        "all_reduce" => "wait all_reduce",
+        "broadcast" => "wait broadcast",
+        "all_gather" => "wait all_gather",
+        "reduce_scatter" => "wait reduce_scatter",
+        "barrier" => "wait barrier",
+        "send" => "wait send",
+        "recv" => "wait recv",
+        _ => "wait",
     }
 }
 
@@ -186,6 +203,7 @@ impl ProcessGroup {
         self.backend.submit(self.id, op)
     }
     fn wait_now(&self, name: &'static str, reply: Reply) -> Result<Data> {
+        let _event = crate::profiler::comm(wait_name(name), None);
         recv_reply(name, &reply, self.timeout)
     }
     /// Exchanges shapes and dtypes; every rank gets the same verdict, so none is left waiting.

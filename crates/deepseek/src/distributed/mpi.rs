@@ -263,6 +263,8 @@ macro_rules! each_slice {
 }
 
 fn exec(c: &SimpleCommunicator, op: CommOp, in_place: bool) -> Result<Data> {
+    let (name, bytes) = op.describe();
+    let _event = crate::profiler::comm(name, Some(bytes));
     Ok(match op {
         CommOp::AllReduceInPlace(t, op, check) => {
             run_check(c, check)?;

@@ -80,6 +80,9 @@ pub enum Category {
     User,
     /// One training step (`ProfilerStep#N`), marked by [`Profiler::step`].
     Step,
+    /// A collective or point-to-point transfer as the communication thread ran it, or a
+    /// caller's wait for one ([`comm`]).
+    Comm,
 }
 
 impl Category {
@@ -89,6 +92,7 @@ impl Category {
             Category::Kernel => "kernel",
             Category::User => "user_annotation",
             Category::Step => "step",
+            Category::Comm => "communication",
         }
     }
 }
@@ -137,6 +141,20 @@ pub fn kernel<F: FnOnce() -> Vec<Vec<usize>>>(name: &'static str, shapes: F) -> 
         return EventGuard(None);
     }
     open(Cow::Borrowed(name), Category::Kernel, shapes)
+}
+
+/// Marks a communication event until the guard is dropped: `name` with the size it moves
+/// (`all_reduce 2.25 MB` on the thread that runs the transfer, `wait all_reduce` on the
+/// caller blocked on it), so a trace shows whether transfers overlap computation.
+pub fn comm(name: &'static str, bytes: Option<usize>) -> EventGuard {
+    if !enabled() {
+        return EventGuard(None);
+    }
+    let name = match bytes {
+        Some(b) => Cow::Owned(format!("{name} {:.2} MB", b as f64 / (1 << 20) as f64)),
+        None => Cow::Borrowed(name),
+    };
+    open(name, Category::Comm, Vec::new)
 }
 
 /// Marks a user range (PyTorch's `record_function`) until the guard is dropped.
