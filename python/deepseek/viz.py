@@ -324,7 +324,7 @@ def trace(model, example_inputs, loss_fn=None, *, vanishing=1e-6, exploding=1e3,
     the model raises, naming the module it was in."""
     from .nn.module import Module
     from .nn import functional as F
-    from .nn.layers import MultiheadAttention
+    from .nn.attention import MultiheadAttention
     import deepseek as ds
 
     if not isinstance(model, Module):

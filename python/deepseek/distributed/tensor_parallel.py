@@ -299,7 +299,7 @@ class ParallelMultiheadAttention(Module):
                 average_attn_weights, is_causal, reduce):
         """The forward; without ``reduce`` the output and weights are this rank's parts
         (``TensorParallel.split``: the caller's all-reduce sums them)."""
-        from ..nn.layers import _mha
+        from ..nn.attention import _mha
         same_k, same_v, v_is_k = key is query, value is query, value is key
         unbatched = query.dim() == 2
         if unbatched:

@@ -5,6 +5,8 @@ from .parameter import Parameter, Buffer  # noqa: F401
 from .module import Module  # noqa: F401
 from .layers import *  # noqa: F401,F403
 from .layers import __all__ as _layers_all  # noqa: F401
+from .attention import *  # noqa: F401,F403
+from .container import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
 from .recurrent import *  # noqa: F401,F403

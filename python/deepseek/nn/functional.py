@@ -66,7 +66,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                                  static_v=None, average_attn_weights=True, is_causal=False):
     """PyTorch's functional multi-head attention over [L, N, E] inputs; returns
     ``(output, weights or None)``."""
-    from .layers import _mha
+    from .attention import _mha
 
     unsupported = {"bias_k": bias_k, "bias_v": bias_v, "q_proj_weight": q_proj_weight,
                    "static_k": static_k, "static_v": static_v}

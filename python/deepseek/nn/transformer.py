@@ -1,5 +1,5 @@
-"""Transformer stacks with PyTorch's names (``TransformerDecoderLayer``,
-``TransformerDecoder``, ``Transformer``) and the blocks of modern decoder LLMs
+"""Transformer stacks with PyTorch's names (``TransformerEncoderLayer``,
+``TransformerEncoder``, ``TransformerDecoderLayer``, ``TransformerDecoder``, ``Transformer``) and the blocks of modern decoder LLMs
 (``RotaryEmbedding``, ``SwiGLU``, ``GroupedQueryAttention`` with a ``KVCache``), plus the
 tutorial's ``SparseAttention``. All are compositions of deepseek tensor ops, so autograd
 covers them."""
@@ -9,11 +9,12 @@ import math
 
 from .. import _C
 from . import functional as F
-from .layers import Dropout, LayerNorm, Linear, ModuleList, MultiheadAttention, \
-    TransformerEncoder, TransformerEncoderLayer, _check_device
+from .attention import MultiheadAttention
+from .container import ModuleList
+from .layers import Dropout, LayerNorm, Linear, _check_device
 from .module import Module
 
-__all__ = ["TransformerDecoderLayer", "TransformerDecoder", "Transformer", "RotaryEmbedding",
+__all__ = ["TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder", "Transformer", "RotaryEmbedding",
            "SwiGLU", "KVCache", "GroupedQueryAttention", "SparseAttention"]
 
 
@@ -26,6 +27,77 @@ def _activation(activation):
         return activation
     raise RuntimeError(f"activation should be relu/gelu, not {activation}")
 
+
+
+class TransformerEncoderLayer(Module):
+    """Self-attention + feed-forward block (post-norm by default, ``norm_first`` for
+    pre-norm), with PyTorch's sub-module names and dropout placement (attention weights,
+    feed-forward hidden layer, both residual branches)."""
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu",
+                 layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True,
+                 device=None, dtype=None):
+        super().__init__()
+        _check_device(device)
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                            batch_first=batch_first)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        if activation in ("relu", F.relu):
+            self.activation = F.relu
+        elif activation in ("gelu", F.gelu):
+            self.activation = F.gelu
+        elif callable(activation):
+            self.activation = activation
+        else:
+            raise RuntimeError(f"activation should be relu/gelu, not {activation}")
+        if dtype is not None:
+            self.to(dtype)
+
+    def _sa(self, x, mask, key_padding_mask, is_causal):
+        return self.dropout1(self.self_attn(x, x, x, attn_mask=mask,
+                                            key_padding_mask=key_padding_mask,
+                                            need_weights=False, is_causal=is_causal)[0])
+
+    def _ff(self, x):
+        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+    def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
+        x = src
+        kp = src_key_padding_mask
+        if self.norm_first:
+            x = x + self._sa(self.norm1(x), src_mask, kp, is_causal)
+            x = x + self._ff(self.norm2(x))
+        else:
+            x = self.norm1(x + self._sa(x, src_mask, kp, is_causal))
+            x = self.norm2(x + self._ff(x))
+        return x
+
+
+class TransformerEncoder(Module):
+    """``TransformerEncoder(encoder_layer, num_layers, norm=None)``: ``num_layers`` deep copies
+    of ``encoder_layer`` applied in turn, then ``norm``.
+    """
+    def __init__(self, encoder_layer, num_layers, norm=None, **kwargs):
+        super().__init__()
+        import copy
+
+        self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=False):
+        x = src
+        for layer in self.layers:
+            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
+                      is_causal=is_causal)
+        return self.norm(x) if self.norm is not None else x
 
 class TransformerDecoderLayer(Module):
     """Self-attention, cross-attention over ``memory`` and a feed-forward block (post-norm,
