@@ -27,15 +27,16 @@ pub fn softmax_rows<T: Float>(x: &[T], n: usize, log: bool) -> Vec<T> {
                     #[inline(always)]
                     || {
                         let m = shift(row);
-                        let o = exp_sum(row, m, o);
-                        let s = o.1;
-                        let o = o.0;
                         if log {
-                            let ls = s.ln() + m;
+                            // Only the sum of the exps is needed: no store and re-read.
+                            let ls = lane_sum(row, |v| (v - m).exp_()).ln() + m;
                             for (d, &v) in o.iter_mut().zip(row) {
-                                *d = v - ls;
+                                d.write(v - ls);
                             }
-                        } else {
+                            return;
+                        }
+                        let (o, s) = exp_sum(row, m, o);
+                        {
                             let inv = T::one() / s;
                             for d in o.iter_mut() {
                                 *d = *d * inv;
