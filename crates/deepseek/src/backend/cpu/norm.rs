@@ -127,6 +127,20 @@ const SHORT_ROW: usize = 32;
 /// Elements per block of short rows (L1-resident; also the size of the scratch buffers).
 const SHORT_BLOCK: usize = 2048;
 
+/// `o = exp(o)` over whole vector chunks, then the tail.
+#[inline(always)]
+fn exp_in_place<T: Float>(o: &mut [T]) {
+    let full = o.len() / LANES * LANES;
+    for c in o[..full].chunks_exact_mut(LANES) {
+        for k in 0..LANES {
+            c[k] = c[k].exp_();
+        }
+    }
+    for d in &mut o[full..] {
+        *d = d.exp_();
+    }
+}
+
 /// `o = exp(x - m_r)` over a block of rows of `n` (`m_r` = [`shift`] of row r, stored in
 /// `ms`): the shifts row by row, then one vectorised exp over the whole block.
 #[inline(always)]
@@ -148,15 +162,7 @@ fn exp_shifted_block<T: Float>(x: &[T], n: usize, o: &mut [MaybeUninit<T>], ms: 
     }
     // SAFETY: `o` and `x` have the same length, so every element was written above.
     let o = unsafe { &mut *(o as *mut [MaybeUninit<T>] as *mut [T]) };
-    let full = o.len() / LANES * LANES;
-    for c in o[..full].chunks_exact_mut(LANES) {
-        for k in 0..LANES {
-            c[k] = c[k].exp_();
-        }
-    }
-    for d in &mut o[full..] {
-        *d = d.exp_();
-    }
+    exp_in_place(o);
 }
 
 /// `f`-fold of a short row in four independent accumulators (a chain of `n / 4` instead
@@ -479,15 +485,7 @@ pub fn cross_entropy_rows_backward<T: Float>(
                         }
                         // SAFETY: every element of the chunk was written just above.
                         let o = unsafe { &mut *(chunk as *mut [MaybeUninit<T>] as *mut [T]) };
-                        let full = o.len() / LANES * LANES;
-                        for c in o[..full].chunks_exact_mut(LANES) {
-                            for k in 0..LANES {
-                                c[k] = c[k].exp_();
-                            }
-                        }
-                        for d in &mut o[full..] {
-                            *d = d.exp_();
-                        }
+                        exp_in_place(o);
                         for (i, oc) in o.chunks_exact_mut(n).enumerate() {
                             let r = r0 + i;
                             let s = if t[r] == ignore { T::zero() } else { g[r] };
